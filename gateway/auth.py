@@ -1,0 +1,126 @@
+"""Authentication of senders: credentials of organs, scrypt password hashes, a short verdict cache.
+
+A wrong password and an unknown user get the same answer, after the same KDF work. The KDF runs once per
+(user, password) per cache period: the verdict is cached under an HMAC of both, never under the password itself.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import secrets
+import time
+from collections import OrderedDict
+from dataclasses import dataclass
+
+import anyio.to_thread
+from sqlalchemy import select
+from sqlalchemy.engine import Engine
+
+from gateway.db.tables import credentials, organs
+from gateway.domain.communication import Kind, OrganType, competent_kinds
+from gateway.errors import AuthenticationFailed
+from gateway.xml.soap import PASSWORD_TEXT, UsernameToken
+
+_DUMMY_SALT = b"gateway-dummy-salt"
+
+
+@dataclass(frozen=True)
+class Caller:
+    """An authenticated sender: its credential and its organ."""
+
+    username: str
+    organ_id: int
+    organ_code: str
+    organ_type: OrganType
+    kinds: frozenset[Kind]
+
+
+def hash_password(password: str, n: int = 2**14, r: int = 8, p: int = 1) -> str:
+    """A scrypt hash of *password* with a random salt, parameters included."""
+    salt = secrets.token_bytes(16)
+    digest = hashlib.scrypt(password.encode(), salt=salt, n=n, r=r, p=p, dklen=32, maxmem=256 * 1024 * 1024)
+    return "scrypt${}${}${}${}${}".format(
+        n, r, p, base64.b64encode(salt).decode(), base64.b64encode(digest).decode()
+    )
+
+
+def verify_password(password: str, stored: str) -> bool:
+    """True when *password* matches *stored* (a :func:`hash_password` value); constant-time comparison."""
+    try:
+        scheme, n, r, p, salt_b64, digest_b64 = stored.split("$")
+        if scheme != "scrypt":
+            return False
+        salt = base64.b64decode(salt_b64)
+        expected = base64.b64decode(digest_b64)
+        got = hashlib.scrypt(password.encode(), salt=salt, n=int(n), r=int(r), p=int(p), dklen=len(expected),
+                             maxmem=256 * 1024 * 1024)
+    except (ValueError, TypeError):
+        return False
+    return hmac.compare_digest(got, expected)
+
+
+class Authenticator:
+    """Verifies UsernameTokens against the credentials table, caching verdicts for a short time."""
+
+    def __init__(self, engine: Engine, secret: bytes, ttl_seconds: float = 60.0, kdf_n: int = 2**14,
+                 max_entries: int = 10_000) -> None:
+        self.engine = engine
+        self.secret = secret
+        self.ttl = ttl_seconds
+        self.max_entries = max_entries
+        self._dummy = hash_password("dummy-password", n=kdf_n)
+        self._cache: OrderedDict[bytes, tuple[float, Caller]] = OrderedDict()
+
+    def _key(self, username: str, password: str) -> bytes:
+        return hmac.new(self.secret, username.encode() + b"\0" + password.encode(), hashlib.sha256).digest()
+
+    def cached(self, username: str, password: str) -> Caller | None:
+        """The cached verdict for this pair, if still fresh."""
+        key = self._key(username, password)
+        hit = self._cache.get(key)
+        if hit is None:
+            return None
+        if hit[0] < time.monotonic():
+            self._cache.pop(key, None)
+            return None
+        return hit[1]
+
+    def verify(self, username: str, password: str) -> Caller:
+        """Check the pair against the database (runs the KDF); raises :class:`AuthenticationFailed`."""
+        with self.engine.connect() as conn:
+            row = conn.execute(
+                select(credentials.c.password_hash, credentials.c.active, organs.c.id, organs.c.code,
+                       organs.c.organ_type, organs.c.kinds, organs.c.active.label("organ_active"))
+                .join(organs, organs.c.id == credentials.c.organ_id)
+                .where(credentials.c.username == username)
+            ).first()
+        if row is None:
+            verify_password(password, self._dummy)
+            raise AuthenticationFailed("INFODIP-E021", field="Security/UsernameToken")
+        ok = verify_password(password, row.password_hash)
+        if not ok or not row.active or not row.organ_active:
+            raise AuthenticationFailed("INFODIP-E021", field="Security/UsernameToken")
+        organ_type = OrganType(row.organ_type)
+        override = row.kinds.split(",") if row.kinds else None
+        caller = Caller(username, row.id, row.code, organ_type, competent_kinds(organ_type, override))
+        self._cache[self._key(username, password)] = (time.monotonic() + self.ttl, caller)
+        while len(self._cache) > self.max_entries:
+            self._cache.popitem(last=False)
+        return caller
+
+    async def authenticate(self, token: UsernameToken | None, code_prefix: str = "INFODIP") -> Caller:
+        """The caller named by *token*; the KDF (on a cache miss) runs off the event loop."""
+        if token is None or not token.username:
+            raise AuthenticationFailed(f"{code_prefix}-E020", field="Header/Security")
+        if token.password_type != PASSWORD_TEXT:
+            raise AuthenticationFailed(f"{code_prefix}-E024", field="Security/UsernameToken/Password/@Type")
+        caller = self.cached(token.username, token.password)
+        if caller is not None:
+            return caller
+        return await anyio.to_thread.run_sync(self.verify, token.username, token.password)
+
+    def forget(self) -> None:
+        """Drop every cached verdict (after a credential changes)."""
+        self._cache.clear()

@@ -1,0 +1,142 @@
+"""The database schema (SQLAlchemy Core). Migrations in ``gateway/db/migrations`` must produce exactly this."""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    Boolean,
+    Column,
+    Date,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+
+metadata = MetaData()
+
+organs = Table(
+    "organs",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("code", String(40), nullable=False, unique=True),
+    Column("name", String(200), nullable=False),
+    Column("organ_type", String(20), nullable=False),
+    # Comma-separated kinds overriding the default competence of the type; NULL = the default.
+    Column("kinds", String(60), nullable=True),
+    Column("cns", String(6), nullable=True),
+    Column("active", Boolean, nullable=False, default=True),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+)
+
+credentials = Table(
+    "credentials",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("username", String(80), nullable=False, unique=True),
+    Column("organ_id", Integer, ForeignKey("organs.id"), nullable=False),
+    Column("password_hash", String(200), nullable=False),
+    Column("active", Boolean, nullable=False, default=True),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+)
+
+communications = Table(
+    "communications",
+    metadata,
+    Column("protocol", String(21), primary_key=True),
+    Column("kind", String(4), nullable=False),
+    Column("organ_id", Integer, ForeignKey("organs.id"), nullable=False),
+    Column("person_key", String(300), nullable=False),
+    Column("process_number", String(20), nullable=True),
+    Column("fact_date", Date, nullable=False),
+    Column("status", String(12), nullable=False),  # ativa | cancelada
+    Column("current_version", Integer, nullable=False),
+    Column("duplicate_of", String(21), nullable=True),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+    Index("ix_communications_fact", "person_key", "process_number", "kind", "fact_date"),
+)
+
+messages = Table(
+    "messages",
+    metadata,
+    Column("message_id", String(36), primary_key=True),
+    Column("protocol", String(21), ForeignKey("communications.protocol"), nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("operation", String(14), nullable=False),  # envio | retificacao | cancelamento
+    Column("organ_id", Integer, ForeignKey("organs.id"), nullable=False),
+    Column("sender_reference", String(64), nullable=False),
+    Column("payload_digest", String(64), nullable=False),
+    Column("payload", LargeBinary, nullable=False),
+    Column("received_at", DateTime(timezone=True), nullable=False),
+    Column("due_date", Date, nullable=True),
+    Column("late", Boolean, nullable=False, default=False),
+    Column("days_late", Integer, nullable=False, default=0),
+    Column("cancel_reason", Text, nullable=True),
+    UniqueConstraint("organ_id", "sender_reference", name="uq_messages_sender_reference"),
+    UniqueConstraint("protocol", "version", name="uq_messages_protocol_version"),
+)
+
+outbox = Table(
+    "outbox",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("message_id", String(36), ForeignKey("messages.message_id"), nullable=False),
+    Column("protocol", String(21), nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("destination", String(20), nullable=False),
+    # pending | blocked | delivered | failed | dead
+    Column("status", String(12), nullable=False),
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("next_attempt_at", DateTime(timezone=True), nullable=False),
+    Column("last_error", Text, nullable=True),
+    Column("receipt", String(200), nullable=True),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+    UniqueConstraint("message_id", "destination", name="uq_outbox_message_destination"),
+    Index("ix_outbox_due", "status", "next_attempt_at"),
+    Index("ix_outbox_protocol", "protocol", "destination", "version"),
+)
+
+audit_chains = Table(
+    "audit_chains",
+    metadata,
+    Column("chain_id", String(36), primary_key=True),
+    Column("writer", String(200), nullable=False),
+    Column("started_at", DateTime(timezone=True), nullable=False),
+)
+
+audit_log = Table(
+    "audit_log",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("chain_id", String(36), ForeignKey("audit_chains.chain_id"), nullable=False),
+    Column("seq", Integer, nullable=False),
+    Column("prev_hash", String(64), nullable=False),
+    Column("entry_hash", String(64), nullable=False),
+    Column("event", String(40), nullable=False),
+    Column("organ_id", Integer, nullable=True),
+    Column("message_id", String(36), nullable=True),
+    Column("protocol", String(21), nullable=True),
+    Column("payload_digest", String(64), nullable=True),
+    Column("detail", Text, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    UniqueConstraint("chain_id", "seq", name="uq_audit_chain_seq"),
+)
+
+audit_checkpoints = Table(
+    "audit_checkpoints",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("chain_id", String(36), ForeignKey("audit_chains.chain_id"), nullable=False),
+    Column("seq", Integer, nullable=False),
+    Column("entry_hash", String(64), nullable=False),
+    Column("key_id", String(64), nullable=False),
+    Column("signature", String(128), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+)

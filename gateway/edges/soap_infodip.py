@@ -1,0 +1,164 @@
+"""The INFODIP SOAP 1.1 edge: ``/soap/infodip`` (POST), its WSDL (``?wsdl``) and XSDs (``?xsd=NAME``).
+
+Thin: read the envelope, authenticate, validate against the XSD, call the service, answer — and map every error of
+the gateway's tree to a Fault as DESIGN.md prescribes. No business rule lives here.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Awaitable, Callable
+
+from lxml import etree
+from starlette.requests import Request
+from starlette.responses import Response
+
+from gateway.auth import Authenticator, Caller
+from gateway.errors import GatewayError, MalformedRequest, ServerError
+from gateway.infodip import contract
+from gateway.infodip.service import InfodipService, Submission
+from gateway.metrics import Metrics
+from gateway.schemas import INFODIP_WSDL, SERVED_XSD
+from gateway.settings import XmlLimits
+from gateway.xml.reader import read_xml
+from gateway.xml.soap import element_xml, envelope, fault, read_envelope, read_username_token
+
+log = logging.getLogger("gateway.infodip")
+XML = "text/xml; charset=utf-8"
+Handler = Callable[[Caller, etree._Element], Awaitable[str]]
+
+
+def served_wsdl(wsdl_path: str, address: str) -> bytes:
+    """The WSDL at *wsdl_path* with only ``soap:address/@location`` pointing at *address*."""
+    text = open(wsdl_path, encoding="utf-8").read()  # noqa: SIM115 - small file, read once per request of ?wsdl
+    start = text.index("<soap:address")
+    loc = text.index('location="', start) + len('location="')
+    end = text.index('"', loc)
+    return (text[:loc] + address + text[end:]).encode()
+
+
+def public_url(request: Request, path: str) -> str:
+    """The URL of *path* as the client reached the gateway (honours Host and X-Forwarded-Proto)."""
+    proto = request.headers.get("x-forwarded-proto", request.url.scheme)
+    host = request.headers.get("x-forwarded-host") or request.headers.get("host") or request.url.netloc
+    return f"{proto}://{host}{path}"
+
+
+async def read_body(request: Request, limit: int, code_prefix: str = "INFODIP") -> bytes:
+    """The request body, refused (code E004) as soon as it exceeds *limit* bytes."""
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise MalformedRequest(f"{code_prefix}-E004", field="body")
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise MalformedRequest(f"{code_prefix}-E004", field="body")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+class InfodipEndpoint:
+    """ASGI-level handler of ``/soap/infodip``."""
+
+    def __init__(self, service: InfodipService, auth: Authenticator, limits: XmlLimits, metrics: Metrics) -> None:
+        self.service = service
+        self.auth = auth
+        self.limits = limits
+        self.metrics = metrics
+        self.handlers: dict[str, Handler] = {
+            "enviarComunicacao": self._enviar,
+            "retificarComunicacao": self._retificar,
+            "cancelarComunicacao": self._cancelar,
+            "consultarComunicacao": self._consultar,
+        }
+
+    async def get(self, request: Request) -> Response:
+        """``?wsdl`` and ``?xsd=NAME``."""
+        params = request.query_params
+        if "wsdl" in params or "WSDL" in params:
+            return Response(served_wsdl(str(INFODIP_WSDL), public_url(request, "/soap/infodip")), media_type=XML)
+        name = params.get("xsd")
+        if name and name in SERVED_XSD:
+            return Response(SERVED_XSD[name].read_bytes(), media_type=XML)
+        return Response("Use POST (SOAP 1.1), ?wsdl ou ?xsd=NOME.\n", status_code=404, media_type="text/plain")
+
+    async def post(self, request: Request) -> Response:
+        """One SOAP call."""
+        started = time.perf_counter()
+        try:
+            body = await read_body(request, self.limits.max_body_bytes)
+            req = read_envelope(read_xml(body, self.limits))
+            ns, name = req.qname
+            if ns != contract.NS:
+                raise MalformedRequest("INFODIP-E010", f"Namespace {ns or '(vazio)'} desconhecido; use {contract.NS}.",
+                                       field=name)
+            handler = self.handlers.get(name)
+            if handler is None:
+                raise MalformedRequest("INFODIP-E009", f"Operação {name} desconhecida.", field=name)
+            caller = await self.auth.authenticate(read_username_token(req.header))
+            contract.validate_operation(req.operation)
+            answer = await handler(caller, req.operation)
+            response = Response(envelope(contract.operation_response(name, answer)), media_type=XML)
+        except GatewayError as exc:
+            self.metrics.rejected.labels("soap", exc.code).inc()
+            if isinstance(exc, ServerError):
+                log.error("infodip server error %s", exc, exc_info=exc.__cause__ is not None)
+            response = Response(fault(exc, contract.errors_detail(exc)), status_code=500, media_type=XML)
+        except Exception:
+            log.exception("unexpected error in /soap/infodip")
+            exc2 = ServerError("INFODIP-E090")
+            self.metrics.rejected.labels("soap", exc2.code).inc()
+            response = Response(fault(exc2, contract.errors_detail(exc2)), status_code=500, media_type=XML)
+        self.metrics.latency.labels("soap_infodip").observe(time.perf_counter() - started)
+        return response
+
+    # -- operations ------------------------------------------------------------------------------------------
+
+    def _accepted(self, receipt: contract.Receipt, kind: str) -> str:
+        if receipt.replay:
+            self.metrics.replayed.labels("soap").inc()
+        else:
+            self.metrics.accepted.labels("soap", kind, receipt.operation).inc()
+            if receipt.late:
+                self.metrics.late.labels(kind).inc()
+        return contract.receipt_xml(receipt)
+
+    async def _enviar(self, caller: Caller, op: etree._Element) -> str:
+        comm_el = op.find("i:comunicacao", contract.N)
+        assert comm_el is not None
+        comm = contract.read_communication(comm_el)
+        payload = contract.c14n(comm_el)
+        receipt = await self.service.submit(caller, Submission.of(comm, payload))
+        return self._accepted(receipt, comm.kind.value)
+
+    async def _retificar(self, caller: Caller, op: etree._Element) -> str:
+        comm_el = op.find("i:comunicacao", contract.N)
+        protocol = op.findtext("i:protocolo", namespaces=contract.N) or ""
+        assert comm_el is not None
+        comm = contract.read_communication(comm_el)
+        payload = contract.c14n(comm_el)
+        receipt = await self.service.retify(caller, protocol.strip(),
+                                            Submission.of(comm, payload, digest_of=contract.c14n(op)))
+        return self._accepted(receipt, comm.kind.value)
+
+    async def _cancelar(self, caller: Caller, op: etree._Element) -> str:
+        protocol = (op.findtext("i:protocolo", namespaces=contract.N) or "").strip()
+        reference = (op.findtext("i:referenciaRemetente", namespaces=contract.N) or "").strip()
+        reason = (op.findtext("i:motivo", namespaces=contract.N) or "").strip()
+        receipt = await self.service.cancel(caller, protocol, reference, reason, contract.c14n(op))
+        return self._accepted(receipt, "-")
+
+    async def _consultar(self, caller: Caller, op: etree._Element) -> str:
+        import anyio.to_thread
+
+        protocol = (op.findtext("i:protocolo", namespaces=contract.N) or "").strip()
+        view = await anyio.to_thread.run_sync(self.service.consult, caller, protocol)
+        return contract.consultation_xml(view)
+
+
+def element_text(el: etree._Element) -> str:
+    """Serialised element (re-exported for tests)."""
+    return element_xml(el)

@@ -1,0 +1,295 @@
+"""The INFODIP application service: accept, correct, withdraw and read communications.
+
+Every acceptance is one transaction (run by the group committer) writing the version, its outbox rows (one per
+destination) and its audit entry — or nothing. The sender's own reference is the idempotency key: the same key with
+the same payload (exclusive C14N of the communication) returns the stored receipt, the same key with another payload
+is refused (INFODIP-E050).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import insert, select, update
+from sqlalchemy.engine import Connection, Engine
+
+from gateway.auth import Caller
+from gateway.clock import Clock, new_message_id, new_protocol, utc
+from gateway.db.committer import GroupCommitter, WriteContext
+from gateway.db.tables import communications, messages, outbox
+from gateway.domain.communication import Communication, Kind, check_competence, check_rules
+from gateway.domain.deadlines import Deadline, deadline_for, local_today
+from gateway.errors import Conflict, NotFound, ValidationFailed
+from gateway.infodip.contract import Receipt
+from gateway.routing import destinations_for
+from gateway.settings import Settings
+
+ENVIO, RETIFICACAO, CANCELAMENTO = "envio", "retificacao", "cancelamento"
+
+
+@dataclass(frozen=True)
+class Submission:
+    """A communication as received: the domain view, its stored bytes and their digest."""
+
+    communication: Communication
+    payload: bytes
+    digest: str
+
+    @classmethod
+    def of(cls, communication: Communication, payload: bytes, digest_of: bytes | None = None) -> Submission:
+        """A submission whose idempotency digest covers *digest_of* (default: the payload itself)."""
+        return cls(communication, payload, hashlib.sha256(digest_of if digest_of is not None else payload).hexdigest())
+
+
+@dataclass(frozen=True)
+class VersionView:
+    """One stored version, for consultations."""
+
+    version: int
+    operation: str
+    message_id: str
+    reference: str
+    received_at: datetime
+    late: bool
+    cancel_reason: str | None
+    payload: bytes
+
+
+@dataclass(frozen=True)
+class DeliveryView:
+    """The delivery state of one version towards one destination."""
+
+    version: int
+    destination: str
+    status: str
+    attempts: int
+    receipt: str | None
+    reason: str | None
+    updated_at: datetime
+
+
+@dataclass(frozen=True)
+class CommunicationView:
+    """A communication with its whole history, for consultations."""
+
+    protocol: str
+    kind: str
+    status: str
+    current_version: int
+    current_payload: bytes
+    versions: tuple[VersionView, ...]
+    deliveries: tuple[DeliveryView, ...]
+
+
+class InfodipService:
+    """Use cases of the INFODIP webservice (and later of the web form and registry batches)."""
+
+    def __init__(self, settings: Settings, committer: GroupCommitter, reader: Engine, clock: Clock) -> None:
+        self.settings = settings
+        self.committer = committer
+        self.reader = reader
+        self.clock = clock
+        self.tz = ZoneInfo(settings.timezone)
+
+    # -- pure checks, run before the transaction -------------------------------------------------------------
+
+    def _check(self, caller: Caller, comm: Communication, now: datetime) -> Deadline:
+        check_competence(comm.kind, caller.organ_type, caller.kinds)
+        check_rules(comm, local_today(now, self.tz))
+        return deadline_for(comm.kind, comm.fact_date, now, self.tz, self.settings.deadline_days,
+                            self.settings.death_deadline_day)
+
+    # -- use cases -------------------------------------------------------------------------------------------
+
+    async def submit(self, caller: Caller, sub: Submission) -> Receipt:
+        """Accept a new communication (or return the receipt of the identical one already accepted)."""
+        now = self.clock.now()
+        deadline = self._check(caller, sub.communication, now)
+
+        def job(ctx: WriteContext) -> Receipt:
+            replay = _replay(ctx.conn, caller, sub.communication.reference, sub.digest)
+            if replay is not None:
+                return replay
+            comm = sub.communication
+            protocol = new_protocol(local_today(now, self.tz))
+            duplicate_of = _earlier_same_fact(ctx.conn, comm)
+            ended = _ended_conviction_destinations(ctx.conn, comm) if comm.kind is Kind.V else None
+            dests = destinations_for(comm, ended)
+            ctx.conn.execute(insert(communications).values(
+                protocol=protocol, kind=comm.kind.value, organ_id=caller.organ_id, person_key=comm.person.key,
+                process_number=comm.process_number, fact_date=comm.fact_date, status="ativa", current_version=1,
+                duplicate_of=duplicate_of, created_at=now, updated_at=now))
+            return _store_version(ctx, caller, protocol, 1, ENVIO, comm.reference, sub, now, deadline, dests,
+                                  duplicate_of, previous=None)
+
+        return await self.committer.run(job)
+
+    async def retify(self, caller: Caller, protocol: str, sub: Submission) -> Receipt:
+        """Store a correction of *protocol* as its next version."""
+        now = self.clock.now()
+        deadline = self._check(caller, sub.communication, now)
+
+        def job(ctx: WriteContext) -> Receipt:
+            replay = _replay(ctx.conn, caller, sub.communication.reference, sub.digest)
+            if replay is not None:
+                return replay
+            current = _load_for_change(ctx.conn, caller, protocol)
+            comm = sub.communication
+            if comm.kind.value != current["kind"]:
+                raise ValidationFailed("INFODIP-E053", field="comunicacao/@tipo")
+            version = current["current_version"] + 1
+            ended = _ended_conviction_destinations(ctx.conn, comm) if comm.kind is Kind.V else None
+            earlier = _destinations_of(ctx.conn, protocol)
+            dests = tuple(dict.fromkeys((*earlier, *destinations_for(comm, ended))))
+            ctx.conn.execute(update(communications).where(communications.c.protocol == protocol).values(
+                current_version=version, person_key=comm.person.key, process_number=comm.process_number,
+                fact_date=comm.fact_date, updated_at=now))
+            return _store_version(ctx, caller, protocol, version, RETIFICACAO, comm.reference, sub, now, deadline,
+                                  dests, current["duplicate_of"], previous=version - 1)
+
+        return await self.committer.run(job)
+
+    async def cancel(self, caller: Caller, protocol: str, reference: str, reason: str, payload: bytes) -> Receipt:
+        """Withdraw *protocol*: a new version recording the cancellation; the history is kept."""
+        now = self.clock.now()
+        sub = Submission(communication=None, payload=payload,  # type: ignore[arg-type]
+                         digest=hashlib.sha256(payload).hexdigest())
+
+        def job(ctx: WriteContext) -> Receipt:
+            replay = _replay(ctx.conn, caller, reference, sub.digest)
+            if replay is not None:
+                return replay
+            current = _load_for_change(ctx.conn, caller, protocol)
+            version = current["current_version"] + 1
+            dests = _destinations_of(ctx.conn, protocol)
+            ctx.conn.execute(update(communications).where(communications.c.protocol == protocol).values(
+                current_version=version, status="cancelada", updated_at=now))
+            return _store_version(ctx, caller, protocol, version, CANCELAMENTO, reference, sub, now, None, dests,
+                                  current["duplicate_of"], previous=version - 1, cancel_reason=reason)
+
+        return await self.committer.run(job)
+
+    def consult(self, caller: Caller, protocol: str) -> CommunicationView:
+        """The communication *protocol* with every version and delivery (only for its sending organ)."""
+        with self.reader.connect() as conn:
+            comm = conn.execute(select(communications).where(communications.c.protocol == protocol)).mappings().first()
+            if comm is None or comm["organ_id"] != caller.organ_id:
+                raise NotFound("INFODIP-E051", field="protocolo")
+            rows = conn.execute(select(messages).where(messages.c.protocol == protocol)
+                                .order_by(messages.c.version)).mappings().all()
+            deliveries = conn.execute(select(outbox).where(outbox.c.protocol == protocol)
+                                      .order_by(outbox.c.version, outbox.c.destination)).mappings().all()
+        versions = tuple(VersionView(r["version"], r["operation"], r["message_id"], r["sender_reference"],
+                                     utc(r["received_at"]), r["late"], r["cancel_reason"], r["payload"]) for r in rows)
+        current_payload = next(v.payload for v in reversed(versions) if v.operation != CANCELAMENTO)
+        return CommunicationView(
+            protocol=protocol, kind=comm["kind"], status=comm["status"], current_version=comm["current_version"],
+            current_payload=current_payload, versions=versions,
+            deliveries=tuple(DeliveryView(d["version"], d["destination"], d["status"], d["attempts"], d["receipt"],
+                                          d["last_error"], utc(d["updated_at"])) for d in deliveries),
+        )
+
+
+# -- transaction helpers (run inside the writer's transaction) --------------------------------------------------
+
+
+def _replay(conn: Connection, caller: Caller, reference: str, digest: str) -> Receipt | None:
+    row = conn.execute(select(messages).where(messages.c.organ_id == caller.organ_id,
+                                              messages.c.sender_reference == reference)).mappings().first()
+    if row is None:
+        return None
+    if row["payload_digest"] != digest:
+        raise Conflict("INFODIP-E050", f"A referência {reference} já foi usada com outro conteúdo "
+                                       f"(protocolo {row['protocol']}).", field="referenciaRemetente")
+    comm = conn.execute(select(communications.c.duplicate_of).where(
+        communications.c.protocol == row["protocol"])).first()
+    dests = tuple(r.destination for r in conn.execute(
+        select(outbox.c.destination).where(outbox.c.message_id == row["message_id"]).order_by(outbox.c.destination)))
+    return Receipt(
+        protocol=row["protocol"], version=row["version"], message_id=row["message_id"], operation=row["operation"],
+        received_at=utc(row["received_at"]), replay=True, due_date=row["due_date"], late=row["late"],
+        days_late=row["days_late"], duplicate_of=comm.duplicate_of if comm else None, destinations=dests)
+
+
+def _load_for_change(conn: Connection, caller: Caller, protocol: str) -> Any:
+    current = conn.execute(select(communications).where(communications.c.protocol == protocol)).mappings().first()
+    if current is None or current["organ_id"] != caller.organ_id:
+        raise NotFound("INFODIP-E051", f"Protocolo {protocol} não encontrado para este órgão.", field="protocolo")
+    if current["status"] == "cancelada":
+        raise Conflict("INFODIP-E052", field="protocolo")
+    return current
+
+
+def _earlier_same_fact(conn: Connection, comm: Communication) -> str | None:
+    row = conn.execute(
+        select(communications.c.protocol).where(
+            communications.c.person_key == comm.person.key,
+            communications.c.process_number == comm.process_number
+            if comm.process_number else communications.c.process_number.is_(None),
+            communications.c.kind == comm.kind.value,
+            communications.c.fact_date == comm.fact_date,
+            communications.c.status == "ativa",
+        ).order_by(communications.c.created_at).limit(1)
+    ).first()
+    return row.protocol if row else None
+
+
+def _destinations_of(conn: Connection, protocol: str) -> tuple[str, ...]:
+    return tuple(sorted({r.destination for r in conn.execute(
+        select(outbox.c.destination).where(outbox.c.protocol == protocol))}))
+
+
+def _ended_conviction_destinations(conn: Connection, comm: Communication) -> tuple[str, ...]:
+    """Destinations of the criminal conviction (IV) that an extinção (V) ends."""
+    protocol = comm.linked_protocol
+    if protocol is None and comm.process_number:
+        row = conn.execute(select(communications.c.protocol).where(
+            communications.c.person_key == comm.person.key, communications.c.process_number == comm.process_number,
+            communications.c.kind == Kind.IV.value).order_by(communications.c.created_at.desc()).limit(1)).first()
+        protocol = row.protocol if row else None
+    return _destinations_of(conn, protocol) if protocol else ()
+
+
+def _store_version(ctx: WriteContext, caller: Caller, protocol: str, version: int, operation: str, reference: str,
+                   sub: Submission, now: datetime, deadline: Deadline | None, destinations: Iterable[str],
+                   duplicate_of: str | None, previous: int | None, cancel_reason: str | None = None) -> Receipt:
+    message_id = new_message_id()
+    conn = ctx.conn
+    conn.execute(insert(messages).values(
+        message_id=message_id, protocol=protocol, version=version, operation=operation, organ_id=caller.organ_id,
+        sender_reference=reference, payload_digest=sub.digest, payload=sub.payload, received_at=now,
+        due_date=deadline.due if deadline else None, late=deadline.late if deadline else False,
+        days_late=deadline.days_late if deadline else 0, cancel_reason=cancel_reason))
+    dests = tuple(destinations)
+    delivered_before: set[str] = set()
+    if previous is not None:
+        delivered_before = {r.destination for r in conn.execute(
+            select(outbox.c.destination).where(outbox.c.protocol == protocol, outbox.c.version == previous,
+                                               outbox.c.status == "delivered"))}
+    rows = [
+        {"message_id": message_id, "protocol": protocol, "version": version, "destination": d,
+         # a later version waits ("blocked") until the earlier one reached that destination (order within a history)
+         "status": "pending" if previous is None or d in delivered_before else "blocked",
+         "attempts": 0, "next_attempt_at": now, "created_at": now, "updated_at": now}
+        for d in dests
+    ]
+    if rows:
+        conn.execute(insert(outbox), rows)
+    ctx.audit.append(conn, f"infodip.{operation}", now, organ_id=caller.organ_id, message_id=message_id,
+                     protocol=protocol, payload_digest=sub.digest,
+                     detail={"versao": version, "destinos": list(dests), "usuario": caller.username,
+                             "emAtraso": bool(deadline and deadline.late), "duplicidade": duplicate_of})
+    return Receipt(protocol=protocol, version=version, message_id=message_id, operation=operation, received_at=now,
+                   replay=False, due_date=deadline.due if deadline else None,
+                   late=bool(deadline and deadline.late), days_late=deadline.days_late if deadline else 0,
+                   duplicate_of=duplicate_of, destinations=dests)
+
+
+def today_in(tz: ZoneInfo, now: datetime) -> date:
+    """Local date (kept for callers that format protocols)."""
+    return local_today(now, tz)

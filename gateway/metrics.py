@@ -1,0 +1,51 @@
+"""Prometheus metrics (names prefixed ``gateway_``), one registry per application instance."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+
+from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector
+
+
+class _DbGauges(Collector):
+    """Gauges read from the database at scrape time (outbox depth, dead letters)."""
+
+    def __init__(self, read: Callable[[], dict[str, dict[str, int]]]) -> None:
+        self.read = read
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        try:
+            counts = self.read()
+        except Exception:  # a scrape must never fail because the database is down
+            return
+        depth = GaugeMetricFamily("gateway_outbox_depth", "Outbox rows not yet delivered, per destination",
+                                  labels=["destination"])
+        dead = GaugeMetricFamily("gateway_dead_letters", "Outbox rows in the dead-letter state, per destination",
+                                 labels=["destination"])
+        for destination, by_status in sorted(counts.items()):
+            depth.add_metric([destination], sum(n for s, n in by_status.items() if s not in ("delivered",)))
+            dead.add_metric([destination], by_status.get("dead", 0))
+        yield depth
+        yield dead
+
+
+class Metrics:
+    """The gateway's metrics."""
+
+    def __init__(self, outbox_counts: Callable[[], dict[str, dict[str, int]]] | None = None) -> None:
+        self.registry = CollectorRegistry()
+        self.accepted = Counter("gateway_messages_accepted_total", "Messages accepted and stored",
+                                ["channel", "kind", "operation"], registry=self.registry)
+        self.replayed = Counter("gateway_messages_replayed_total", "Idempotent resubmissions answered from storage",
+                                ["channel"], registry=self.registry)
+        self.rejected = Counter("gateway_messages_rejected_total", "Requests refused, by error code",
+                                ["channel", "code"], registry=self.registry)
+        self.late = Counter("gateway_messages_late_total", "Communications accepted after their deadline",
+                            ["kind"], registry=self.registry)
+        self.latency = Histogram("gateway_request_duration_seconds", "Time to answer a request",
+                                 ["channel"], registry=self.registry,
+                                 buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5))
+        if outbox_counts is not None:
+            self.registry.register(_DbGauges(outbox_counts))

@@ -1,0 +1,199 @@
+"""``gateway sandbox``: the gateway on SQLite with demo organs, credentials and samples, in one command.
+
+It deletes a stale info file at start and writes the new one atomically once every server answers (DESIGN.md).
+Passwords are generated once per data directory and kept there, so a restarted sandbox keeps its credentials.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import secrets
+import socket
+import sys
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import httpx
+import uvicorn
+from sqlalchemy import select
+
+from gateway import admin
+from gateway.audit import create_signing_key
+from gateway.bootstrap import build, create_app
+from gateway.clock import SystemClock
+from gateway.db import migrate
+from gateway.db.tables import organs
+from gateway.domain.communication import Kind, OrganType
+from gateway.infodip.samples import REFERENCE_XPATH, SAMPLE_USERNAME, render_sample
+from gateway.settings import Settings
+
+
+@dataclass(frozen=True)
+class DemoOrgan:
+    """An organ of the sandbox and its one credential."""
+
+    code: str
+    name: str
+    organ_type: OrganType
+    username: str
+    cns: str | None = None
+
+
+DEMO_ORGANS = (
+    DemoOrgan("TJRJ", "Tribunal de Justiça do Estado do Rio de Janeiro", OrganType.TRIBUNAL, "tjrj-sistema"),
+    DemoOrgan("TJRJ-1VFP", "1ª Vara de Fazenda Pública da Comarca da Capital (TJRJ)", OrganType.ORGAO_JULGADOR,
+              "tjrj-1vfp"),
+    DemoOrgan("TJRJ-VEP", "Vara de Execuções Penais (TJRJ)", OrganType.ORGAO_JULGADOR, "tjrj-vep"),
+    DemoOrgan("TJRJ-PRES", "Presidência do Tribunal de Justiça do Estado do Rio de Janeiro", OrganType.PRESIDENCIA,
+              "tjrj-presidencia"),
+    DemoOrgan("RCPN-097543", "Cartório do 1º Ofício de Registro Civil das Pessoas Naturais (Capital/RJ)",
+              OrganType.CARTORIO, "rcpn-rj-capital-01", cns="097543"),
+    DemoOrgan("CRC", "Central de Informações do Registro Civil", OrganType.CRC, "crc-nacional"),
+    DemoOrgan("PGFN", "Procuradoria-Geral da Fazenda Nacional", OrganType.MNI_CLIENTE, "pgfn-mni"),
+    DemoOrgan("PGF", "Procuradoria-Geral Federal", OrganType.MNI_CLIENTE, "pgf-mni"),
+)
+
+
+def _free_socket(host: str, port: int) -> socket.socket:
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((host, port))
+    sock.listen(2048)
+    sock.set_inheritable(True)
+    return sock
+
+
+def _load_or_create(path: Path, make: Any) -> Any:
+    if path.exists():
+        return json.loads(path.read_text())
+    value = make()
+    path.write_text(json.dumps(value, indent=2))
+    os.chmod(path, 0o600)
+    return value
+
+
+def prepare(data_dir: Path, port: int, host: str = "127.0.0.1", kdf_n: int = 2**14) -> tuple[Settings, dict[str, Any]]:
+    """Create (or reuse) the sandbox's database, keys, organs, credentials and samples; return settings + info."""
+    data_dir.mkdir(parents=True, exist_ok=True)
+    data_dir = data_dir.resolve()
+    key_path = data_dir / "audit-signing-key.pem"
+    if not key_path.exists():
+        create_signing_key(str(key_path))
+    secret = _load_or_create(data_dir / "secret.json", lambda: {"secret": secrets.token_urlsafe(48)})["secret"]
+    passwords: dict[str, str] = _load_or_create(
+        data_dir / "credentials.json", lambda: {o.username: secrets.token_urlsafe(12) for o in DEMO_ORGANS})
+    settings = Settings.from_env(
+        {},
+        environment="sandbox",
+        database_url=f"sqlite:///{data_dir / 'gateway.db'}",
+        host=host,
+        port=port,
+        secret_key=secret,
+        signing_key_path=str(key_path),
+        password_kdf_n=kdf_n,
+    )
+    gw = build(settings, SystemClock())
+    try:
+        migrate.upgrade(gw.writer_engine)
+        with gw.writer_engine.begin() as conn:
+            known = {r.code for r in conn.execute(select(organs.c.code))}
+        for o in DEMO_ORGANS:
+            if o.username not in passwords:
+                passwords[o.username] = secrets.token_urlsafe(12)
+            if o.code not in known:
+                admin.add_organ(gw.writer_engine, o.code, o.name, o.organ_type, cns=o.cns)
+            admin.set_credential(gw.writer_engine, o.username, o.code, passwords[o.username], kdf_n=kdf_n)
+    finally:
+        gw.writer_engine.dispose()
+        gw.reader_engine.dispose()
+    (data_dir / "credentials.json").write_text(json.dumps(passwords, indent=2))
+
+    samples_dir = data_dir / "samples"
+    samples_dir.mkdir(exist_ok=True)
+    today = SystemClock().now().astimezone(ZoneInfo(settings.timezone)).date()
+    samples: dict[str, Any] = {}
+    for kind in Kind:
+        user = SAMPLE_USERNAME[kind]
+        body = render_sample(kind, username=user, password=passwords[user], fact_date=today - timedelta(days=2))
+        (samples_dir / f"{kind.value}.xml").write_bytes(body)
+        samples[kind.value] = {"path": f"samples/{kind.value}.xml", "username": user, "password": passwords[user],
+                               "operation": "enviarComunicacao", "reference_xpath": REFERENCE_XPATH}
+    info = {
+        "gateway": f"http://{host}:{port}",
+        "data_dir": str(data_dir),
+        "credentials": [{"username": o.username, "password": passwords[o.username], "organ": o.code,
+                         "organ_type": o.organ_type.value} for o in DEMO_ORGANS],
+        "samples": {"infodip": samples},
+    }
+    return settings, info
+
+
+def write_info(path: Path, info: dict[str, Any]) -> None:
+    """Write the info file atomically."""
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(info, indent=2, ensure_ascii=False))
+    os.replace(tmp, path)
+
+
+async def _wait_until_answering(url: str, timeout: float = 30.0) -> None:
+    deadline = asyncio.get_running_loop().time() + timeout
+    async with httpx.AsyncClient(timeout=2.0) as client:
+        while True:
+            try:
+                if (await client.get(url + "/readyz")).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            if asyncio.get_running_loop().time() > deadline:
+                raise RuntimeError(f"o gateway não respondeu em {url} em {timeout:.0f} s")
+            await asyncio.sleep(0.05)
+
+
+def run(port: int = 8080, info_path: Path = Path("sandbox-info.json"), data_dir: Path = Path("sandbox-data"),
+        host: str = "127.0.0.1") -> int:
+    """Run the sandbox until interrupted."""
+    info_path = info_path.resolve()
+    info_path.unlink(missing_ok=True)
+    sock = _free_socket(host, port)
+    port = sock.getsockname()[1]
+    settings, info = prepare(data_dir, port, host)
+    app = create_app(settings)
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False, lifespan="on"))
+
+    async def main() -> None:
+        serving = asyncio.create_task(server.serve(sockets=[sock]))
+        try:
+            await _wait_until_answering(info["gateway"])
+        except Exception:
+            server.should_exit = True
+            await serving
+            raise
+        write_info(info_path, info)
+        _print_banner(info, info_path)
+        await serving
+
+    try:
+        asyncio.run(main())
+    except KeyboardInterrupt:
+        pass
+    finally:
+        info_path.unlink(missing_ok=True)
+    return 0
+
+
+def _print_banner(info: dict[str, Any], info_path: Path) -> None:
+    out = sys.stdout
+    out.write(f"\nSandbox do gateway pronto em {info['gateway']}\n")
+    out.write(f"  WSDL INFODIP: {info['gateway']}/soap/infodip?wsdl\n")
+    out.write(f"  dados: {info['data_dir']}\n  arquivo de informações: {info_path}\n\n")
+    out.write(f"  {'usuário':<22} {'senha':<18} {'órgão':<12} tipo\n")
+    for c in info["credentials"]:
+        out.write(f"  {c['username']:<22} {c['password']:<18} {c['organ']:<12} {c['organ_type']}\n")
+    out.write("\n  Exemplos prontos para envio (um por tipo): "
+              f"{info['data_dir']}/samples/I.xml … IX.xml\n  Ctrl+C encerra.\n\n")
+    out.flush()

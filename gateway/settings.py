@@ -1,0 +1,114 @@
+"""One typed settings object, read from ``GATEWAY_*`` environment variables and validated at start.
+
+Nothing reads the environment anywhere else. :func:`Settings.from_env` refuses, in production, the defaults
+that are only fit for a laptop (a missing secret key, a missing signing key).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+
+
+class SettingsError(ValueError):
+    """A setting is missing or malformed."""
+
+
+@dataclass(frozen=True)
+class XmlLimits:
+    """Hard limits applied by the hardened XML reader of one endpoint."""
+
+    max_body_bytes: int = 512 * 1024
+    max_depth: int = 48
+    max_text_bytes: int = 64 * 1024
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Every tunable of the gateway. Field ``x`` is read from ``GATEWAY_X``."""
+
+    environment: str = "development"  # development | sandbox | test | production
+    database_url: str = "sqlite:///./gateway.db"
+    host: str = "127.0.0.1"
+    port: int = 8080
+    auto_migrate: bool = True
+    # Secret for HMAC keys (credential cache); production refuses the empty default.
+    secret_key: str = ""
+    # Ed25519 private key (PEM, PKCS#8) signing audit checkpoints; production requires it.
+    signing_key_path: str = ""
+    audit_checkpoint_every: int = 1000
+    auth_cache_seconds: float = 60.0
+    password_kdf_n: int = 2**14
+    infodip_max_body_bytes: int = 512 * 1024
+    infodip_max_depth: int = 48
+    infodip_max_text_bytes: int = 64 * 1024
+    # Group commit: how many intake transactions one durable commit may carry, and how long to wait for more.
+    commit_batch_max: int = 256
+    commit_wait_ms: float = 0.0
+    commit_timeout_s: float = 30.0
+    timezone: str = "America/Sao_Paulo"
+    # Art. 7º of Res. Conjunta 6/2020: 10 days after the fact (inferred counting rule, configurable).
+    deadline_days: int = 10
+    # Código Eleitoral art. 71 §3º: deaths of a month by this day of the next month.
+    death_deadline_day: int = 15
+    log_level: str = "INFO"
+    extra: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def infodip_limits(self) -> XmlLimits:
+        """XML limits of the INFODIP endpoint."""
+        return XmlLimits(self.infodip_max_body_bytes, self.infodip_max_depth, self.infodip_max_text_bytes)
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
+        """Build settings from ``GATEWAY_*`` variables (or *environ*), then apply *overrides*, then validate."""
+        env = os.environ if environ is None else environ
+        values: dict[str, Any] = {}
+        for f in fields(cls):
+            if f.name == "extra":
+                continue
+            raw = env.get("GATEWAY_" + f.name.upper())
+            if raw is None:
+                continue
+            values[f.name] = _coerce(f.name, f.type, raw)
+        values.update(overrides)
+        settings = cls(**values)
+        settings.validate()
+        return settings
+
+    def with_(self, **changes: Any) -> Settings:
+        """A copy with *changes* applied."""
+        return replace(self, **changes)
+
+    def validate(self) -> None:
+        """Refuse settings that cannot work, and laptop defaults in production."""
+        if self.environment not in {"development", "sandbox", "test", "production"}:
+            raise SettingsError(f"GATEWAY_ENVIRONMENT inválido: {self.environment!r}")
+        if self.environment == "production":
+            if len(self.secret_key) < 32:
+                raise SettingsError("GATEWAY_SECRET_KEY deve ter ao menos 32 caracteres em produção")
+            if not self.signing_key_path or not Path(self.signing_key_path).is_file():
+                raise SettingsError("GATEWAY_SIGNING_KEY_PATH deve apontar para a chave Ed25519 em produção")
+        if self.commit_batch_max < 1:
+            raise SettingsError("GATEWAY_COMMIT_BATCH_MAX deve ser ≥ 1")
+
+
+def _coerce(name: str, type_name: Any, raw: str) -> Any:
+    kind = str(type_name)
+    try:
+        if kind == "bool":
+            if raw.lower() in {"1", "true", "yes", "on", "sim"}:
+                return True
+            if raw.lower() in {"0", "false", "no", "off", "nao", "não"}:
+                return False
+            raise ValueError(raw)
+        if kind == "int":
+            return int(raw)
+        if kind == "float":
+            return float(raw)
+    except ValueError as exc:
+        raise SettingsError(f"GATEWAY_{name.upper()}: valor inválido {raw!r}") from exc
+    return raw

@@ -1,0 +1,182 @@
+"""Helpers shared by the tests: settings, seeding, sample requests, a real gateway process on 127.0.0.1."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import date, timedelta
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import httpx
+from sqlalchemy import create_engine, text
+
+from gateway import admin
+from gateway.audit import create_signing_key
+from gateway.clock import SystemClock
+from gateway.db import migrate
+from gateway.db.engine import make_engine
+from gateway.domain.communication import Kind
+from gateway.infodip.samples import SAMPLE_USERNAME, render_sample
+from gateway.sandbox import DEMO_ORGANS
+from gateway.settings import Settings
+
+ROOT = Path(__file__).resolve().parent.parent
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
+KDF_N = 2**10  # cheap KDF for tests; production uses 2**14
+SECRET = "test-secret-" + "x" * 32
+
+
+def password_of(username: str) -> str:
+    """The password every test credential gets."""
+    return f"senha-{username}"
+
+
+def recent_day(days_ago: int = 2) -> date:
+    """A date *days_ago* before today in Brasília."""
+    return SystemClock().now().astimezone(ZoneInfo("America/Sao_Paulo")).date() - timedelta(days=days_ago)
+
+
+def unique_ref(prefix: str = "T") -> str:
+    """A fresh sender reference."""
+    return f"{prefix}-{uuid.uuid4().hex[:20]}"
+
+
+def sample(kind: Kind, *, username: str | None = None, password: str | None = None, reference: str | None = None,
+           fact_date: date | None = None) -> bytes:
+    """A ready-to-send request of *kind* with a test credential, a fresh reference and a recent date."""
+    user = username or SAMPLE_USERNAME[kind]
+    return render_sample(kind, username=user, password=password if password is not None else password_of(user),
+                         reference=reference or unique_ref(kind.value), fact_date=fact_date or recent_day())
+
+
+def test_settings(db_url: str, tmp: Path, **overrides: object) -> Settings:
+    """Settings for a test gateway on *db_url*."""
+    key = tmp / "signing-key.pem"
+    if not key.exists():
+        create_signing_key(str(key))
+    values: dict[str, object] = {"environment": "test", "database_url": db_url, "secret_key": SECRET,
+                                 "signing_key_path": str(key), "password_kdf_n": KDF_N, "audit_checkpoint_every": 50}
+    values.update(overrides)
+    return Settings.from_env({}, **values)
+
+
+def seed(db_url: str) -> None:
+    """Migrate *db_url* and create the demo organs with :func:`password_of` credentials."""
+    engine = make_engine(db_url, writer=True)
+    try:
+        migrate.upgrade(engine)
+        for o in DEMO_ORGANS:
+            try:
+                admin.add_organ(engine, o.code, o.name, o.organ_type, cns=o.cns)
+            except admin.AdminError:
+                pass
+            admin.set_credential(engine, o.username, o.code, password_of(o.username), kdf_n=KDF_N)
+        # a second tribunal, to exercise duplicates from another sender
+        try:
+            admin.add_organ(engine, "TJSP", "Tribunal de Justiça do Estado de São Paulo",
+                            DEMO_ORGANS[0].organ_type)
+        except admin.AdminError:
+            pass
+        admin.set_credential(engine, "tjsp-sistema", "TJSP", password_of("tjsp-sistema"), kdf_n=KDF_N)
+    finally:
+        engine.dispose()
+
+
+@contextmanager
+def postgres_schema(base_url: str) -> Iterator[str]:
+    """A fresh schema on the PostgreSQL at *base_url*, dropped afterwards; yields a URL that uses it."""
+    schema = "t_" + uuid.uuid4().hex[:12]
+    admin_engine = create_engine(base_url.replace("postgresql://", "postgresql+psycopg://", 1)
+                                 if base_url.startswith("postgresql://") else base_url)
+    with admin_engine.begin() as conn:
+        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+    sep = "&" if "?" in base_url else "?"
+    try:
+        yield f"{base_url}{sep}options=-csearch_path%3D{schema}"
+    finally:
+        with admin_engine.begin() as conn:
+            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+        admin_engine.dispose()
+
+
+def free_port() -> int:
+    """A TCP port free on 127.0.0.1 right now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class GatewayProcess:
+    """``gateway serve`` as a real process on 127.0.0.1."""
+
+    def __init__(self, settings: Settings, log_path: Path, extra_env: dict[str, str] | None = None) -> None:
+        self.settings = settings
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.log_path = log_path
+        self.extra_env = extra_env or {}
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def env(self) -> dict[str, str]:
+        """Environment of the process: GATEWAY_* from the settings."""
+        env = {k: v for k, v in os.environ.items() if not k.startswith("GATEWAY_")}
+        s = self.settings
+        env.update({
+            "GATEWAY_ENVIRONMENT": s.environment, "GATEWAY_DATABASE_URL": s.database_url,
+            "GATEWAY_SECRET_KEY": s.secret_key, "GATEWAY_SIGNING_KEY_PATH": s.signing_key_path,
+            "GATEWAY_PASSWORD_KDF_N": str(s.password_kdf_n), "GATEWAY_LOG_LEVEL": "WARNING",
+            "GATEWAY_AUDIT_CHECKPOINT_EVERY": str(s.audit_checkpoint_every),
+            "GATEWAY_INFODIP_MAX_BODY_BYTES": str(s.infodip_max_body_bytes),
+        })
+        env.update(self.extra_env)
+        return env
+
+    def start(self, timeout: float = 30.0) -> GatewayProcess:
+        """Start and wait until ``/readyz`` answers 200."""
+        log = open(self.log_path, "ab")  # noqa: SIM115 - closed with the process
+        self.proc = subprocess.Popen([sys.executable, "-m", "gateway.cli", "serve", "--host", "127.0.0.1",
+                                      "--port", str(self.port)], env=self.env(), stdout=log, stderr=log, cwd=ROOT)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"gateway exited with {self.proc.returncode}: {self.log_path.read_text()[-3000:]}")
+            try:
+                if httpx.get(self.url + "/readyz", timeout=1).status_code == 200:
+                    return self
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.05)
+        self.stop()
+        raise RuntimeError("gateway did not become ready: " + self.log_path.read_text()[-3000:])
+
+    def alive(self) -> bool:
+        """True while the process runs."""
+        return self.proc is not None and self.proc.poll() is None
+
+    def stop(self) -> None:
+        """SIGTERM, then SIGKILL after 10 s."""
+        if self.proc is None:
+            return
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.proc = None
+
+    def kill(self) -> None:
+        """SIGKILL."""
+        if self.proc is not None:
+            self.proc.kill()
+            self.proc.wait()
+            self.proc = None
