@@ -68,6 +68,9 @@ def test_settings(db_url: str, tmp: Path, **overrides: object) -> Settings:
     return Settings.from_env({}, **values)
 
 
+test_settings.__test__ = False  # type: ignore[attr-defined]  # a helper, not a test
+
+
 def seed(db_url: str) -> None:
     """Migrate *db_url* and create the demo organs with :func:`password_of` credentials."""
     engine = make_engine(db_url, writer=True)
