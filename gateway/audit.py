@@ -192,7 +192,7 @@ def verify(conn: Connection, public_key: Ed25519PublicKey | None) -> VerifyRepor
             if row["prev_hash"] != prev:
                 report.broken.append(f"cadeia {chain_id}: entrada {row['seq']} não aponta para a anterior")
                 break
-            if entry_hash(prev, row) != row["entry_hash"]:
+            if entry_hash(prev, dict(row)) != row["entry_hash"]:
                 report.broken.append(f"cadeia {chain_id}: entrada {row['seq']} foi alterada (hash não confere)")
                 break
             prev = row["entry_hash"]

@@ -41,9 +41,7 @@ def hash_password(password: str, n: int = 2**14, r: int = 8, p: int = 1) -> str:
     """A scrypt hash of *password* with a random salt, parameters included."""
     salt = secrets.token_bytes(16)
     digest = hashlib.scrypt(password.encode(), salt=salt, n=n, r=r, p=p, dklen=32, maxmem=256 * 1024 * 1024)
-    return "scrypt${}${}${}${}${}".format(
-        n, r, p, base64.b64encode(salt).decode(), base64.b64encode(digest).decode()
-    )
+    return f"scrypt${n}${r}${p}${base64.b64encode(salt).decode()}${base64.b64encode(digest).decode()}"
 
 
 def verify_password(password: str, stored: str) -> bool:

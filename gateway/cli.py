@@ -176,6 +176,8 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``gateway`` console script."""
     args = parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    for noisy in ("alembic", "httpx"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
     try:
         return int(args.func(args))
     except SettingsError as exc:

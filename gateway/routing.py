@@ -19,7 +19,9 @@ _CNJ_ALWAYS = frozenset({Kind.I, Kind.II, Kind.III, Kind.VIII})
 _CNJ_IF_INELIGIBLE = frozenset({Kind.IV, Kind.VII, Kind.IX})
 
 
-def destinations_for(comm: Communication, ended_conviction_destinations: Iterable[str] | None = None) -> tuple[str, ...]:
+def destinations_for(
+    comm: Communication, ended_conviction_destinations: Iterable[str] | None = None
+) -> tuple[str, ...]:
     """The destinations of a new communication.
 
     - every kind → TSE (art. 3º: the INFODIP base is the single store of all nine kinds);

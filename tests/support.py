@@ -144,7 +144,7 @@ class GatewayProcess:
 
     def start(self, timeout: float = 30.0) -> GatewayProcess:
         """Start and wait until ``/readyz`` answers 200."""
-        log = open(self.log_path, "ab")  # noqa: SIM115 - closed with the process
+        log = open(self.log_path, "ab")
         self.proc = subprocess.Popen([sys.executable, "-m", "gateway.cli", "serve", "--host", "127.0.0.1",
                                       "--port", str(self.port)], env=self.env(), stdout=log, stderr=log, cwd=ROOT)
         deadline = time.monotonic() + timeout

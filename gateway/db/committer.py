@@ -41,7 +41,7 @@ Job = Callable[[WriteContext], T]
 
 
 class _Pending(Generic[T]):
-    __slots__ = ("future", "job", "loop", "result", "error")
+    __slots__ = ("error", "future", "job", "loop", "result")
 
     def __init__(self, job: Job[T], loop: asyncio.AbstractEventLoop | None, future: Any) -> None:
         self.job = job

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import text
@@ -20,7 +20,9 @@ async def healthz(_request: Request) -> Response:
     return JSONResponse({"status": "ok"})
 
 
-def readyz_endpoint(engine: Engine, extra: Callable[[], dict[str, object]] | None = None) -> Callable[..., object]:
+def readyz_endpoint(
+    engine: Engine, extra: Callable[[], dict[str, object]] | None = None
+) -> Callable[[Request], Awaitable[Response]]:
     """``/readyz``: 503 only when the database or its migrations are not ready (partners never make it 503)."""
     import anyio.to_thread
 
@@ -47,7 +49,7 @@ def readyz_endpoint(engine: Engine, extra: Callable[[], dict[str, object]] | Non
     return readyz
 
 
-def metrics_endpoint(metrics: Metrics) -> Callable[..., object]:
+def metrics_endpoint(metrics: Metrics) -> Callable[[Request], Awaitable[Response]]:
     """``/metrics`` in the Prometheus text format."""
     import anyio.to_thread
 

@@ -31,7 +31,7 @@ Handler = Callable[[Caller, etree._Element], Awaitable[str]]
 
 def served_wsdl(wsdl_path: str, address: str) -> bytes:
     """The WSDL at *wsdl_path* with only ``soap:address/@location`` pointing at *address*."""
-    text = open(wsdl_path, encoding="utf-8").read()  # noqa: SIM115 - small file, read once per request of ?wsdl
+    text = open(wsdl_path, encoding="utf-8").read()
     start = text.index("<soap:address")
     loc = text.index('location="', start) + len('location="')
     end = text.index('"', loc)

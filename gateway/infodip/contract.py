@@ -44,7 +44,7 @@ def validate_operation(element: etree._Element) -> None:
     xsd = schema()
     if xsd.validate(element):
         return
-    err = xsd.error_log[0]
+    err = xsd.error_log[0]  # type: ignore[index]
     path = (err.path or "").replace("inf:", "").replace("ns0:", "")
     field = "/".join(p.split(":")[-1] for p in path.strip("/").split("/")) if path else None
     message = err.message

@@ -11,7 +11,7 @@ from gateway.domain.communication import FACT_DATE_OF_KIND, Kind
 from gateway.schemas import INFODIP_SAMPLES
 from gateway.xml.soap import WSSE_NS
 
-from .contract import N, NS
+from .contract import NS, N
 
 REFERENCE_XPATH = "//*[local-name()='referenciaRemetente']"
 #: The credential each sample is written for (its organ type is competent for the kind).

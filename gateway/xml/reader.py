@@ -93,7 +93,7 @@ def read_xml(
         if "depth" in text.lower() or "huge" in text.lower():
             raise MalformedRequest(f"{code_prefix}-E005", field="body") from None
         raise MalformedRequest(f"{code_prefix}-E001", f"XML malformado: {text}", field="body") from None
-    if root.getroottree().docinfo.doctype:
+    if root.getroottree().docinfo.doctype:  # type: ignore[union-attr]
         raise MalformedRequest(f"{code_prefix}-E002", field="body")
     if _limit_check(limits)(root):
         raise MalformedRequest(f"{code_prefix}-E005", field="body")

@@ -27,9 +27,19 @@ def client(db_url: str, tmp_path: Path) -> Iterator[TestClient]:
     """The gateway application in-process, on the test database."""
     app = create_app(test_settings(db_url, tmp_path))
     with TestClient(app) as c:
-        c.db_url = db_url
-        c.tmp = tmp_path
+        c.db_url = db_url  # type: ignore[attr-defined]
+        c.tmp = tmp_path  # type: ignore[attr-defined]
         yield c
+
+
+def db_of(client: TestClient) -> str:
+    """The database URL the in-process gateway uses."""
+    return str(client.db_url)  # type: ignore[attr-defined]
+
+
+def tmp_of(client: TestClient) -> Path:
+    """The temporary directory of the in-process gateway."""
+    return Path(client.tmp)  # type: ignore[attr-defined]
 
 
 class Answer:
@@ -85,12 +95,12 @@ def comunicacao_xml(body: bytes) -> str:
 
 def test_acceptance_writes_version_outbox_and_audit_in_one_transaction(client: TestClient) -> None:
     """An accepted communication is stored with one outbox row per destination and one audit entry."""
-    before = counts(client.db_url)  # type: ignore[attr-defined]
+    before = counts(db_of(client))
     root = post(client, sample(Kind.I))
     assert root.status == 200
     dests = [d.text for d in root.iterfind(".//i:recibo/i:destino", N)]
     assert dests == ["TSE", "CNJ"]
-    after = counts(client.db_url)  # type: ignore[attr-defined]
+    after = counts(db_of(client))
     assert after["communications"] - before["communications"] == 1
     assert after["messages"] - before["messages"] == 1
     assert after["outbox"] - before["outbox"] == 2
@@ -101,24 +111,24 @@ def test_same_key_same_payload_returns_original_and_stores_nothing(client: TestC
     """A resubmission with the same reference and payload gets the original receipt and adds no row."""
     body = sample(Kind.IV, reference=unique_ref())
     first = post(client, body)
-    snapshot = counts(client.db_url)  # type: ignore[attr-defined]
+    snapshot = counts(db_of(client))
     again = post(client, body)
     assert again.status == 200
     assert again.findtext(".//i:protocolo", namespaces=N) == first.findtext(".//i:protocolo", namespaces=N)
     assert again.findtext(".//i:idMensagem", namespaces=N) == first.findtext(".//i:idMensagem", namespaces=N)
     assert again.findtext(".//i:reenvio", namespaces=N) == "true"
-    assert counts(client.db_url)  # type: ignore[attr-defined] == snapshot
+    assert counts(db_of(client)) == snapshot
 
 
 def test_same_key_different_payload_is_refused(client: TestClient) -> None:
     """Reusing a reference with another content is refused with INFODIP-E050 and stores nothing."""
     ref = unique_ref()
     post(client, sample(Kind.IV, reference=ref, fact_date=recent_day(3)))
-    snapshot = counts(client.db_url)  # type: ignore[attr-defined]
+    snapshot = counts(db_of(client))
     root = post(client, sample(Kind.IV, reference=ref, fact_date=recent_day(4)))
     assert root.status == 500
     assert fault_code(root) == "INFODIP-E050"
-    assert counts(client.db_url)  # type: ignore[attr-defined] == snapshot
+    assert counts(db_of(client)) == snapshot
 
 
 def test_retification_and_cancellation_keep_every_version(client: TestClient) -> None:
@@ -172,8 +182,8 @@ def test_audit_chain_verifies_after_intake(client: TestClient) -> None:
     """After many acceptances (spanning signed checkpoints), the audit chain verifies and detects tampering."""
     for _ in range(60):
         assert post(client, sample(Kind.VI)).status == 200
-    key = audit.load_signing_key(str(client.tmp / "signing-key.pem"))
-    engine = make_engine(client.db_url)  # type: ignore[attr-defined]
+    key = audit.load_signing_key(str(tmp_of(client) / "signing-key.pem"))
+    engine = make_engine(db_of(client))
     with engine.connect() as conn:
         report = audit.verify(conn, key.public_key)
         assert report.ok, report.broken
@@ -186,12 +196,14 @@ def test_audit_chain_verifies_after_intake(client: TestClient) -> None:
     assert not report.ok and "entrada 10" in report.broken[0]
 
 
-def test_failed_job_leaves_nothing_and_next_request_is_served(client: TestClient, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_failed_job_leaves_nothing_and_next_request_is_served(
+    client: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """A failure inside the intake transaction stores nothing (no version, outbox or audit row) and the
     writer keeps serving."""
     import gateway.infodip.service as service
 
-    snapshot = counts(client.db_url)  # type: ignore[attr-defined]
+    snapshot = counts(db_of(client))
 
     def broken(*_a: object, **_k: object) -> None:
         raise RuntimeError("disk on fire")
@@ -199,7 +211,7 @@ def test_failed_job_leaves_nothing_and_next_request_is_served(client: TestClient
     monkeypatch.setattr(service, "_store_version", broken)
     root = post(client, sample(Kind.I))
     assert root.status == 500 and fault_code(root) == "INFODIP-E090"
-    assert counts(client.db_url)  # type: ignore[attr-defined] == snapshot
+    assert counts(db_of(client)) == snapshot
     monkeypatch.undo()
     assert post(client, sample(Kind.I)).status == 200
 
