@@ -10,6 +10,7 @@ import asyncio
 import json
 import os
 import secrets
+import signal
 import socket
 import sys
 from dataclasses import dataclass
@@ -177,6 +178,12 @@ def run(port: int = 8080, info_path: Path = Path("sandbox-info.json"), data_dir:
         _print_banner(info, info_path)
         await serving
 
+    def _terminate(_signum: int, _frame: object) -> None:
+        raise KeyboardInterrupt
+
+    # uvicorn re-raises the signal that stopped it once it has shut down; make SIGTERM end like Ctrl+C so the
+    # info file is removed and nothing is left half-written.
+    signal.signal(signal.SIGTERM, _terminate)
     try:
         asyncio.run(main())
     except KeyboardInterrupt:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -26,7 +26,7 @@ from gateway.domain.communication import Communication, Kind, check_competence, 
 from gateway.domain.deadlines import Deadline, deadline_for, local_today
 from gateway.errors import Conflict, NotFound, ValidationFailed
 from gateway.infodip.contract import Receipt
-from gateway.routing import destinations_for
+from gateway.routing import DESTINATIONS, destinations_for
 from gateway.settings import Settings
 
 ENVIO, RETIFICACAO, CANCELAMENTO = "envio", "retificacao", "cancelamento"
@@ -208,8 +208,9 @@ def _replay(conn: Connection, caller: Caller, reference: str, digest: str) -> Re
                                        f"(protocolo {row['protocol']}).", field="referenciaRemetente")
     comm = conn.execute(select(communications.c.duplicate_of).where(
         communications.c.protocol == row["protocol"])).first()
-    dests = tuple(r.destination for r in conn.execute(
-        select(outbox.c.destination).where(outbox.c.message_id == row["message_id"]).order_by(outbox.c.destination)))
+    stored = {r.destination for r in conn.execute(
+        select(outbox.c.destination).where(outbox.c.message_id == row["message_id"]))}
+    dests = tuple(d for d in DESTINATIONS if d in stored)
     return Receipt(
         protocol=row["protocol"], version=row["version"], message_id=row["message_id"], operation=row["operation"],
         received_at=utc(row["received_at"]), replay=True, due_date=row["due_date"], late=row["late"],
@@ -240,8 +241,8 @@ def _earlier_same_fact(conn: Connection, comm: Communication) -> str | None:
 
 
 def _destinations_of(conn: Connection, protocol: str) -> tuple[str, ...]:
-    return tuple(sorted({r.destination for r in conn.execute(
-        select(outbox.c.destination).where(outbox.c.protocol == protocol))}))
+    stored = {r.destination for r in conn.execute(select(outbox.c.destination).where(outbox.c.protocol == protocol))}
+    return tuple(d for d in DESTINATIONS if d in stored)
 
 
 def _ended_conviction_destinations(conn: Connection, comm: Communication) -> tuple[str, ...]:
@@ -289,7 +290,3 @@ def _store_version(ctx: WriteContext, caller: Caller, protocol: str, version: in
                    late=bool(deadline and deadline.late), days_late=deadline.days_late if deadline else 0,
                    duplicate_of=duplicate_of, destinations=dests)
 
-
-def today_in(tz: ZoneInfo, now: datetime) -> date:
-    """Local date (kept for callers that format protocols)."""
-    return local_today(now, tz)
