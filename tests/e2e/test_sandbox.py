@@ -1,0 +1,99 @@
+"""The sandbox as integrators run it: one command, an info file, credentials, samples, the README's example."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from lxml import etree
+
+from gateway.errors import CATALOGUE
+from tests.support import ROOT
+
+pytestmark = pytest.mark.e2e
+
+
+@pytest.fixture(scope="module")
+def sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[dict[str, object], Path]]:
+    """``gateway sandbox --port 0`` as a process; yields its info file's content and working directory."""
+    work = tmp_path_factory.mktemp("sandbox")
+    info_path = work / "sandbox-info.json"
+    info_path.write_text("stale")  # a stale file must be removed at start and replaced only when ready
+    proc = subprocess.Popen([sys.executable, "-m", "gateway.cli", "sandbox", "--port", "0", "--info", str(info_path),
+                             "--data-dir", str(work / "data")], cwd=work, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            assert proc.poll() is None, proc.stdout.read().decode() if proc.stdout else ""
+            if info_path.exists():
+                text = info_path.read_text()
+                if text != "stale":
+                    break
+            time.sleep(0.1)
+        info = json.loads(info_path.read_text())
+        yield info, work
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=20)
+    assert not info_path.exists(), "the sandbox removes its info file when it stops"
+
+
+def test_info_file_has_the_keys_of_the_intake_capability(sandbox: tuple[dict[str, object], Path]) -> None:
+    """The info file names the gateway, the data dir, a credential per organ type and a sample per kind."""
+    info, _ = sandbox
+    assert str(info["gateway"]).startswith("http://127.0.0.1:")
+    assert Path(str(info["data_dir"])).is_dir()
+    types = {c["organ_type"] for c in info["credentials"]}  # type: ignore[attr-defined]
+    assert {"tribunal", "orgao_julgador", "presidencia", "cartorio", "crc", "mni_cliente"} <= types
+    samples = info["samples"]["infodip"]  # type: ignore[index]
+    assert sorted(samples) == sorted(["I", "II", "III", "IV", "V", "VI", "VII", "VIII", "IX"])
+    assert httpx.get(f"{info['gateway']}/healthz").json() == {"status": "ok"}
+
+
+def test_every_sample_is_accepted_as_is_and_a_changed_reference_makes_a_new_one(
+    sandbox: tuple[dict[str, object], Path],
+) -> None:
+    """Each sample, sent unchanged with its credential, is accepted; changing the reference found by
+    ``reference_xpath`` makes a new submission; resending unchanged is an idempotent replay."""
+    info, _ = sandbox
+    url = f"{info['gateway']}/soap/infodip"
+    for kind, s in info["samples"]["infodip"].items():  # type: ignore[index, union-attr]
+        body = (Path(str(info["data_dir"])) / s["path"]).read_bytes()
+        first = httpx.post(url, content=body, headers={"Content-Type": "text/xml"})
+        assert first.status_code == 200, (kind, first.text)
+        tree = etree.fromstring(body)
+        tree.xpath(s["reference_xpath"])[0].text = f"NOVA-{kind}-0002"
+        second = httpx.post(url, content=etree.tostring(tree), headers={"Content-Type": "text/xml"})
+        assert second.status_code == 200
+        p1 = re.search(rb"<i:protocolo>([^<]+)", first.content)
+        p2 = re.search(rb"<i:protocolo>([^<]+)", second.content)
+        assert p1 and p2 and p1.group(1) != p2.group(1)
+        again = httpx.post(url, content=body, headers={"Content-Type": "text/xml"})
+        assert b"<i:reenvio>true</i:reenvio>" in again.content
+
+
+def test_readme_example_runs_against_the_sandbox(sandbox: tuple[dict[str, object], Path]) -> None:
+    """The zeep example of the README, run verbatim in the sandbox's directory, prints a protocol."""
+    _, work = sandbox
+    readme = (ROOT / "README.md").read_text()
+    block = readme.split("## First submission with zeep", 1)[1].split("```python", 1)[1].split("```", 1)[0]
+    out = subprocess.run([sys.executable, "-c", block], cwd=work, capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert re.match(r"\d{8}-[0-9A-Z]{12} 1 False \['TSE', 'CNJ'\]", out.stdout), out.stdout
+
+
+def test_readme_lists_every_error_code() -> None:
+    """Every stable code of the catalogue is documented in the README."""
+    readme = (ROOT / "README.md").read_text()
+    missing = [code for code in CATALOGUE if f"| {code} |" not in readme]
+    assert missing == []
