@@ -17,7 +17,8 @@ from gateway.errors import MalformedRequest
 from gateway.settings import XmlLimits
 
 XINCLUDE_NS = "http://www.w3.org/2001/XInclude"
-_FORBIDDEN_MARKUP = re.compile(rb"<!(?!--|\[CDATA\[)")
+# Outside a DTD, "<!" only opens comments, CDATA and the DOCTYPE; the declarations below exist only in a DTD.
+_FORBIDDEN_MARKUP = re.compile(rb"<!(?:DOCTYPE|ENTITY|ELEMENT|ATTLIST|NOTATION)")
 _XML_DECL_ENCODING = re.compile(rb"""^\s*<\?xml[^>]*?encoding\s*=\s*["']([A-Za-z0-9._-]+)["']""")
 _UTF8_NAMES = {b"utf-8", b"utf8"}
 _LATIN1_NAMES = {b"iso-8859-1", b"latin-1", b"latin1", b"iso8859-1", b"windows-1252", b"cp1252"}
@@ -69,7 +70,9 @@ def read_xml(
     """Parse *data* safely and return its root element, or raise :class:`MalformedRequest` with a stable code."""
     if len(data) > limits.max_body_bytes:
         raise MalformedRequest(f"{code_prefix}-E004", field="body")
-    if data[:2] in (b"\xff\xfe", b"\xfe\xff") or data[:4] in (b"\x00\x00\xfe\xff", b"\xff\xfe\x00\x00"):
+    # NUL never occurs in XML 1.0: its presence means UTF-16/UTF-32 (with or without a byte-order mark), whose
+    # bytes would also slip past the byte-level checks below.
+    if b"\x00" in data or data[:2] in (b"\xff\xfe", b"\xfe\xff"):
         raise MalformedRequest(f"{code_prefix}-E006", "Codificação UTF-16/UTF-32 não aceita: envie UTF-8.")
     declared = _XML_DECL_ENCODING.match(data)
     encoding = declared.group(1).lower() if declared else b"utf-8"

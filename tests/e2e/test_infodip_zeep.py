@@ -395,3 +395,32 @@ def test_same_reference_with_other_payload_is_a_client_fault(wsdl_client: zeep.C
     view = client.service.consultarComunicacao(protocolo=first.protocolo)
     assert view.versaoAtual == 1
     assert view.comunicacao.cabecalho.observacao != "Outro conteúdo com a mesma referência."
+
+
+def test_retification_replay_and_its_conflicts(wsdl_client: zeep.Client) -> None:
+    """A retificação sent twice (same reference, same content) is stored once and replayed (reenvio true, same
+    idMensagem); one that changes the kind is refused (INFODIP-E053); another organ cannot retify the protocol
+    (INFODIP-E051, as if it did not exist)."""
+    client = client_as(wsdl_client, "tjrj-sistema")
+    sent = client.service.enviarComunicacao(comunicacao=comunicacao_value(client, Kind.I))
+    corrected = comunicacao_value(client, Kind.I)
+    corrected.cabecalho.observacao = "Retificação: corrigido o órgão julgador."
+    first = client.service.retificarComunicacao(protocolo=sent.protocolo, comunicacao=corrected)
+    again = client.service.retificarComunicacao(protocolo=sent.protocolo, comunicacao=corrected)
+    assert (first.versao, first.reenvio) == (2, False)
+    assert (again.versao, again.reenvio, again.idMensagem) == (2, True, first.idMensagem)
+
+    with pytest.raises(Fault) as other_kind:
+        client.service.retificarComunicacao(protocolo=sent.protocolo, comunicacao=comunicacao_value(client, Kind.IV))
+    assert other_kind.value.code == "soap:Client"
+    assert fault_code_of(other_kind.value) == "INFODIP-E053"
+
+    stranger = client_as(wsdl_client, "tjsp-sistema")
+    with pytest.raises(Fault) as foreign:
+        stranger.service.retificarComunicacao(protocolo=sent.protocolo,
+                                              comunicacao=comunicacao_value(stranger, Kind.I))
+    assert fault_code_of(foreign.value) == "INFODIP-E051"
+
+    view = client.service.consultarComunicacao(protocolo=sent.protocolo)
+    assert view.versaoAtual == 2
+    assert [v.operacao for v in view.versoes.versao] == ["envio", "retificacao"]
