@@ -6,6 +6,7 @@ everything.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import secrets
 from collections.abc import AsyncIterator
@@ -16,17 +17,23 @@ from fastapi import FastAPI
 from sqlalchemy import func, select
 from sqlalchemy.engine import Engine
 
+from adapters.base import Adapter
+from adapters.cnj import CnjAdapter
+from adapters.tse import TseAdapter
 from gateway.audit import Signer, load_signing_key
 from gateway.auth import Authenticator
 from gateway.clock import Clock, SystemClock
+from gateway.crash import crash_hook
 from gateway.db import migrate
 from gateway.db.committer import GroupCommitter
 from gateway.db.engine import is_sqlite, make_engine
 from gateway.db.tables import outbox
-from gateway.edges import ops
+from gateway.edges import ops, rest
 from gateway.edges.soap_infodip import InfodipEndpoint
 from gateway.infodip.service import InfodipService
 from gateway.metrics import Metrics
+from gateway.relay import Relay, RelayPolicy
+from gateway.routing import CNJ, TSE
 from gateway.settings import Settings
 
 log = logging.getLogger("gateway")
@@ -45,7 +52,11 @@ class Gateway:
     auth: Authenticator
     infodip: InfodipService
     metrics: Metrics
+    adapters: dict[str, Adapter] = field(default_factory=dict)
+    relay: Relay | None = None
     started: bool = field(default=False)
+    _relay_task: asyncio.Task[None] | None = None
+    _relay_stop: asyncio.Event | None = None
 
     def start(self) -> None:
         """Migrate (when allowed) and start the writer."""
@@ -62,9 +73,40 @@ class Gateway:
         self.writer_engine.dispose()
         self.reader_engine.dispose()
 
+    def start_relay(self) -> None:
+        """Start the relay as a task of the running event loop (when there is one to run)."""
+        if self.relay is None or self._relay_task is not None:
+            return
+        self._relay_stop = asyncio.Event()
+        self._relay_task = asyncio.get_running_loop().create_task(self.relay.run_forever(self._relay_stop))
 
-def build(settings: Settings, clock: Clock | None = None) -> Gateway:
+    async def stop_relay(self) -> None:
+        """Stop the relay task and close the adapters."""
+        if self._relay_task is not None and self._relay_stop is not None:
+            self._relay_stop.set()
+            try:
+                await asyncio.wait_for(self._relay_task, timeout=30)
+            except TimeoutError:
+                self._relay_task.cancel()
+            self._relay_task = None
+        for adapter in self.adapters.values():
+            await adapter.aclose()
+
+    def partner_status(self) -> dict[str, object]:
+        """What ``/readyz`` reports about partners (never a reason for 503: store-and-forward keeps accepting)."""
+        states = self.relay.circuit_states() if self.relay else {}
+        for name, state in states.items():
+            self.metrics.circuit_open.labels(name).set(1 if state == "open" else 0)
+        configured = {TSE: bool(self.settings.tse_url), CNJ: bool(self.settings.cnj_url)}
+        return {"relay": "ativo" if self.relay else "desativado",
+                "partners": {name: (states.get(name, "closed") if ok else "não configurado")
+                             for name, ok in configured.items()}}
+
+
+def build(settings: Settings, clock: Clock | None = None, relay_wanted: bool | None = None) -> Gateway:
     """Wire a gateway from *settings* (nothing is opened until :meth:`Gateway.start`)."""
+    if relay_wanted is None:
+        relay_wanted = settings.relay_enabled
     clock = clock or SystemClock()
     writer = make_engine(settings.database_url, writer=True, pool_size=2)
     reader = make_engine(settings.database_url, pool_size=10)
@@ -72,8 +114,10 @@ def build(settings: Settings, clock: Clock | None = None) -> Gateway:
     if signer is None:
         log.warning("GATEWAY_SIGNING_KEY_PATH não definido: checkpoints do log de auditoria não serão assinados")
     secret = settings.secret_key.encode() if settings.secret_key else secrets.token_bytes(32)
+    hook = crash_hook(settings)
     committer = GroupCommitter(writer, clock, signer, max_batch=settings.commit_batch_max,
-                               wait_ms=settings.commit_wait_ms, checkpoint_every=settings.audit_checkpoint_every)
+                               wait_ms=settings.commit_wait_ms, checkpoint_every=settings.audit_checkpoint_every,
+                               crash_hook=hook)
     auth = Authenticator(reader, secret, settings.auth_cache_seconds, settings.password_kdf_n)
 
     def outbox_counts() -> dict[str, dict[str, int]]:
@@ -85,11 +129,33 @@ def build(settings: Settings, clock: Clock | None = None) -> Gateway:
                 out.setdefault(dest, {})[status] = n
             return out
 
+    metrics = Metrics(outbox_counts)
+    adapters = build_adapters(settings)
+    relay = None
+    if adapters and relay_wanted:
+        relay = Relay(committer, adapters, clock, metrics, policy=RelayPolicy(
+            batch_size=settings.relay_batch_size, lease_seconds=settings.relay_lease_s,
+            base_backoff_s=settings.relay_base_backoff_s, max_backoff_s=settings.relay_max_backoff_s,
+            max_attempts=settings.relay_max_attempts, poll_interval_s=settings.relay_poll_interval_s,
+            breaker_threshold=settings.breaker_threshold, breaker_cooldown_s=settings.breaker_cooldown_s),
+            is_postgres=not is_sqlite(settings.database_url), crash_hook=hook)
+    infodip = InfodipService(settings, committer, reader, clock)
+    if relay is not None:
+        infodip.listeners.append(relay.wake)
     return Gateway(
         settings=settings, clock=clock, writer_engine=writer, reader_engine=reader, signer=signer,
-        committer=committer, auth=auth, infodip=InfodipService(settings, committer, reader, clock),
-        metrics=Metrics(outbox_counts),
+        committer=committer, auth=auth, infodip=infodip, metrics=metrics, adapters=adapters, relay=relay,
     )
+
+
+def build_adapters(settings: Settings) -> dict[str, Adapter]:
+    """One adapter per configured partner."""
+    adapters: dict[str, Adapter] = {}
+    if settings.tse_url:
+        adapters[TSE] = TseAdapter(settings.tse_url, settings.partner_timeout_s, settings.partner_batch_max)
+    if settings.cnj_url:
+        adapters[CNJ] = CnjAdapter(settings.cnj_url, settings.partner_timeout_s, settings.partner_batch_max)
+    return adapters
 
 
 def create_app(settings: Settings, clock: Clock | None = None, gateway: Gateway | None = None) -> FastAPI:
@@ -99,9 +165,11 @@ def create_app(settings: Settings, clock: Clock | None = None, gateway: Gateway 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         gw.start()
+        gw.start_relay()
         try:
             yield
         finally:
+            await gw.stop_relay()
             gw.stop()
 
     app = FastAPI(
@@ -116,8 +184,10 @@ def create_app(settings: Settings, clock: Clock | None = None, gateway: Gateway 
     app.add_route("/soap/infodip", infodip.get, methods=["GET"], include_in_schema=False)
     app.add_route("/xsd/{name}", ops.xsd, methods=["GET"], include_in_schema=False)
     app.add_route("/healthz", ops.healthz, methods=["GET"], include_in_schema=False)
-    app.add_route("/readyz", ops.readyz_endpoint(gw.reader_engine), methods=["GET"], include_in_schema=False)
+    app.add_route("/readyz", ops.readyz_endpoint(gw.reader_engine, gw.partner_status), methods=["GET"],
+                  include_in_schema=False)
     app.add_route("/metrics", ops.metrics_endpoint(gw.metrics), methods=["GET"], include_in_schema=False)
+    rest.install(app, gw.infodip, gw.auth, gw.committer, settings.admin_token)
     return app
 
 

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import argparse
-import logging
 import secrets
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+from gateway import logs
 from gateway.settings import Settings, SettingsError
 
 
@@ -28,6 +28,59 @@ def cmd_serve(args: argparse.Namespace) -> int:
     uvicorn.run(app, host=args.host or settings.host, port=args.port or settings.port, workers=1,
                 log_level=settings.log_level.lower(), access_log=False, lifespan="on",
                 loop="auto", http="auto", timeout_graceful_shutdown=10)
+    return 0
+
+
+def cmd_relay(_args: argparse.Namespace) -> int:
+    """The delivery worker alone (no HTTP server)."""
+    import asyncio
+    import signal
+
+    from gateway.bootstrap import build
+
+    settings = _settings()
+    gw = build(settings, relay_wanted=True)
+    if gw.relay is None:
+        print("nenhum parceiro configurado (GATEWAY_TSE_URL, GATEWAY_CNJ_URL)", file=sys.stderr)
+        return 2
+
+    async def main() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        assert gw.relay is not None
+        try:
+            await gw.relay.run_forever(stop)
+        finally:
+            await gw.stop_relay()
+
+    gw.start()
+    try:
+        asyncio.run(main())
+    finally:
+        gw.stop()
+    return 0
+
+
+def cmd_replay(args: argparse.Namespace) -> int:
+    """Put dead letters back in the queue."""
+    from gateway.bootstrap import build
+    from gateway.relay import replay_dead
+
+    if not (args.all or args.destination or args.message_id):
+        print("informe --all, --destination ou --message-id", file=sys.stderr)
+        return 2
+    gw = build(_settings(), relay_wanted=False)
+    gw.start()
+    try:
+        done = gw.committer.run_sync(lambda ctx: replay_dead(ctx, destination=args.destination,
+                                                             message_id=args.message_id, actor="cli"))
+    finally:
+        gw.stop()
+    for message_id, destination in done:
+        print(f"reprocessada: {message_id} → {destination}")
+    print(f"{len(done)} entrega(s) recolocada(s) na fila")
     return 0
 
 
@@ -135,6 +188,13 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--host")
     s.add_argument("--port", type=int)
     s.set_defaults(func=cmd_serve)
+    s = sub.add_parser("relay", help="apenas o entregador (outbox → TSE/CNJ)")
+    s.set_defaults(func=cmd_relay)
+    s = sub.add_parser("replay", help="recoloca entregas mortas (dead letters) na fila")
+    s.add_argument("--all", action="store_true", help="todas")
+    s.add_argument("--destination", help="só deste destino (TSE, CNJ)")
+    s.add_argument("--message-id", help="só desta mensagem")
+    s.set_defaults(func=cmd_replay)
     s = sub.add_parser("sandbox", help="sandbox em SQLite com órgãos, credenciais e exemplos")
     s.add_argument("--port", type=int, default=8080)
     s.add_argument("--host", default="127.0.0.1")
@@ -175,9 +235,11 @@ def parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``gateway`` console script."""
     args = parser().parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    for noisy in ("alembic", "httpx"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
+    try:
+        base = Settings.from_env()
+        logs.configure(base.log_level, base.log_format if args.command != "sandbox" else "text")
+    except SettingsError:
+        logs.configure("INFO", "text")
     try:
         return int(args.func(args))
     except SettingsError as exc:

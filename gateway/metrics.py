@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 
-from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
@@ -47,5 +47,9 @@ class Metrics:
         self.latency = Histogram("gateway_request_duration_seconds", "Time to answer a request",
                                  ["channel"], registry=self.registry,
                                  buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5))
+        self.deliveries = Counter("gateway_deliveries_total", "Delivery attempts by destination and outcome",
+                                  ["destination", "outcome"], registry=self.registry)
+        self.circuit_open = Gauge("gateway_circuit_open", "1 while the circuit breaker towards a partner is open",
+                                  ["destination"], registry=self.registry)
         if outbox_counts is not None:
             self.registry.register(_DbGauges(outbox_counts))

@@ -55,6 +55,26 @@ class Settings:
     # Código Eleitoral art. 71 §3º: deaths of a month by this day of the next month.
     death_deadline_day: int = 15
     log_level: str = "INFO"
+    log_format: str = "json"  # json | text
+    # Partners (empty URL: the destination is not configured and its rows wait in the outbox).
+    tse_url: str = ""
+    cnj_url: str = ""
+    partner_timeout_s: float = 10.0
+    partner_batch_max: int = 100
+    # Delivery
+    relay_enabled: bool = True
+    relay_batch_size: int = 200
+    relay_lease_s: float = 60.0
+    relay_max_attempts: int = 12
+    relay_base_backoff_s: float = 1.0
+    relay_max_backoff_s: float = 300.0
+    relay_poll_interval_s: float = 0.5
+    breaker_threshold: int = 5
+    breaker_cooldown_s: float = 10.0
+    # Bearer token of the operations API (dead letters); empty disables it.
+    admin_token: str = ""
+    # Test-only crash hook "point:N" (SIGKILL at the N-th pass through point); honoured only when environment=test.
+    test_crash_at: str = ""
     extra: Mapping[str, str] = field(default_factory=dict)
 
     @property
@@ -92,6 +112,8 @@ class Settings:
                 raise SettingsError("GATEWAY_SECRET_KEY deve ter ao menos 32 caracteres em produção")
             if not self.signing_key_path or not Path(self.signing_key_path).is_file():
                 raise SettingsError("GATEWAY_SIGNING_KEY_PATH deve apontar para a chave Ed25519 em produção")
+        if self.test_crash_at and self.environment != "test":
+            raise SettingsError("GATEWAY_TEST_CRASH_AT só é aceito com GATEWAY_ENVIRONMENT=test")
         if self.commit_batch_max < 1:
             raise SettingsError("GATEWAY_COMMIT_BATCH_MAX deve ser ≥ 1")
 

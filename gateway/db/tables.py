@@ -90,17 +90,37 @@ outbox = Table(
     Column("protocol", String(21), nullable=False),
     Column("version", Integer, nullable=False),
     Column("destination", String(20), nullable=False),
-    # pending | blocked | delivered | failed | dead
+    # pending | blocked | sending | delivered | failed | dead
     Column("status", String(12), nullable=False),
     Column("attempts", Integer, nullable=False, default=0),
     Column("next_attempt_at", DateTime(timezone=True), nullable=False),
     Column("last_error", Text, nullable=True),
     Column("receipt", String(200), nullable=True),
+    # the relay holding the row while it sends it, and until when (a crashed relay's rows are taken back after it)
+    Column("lease_owner", String(64), nullable=True),
+    Column("lease_until", DateTime(timezone=True), nullable=True),
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("updated_at", DateTime(timezone=True), nullable=False),
     UniqueConstraint("message_id", "destination", name="uq_outbox_message_destination"),
     Index("ix_outbox_due", "status", "next_attempt_at"),
     Index("ix_outbox_protocol", "protocol", "destination", "version"),
+)
+
+delivery_attempts = Table(
+    "delivery_attempts",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("outbox_id", Integer, ForeignKey("outbox.id"), nullable=False),
+    Column("message_id", String(36), nullable=False),
+    Column("destination", String(20), nullable=False),
+    Column("attempt", Integer, nullable=False),
+    Column("relay", String(64), nullable=False),
+    Column("started_at", DateTime(timezone=True), nullable=False),
+    Column("finished_at", DateTime(timezone=True), nullable=False),
+    Column("outcome", String(12), nullable=False),  # delivered | failed | dead
+    Column("error", Text, nullable=True),
+    Column("receipt", String(200), nullable=True),
+    Index("ix_delivery_attempts_outbox", "outbox_id"),
 )
 
 audit_chains = Table(

@@ -9,7 +9,7 @@ is refused (INFODIP-E050).
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -95,6 +95,14 @@ class InfodipService:
         self.reader = reader
         self.clock = clock
         self.tz = ZoneInfo(settings.timezone)
+        #: called after each new version is durably stored (the relay's wake-up)
+        self.listeners: list[Callable[[], None]] = []
+
+    def _notify(self, receipt: Receipt) -> Receipt:
+        if not receipt.replay:
+            for listener in self.listeners:
+                listener()
+        return receipt
 
     # -- pure checks, run before the transaction -------------------------------------------------------------
 
@@ -127,7 +135,7 @@ class InfodipService:
             return _store_version(ctx, caller, protocol, 1, ENVIO, comm.reference, sub, now, deadline, dests,
                                   duplicate_of, previous=None)
 
-        return await self.committer.run(job)
+        return self._notify(await self.committer.run(job))
 
     async def retify(self, caller: Caller, protocol: str, sub: Submission) -> Receipt:
         """Store a correction of *protocol* as its next version."""
@@ -152,7 +160,7 @@ class InfodipService:
             return _store_version(ctx, caller, protocol, version, RETIFICACAO, comm.reference, sub, now, deadline,
                                   dests, current["duplicate_of"], previous=version - 1)
 
-        return await self.committer.run(job)
+        return self._notify(await self.committer.run(job))
 
     async def cancel(self, caller: Caller, protocol: str, reference: str, reason: str, payload: bytes) -> Receipt:
         """Withdraw *protocol*: a new version recording the cancellation; the history is kept."""
@@ -172,7 +180,7 @@ class InfodipService:
             return _store_version(ctx, caller, protocol, version, CANCELAMENTO, reference, sub, now, None, dests,
                                   current["duplicate_of"], previous=version - 1, cancel_reason=reason)
 
-        return await self.committer.run(job)
+        return self._notify(await self.committer.run(job))
 
     def consult(self, caller: Caller, protocol: str) -> CommunicationView:
         """The communication *protocol* with every version and delivery (only for its sending organ)."""
@@ -267,15 +275,16 @@ def _store_version(ctx: WriteContext, caller: Caller, protocol: str, version: in
         due_date=deadline.due if deadline else None, late=deadline.late if deadline else False,
         days_late=deadline.days_late if deadline else 0, cancel_reason=cancel_reason))
     dests = tuple(destinations)
-    delivered_before: set[str] = set()
+    waiting: set[str] = set()
     if previous is not None:
-        delivered_before = {r.destination for r in conn.execute(
-            select(outbox.c.destination).where(outbox.c.protocol == protocol, outbox.c.version == previous,
-                                               outbox.c.status == "delivered"))}
+        waiting = {r.destination for r in conn.execute(
+            select(outbox.c.destination).where(outbox.c.protocol == protocol, outbox.c.version < version,
+                                               outbox.c.status != "delivered"))}
     rows = [
         {"message_id": message_id, "protocol": protocol, "version": version, "destination": d,
-         # a later version waits ("blocked") until the earlier one reached that destination (order within a history)
-         "status": "pending" if previous is None or d in delivered_before else "blocked",
+         # a later version waits ("blocked") while an earlier one has not reached that destination (order within
+         # a history); the relay releases it (gateway.relay.release_blocked)
+         "status": "blocked" if d in waiting else "pending",
          "attempts": 0, "next_attempt_at": now, "created_at": now, "updated_at": now}
         for d in dests
     ]

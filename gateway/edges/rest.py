@@ -1,0 +1,106 @@
+"""REST edge (``/api/v1``): consultation of a communication's delivery state, and dead-letter operations.
+
+Organs authenticate with HTTP Basic (the same credentials as the SOAP UsernameToken); operations endpoints take the
+operator's bearer token (``GATEWAY_ADMIN_TOKEN``). Errors are JSON ``{"codigo", "mensagem", "campo"}``.
+"""
+
+from __future__ import annotations
+
+import hmac
+from typing import Annotated, Any
+
+import anyio.to_thread
+from fastapi import APIRouter, Depends, FastAPI, Request
+from fastapi.responses import JSONResponse
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBasic, HTTPBasicCredentials, HTTPBearer
+from pydantic import BaseModel
+from sqlalchemy import select
+
+from gateway.auth import Authenticator, Caller
+from gateway.db.committer import GroupCommitter
+from gateway.db.tables import outbox
+from gateway.errors import AuthenticationFailed, GatewayError, NotAllowed, NotFound, ServerError
+from gateway.infodip.contract import STATUS_PT
+from gateway.infodip.service import InfodipService
+from gateway.relay import replay_dead
+from gateway.xml.soap import PASSWORD_TEXT, UsernameToken
+
+_STATUS = {AuthenticationFailed: 401, NotAllowed: 403, NotFound: 404, ServerError: 503}
+
+
+def error_response(exc: GatewayError) -> JSONResponse:
+    """The JSON answer for *exc*."""
+    status = next((s for cls, s in _STATUS.items() if isinstance(exc, cls)), 422)
+    headers = {"WWW-Authenticate": 'Basic realm="gateway"'} if status == 401 else None
+    return JSONResponse({"codigo": exc.code, "mensagem": exc.message, "campo": exc.field}, status_code=status,
+                        headers=headers)
+
+
+class ReplayRequest(BaseModel):
+    """Which dead letters to put back in the queue (none given: all)."""
+
+    destino: str | None = None
+    idMensagem: str | None = None
+
+
+def install(app: FastAPI, service: InfodipService, auth: Authenticator, committer: GroupCommitter,
+            admin_token: str) -> None:
+    """Add the ``/api/v1`` routes and the error mapping to *app*."""
+    router = APIRouter(prefix="/api/v1")
+    basic = HTTPBasic(auto_error=False)
+    bearer = HTTPBearer(auto_error=False)
+
+    async def caller(credentials: Annotated[HTTPBasicCredentials | None, Depends(basic)]) -> Caller:
+        if credentials is None:
+            raise AuthenticationFailed("INFODIP-E020", "Autenticação ausente: use HTTP Basic.")
+        return await auth.authenticate(UsernameToken(credentials.username, credentials.password, PASSWORD_TEXT))
+
+    async def operator(credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]) -> str:
+        if not admin_token:
+            raise NotAllowed("INFODIP-E023", "API de operação desativada (GATEWAY_ADMIN_TOKEN não definido).")
+        if credentials is None or not hmac.compare_digest(credentials.credentials.encode(), admin_token.encode()):
+            raise AuthenticationFailed("INFODIP-E021", "Token de operação inválido.")
+        return "operador"
+
+    @router.get("/comunicacoes/{protocolo}", summary="Comunicação, versões e situação de entrega por destino")
+    async def get_communication(protocolo: str, who: Annotated[Caller, Depends(caller)]) -> dict[str, Any]:
+        view = await anyio.to_thread.run_sync(service.consult, who, protocolo)
+        return {
+            "protocolo": view.protocol, "tipo": view.kind, "situacao": view.status,
+            "versaoAtual": view.current_version,
+            "versoes": [{"numero": v.version, "operacao": v.operation, "idMensagem": v.message_id,
+                         "referenciaRemetente": v.reference, "dataRecebimento": v.received_at.isoformat(),
+                         "emAtraso": v.late, "motivoCancelamento": v.cancel_reason} for v in view.versions],
+            "entregas": [{"versao": d.version, "destino": d.destination,
+                          "situacao": STATUS_PT.get(d.status, d.status), "tentativas": d.attempts,
+                          "recibo": d.receipt, "motivo": d.reason, "atualizadoEm": d.updated_at.isoformat()}
+                         for d in view.deliveries],
+        }
+
+    @router.get("/dead-letters", summary="Entregas em estado terminal (morta), com o motivo")
+    async def dead_letters(_op: Annotated[str, Depends(operator)], destino: str | None = None) -> list[dict[str, Any]]:
+        def read() -> list[dict[str, Any]]:
+            q = select(outbox.c.message_id, outbox.c.protocol, outbox.c.version, outbox.c.destination,
+                       outbox.c.attempts, outbox.c.last_error, outbox.c.updated_at).where(outbox.c.status == "dead")
+            if destino:
+                q = q.where(outbox.c.destination == destino)
+            with service.reader.connect() as conn:
+                return [{"idMensagem": r.message_id, "protocolo": r.protocol, "versao": r.version,
+                         "destino": r.destination, "tentativas": r.attempts, "motivo": r.last_error,
+                         "atualizadoEm": str(r.updated_at)} for r in conn.execute(q.order_by(outbox.c.id))]
+
+        return await anyio.to_thread.run_sync(read)
+
+    @router.post("/dead-letters/replay", summary="Recoloca entregas mortas na fila (todas, por destino ou mensagem)")
+    async def replay(body: ReplayRequest, op: Annotated[str, Depends(operator)]) -> dict[str, Any]:
+        done = await committer.run(lambda ctx: replay_dead(ctx, destination=body.destino,
+                                                           message_id=body.idMensagem, actor=f"api:{op}"))
+        for listener in service.listeners:
+            listener()
+        return {"reprocessadas": [{"idMensagem": m, "destino": d} for m, d in done]}
+
+    app.include_router(router)
+
+    @app.exception_handler(GatewayError)
+    async def _gateway_error(_request: Request, exc: GatewayError) -> JSONResponse:
+        return error_response(exc)

@@ -1,0 +1,326 @@
+"""The relay: delivers outbox rows to partners, in order within each history, through crashes and outages.
+
+Each loop: release rows whose earlier versions reached their destination ("blocked" → "pending"); lease due rows
+(``FOR UPDATE SKIP LOCKED`` on PostgreSQL, so several relays never send the same row at once; a crashed relay's
+lease expires); send them in batches per destination through the adapters; record every attempt and its audit
+entry in the same transaction as the new state. Retryable failures back off exponentially with full jitter; a
+circuit breaker per destination stops calling a partner that keeps failing; non-retryable answers and exhausted
+retries are dead letters, replayable by command or REST.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import random
+import socket
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import and_, exists, insert, select, update
+from sqlalchemy.engine import Connection
+from sqlalchemy.orm import aliased
+
+from adapters.base import Adapter, DeliveryResult, OutboundMessage, PartnerError
+from gateway.clock import Clock, utc
+from gateway.db.committer import GroupCommitter, WriteContext
+from gateway.db.tables import communications, delivery_attempts, messages, organs, outbox
+from gateway.metrics import Metrics
+
+log = logging.getLogger("gateway.relay")
+
+DUE = ("pending", "failed")
+
+
+@dataclass(frozen=True)
+class RelayPolicy:
+    """Tunables of delivery."""
+
+    batch_size: int = 200
+    lease_seconds: float = 60.0
+    base_backoff_s: float = 1.0
+    max_backoff_s: float = 300.0
+    max_attempts: int = 12
+    poll_interval_s: float = 0.5
+    breaker_threshold: int = 5
+    breaker_cooldown_s: float = 10.0
+    concurrency_per_destination: int = 4
+
+
+def backoff(attempt: int, policy: RelayPolicy, rng: Callable[[], float] = random.random) -> float:
+    """Seconds to wait before attempt ``attempt + 1``: exponential, capped, with full jitter."""
+    ceiling = min(policy.max_backoff_s, policy.base_backoff_s * 2 ** max(attempt - 1, 0))
+    return ceiling * rng()
+
+
+@dataclass
+class CircuitBreaker:
+    """Per-destination breaker: opens after N consecutive failed calls, lets one probe through after a cooldown."""
+
+    threshold: int
+    cooldown_s: float
+    failures: int = 0
+    opened_at: float | None = None
+    probing: bool = False
+
+    @property
+    def state(self) -> str:
+        """closed | open | half-open."""
+        if self.opened_at is None:
+            return "closed"
+        return "half-open" if time.monotonic() - self.opened_at >= self.cooldown_s else "open"
+
+    def allow(self) -> bool:
+        """Whether a call may be made now."""
+        state = self.state
+        if state == "closed":
+            return True
+        if state == "half-open" and not self.probing:
+            self.probing = True
+            return True
+        return False
+
+    def success(self) -> None:
+        """A call succeeded: close."""
+        self.failures = 0
+        self.opened_at = None
+        self.probing = False
+
+    def failure(self) -> None:
+        """A call failed as a whole."""
+        self.failures += 1
+        self.probing = False
+        if self.failures >= self.threshold or self.opened_at is not None:
+            self.opened_at = time.monotonic()
+
+
+@dataclass(frozen=True)
+class Claimed:
+    """A leased outbox row with what it takes to send it."""
+
+    outbox_id: int
+    destination: str
+    attempts: int
+    message: OutboundMessage
+
+
+@dataclass
+class Relay:
+    """Delivery worker; runs inside ``gateway serve`` or alone as ``gateway relay``."""
+
+    committer: GroupCommitter
+    adapters: Mapping[str, Adapter]
+    clock: Clock
+    metrics: Metrics
+    policy: RelayPolicy = field(default_factory=RelayPolicy)
+    is_postgres: bool = False
+    crash_hook: Callable[[str], None] | None = None
+    owner: str = field(default_factory=lambda: f"{socket.gethostname()}:{os.getpid()}:{random.randrange(1 << 30)}")
+    breakers: dict[str, CircuitBreaker] = field(default_factory=dict)
+    _wake: asyncio.Event = field(default_factory=asyncio.Event)
+
+    def __post_init__(self) -> None:
+        for name in self.adapters:
+            self.breakers[name] = CircuitBreaker(self.policy.breaker_threshold, self.policy.breaker_cooldown_s)
+
+    def wake(self) -> None:
+        """Ask the loop to look for work now (called after intake commits)."""
+        self._wake.set()
+
+    def circuit_states(self) -> dict[str, str]:
+        """State of each destination's breaker."""
+        return {name: b.state for name, b in self.breakers.items()}
+
+    async def run_forever(self, stop: asyncio.Event) -> None:
+        """Deliver until *stop* is set."""
+        while not stop.is_set():
+            try:
+                done = await self.run_once()
+            except Exception:
+                log.exception("relay loop failed; retrying")
+                done = 0
+            if done == 0:
+                self._wake.clear()
+                try:
+                    await asyncio.wait_for(self._wake.wait(), timeout=self.policy.poll_interval_s)
+                except TimeoutError:
+                    pass
+
+    async def run_once(self) -> int:
+        """One round: release, lease, send, record. Returns how many rows were sent."""
+        allowed = [name for name, b in self.breakers.items() if b.allow()]
+        for name, b in self.breakers.items():
+            self.metrics.circuit_open.labels(name).set(1 if b.state == "open" else 0)
+        if not allowed:
+            await self.committer.run(lambda ctx: release_blocked(ctx.conn))
+            return 0
+        now = self.clock.now()
+        claimed: list[Claimed] = await self.committer.run(
+            lambda ctx: self._claim(ctx, allowed, now))
+        if not claimed:
+            # a half-open probe that found nothing to send must not keep the breaker waiting forever
+            for name in allowed:
+                self.breakers[name].probing = False
+            return 0
+        if self.crash_hook:
+            self.crash_hook("after_claim")
+        by_dest: dict[str, list[Claimed]] = {}
+        for c in claimed:
+            by_dest.setdefault(c.destination, []).append(c)
+        tasks = []
+        for dest, rows in by_dest.items():
+            size = self.adapters[dest].max_batch
+            batches = [rows[i:i + size] for i in range(0, len(rows), size)]
+            tasks.append(self._send_destination(dest, batches))
+        outcomes = await asyncio.gather(*tasks)
+        started = now
+        results: list[tuple[Claimed, DeliveryResult]] = [pair for outcome in outcomes for pair in outcome]
+        if self.crash_hook:
+            self.crash_hook("after_partner_answer")
+        await self.committer.run(lambda ctx: self._record(ctx, results, started))
+        return len(results)
+
+    async def _send_destination(self, dest: str, batches: list[list[Claimed]]) -> list[tuple[Claimed, DeliveryResult]]:
+        adapter = self.adapters[dest]
+        breaker = self.breakers[dest]
+        sem = asyncio.Semaphore(self.policy.concurrency_per_destination)
+        out: list[tuple[Claimed, DeliveryResult]] = []
+
+        async def one(batch: list[Claimed]) -> None:
+            async with sem:
+                try:
+                    answers = await adapter.deliver([c.message for c in batch])
+                except PartnerError as exc:
+                    breaker.failure()
+                    for c in batch:
+                        out.append((c, DeliveryResult(c.message.message_id, False, error=str(exc),
+                                                      retryable=exc.retryable)))
+                    return
+                except Exception as exc:  # an adapter bug must not kill the relay; treat as retryable
+                    log.exception("adapter %s failed unexpectedly", dest)
+                    breaker.failure()
+                    for c in batch:
+                        out.append((c, DeliveryResult(c.message.message_id, False,
+                                                      error=f"{dest}: erro inesperado ({type(exc).__name__})",
+                                                      retryable=True)))
+                    return
+                breaker.success()
+                by_id = {a.message_id: a for a in answers}
+                for c in batch:
+                    out.append((c, by_id[c.message.message_id]))
+
+        await asyncio.gather(*(one(b) for b in batches))
+        return out
+
+    # -- transactions ------------------------------------------------------------------------------------------
+
+    def _claim(self, ctx: WriteContext, destinations: Sequence[str], now: datetime) -> list[Claimed]:
+        conn = ctx.conn
+        release_blocked(conn)
+        due = and_(
+            outbox.c.destination.in_(destinations),
+            ((outbox.c.status.in_(DUE)) & (outbox.c.next_attempt_at <= now))
+            | ((outbox.c.status == "sending") & (outbox.c.lease_until < now)),
+        )
+        q = select(outbox.c.id).where(due).order_by(outbox.c.id).limit(self.policy.batch_size)
+        if self.is_postgres:
+            q = q.with_for_update(skip_locked=True)
+        ids = [r.id for r in conn.execute(q)]
+        if not ids:
+            return []
+        lease_until = now + timedelta(seconds=self.policy.lease_seconds)
+        conn.execute(update(outbox).where(outbox.c.id.in_(ids)).values(
+            status="sending", lease_owner=self.owner, lease_until=lease_until, attempts=outbox.c.attempts + 1,
+            updated_at=now))
+        rows = conn.execute(
+            select(outbox.c.id, outbox.c.destination, outbox.c.attempts, messages.c.message_id, messages.c.protocol,
+                   messages.c.version, messages.c.operation, messages.c.received_at, messages.c.payload,
+                   communications.c.kind, organs.c.code)
+            .join(messages, messages.c.message_id == outbox.c.message_id)
+            .join(communications, communications.c.protocol == messages.c.protocol)
+            .join(organs, organs.c.id == messages.c.organ_id)
+            .where(outbox.c.id.in_(ids)).order_by(outbox.c.id)
+        ).all()
+        return [Claimed(r.id, r.destination, r.attempts, OutboundMessage(
+            message_id=r.message_id, protocol=r.protocol, version=r.version, operation=r.operation, kind=r.kind,
+            organ=r.code, received_at=utc(r.received_at), payload=bytes(r.payload))) for r in rows]
+
+    def _record(self, ctx: WriteContext, results: list[tuple[Claimed, DeliveryResult]], started: datetime) -> None:
+        conn = ctx.conn
+        now = ctx.clock.now()
+        for claimed, result in results:
+            mine = and_(outbox.c.id == claimed.outbox_id, outbox.c.lease_owner == self.owner,
+                        outbox.c.status == "sending")
+            if result.ok:
+                outcome = "delivered"
+                values: dict[str, Any] = {"status": "delivered", "receipt": (result.receipt or "")[:200],
+                                          "last_error": None}
+            elif result.retryable and claimed.attempts < self.policy.max_attempts:
+                outcome = "failed"
+                values = {"status": "failed", "last_error": result.error,
+                          "next_attempt_at": now + timedelta(seconds=backoff(claimed.attempts, self.policy))}
+            else:
+                outcome = "dead"
+                reason = result.error if not result.retryable else (
+                    f"{result.error} (tentativas esgotadas: {claimed.attempts})")
+                values = {"status": "dead", "last_error": reason}
+            changed = conn.execute(update(outbox).where(mine).values(
+                lease_owner=None, lease_until=None, updated_at=now, **values)).rowcount
+            if not changed:  # our lease expired and another relay took the row: its outcome will be recorded there
+                continue
+            conn.execute(insert(delivery_attempts).values(
+                outbox_id=claimed.outbox_id, message_id=claimed.message.message_id, destination=claimed.destination,
+                attempt=claimed.attempts, relay=self.owner, started_at=started, finished_at=now, outcome=outcome,
+                error=values.get("last_error"), receipt=result.receipt))
+            ctx.audit.append(conn, f"entrega.{outcome}", now, message_id=claimed.message.message_id,
+                             protocol=claimed.message.protocol,
+                             detail={"destino": claimed.destination, "tentativa": claimed.attempts,
+                                     "recibo": result.receipt, "erro": values.get("last_error")})
+            self.metrics.deliveries.labels(claimed.destination, outcome).inc()
+            if outcome == "delivered":
+                release_blocked(conn, claimed.message.protocol, claimed.destination)
+
+
+def release_blocked(conn: Connection, protocol: str | None = None, destination: str | None = None) -> int:
+    """Turn "blocked" rows whose earlier versions (same communication and destination) are all delivered into
+    "pending". Returns how many were released."""
+    earlier = aliased(outbox)
+    undelivered_before = exists().where(
+        earlier.c.protocol == outbox.c.protocol,
+        earlier.c.destination == outbox.c.destination,
+        earlier.c.version < outbox.c.version,
+        earlier.c.status != "delivered",
+    )
+    cond = [outbox.c.status == "blocked", ~undelivered_before]
+    if protocol is not None:
+        cond.append(outbox.c.protocol == protocol)
+    if destination is not None:
+        cond.append(outbox.c.destination == destination)
+    return int(conn.execute(update(outbox).where(*cond).values(status="pending")).rowcount or 0)
+
+
+def replay_dead(ctx: WriteContext, *, destination: str | None = None, message_id: str | None = None,
+                actor: str = "cli") -> list[tuple[str, str]]:
+    """Put dead letters back in the queue (all, or one destination, or one message); audited. Returns the
+    (message id, destination) pairs replayed."""
+    conn = ctx.conn
+    now = ctx.clock.now()
+    cond = [outbox.c.status == "dead"]
+    if destination:
+        cond.append(outbox.c.destination == destination)
+    if message_id:
+        cond.append(outbox.c.message_id == message_id)
+    rows = conn.execute(select(outbox.c.id, outbox.c.message_id, outbox.c.protocol, outbox.c.destination,
+                               outbox.c.last_error).where(*cond)).all()
+    if not rows:
+        return []
+    conn.execute(update(outbox).where(outbox.c.id.in_([r.id for r in rows])).values(
+        status="pending", attempts=0, next_attempt_at=now, updated_at=now))
+    for r in rows:
+        ctx.audit.append(conn, "entrega.reprocessamento", now, message_id=r.message_id, protocol=r.protocol,
+                         detail={"destino": r.destination, "por": actor, "erroAnterior": r.last_error})
+    return [(r.message_id, r.destination) for r in rows]
