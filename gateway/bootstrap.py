@@ -96,7 +96,7 @@ class Gateway:
         """What ``/readyz`` reports about partners (never a reason for 503: store-and-forward keeps accepting)."""
         states = self.relay.circuit_states() if self.relay else {}
         for name, state in states.items():
-            self.metrics.circuit_open.labels(name).set(1 if state == "open" else 0)
+            self.metrics.circuit_open.labels(name).set(0 if state == "closed" else 1)
         configured = {TSE: bool(self.settings.tse_url), CNJ: bool(self.settings.cnj_url)}
         return {"relay": "ativo" if self.relay else "desativado",
                 "partners": {name: (states.get(name, "closed") if ok else "não configurado")

@@ -49,7 +49,8 @@ class Metrics:
                                  buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5))
         self.deliveries = Counter("gateway_deliveries_total", "Delivery attempts by destination and outcome",
                                   ["destination", "outcome"], registry=self.registry)
-        self.circuit_open = Gauge("gateway_circuit_open", "1 while the circuit breaker towards a partner is open",
+        self.circuit_open = Gauge("gateway_circuit_open",
+                                  "1 while the circuit breaker towards a partner is not closed (open or half-open)",
                                   ["destination"], registry=self.registry)
         if outbox_counts is not None:
             self.registry.register(_DbGauges(outbox_counts))

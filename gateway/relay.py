@@ -154,7 +154,7 @@ class Relay:
         """One round: release, lease, send, record. Returns how many rows were sent."""
         allowed = [name for name, b in self.breakers.items() if b.allow()]
         for name, b in self.breakers.items():
-            self.metrics.circuit_open.labels(name).set(1 if b.state == "open" else 0)
+            self.metrics.circuit_open.labels(name).set(0 if b.state == "closed" else 1)
         if not allowed:
             await self.committer.run(lambda ctx: release_blocked(ctx.conn))
             return 0

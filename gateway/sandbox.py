@@ -12,7 +12,9 @@ import os
 import secrets
 import signal
 import socket
+import subprocess
 import sys
+import threading
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -78,14 +80,58 @@ def _load_or_create(path: Path, make: Any) -> Any:
     return value
 
 
-def prepare(data_dir: Path, port: int, host: str = "127.0.0.1", kdf_n: int = 2**14) -> tuple[Settings, dict[str, Any]]:
+@dataclass
+class MockProcess:
+    """A partner simulator running as a child process."""
+
+    name: str
+    proc: subprocess.Popen[bytes]
+    url: str
+
+    def stop(self) -> None:
+        """Terminate the child (by its own id) and wait for it."""
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+
+def start_mock(module: str, host: str, port: int, timeout: float = 20.0) -> MockProcess:
+    """Start ``python -m mocks.<module>`` and wait for the URL it prints once it listens."""
+    proc = subprocess.Popen([sys.executable, "-m", f"mocks.{module}", "--host", host, "--port", str(port)],
+                            stdout=subprocess.PIPE, cwd=Path(__file__).resolve().parent.parent)
+    assert proc.stdout is not None
+    ready: list[str] = []
+
+    def read() -> None:
+        assert proc.stdout is not None
+        ready.append(proc.stdout.readline().decode())
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    reader.join(timeout)
+    if not ready or not ready[0].strip():
+        proc.kill()
+        raise RuntimeError(f"o simulador {module} não iniciou")
+    return MockProcess(module, proc, json.loads(ready[0])["url"])
+
+
+def prepare(data_dir: Path, port: int, host: str = "127.0.0.1", kdf_n: int = 2**14,
+            partners: dict[str, str] | None = None) -> tuple[Settings, dict[str, Any]]:
     """Create (or reuse) the sandbox's database, keys, organs, credentials and samples; return settings + info."""
     data_dir.mkdir(parents=True, exist_ok=True)
     data_dir = data_dir.resolve()
     key_path = data_dir / "audit-signing-key.pem"
     if not key_path.exists():
         create_signing_key(str(key_path))
-    secret = _load_or_create(data_dir / "secret.json", lambda: {"secret": secrets.token_urlsafe(48)})["secret"]
+    secrets_ = _load_or_create(data_dir / "secret.json", lambda: {"secret": secrets.token_urlsafe(48),
+                                                                   "admin_token": secrets.token_urlsafe(24)})
+    secret = secrets_["secret"]
+    admin_token = secrets_.get("admin_token") or secrets.token_urlsafe(24)
+    partners = partners or {}
     passwords: dict[str, str] = _load_or_create(
         data_dir / "credentials.json", lambda: {o.username: secrets.token_urlsafe(12) for o in DEMO_ORGANS})
     settings = Settings.from_env(
@@ -97,6 +143,12 @@ def prepare(data_dir: Path, port: int, host: str = "127.0.0.1", kdf_n: int = 2**
         secret_key=secret,
         signing_key_path=str(key_path),
         password_kdf_n=kdf_n,
+        tse_url=partners.get("tse", ""),
+        cnj_url=partners.get("cnj", ""),
+        admin_token=admin_token,
+        # a sandbox shows recovery within seconds, not minutes
+        relay_max_backoff_s=10.0,
+        breaker_cooldown_s=5.0,
     )
     gw = build(settings, SystemClock())
     try:
@@ -130,7 +182,15 @@ def prepare(data_dir: Path, port: int, host: str = "127.0.0.1", kdf_n: int = 2**
         "credentials": [{"username": o.username, "password": passwords[o.username], "organ": o.code,
                          "organ_type": o.organ_type.value} for o in DEMO_ORGANS],
         "samples": {"infodip": samples},
+        "admin_token": admin_token,
     }
+    mocks: dict[str, Any] = {}
+    if "tse" in partners:
+        mocks["tse"] = {"url": partners["tse"], "kind": "soap", "wsdl": partners["tse"] + "/?wsdl"}
+    if "cnj" in partners:
+        mocks["cnj"] = {"url": partners["cnj"], "kind": "rest", "openapi": partners["cnj"] + "/openapi.json"}
+    if mocks:
+        info["mocks"] = mocks
     return settings, info
 
 
@@ -141,12 +201,12 @@ def write_info(path: Path, info: dict[str, Any]) -> None:
     os.replace(tmp, path)
 
 
-async def _wait_until_answering(url: str, timeout: float = 30.0) -> None:
+async def _wait_until_answering(url: str, timeout: float = 30.0, path: str = "/readyz") -> None:
     deadline = asyncio.get_running_loop().time() + timeout
     async with httpx.AsyncClient(timeout=2.0) as client:
         while True:
             try:
-                if (await client.get(url + "/readyz")).status_code == 200:
+                if (await client.get(url + path)).status_code == 200:
                     return
             except httpx.HTTPError:
                 pass
@@ -160,9 +220,22 @@ def run(port: int = 8080, info_path: Path = Path("sandbox-info.json"), data_dir:
     """Run the sandbox until interrupted."""
     info_path = info_path.resolve()
     info_path.unlink(missing_ok=True)
+    requested_port = port
     sock = _free_socket(host, port)
     port = sock.getsockname()[1]
-    settings, info = prepare(data_dir, port, host)
+    mocks: list[MockProcess] = []
+    try:
+        mocks.append(start_mock("tse", host, port + 1 if port and requested_port else 0))
+        mocks.append(start_mock("cnj", host, port + 2 if port and requested_port else 0))
+        return _serve(sock, port, host, info_path, data_dir, {m.name: m.url for m in mocks})
+    finally:
+        for m in mocks:
+            m.stop()
+
+
+def _serve(sock: socket.socket, port: int, host: str, info_path: Path, data_dir: Path,
+           partners: dict[str, str]) -> int:
+    settings, info = prepare(data_dir, port, host, partners=partners)
     app = create_app(settings)
     server = uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False, lifespan="on"))
 
@@ -170,6 +243,8 @@ def run(port: int = 8080, info_path: Path = Path("sandbox-info.json"), data_dir:
         serving = asyncio.create_task(server.serve(sockets=[sock]))
         try:
             await _wait_until_answering(info["gateway"])
+            for mock in info.get("mocks", {}).values():
+                await _wait_until_answering(mock["url"], path="/_mock/faults")
         except Exception:
             server.should_exit = True
             await serving
@@ -197,6 +272,8 @@ def _print_banner(info: dict[str, Any], info_path: Path) -> None:
     out = sys.stdout
     out.write(f"\nSandbox do gateway pronto em {info['gateway']}\n")
     out.write(f"  WSDL INFODIP: {info['gateway']}/soap/infodip?wsdl\n")
+    for name, mock in info.get("mocks", {}).items():
+        out.write(f"  simulador {name.upper()}: {mock['url']}  (falhas: POST {mock['url']}/_mock/faults)\n")
     out.write(f"  dados: {info['data_dir']}\n  arquivo de informações: {info_path}\n\n")
     out.write(f"  {'usuário':<22} {'senha':<18} {'órgão':<12} tipo\n")
     for c in info["credentials"]:

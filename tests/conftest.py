@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support import GatewayProcess, postgres_schema, seed, test_settings
+from tests.support import GatewayProcess, Mocks, postgres_schema, seed, test_settings
 
 PG_URL = os.environ.get("GATEWAY_TEST_PG_URL")
 
@@ -46,3 +46,11 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[GatewayProcess]
     proc = GatewayProcess(test_settings(url, tmp), tmp / "gateway.log").start()
     yield proc
     proc.stop()
+
+
+@pytest.fixture(scope="session")
+def mocks() -> Iterator[Mocks]:
+    """The TSE and CNJ simulators as processes for the session (reset by each test that uses them)."""
+    m = Mocks()
+    yield m
+    m.stop()

@@ -183,3 +183,63 @@ class GatewayProcess:
             self.proc.kill()
             self.proc.wait()
             self.proc = None
+
+
+FAST_DELIVERY = {
+    "GATEWAY_RELAY_BASE_BACKOFF_S": "0.05",
+    "GATEWAY_RELAY_MAX_BACKOFF_S": "0.4",
+    "GATEWAY_RELAY_POLL_INTERVAL_S": "0.05",
+    "GATEWAY_BREAKER_COOLDOWN_S": "0.5",
+    "GATEWAY_BREAKER_THRESHOLD": "3",
+    "GATEWAY_PARTNER_TIMEOUT_S": "3",
+    "GATEWAY_RELAY_LEASE_S": "10",
+    "GATEWAY_ADMIN_TOKEN": "token-de-teste",
+}
+
+
+def wait_until(predicate: object, timeout: float = 30.0, interval: float = 0.05, what: str = "condition") -> None:
+    """Poll *predicate* (a callable) until it returns true, or fail after *timeout* seconds."""
+    assert callable(predicate)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
+
+
+class Mocks:
+    """The two store simulators as real processes, with helpers to read and steer them."""
+
+    def __init__(self) -> None:
+        from gateway.sandbox import start_mock
+
+        self.tse = start_mock("tse", "127.0.0.1", 0)
+        self.cnj = start_mock("cnj", "127.0.0.1", 0)
+
+    @property
+    def urls(self) -> dict[str, str]:
+        """name → URL."""
+        return {"tse": self.tse.url, "cnj": self.cnj.url}
+
+    def env(self) -> dict[str, str]:
+        """Gateway environment pointing at these simulators, with fast delivery timings."""
+        return {"GATEWAY_TSE_URL": self.tse.url, "GATEWAY_CNJ_URL": self.cnj.url, **FAST_DELIVERY}
+
+    def received(self, name: str) -> list[dict[str, object]]:
+        """What simulator *name* received."""
+        return list(httpx.get(self.urls[name] + "/_mock/received", timeout=10).json())
+
+    def faults(self, name: str, **faults: object) -> None:
+        """Set the faults of simulator *name* (others back to defaults)."""
+        httpx.post(self.urls[name] + "/_mock/faults", json=faults, timeout=10).raise_for_status()
+
+    def reset(self) -> None:
+        """Clear both simulators."""
+        for url in self.urls.values():
+            httpx.post(url + "/_mock/reset", timeout=10).raise_for_status()
+
+    def stop(self) -> None:
+        """Stop both processes."""
+        self.tse.stop()
+        self.cnj.stop()

@@ -4,7 +4,7 @@ Organs authenticate with HTTP Basic (the same credentials as the SOAP UsernameTo
 operator's bearer token (``GATEWAY_ADMIN_TOKEN``). Errors are JSON ``{"codigo", "mensagem", "campo"}``.
 """
 
-from __future__ import annotations
+# No "from __future__ import annotations": FastAPI must see the local dependencies in the annotations.
 
 import hmac
 from typing import Annotated, Any
