@@ -1,7 +1,8 @@
 """HTTP load generator (aiohttp, its own process): closed loop at C connections, or open loop at R requests/s.
 
-Each request body is ``head + reference + tail``: the template file is split once at the placeholder and every
-request gets a unique reference ``<prefix><counter>`` by byte concatenation — no XML work in the hot loop.
+Each request body is the template with its placeholder replaced by a unique reference ``<prefix><counter>``: the
+template is split once at its placeholders and every request joins the parts — byte concatenation, no XML work in
+the hot loop. (An optional second placeholder gets a distinct valid CPF per request.)
 
 * ``--mode closed``: C workers, each sending its next request as soon as the previous answer arrives, for a
   warm-up (not counted) and then D seconds. Throughput = answers completed inside the window / D.
@@ -19,8 +20,10 @@ import argparse
 import asyncio
 import json
 import math
+import re
 import sys
 import time
+import zlib
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -41,6 +44,18 @@ def percentiles(values: list[float]) -> dict[str, float | None]:
             "mean": sum(s) / len(s) * 1000}
 
 
+def cpf(n: int) -> bytes:
+    """A valid CPF whose nine-digit base is *n* (check digits computed; all-equal digits avoided)."""
+    base = f"{n % 1_000_000_000:09d}"
+    if len(set(base)) == 1:
+        base = base[:-1] + ("1" if base[-1] != "1" else "2")
+    digits = [int(c) for c in base]
+    for weight0 in (10, 11):
+        r = sum(d * w for d, w in zip(digits, range(weight0, 1, -1), strict=False)) * 10 % 11
+        digits.append(0 if r == 10 else r)
+    return "".join(map(str, digits)).encode()
+
+
 class Load:
     """Shared state of one run."""
 
@@ -49,21 +64,26 @@ class Load:
         self.url = args.url
         self.method = args.method
         self.prefix = args.ref_prefix.encode()
+        # the template as literal parts and fillers, in document order: parts[0] f0 parts[1] f1 ... parts[-1]
+        self.parts: list[bytes] = []
+        self.fillers: list[str] = []
         if args.template:
             template = Path(args.template).read_bytes()
-            placeholder = args.placeholder.encode()
-            if placeholder in template:
-                self.head, self.tail = template.split(placeholder, 1)
-                self.unique = True
-            else:
-                self.head, self.tail, self.unique = template, b"", False
-        else:
-            self.head, self.tail, self.unique = b"", b"", False
+            marks = {args.placeholder.encode(): "ref", args.cpf_placeholder.encode(): "cpf"}
+            pattern = re.compile(b"|".join(re.escape(m) for m in marks))
+            pos = 0
+            for m in pattern.finditer(template):
+                self.parts.append(template[pos:m.start()])
+                self.fillers.append(marks[m.group(0)])
+                pos = m.end()
+            self.parts.append(template[pos:])
         self.headers = {"Content-Type": args.content_type}
         for h in args.header or []:
             k, _, v = h.partition(":")
             self.headers[k.strip()] = v.strip()
         self.counter = 0
+        # distinct CPFs per run: the prefix's hash picks a block of 10 million bases
+        self.cpf_base = 100_000_000 + (zlib.crc32(self.prefix) % 89) * 10_000_000
         self.t_start = 0.0
         self.t_end = 0.0
         self.latencies: list[float] = []
@@ -76,13 +96,20 @@ class Load:
         self.last_len = 0
 
     def body(self) -> bytes | None:
-        if not self.head:
+        if not self.parts:
             return None
-        if not self.unique:
-            self.last_len = len(self.head)
-            return self.head
+        if not self.fillers:
+            self.last_len = len(self.parts[0])
+            return self.parts[0]
         self.counter += 1
-        body = self.head + self.prefix + str(self.counter).encode() + self.tail
+        out = [self.parts[0]]
+        for filler, part in zip(self.fillers, self.parts[1:], strict=True):
+            if filler == "ref":
+                out.append(self.prefix + str(self.counter).encode())
+            else:
+                out.append(cpf(self.cpf_base + self.counter))
+            out.append(part)
+        body = b"".join(out)
         self.last_len = len(body)
         return body
 
@@ -101,19 +128,21 @@ class Load:
                 key = str(resp.status)
                 if resp.status != 200 and len(self.error_samples) < 5:
                     self.error_samples.append(f"{resp.status}: {payload[:400].decode(errors='replace')}")
-        except Exception as exc:  # noqa: BLE001 - every failure is an error of the run
+        except Exception as exc:
             key = "exception:" + type(exc).__name__
             if len(self.error_samples) < 5:
                 self.error_samples.append(f"{type(exc).__name__}: {exc}"[:400])
         done = time.perf_counter()
         self.status_all[key] += 1
-        window = (self.t_start <= origin < self.t_end) if self.args.mode == "open" else (
-            self.t_start <= done < self.t_end)
-        if window:
+        completed_inside = self.t_start <= done < self.t_end
+        if completed_inside and key == "200":
+            self.timeline[int(done - self.t_start)] += 1  # throughput: answers completed inside the window
+        # closed loop: the answers completed inside the window; open loop: the requests *scheduled* inside it
+        counted = (self.t_start <= origin < self.t_end) if self.args.mode == "open" else completed_inside
+        if counted:
             self.status[key] += 1
             if key == "200":
                 self.latencies.append(done - origin)
-                self.timeline[int(done - self.t_start)] += 1
 
     async def closed(self, session: aiohttp.ClientSession) -> None:
         async def worker() -> None:
@@ -168,13 +197,13 @@ class Load:
             "requests": total, "ok": ok, "errors": total - ok, "status": dict(self.status),
             "ok_all": self.status_all.get("200", 0), "answers_all": sum(self.status_all.values()),
             "sent_all": self.sent_all, "error_samples": self.error_samples,
-            "rps": ok / a.duration,
+            "rps": sum(self.timeline.values()) / a.duration,
             "latency_ms": percentiles(self.latencies),
-            "timeline": [self.timeline.get(s, 0) for s in range(int(math.ceil(a.duration)))],
+            "timeline": [self.timeline.get(s, 0) for s in range(math.ceil(a.duration))],
             "drain_s": finished - self.t_end,
         }
         if a.mode == "open":
-            out["achieved_rate"] = ok / a.duration
+            out["achieved_rate"] = out["rps"]  # 200 answers completed inside the window, per second
             out["send_lag_ms"] = percentiles(self.send_lag)
         return out
 
@@ -185,6 +214,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--method", default="POST")
     p.add_argument("--template", help="request body file; its placeholder is replaced by a unique reference")
     p.add_argument("--placeholder", default="BENCH-REFERENCE-PLACEHOLDER")
+    p.add_argument("--cpf-placeholder", default="BENCH-CPF-PLACEHOLDER", help="replaced by a distinct valid CPF")
     p.add_argument("--ref-prefix", default="B-", help="prefix of the unique references (distinct per run)")
     p.add_argument("--content-type", default="text/xml; charset=utf-8")
     p.add_argument("--header", action="append", help="extra header 'Name: value' (repeatable)")

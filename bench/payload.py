@@ -12,6 +12,8 @@ from gateway.infodip.samples import SAMPLE_USERNAME, render_sample
 
 #: Marker replaced by a unique reference in every request (valid against ``tipoReferencia``).
 PLACEHOLDER = b"BENCH-REFERENCE-PLACEHOLDER"
+#: Marker replaced by a distinct valid CPF per request (``--distinct-persons`` only).
+CPF_PLACEHOLDER = b"BENCH-CPF-PLACEHOLDER"
 USERNAME = SAMPLE_USERNAME[Kind.IV]  # tjrj-sistema
 TARGET_BYTES = 5 * 1024
 _OBS_OPEN = b"<inf:observacao>"
@@ -21,8 +23,13 @@ _FILLER = (" Texto complementar acrescentado pelo benchmark para que a requisiç
            "tamanho típico de uma comunicação com observações extensas.")
 
 
-def intake_template(password: str, fact_date: object, target_bytes: int = TARGET_BYTES) -> bytes:
-    """The kind IV sample for *password* and *fact_date*, padded via ``observacao`` to about *target_bytes*."""
+def intake_template(password: str, fact_date: object, target_bytes: int = TARGET_BYTES,
+                    distinct_persons: bool = False) -> bytes:
+    """The kind IV sample for *password* and *fact_date*, padded via ``observacao`` to about *target_bytes*.
+
+    With *distinct_persons* the CPF becomes :data:`CPF_PLACEHOLDER` too, so that every request is about another
+    person (by default every request reports the same fact about the same person, i.e. a duplicate).
+    """
     body = render_sample(Kind.IV, username=USERNAME, password=password, reference=PLACEHOLDER.decode(),
                          fact_date=fact_date)  # type: ignore[arg-type]
     if body.count(PLACEHOLDER) != 1:
@@ -36,10 +43,9 @@ def intake_template(password: str, fact_date: object, target_bytes: int = TARGET
         room = _OBS_MAX_CHARS - len(text)
         text = text + pad[:max(room, 0)]
     body = body[:start] + text.encode() + body[end:]
+    if distinct_persons:
+        cpf = body[body.index(b"<inf:cpf>") + len(b"<inf:cpf>"):body.index(b"</inf:cpf>")]
+        body = body.replace(b"<inf:cpf>" + cpf + b"</inf:cpf>", b"<inf:cpf>" + CPF_PLACEHOLDER + b"</inf:cpf>", 1)
     return body
 
 
-def split_template(template: bytes) -> tuple[bytes, bytes]:
-    """(head, tail) around the placeholder."""
-    head, tail = template.split(PLACEHOLDER)
-    return head, tail

@@ -94,7 +94,7 @@ class Server:
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self, timeout: float = 60.0) -> Server:
-        log = open(self.log_path, "ab")  # noqa: SIM115 - the child keeps its own descriptor
+        log = open(self.log_path, "ab")
         try:
             self.proc = _spawn(self.cmd, self.env, log, log)
         finally:

@@ -1,0 +1,390 @@
+"""``make bench``: run the benchmark sections, print their tables and write their JSON results.
+
+Sections are named entries of :data:`SECTIONS`; ``--only NAME`` (repeatable or comma-separated) selects some,
+``--list`` names them. Each section gets a :class:`Context` (options, CPU pinning, its own temporary directory)
+and returns a JSON-able dict, written to ``bench/results/<section>-<timestamp>.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from bench.procs import ROOT, Pinning, Server, free_port, loadgen, stop_all
+
+RESULTS = Path(__file__).resolve().parent / "results"
+RATIO_TARGET = 0.4
+
+
+@dataclass
+class Context:
+    """What a section receives."""
+
+    args: argparse.Namespace
+    pinning: Pinning
+    workdir: Path
+    stamp: str
+
+    def say(self, text: str = "") -> None:
+        print(text, flush=True)
+
+
+@dataclass(frozen=True)
+class Section:
+    """A named benchmark."""
+
+    name: str
+    help: str
+    run: Callable[[Context], dict[str, Any]]
+
+
+# -- helpers shared by sections ---------------------------------------------------------------------------------
+
+
+def fmt(value: float | None, width: int = 8, digits: int = 1) -> str:
+    return f"{'-':>{width}}" if value is None else f"{value:>{width}.{digits}f}"
+
+
+def run_line(target: str, r: dict[str, Any]) -> str:
+    lat = r["latency_ms"]
+    load = f"C={r['concurrency']}" if r["mode"] == "closed" else f"R={r['offered_rate']:.0f}/s"
+    flag = "" if r["errors"] == 0 else f"  ERRORS {r['errors']} {r['status']}  <-- FLAGGED"
+    tl = r["timeline"] or [0]
+    return (f"  {target:<8} {load:<11} {fmt(r['rps'], 9)} req/s  p50 {fmt(lat['p50'], 7, 2)} ms  "
+            f"p99 {fmt(lat['p99'], 7, 2)} ms  max {fmt(lat['max'], 7, 1)} ms  per-second {tl[0]}→{tl[-1]} "
+            f"(min {min(tl)}){flag}")
+
+
+def best_of(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """The closed-loop run with the highest throughput (runs with errors only if every run has errors)."""
+    clean = [r for r in runs if r["errors"] == 0] or runs
+    return max(clean, key=lambda r: r["rps"])
+
+
+def slim(r: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in r.items() if k != "error_samples" or v}
+
+
+def environment() -> dict[str, Any]:
+    """Machine facts recorded with every result."""
+    info: dict[str, Any] = {"python": sys.version.split()[0], "platform": platform.platform(),
+                            "cpus": os.cpu_count(), "loadavg": os.getloadavg()}
+    try:
+        model = next((ln.split(":", 1)[1].strip() for ln in Path("/proc/cpuinfo").read_text().splitlines()
+                      if ln.startswith("model name")), None)
+        info["cpu_model"] = model
+    except OSError:
+        pass
+    try:
+        info["git_commit"] = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True,
+                                            text=True, timeout=5).stdout.strip()
+        info["git_dirty"] = bool(subprocess.run(["git", "status", "--porcelain", "--", "gateway"], cwd=ROOT,
+                                                capture_output=True, text=True, timeout=5).stdout.strip())
+    except (OSError, subprocess.SubprocessError):
+        pass
+    return info
+
+
+# -- section: intake --------------------------------------------------------------------------------------------
+
+
+def _prepare_gateway_db(workdir: Path) -> tuple[str, str]:
+    """A SQLite DB seeded like the tests, with the benchmark credential at the production KDF cost."""
+    from bench.payload import USERNAME
+    from gateway import admin
+    from gateway.db.engine import make_engine
+    from tests.support import password_of, seed
+
+    url = f"sqlite:///{workdir / 'gateway.db'}"
+    seed(url)  # organs and credentials of the tests (cheap KDF) ...
+    engine = make_engine(url, writer=True)
+    try:  # ... then the credential the benchmark uses, at the production default cost (2**14)
+        admin.set_credential(engine, USERNAME, "TJRJ", password_of(USERNAME), kdf_n=2**14)
+    finally:
+        engine.dispose()
+    return url, password_of(USERNAME)
+
+
+def _gateway_env(url: str, workdir: Path) -> dict[str, str]:
+    from gateway.audit import create_signing_key
+
+    key = workdir / "signing-key.pem"
+    if not key.exists():
+        create_signing_key(str(key))
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GATEWAY_")}
+    env.update({
+        "GATEWAY_DATABASE_URL": url,
+        "GATEWAY_ENVIRONMENT": "test",
+        "GATEWAY_SECRET_KEY": "bench-secret-" + "x" * 32,
+        "GATEWAY_SIGNING_KEY_PATH": str(key),  # signed audit checkpoints, as in production
+        "GATEWAY_LOG_LEVEL": "WARNING",
+    })
+    return env
+
+
+def _count_rows(url: str) -> dict[str, int]:
+    from sqlalchemy import func, select
+
+    from gateway.db.engine import make_engine
+    from gateway.db.tables import audit_log, communications, messages, outbox
+
+    engine = make_engine(url)
+    try:
+        with engine.connect() as conn:
+            def count(q: Any) -> int:
+                return int(conn.execute(q).scalar_one())
+            return {
+                "messages": count(select(func.count()).select_from(messages)),
+                "communications": count(select(func.count()).select_from(communications)),
+                "outbox": count(select(func.count()).select_from(outbox)),
+                "audit_log": count(select(func.count()).select_from(audit_log)),
+                "audit_log_infodip": count(select(func.count()).select_from(audit_log)
+                                           .where(audit_log.c.event.like("infodip.%"))),
+            }
+    finally:
+        engine.dispose()
+
+
+def _floor_rows(path: Path) -> int:
+    import sqlite3
+
+    conn = sqlite3.connect(path)
+    try:
+        return int(conn.execute("SELECT count(*) FROM messages").fetchone()[0])
+    finally:
+        conn.close()
+
+
+def _measure(ctx: Context, name: str, server: Server, template: Path, tag: str) -> dict[str, Any]:
+    """Closed-loop runs at each concurrency, then an open-loop run at half the best rate."""
+    a = ctx.args
+    url = server.url + "/soap/infodip"
+    runs = []
+    for i, c in enumerate(a.concurrency):
+        r = loadgen(ctx.pinning, url, template=template, concurrency=c, duration=a.duration, warmup=a.warmup,
+                    ref_prefix=f"{tag}{i}-")
+        ctx.say(run_line(name, r))
+        runs.append(r)
+    best = best_of(runs)
+    half = best["rps"] / 2
+    opened = None
+    if half >= 1:
+        opened = loadgen(ctx.pinning, url, template=template, mode="open", rate=half, duration=a.open_duration,
+                         warmup=a.warmup, ref_prefix=f"{tag}o-")
+        ctx.say(run_line(name, opened) + f"   (open loop, achieved {opened['achieved_rate']:.0f}/s, "
+                f"generator send lag p99 {fmt(opened['send_lag_ms']['p99'], 1, 2)} ms)")
+    ok_all = sum(r["ok_all"] for r in runs) + (opened["ok_all"] if opened else 0)
+    return {"closed": [slim(r) for r in runs], "best": best, "open_half": slim(opened) if opened else None,
+            "ok_all": ok_all}
+
+
+def intake(ctx: Context) -> dict[str, Any]:
+    """INFODIP intake: the gateway's ``enviarComunicacao`` against the floor (DESIGN.md)."""
+    from bench.payload import intake_template
+    from tests.support import recent_day
+
+    a = ctx.args
+    py = sys.executable
+    url, password = _prepare_gateway_db(ctx.workdir)
+    template = ctx.workdir / "request.xml"
+    template.write_bytes(intake_template(password, recent_day(), distinct_persons=a.distinct_persons))
+    size = len(template.read_bytes())
+    ctx.say(f"intake: INFODIP enviarComunicacao, kind IV, ~{size} bytes, unique referenciaRemetente per request, "
+            + ("a distinct person (CPF) per request" if a.distinct_persons
+               else "same person and fact in every request (the gateway flags them as duplicates)"))
+    ctx.say(f"  {ctx.pinning.note}")
+    ctx.say(f"  closed loop at C={','.join(map(str, a.concurrency))} for {a.duration:g} s each "
+            f"(+{a.warmup:g} s warm-up); open loop at half the best rate for {a.open_duration:g} s")
+    result: dict[str, Any] = {"request_bytes": size, "distinct_persons": a.distinct_persons,
+                              "concurrency": a.concurrency, "duration_s": a.duration,
+                              "warmup_s": a.warmup, "pinning": ctx.pinning.note}
+
+    # 1. the generator's own ceiling: a server that answers at once, the same request
+    port = free_port()
+    null = Server("null server", [*ctx.pinning.server, py, "-m", "bench.nullserver", "--port", str(port)],
+                  port, ctx.workdir / "nullserver.log", ready_path="/")
+    with null:
+        ceiling = loadgen(ctx.pinning, null.url + "/soap/infodip", template=template, concurrency=max(a.concurrency),
+                          duration=a.ceiling_duration, warmup=1.0, ref_prefix="N-")
+    ctx.say(run_line("null", ceiling) + "   (generator ceiling)")
+    result["generator_ceiling"] = slim(ceiling)
+
+    # 2. the floor
+    floor_db = ctx.workdir / "floor.db"
+    port = free_port()
+    floor = Server("floor", [*ctx.pinning.server, py, "-m", "bench.floor_app", "--db", str(floor_db),
+                             "--port", str(port)], port, ctx.workdir / "floor.log")
+    with floor:
+        result["floor"] = _measure(ctx, "floor", floor, template, "F")
+    result["floor"]["rows"] = _floor_rows(floor_db)
+
+    # 3. the gateway
+    port = free_port()
+    gw = Server("gateway", [*ctx.pinning.server, py, "-m", "gateway.cli", "serve", "--host", "127.0.0.1",
+                            "--port", str(port)], port, ctx.workdir / "gateway.log", env=_gateway_env(url, ctx.workdir))
+    with gw:
+        result["gateway"] = _measure(ctx, "gateway", gw, template, "G")
+    result["gateway"]["rows"] = _count_rows(url)
+    result["gateway"]["log_tail"] = gw.log_tail(2000)
+
+    # summary
+    fb, gb = result["floor"]["best"], result["gateway"]["best"]
+    ratio = gb["rps"] / fb["rps"] if fb["rps"] else 0.0
+    verdict = "PASS" if ratio >= RATIO_TARGET else "FAIL"
+    result["summary"] = summary = {
+        "floor_rps": fb["rps"], "floor_p50_ms": fb["latency_ms"]["p50"], "floor_p99_ms": fb["latency_ms"]["p99"],
+        "floor_best_concurrency": fb["concurrency"],
+        "gateway_rps": gb["rps"], "gateway_p50_ms": gb["latency_ms"]["p50"],
+        "gateway_p99_ms": gb["latency_ms"]["p99"], "gateway_best_concurrency": gb["concurrency"],
+        "ratio": ratio, "ratio_target": RATIO_TARGET, "verdict": verdict,
+        "generator_ceiling_rps": ceiling["rps"],
+    }
+    for who in ("floor", "gateway"):
+        o = result[who]["open_half"]
+        if o:
+            summary[f"{who}_half_rate"] = o["offered_rate"]
+            summary[f"{who}_half_achieved"] = o["achieved_rate"]
+            summary[f"{who}_half_p50_ms"] = o["latency_ms"]["p50"]
+            summary[f"{who}_half_p99_ms"] = o["latency_ms"]["p99"]
+            summary[f"{who}_half_errors"] = o["errors"]
+    rows = result["gateway"]["rows"]
+    ok = result["gateway"]["ok_all"]
+    summary["rows_consistent"] = rows["messages"] == ok and rows["audit_log_infodip"] == ok
+    summary["floor_rows_consistent"] = result["floor"]["rows"] == result["floor"]["ok_all"]
+    errors = sum(r["errors"] for who in ("floor", "gateway") for r in result[who]["closed"]) + sum(
+        (result[who]["open_half"] or {}).get("errors", 0) for who in ("floor", "gateway"))
+    summary["errors"] = errors
+
+    ctx.say()
+    ctx.say("  ---------------------------------------------------------------------------")
+    ctx.say(f"  {'':<26}{'req/s':>9} {'p50 ms':>8} {'p99 ms':>8}")
+    ctx.say(f"  {'floor at max (C=' + str(fb['concurrency']) + ')':<26}{fmt(fb['rps'], 9)} "
+            f"{fmt(fb['latency_ms']['p50'], 8, 2)} {fmt(fb['latency_ms']['p99'], 8, 2)}")
+    ctx.say(f"  {'gateway at max (C=' + str(gb['concurrency']) + ')':<26}{fmt(gb['rps'], 9)} "
+            f"{fmt(gb['latency_ms']['p50'], 8, 2)} {fmt(gb['latency_ms']['p99'], 8, 2)}")
+    for who in ("floor", "gateway"):
+        o = result[who]["open_half"]
+        if o:
+            ctx.say(f"  {who + ' at half max (' + format(o['offered_rate'], '.0f') + '/s)':<26}"
+                    f"{fmt(o['achieved_rate'], 9)} {fmt(o['latency_ms']['p50'], 8, 2)} "
+                    f"{fmt(o['latency_ms']['p99'], 8, 2)}")
+    ctx.say(f"  {'generator ceiling':<26}{fmt(ceiling['rps'], 9)}   (null server, same request, "
+            f"C={ceiling['concurrency']})")
+    ctx.say(f"  ratio gateway/floor = {ratio:.2f}   target >= {RATIO_TARGET}   {verdict}")
+    for who, b in (("floor", fb), ("gateway", gb)):
+        if b["rps"] > 0.7 * ceiling["rps"]:
+            ctx.say(f"  WARNING: {who} reached {b['rps'] / ceiling['rps']:.0%} of the generator ceiling: "
+                    "the generator may have limited it")
+    ctx.say(f"  gateway rows: messages={rows['messages']} audit_log={rows['audit_log']} "
+            f"(infodip.*={rows['audit_log_infodip']}, outbox={rows['outbox']}); 200 answers={ok}   "
+            + ("consistent" if summary["rows_consistent"] else "MISMATCH"))
+    ctx.say(f"  floor rows: {result['floor']['rows']}; 200 answers={result['floor']['ok_all']}   "
+            + ("consistent" if summary["floor_rows_consistent"] else "MISMATCH"))
+    if errors:
+        ctx.say(f"  FLAGGED: {errors} error answers in measured windows (see the JSON for samples)")
+    return result
+
+
+SECTIONS: list[Section] = [
+    Section("intake", "INFODIP intake throughput/latency vs. the FastAPI+lxml+one-INSERT floor", intake),
+]
+
+
+# -- driver -----------------------------------------------------------------------------------------------------
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m bench.run", description=__doc__.splitlines()[0])
+    p.add_argument("--only", action="append", default=[], help="section name(s) to run (repeatable, comma-separated)")
+    p.add_argument("--list", action="store_true", help="list the sections and exit")
+    p.add_argument("--duration", type=float, default=8.0, help="measured seconds of each closed-loop run")
+    p.add_argument("--open-duration", type=float, default=None, help="measured seconds of open-loop runs")
+    p.add_argument("--warmup", type=float, default=2.0, help="unmeasured seconds before each run")
+    p.add_argument("--ceiling-duration", type=float, default=5.0, help="seconds of the generator-ceiling run")
+    p.add_argument("--concurrency", default="16,64,128", help="closed-loop concurrencies, comma-separated")
+    p.add_argument("--distinct-persons", action="store_true",
+                   help="intake: a distinct valid CPF per request (default: the same person, i.e. duplicates)")
+    p.add_argument("--no-pin", action="store_true", help="do not pin processes to CPUs")
+    p.add_argument("--keep", action="store_true", help="keep the temporary directory (databases, logs)")
+    p.add_argument("--strict", action="store_true", help="exit 1 when a ratio misses its target or errors occur")
+    return p
+
+
+def _on_signal(_signum: int, _frame: object) -> None:
+    raise KeyboardInterrupt
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    args.concurrency = [int(c) for c in str(args.concurrency).split(",") if c.strip()]
+    if args.open_duration is None:
+        args.open_duration = args.duration
+    if args.list:
+        for s in SECTIONS:
+            print(f"{s.name:<12} {s.help}")
+        return 0
+    wanted = [n.strip() for item in args.only for n in item.split(",") if n.strip()]
+    names = {s.name for s in SECTIONS}
+    unknown = [n for n in wanted if n not in names]
+    if unknown:
+        print(f"unknown section(s): {', '.join(unknown)}; known: {', '.join(sorted(names))}", file=sys.stderr)
+        return 2
+    chosen = [s for s in SECTIONS if not wanted or s.name in wanted]
+    # Ctrl-C and SIGTERM end the run through ``finally`` blocks that stop every server (even when the runner was
+    # started with SIGINT ignored, as background jobs of a non-interactive shell are)
+    signal.signal(signal.SIGTERM, _on_signal)
+    signal.signal(signal.SIGINT, _on_signal)
+    pinning = Pinning.detect(not args.no_pin)
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    env = environment()
+    print(f"bench {stamp}: {env.get('cpu_model', '?')}, {env['cpus']} CPUs, Python {env['python']}, "
+          f"load average {env['loadavg'][0]:.2f} (a shared, noisy machine: compare ratios, not absolute times)")
+    status = 0
+    for section in chosen:
+        workdir = Path(tempfile.mkdtemp(prefix=f"bench-{section.name}-"))
+        ctx = Context(args, pinning, workdir, stamp)
+        started = time.monotonic()
+        print(f"\n== {section.name} ==", flush=True)
+        try:
+            result = section.run(ctx)
+        except KeyboardInterrupt:
+            print("\ninterrupted: stopping servers", file=sys.stderr)
+            return 130
+        except Exception:
+            traceback.print_exc()
+            print(f"section {section.name} FAILED (work directory kept: {workdir})", file=sys.stderr)
+            args.keep = True
+            status = 1
+            continue
+        finally:
+            stop_all()
+            if not args.keep:
+                shutil.rmtree(workdir, ignore_errors=True)
+        result = {"section": section.name, "stamp": stamp, "elapsed_s": time.monotonic() - started,
+                  "environment": {**env, "loadavg_after": os.getloadavg()}, "options": vars(args), **result}
+        out = RESULTS / f"{section.name}-{stamp}.json"
+        out.write_text(json.dumps(result, indent=2, default=str) + "\n")
+        print(f"  results: {out.relative_to(ROOT)}   ({result['elapsed_s']:.0f} s"
+              + (f"; work directory kept: {workdir}" if args.keep else "") + ")", flush=True)
+        summary = result.get("summary", {})
+        if args.strict and (summary.get("verdict") == "FAIL" or summary.get("errors")):
+            status = 1
+    return status
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
