@@ -27,6 +27,8 @@ from sqlalchemy.engine import Connection
 from gateway.clock import utc
 from gateway.db.tables import audit_chains, audit_checkpoints, audit_log
 
+_INSERT_ENTRY = insert(audit_log)
+
 
 def _ts(dt: datetime) -> str:
     return utc(dt).replace(tzinfo=None).isoformat(timespec="microseconds")
@@ -144,7 +146,9 @@ class AuditChain:
             "created_at": utc(at),
         }
         h = entry_hash(self.head, row)
-        conn.execute(insert(audit_log).values(prev_hash=self.head, entry_hash=h, **row))
+        row["prev_hash"] = self.head
+        row["entry_hash"] = h
+        conn.execute(_INSERT_ENTRY, row)
         self.seq += 1
         self.head = h
         if self.signer is not None and self.seq % self.checkpoint_every == 0:

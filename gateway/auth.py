@@ -6,6 +6,7 @@ A wrong password and an unknown user get the same answer, after the same KDF wor
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 import hmac
@@ -70,6 +71,8 @@ class Authenticator:
         self.max_entries = max_entries
         self._dummy = hash_password("dummy-password", n=kdf_n)
         self._cache: OrderedDict[bytes, tuple[float, Caller]] = OrderedDict()
+        # one KDF run per (user, password) at a time: concurrent misses wait for the same verification
+        self._inflight: dict[bytes, asyncio.Future[Caller]] = {}
 
     def _key(self, username: str, password: str) -> bytes:
         return hmac.new(self.secret, username.encode() + b"\0" + password.encode(), hashlib.sha256).digest()
@@ -117,7 +120,22 @@ class Authenticator:
         caller = self.cached(token.username, token.password)
         if caller is not None:
             return caller
-        return await anyio.to_thread.run_sync(self.verify, token.username, token.password)
+        key = self._key(token.username, token.password)
+        pending = self._inflight.get(key)
+        if pending is not None:
+            return await asyncio.shield(pending)
+        future: asyncio.Future[Caller] = asyncio.get_running_loop().create_future()
+        self._inflight[key] = future
+        try:
+            caller = await anyio.to_thread.run_sync(self.verify, token.username, token.password)
+            future.set_result(caller)
+            return caller
+        except BaseException as exc:
+            future.set_exception(exc)
+            future.exception()  # retrieved: no "never retrieved" warning when nobody else waited
+            raise
+        finally:
+            del self._inflight[key]
 
     def forget(self) -> None:
         """Drop every cached verdict (after a credential changes)."""

@@ -1,9 +1,11 @@
 """Group commit: the intake transactions of many concurrent requests in one durable commit.
 
 One writer thread owns one connection and this process's audit chain. Requests hand it a *job* — a function run
-inside the shared transaction, each job in its own SAVEPOINT so one job's error never touches another's rows — and
-await the result, which is delivered only after the commit that made the job durable. One thread hop per batch,
-not per request; on SQLite this turns ~4k commits/s into tens of thousands of rows per second (DESIGN.md).
+inside the shared transaction — and await the result, which is delivered only after the commit that made the job
+durable. Business refusals happen before a job writes; any other failure rolls the batch back and its jobs are
+run again one by one, each in its own transaction, so one job's failure never touches another's rows.
+One thread hop per batch, not per request; on SQLite this turns ~4k commits/s into tens of thousands of rows per
+second (DESIGN.md).
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
 from sqlalchemy.engine import Connection, Engine
-from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from gateway.audit import AuditChain, Signer
 from gateway.clock import Clock
@@ -30,7 +32,10 @@ T = TypeVar("T")
 
 @dataclass
 class WriteContext:
-    """What a job receives: the connection inside the open transaction, the audit chain, the clock."""
+    """What a job receives: the connection inside the open transaction, the audit chain, the clock.
+
+    The job contract: a job raises :class:`GatewayError` (a business refusal) only before its first write, and
+    returns a result or raises anything else to have its transaction rolled back."""
 
     conn: Connection
     audit: AuditChain
@@ -155,26 +160,8 @@ class GroupCommitter:
             self._commit_batch(rest)
 
     def _commit_batch(self, batch: list[_Pending[Any]]) -> None:
-        conn = self._conn
-        audit = self.audit
-        assert conn is not None and audit is not None
-        mark = audit.mark()
-        try:
-            with conn.begin():
-                ctx = WriteContext(conn, audit, self.clock)
-                for p in batch:
-                    self._run_job(conn, ctx, p)
-                if self.crash_hook:
-                    self.crash_hook("before_commit")
-            if self.crash_hook:
-                self.crash_hook("after_commit")
-        except Exception as exc:  # the commit itself failed: nothing of this batch is stored
-            audit.restore(mark)
-            log.exception("group commit failed (%d jobs)", len(batch))
-            error = ServerError("INFODIP-E091") if isinstance(exc, SQLAlchemyError) else ServerError("INFODIP-E090")
-            for p in batch:
-                p.error = error
-                p.result = None
+        if not self._commit_together(batch):
+            self._commit_one_by_one(batch)
         self.batches += 1
         self.jobs += len(batch)
         by_loop: dict[Any, list[_Pending[Any]]] = {}
@@ -193,36 +180,63 @@ class GroupCommitter:
                 except RuntimeError:  # the loop is closed: its requests are gone
                     pass
 
-    def _run_job(self, conn: Connection, ctx: WriteContext, p: _Pending[Any]) -> None:
-        audit = ctx.audit
-        for attempt in (1, 2):
-            mark = audit.mark()
-            savepoint = conn.begin_nested()
-            try:
-                p.result = p.job(ctx)
-                savepoint.commit()
-                p.error = None
-                return
-            except IntegrityError as exc:
-                # a concurrent writer (another process) stored the same key first: run the job again, it sees it
-                savepoint.rollback()
-                audit.restore(mark)
-                p.error = ServerError("INFODIP-E091")
-                if attempt == 2:
-                    log.warning("job failed twice on integrity: %s", exc)
-            except GatewayError as exc:
-                savepoint.rollback()
-                audit.restore(mark)
-                p.error = exc
-                return
-            except OperationalError:
-                savepoint.rollback()
-                audit.restore(mark)
-                raise
-            except Exception as exc:
-                savepoint.rollback()
-                audit.restore(mark)
-                log.exception("job failed")
-                p.error = ServerError("INFODIP-E090")
-                p.error.__cause__ = exc
-                return
+    def _commit_together(self, batch: list[_Pending[Any]]) -> bool:
+        """The fast path: every job of the batch in one transaction, no savepoints. Jobs raise GatewayError only
+        before their first write (the job contract), so such an error leaves nothing to undo. Any other failure
+        rolls the whole batch back and returns False: the slow path then runs each job alone."""
+        conn, audit = self._conn, self.audit
+        assert conn is not None and audit is not None
+        mark = audit.mark()
+        ctx = WriteContext(conn, audit, self.clock)
+        try:
+            with conn.begin():
+                for p in batch:
+                    try:
+                        p.result = p.job(ctx)
+                        p.error = None
+                    except GatewayError as exc:
+                        p.error = exc
+                if self.crash_hook:
+                    self.crash_hook("before_commit")
+        except Exception:
+            audit.restore(mark)
+            return False
+        if self.crash_hook:
+            self.crash_hook("after_commit")
+        return True
+
+    def _commit_one_by_one(self, batch: list[_Pending[Any]]) -> None:
+        """The slow path: each job in its own transaction; an IntegrityError (another process stored the same key
+        first) runs the job once more, and it then sees the stored row."""
+        conn, audit = self._conn, self.audit
+        assert conn is not None and audit is not None
+        ctx = WriteContext(conn, audit, self.clock)
+        for p in batch:
+            p.result, p.error = None, None
+            for attempt in (1, 2):
+                mark = audit.mark()
+                try:
+                    with conn.begin():
+                        p.result = p.job(ctx)
+                    p.error = None
+                except IntegrityError as exc:
+                    audit.restore(mark)
+                    p.error = ServerError("INFODIP-E091")
+                    if attempt == 2:
+                        log.warning("job failed twice on integrity: %s", exc)
+                    continue
+                except GatewayError as exc:
+                    audit.restore(mark)
+                    p.error = exc
+                except SQLAlchemyError:
+                    audit.restore(mark)
+                    log.exception("job failed in the database")
+                    p.error = ServerError("INFODIP-E091")
+                except Exception as exc:
+                    audit.restore(mark)
+                    log.exception("job failed")
+                    p.error = ServerError("INFODIP-E090")
+                    p.error.__cause__ = exc
+                if p.error is None and self.crash_hook:
+                    self.crash_hook("after_commit")
+                break

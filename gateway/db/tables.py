@@ -59,7 +59,8 @@ communications = Table(
     Column("duplicate_of", String(21), nullable=True),
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("updated_at", DateTime(timezone=True), nullable=False),
-    Index("ix_communications_fact", "person_key", "process_number", "kind", "fact_date"),
+    # covers the duplicate lookup (same person, process, kind, date) and its "earliest first" ordering
+    Index("ix_communications_fact", "person_key", "kind", "fact_date", "process_number", "created_at"),
 )
 
 messages = Table(

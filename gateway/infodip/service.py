@@ -15,7 +15,7 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.engine import Connection, Engine
 
 from gateway.auth import Caller
@@ -128,10 +128,11 @@ class InfodipService:
             duplicate_of = _earlier_same_fact(ctx.conn, comm)
             ended = _ended_conviction_destinations(ctx.conn, comm) if comm.kind is Kind.V else None
             dests = destinations_for(comm, ended)
-            ctx.conn.execute(insert(communications).values(
-                protocol=protocol, kind=comm.kind.value, organ_id=caller.organ_id, person_key=comm.person.key,
-                process_number=comm.process_number, fact_date=comm.fact_date, status="ativa", current_version=1,
-                duplicate_of=duplicate_of, created_at=now, updated_at=now))
+            ctx.conn.execute(_INSERT_COMMUNICATION, {
+                "protocol": protocol, "kind": comm.kind.value, "organ_id": caller.organ_id,
+                "person_key": comm.person.key, "process_number": comm.process_number, "fact_date": comm.fact_date,
+                "status": "ativa", "current_version": 1, "duplicate_of": duplicate_of, "created_at": now,
+                "updated_at": now})
             return _store_version(ctx, caller, protocol, 1, ENVIO, comm.reference, sub, now, deadline, dests,
                                   duplicate_of, previous=None)
 
@@ -204,11 +205,33 @@ class InfodipService:
 
 
 # -- transaction helpers (run inside the writer's transaction) --------------------------------------------------
+# Hot-path statements are built once: executing a constant statement with a parameter dict reuses SQLAlchemy's
+# compiled form, where building ``.values(...)``/``.where(...)`` per request would recompile it.
+
+_Q_BY_REFERENCE = select(messages).where(messages.c.organ_id == bindparam("organ_id"),
+                                         messages.c.sender_reference == bindparam("reference"))
+_Q_SAME_FACT = select(communications.c.protocol).where(
+    communications.c.person_key == bindparam("person_key"),
+    communications.c.process_number == bindparam("process_number"),
+    communications.c.kind == bindparam("kind"),
+    communications.c.fact_date == bindparam("fact_date"),
+    communications.c.status == "ativa",
+).order_by(communications.c.created_at).limit(1)
+_Q_SAME_FACT_NO_PROCESS = select(communications.c.protocol).where(
+    communications.c.person_key == bindparam("person_key"),
+    communications.c.process_number.is_(None),
+    communications.c.kind == bindparam("kind"),
+    communications.c.fact_date == bindparam("fact_date"),
+    communications.c.status == "ativa",
+).order_by(communications.c.created_at).limit(1)
+_Q_DESTINATIONS_OF_MESSAGE = select(outbox.c.destination).where(outbox.c.message_id == bindparam("message_id"))
+_INSERT_COMMUNICATION = insert(communications)
+_INSERT_MESSAGE = insert(messages)
+_INSERT_OUTBOX = insert(outbox)
 
 
 def _replay(conn: Connection, caller: Caller, reference: str, digest: str) -> Receipt | None:
-    row = conn.execute(select(messages).where(messages.c.organ_id == caller.organ_id,
-                                              messages.c.sender_reference == reference)).mappings().first()
+    row = conn.execute(_Q_BY_REFERENCE, {"organ_id": caller.organ_id, "reference": reference}).mappings().first()
     if row is None:
         return None
     if row["payload_digest"] != digest:
@@ -216,8 +239,7 @@ def _replay(conn: Connection, caller: Caller, reference: str, digest: str) -> Re
                                        f"(protocolo {row['protocol']}).", field="referenciaRemetente")
     comm = conn.execute(select(communications.c.duplicate_of).where(
         communications.c.protocol == row["protocol"])).first()
-    stored = {r.destination for r in conn.execute(
-        select(outbox.c.destination).where(outbox.c.message_id == row["message_id"]))}
+    stored = {r.destination for r in conn.execute(_Q_DESTINATIONS_OF_MESSAGE, {"message_id": row["message_id"]})}
     dests = tuple(d for d in DESTINATIONS if d in stored)
     return Receipt(
         protocol=row["protocol"], version=row["version"], message_id=row["message_id"], operation=row["operation"],
@@ -235,16 +257,11 @@ def _load_for_change(conn: Connection, caller: Caller, protocol: str) -> Any:
 
 
 def _earlier_same_fact(conn: Connection, comm: Communication) -> str | None:
-    row = conn.execute(
-        select(communications.c.protocol).where(
-            communications.c.person_key == comm.person.key,
-            communications.c.process_number == comm.process_number
-            if comm.process_number else communications.c.process_number.is_(None),
-            communications.c.kind == comm.kind.value,
-            communications.c.fact_date == comm.fact_date,
-            communications.c.status == "ativa",
-        ).order_by(communications.c.created_at).limit(1)
-    ).first()
+    params = {"person_key": comm.person.key, "kind": comm.kind.value, "fact_date": comm.fact_date}
+    if comm.process_number:
+        row = conn.execute(_Q_SAME_FACT, {**params, "process_number": comm.process_number}).first()
+    else:
+        row = conn.execute(_Q_SAME_FACT_NO_PROCESS, params).first()
     return row.protocol if row else None
 
 
@@ -269,11 +286,12 @@ def _store_version(ctx: WriteContext, caller: Caller, protocol: str, version: in
                    duplicate_of: str | None, previous: int | None, cancel_reason: str | None = None) -> Receipt:
     message_id = new_message_id()
     conn = ctx.conn
-    conn.execute(insert(messages).values(
-        message_id=message_id, protocol=protocol, version=version, operation=operation, organ_id=caller.organ_id,
-        sender_reference=reference, payload_digest=sub.digest, payload=sub.payload, received_at=now,
-        due_date=deadline.due if deadline else None, late=deadline.late if deadline else False,
-        days_late=deadline.days_late if deadline else 0, cancel_reason=cancel_reason))
+    conn.execute(_INSERT_MESSAGE, {
+        "message_id": message_id, "protocol": protocol, "version": version, "operation": operation,
+        "organ_id": caller.organ_id, "sender_reference": reference, "payload_digest": sub.digest,
+        "payload": sub.payload, "received_at": now, "due_date": deadline.due if deadline else None,
+        "late": deadline.late if deadline else False, "days_late": deadline.days_late if deadline else 0,
+        "cancel_reason": cancel_reason})
     dests = tuple(destinations)
     waiting: set[str] = set()
     if previous is not None:
@@ -289,7 +307,7 @@ def _store_version(ctx: WriteContext, caller: Caller, protocol: str, version: in
         for d in dests
     ]
     if rows:
-        conn.execute(insert(outbox), rows)
+        conn.execute(_INSERT_OUTBOX, rows)
     ctx.audit.append(conn, f"infodip.{operation}", now, organ_id=caller.organ_id, message_id=message_id,
                      protocol=protocol, payload_digest=sub.digest,
                      detail={"versao": version, "destinos": list(dests), "usuario": caller.username,

@@ -49,7 +49,8 @@ def upgrade() -> None:
         sa.Column("created_at", TZ, nullable=False),
         sa.Column("updated_at", TZ, nullable=False),
     )
-    op.create_index("ix_communications_fact", "communications", ["person_key", "process_number", "kind", "fact_date"])
+    op.create_index("ix_communications_fact", "communications",
+                    ["person_key", "kind", "fact_date", "process_number", "created_at"])
     op.create_table(
         "messages",
         sa.Column("message_id", sa.String(36), primary_key=True),
