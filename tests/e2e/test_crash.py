@@ -1,0 +1,288 @@
+"""Crash tests: SIGKILL the gateway at chosen points (and at random) while partners are slow or failing, restart,
+let it drain, and check the invariants of DESIGN.md "Testing and measuring". Real processes, loopback, bounded."""
+
+from __future__ import annotations
+
+import random
+import re
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import httpx
+import pytest
+from lxml import etree
+from sqlalchemy import func, select
+
+from gateway import audit
+from gateway.db.engine import make_engine
+from gateway.db.tables import delivery_attempts, messages, outbox
+from gateway.domain.communication import Kind
+from gateway.infodip.contract import NS
+from gateway.settings import Settings
+from tests.support import (
+    GatewayProcess,
+    Mocks,
+    password_of,
+    recent_day,
+    sample,
+    test_settings,
+    unique_ref,
+    wait_until,
+)
+
+pytestmark = pytest.mark.e2e
+SOAP = "http://schemas.xmlsoap.org/soap/envelope/"
+CRASH_ENV = {"GATEWAY_RELAY_LEASE_S": "2", "GATEWAY_RELAY_MAX_ATTEMPTS": "1000"}
+
+
+class Client:
+    """Integrator-like client: resends the same request (same key) until it gets an answer."""
+
+    def __init__(self, urls: Callable[[], list[str]]) -> None:
+        self.urls = urls
+        self.answers: dict[str, list[tuple[str, str]]] = {}  # reference → [(protocol, message id)] of every 200
+        self.lock = threading.Lock()
+
+    def send(self, reference: str, body: bytes, deadline: float) -> tuple[str, str]:
+        """POST until a 200 (retrying connection errors and soap:Server faults)."""
+        while time.monotonic() < deadline:
+            url = random.choice(self.urls())
+            try:
+                r = httpx.post(url + "/soap/infodip", content=body, timeout=5)
+            except httpx.HTTPError:
+                time.sleep(0.1)
+                continue
+            if r.status_code == 200:
+                got = (re.search(r"<i:protocolo>([^<]+)", r.text).group(1),  # type: ignore[union-attr]
+                       re.search(r"<i:idMensagem>([^<]+)", r.text).group(1))  # type: ignore[union-attr]
+                with self.lock:
+                    self.answers.setdefault(reference, []).append(got)
+                return got
+            assert "soap:Server" in r.text, r.text  # a client fault here would be a gateway bug
+            time.sleep(0.1)
+        raise AssertionError(f"no answer for {reference}")
+
+
+def retification(protocol: str, reference: str) -> bytes:
+    """A retificação of *protocol* (kind I) with its own *reference*."""
+    el = etree.fromstring(sample(Kind.I, reference=reference, fact_date=recent_day(1))).find(f".//{{{NS}}}comunicacao")
+    assert el is not None
+    user = "tjrj-sistema"
+    return (
+        f'<soap:Envelope xmlns:soap="{SOAP}" xmlns:i="{NS}"><soap:Header>'
+        '<wsse:Security xmlns:wsse="http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-wssecurity-secext-1.0.xsd">'
+        f"<wsse:UsernameToken><wsse:Username>{user}</wsse:Username><wsse:Password>{password_of(user)}</wsse:Password>"
+        "</wsse:UsernameToken></wsse:Security></soap:Header><soap:Body><i:retificarComunicacao>"
+        f"<i:protocolo>{protocol}</i:protocolo>{etree.tostring(el, encoding='unicode')}"
+        "</i:retificarComunicacao></soap:Body></soap:Envelope>"
+    ).encode()
+
+
+def run_workload(client: Client, n: int, deadline: float) -> tuple[dict[str, bytes], list[str]]:
+    """Submit *n* communications from 8 threads, then retify the first 20 kind-I ones; returns the bodies by
+    reference and the retificação references."""
+    kinds = [Kind.I, Kind.VI, Kind.IV, Kind.II]
+    bodies = {}
+    for i in range(n):
+        ref = unique_ref("C")
+        bodies[ref] = sample(kinds[i % len(kinds)], reference=ref)
+    refs = list(bodies)
+    errors: list[BaseException] = []
+
+    def worker(part: list[str]) -> None:
+        try:
+            for ref in part:
+                client.send(ref, bodies[ref], deadline)
+        except BaseException as exc:  # surfaced below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=worker, args=(refs[i::8],)) for i in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors, errors[0]
+    kind_i = [ref for i, ref in enumerate(refs) if kinds[i % len(kinds)] is Kind.I][:20]
+    fixes = []
+    for ref in kind_i:
+        fix_ref = unique_ref("F")
+        body = retification(client.answers[ref][0][0], fix_ref)
+        bodies[fix_ref] = body
+        client.send(fix_ref, body, deadline)
+        fixes.append(fix_ref)
+    return bodies, fixes
+
+
+def supervise(make: Callable[[int], GatewayProcess], procs: list[GatewayProcess], restarts: list[int],
+              stop: threading.Event, killed_outside: set[int] | None = None) -> None:
+    """Restart each gateway that dies: with the next step of its crash plan when its own crash hook fired, with the
+    same step when the test killed it from outside (*killed_outside* holds those processes' ids)."""
+    step = {i: 0 for i in range(len(procs))}
+    while not stop.is_set():
+        for i, proc in enumerate(procs):
+            if not proc.alive():
+                if killed_outside is None or id(proc) not in killed_outside:
+                    step[i] += 1
+                restarts.append(step[i])
+                procs[i] = make(step[i]).start()
+        time.sleep(0.05)
+
+
+def check_invariants(db_url: str, settings: Settings, mocks: Mocks, client: Client, bodies: dict[str, bytes],
+                     fixes: list[str]) -> None:
+    """DESIGN.md's invariants after the storm."""
+    engine = make_engine(db_url)
+    try:
+        def undelivered() -> int:
+            with engine.connect() as conn:
+                return int(conn.execute(select(func.count()).select_from(outbox)
+                                        .where(outbox.c.status != "delivered")).scalar_one())
+
+        wait_until(lambda: undelivered() == 0, timeout=90, what="outbox drained")
+        with engine.connect() as conn:
+            stored = {r.sender_reference: (r.protocol, r.message_id) for r in conn.execute(
+                select(messages.c.sender_reference, messages.c.protocol, messages.c.message_id))}
+            expected: dict[str, set[str]] = {"TSE": set(), "CNJ": set()}
+            for r in conn.execute(select(outbox.c.destination, outbox.c.message_id)):
+                expected[r.destination].add(r.message_id)
+            assert conn.execute(select(func.count()).select_from(outbox).where(outbox.c.status == "dead")
+                                ).scalar_one() == 0
+            report = audit.verify(conn, audit.load_signing_key(settings.signing_key_path).public_key)
+            assert report.ok, report.broken
+            # no two relays ever held the same row at the same time
+            attempts = conn.execute(select(delivery_attempts.c.outbox_id, delivery_attempts.c.relay,
+                                           delivery_attempts.c.started_at, delivery_attempts.c.finished_at)
+                                    .order_by(delivery_attempts.c.outbox_id, delivery_attempts.c.started_at)).all()
+        # 1. every acknowledged message is stored, and every answer for a key named the same protocol and id
+        assert set(client.answers) == set(bodies)
+        for ref, answers in client.answers.items():
+            assert len(set(answers)) == 1, f"{ref} answered differently: {answers}"
+            assert stored[ref] == answers[0]
+        # 2. each destination store holds each of its messages exactly once
+        for dest, name in (("TSE", "tse"), ("CNJ", "cnj")):
+            received = mocks.received(name)
+            kept = [str(e["id"]) for e in received if not e["duplicate"]]
+            assert len(kept) == len(set(kept)), f"{dest} store holds a duplicate"
+            assert set(kept) == expected[dest], f"{dest}: missing {len(expected[dest] - set(kept))}"
+            # 3. order within a history: a retificação reached the store after its original
+            order = {m: i for i, m in enumerate(kept)}
+            for fix in fixes:
+                protocol, fix_id = stored[fix]
+                original = next(mid for ref, (p, mid) in stored.items() if p == protocol and ref != fix)
+                if fix_id in order:
+                    assert order[original] < order[fix_id], f"{dest}: retificação before its original"
+        # 5. no row was ever held by two attempts at once: per row, each attempt starts after the previous ended
+        for (oid, _r1, _s1, f1), (oid2, _r2, s2, _f2) in zip(attempts, attempts[1:], strict=False):
+            if oid == oid2:
+                assert s2 >= f1, f"row {oid}: overlapping delivery attempts"
+        # 4. the same key with the same payload has no second effect; with another payload it is refused
+        ref = next(iter(bodies))
+        again = httpx.post(_any_url(client) + "/soap/infodip", content=bodies[ref], timeout=10)
+        assert "<i:reenvio>true</i:reenvio>" in again.text
+        other = bodies[ref].replace(b"</inf:observacao>", b" (alterado)</inf:observacao>")
+        assert other != bodies[ref]
+        refused = httpx.post(_any_url(client) + "/soap/infodip", content=other, timeout=10)
+        assert refused.status_code == 500 and "INFODIP-E050" in refused.text
+        with engine.connect() as conn:
+            assert conn.execute(select(func.count()).select_from(messages)).scalar_one() == len(bodies)
+    finally:
+        engine.dispose()
+
+
+def _any_url(client: Client) -> str:
+    return client.urls()[0]
+
+
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+def test_sigkill_at_every_point_loses_and_doubles_nothing(db_url: str, mocks: Mocks, tmp_path: Path) -> None:
+    """SQLite, one gateway: killed after a commit before answering, after leasing rows, after a partner answered
+    and before the row was marked, and at random, while TSE is slow and failing and CNJ is down for a while."""
+    mocks.reset()
+    settings = test_settings(db_url, tmp_path)
+    plan = ["after_commit:25", "after_claim:3", "after_partner_answer:3", "after_commit:60", None, None]
+
+    def make(step: int) -> GatewayProcess:
+        point = plan[min(step, len(plan) - 1)]
+        env = {**mocks.env(), **CRASH_ENV, **({"GATEWAY_TEST_CRASH_AT": point} if point else {})}
+        return GatewayProcess(settings, tmp_path / f"gw{step}.log", extra_env=env)
+
+    procs = [make(0).start()]
+    client = Client(lambda: [p.url for p in procs])
+    stop = threading.Event()
+    restarts: list[int] = []
+    killed_outside: set[int] = set()
+    supervisor = threading.Thread(target=supervise, args=(make, procs, restarts, stop, killed_outside))
+    supervisor.start()
+    mocks.faults("tse", latency_ms=30, error_rate=0.2)
+    mocks.faults("cnj", down=True)
+    killer_stop = threading.Event()
+
+    def random_kills() -> None:  # two external SIGKILLs at random moments, whatever the gateway is doing
+        for _ in range(2):
+            if killer_stop.wait(random.uniform(1.0, 3.0)):
+                return
+            victim = procs[0]
+            if victim.alive():
+                killed_outside.add(id(victim))
+                victim.kill()
+
+    killer = threading.Thread(target=random_kills)
+    killer.start()
+    try:
+        bodies, fixes = run_workload(client, 240, time.monotonic() + 150)
+        mocks.faults("cnj")  # CNJ comes back: it must receive everything once
+        mocks.faults("tse")
+        killer_stop.set()
+        killer.join()
+        check_invariants(db_url, settings, mocks, client, bodies, fixes)
+        crash_points = sum(1 for p in plan if p)
+        assert max(restarts, default=0) >= crash_points, f"crash points fired: {restarts}"
+    finally:
+        killer_stop.set()
+        stop.set()
+        supervisor.join()
+        for p in procs:
+            p.stop()
+        mocks.reset()
+
+
+@pytest.mark.parametrize("db_url", ["postgres"], indirect=True)
+def test_two_gateways_on_postgres_relay_at_once_through_kills(db_url: str, mocks: Mocks, tmp_path: Path) -> None:
+    """PostgreSQL, two gateway processes accepting and relaying at once; one is SIGKILLed twice mid-way. Nothing
+    acknowledged is lost, nothing is stored twice, and no row was ever sent by two relays at the same time."""
+    mocks.reset()
+    settings = test_settings(db_url, tmp_path)
+    plan = ["after_partner_answer:4", "after_commit:30", None]
+
+    def make(step: int) -> GatewayProcess:
+        point = plan[min(step, len(plan) - 1)]
+        env = {**mocks.env(), **CRASH_ENV, **({"GATEWAY_TEST_CRASH_AT": point} if point else {})}
+        return GatewayProcess(settings, tmp_path / f"gw-{step}-{random.randrange(10**6)}.log", extra_env=env)
+
+    procs = [make(0).start(), make(len(plan)).start()]
+    client = Client(lambda: [p.url for p in procs])
+    stop = threading.Event()
+    restarts: list[int] = []
+    supervisor = threading.Thread(target=supervise, args=(make, procs, restarts, stop))
+    supervisor.start()
+    mocks.faults("tse", latency_ms=20, error_rate=0.1)
+    mocks.faults("cnj", latency_ms=20)
+    try:
+        bodies, fixes = run_workload(client, 240, time.monotonic() + 150)
+        mocks.faults("tse")
+        mocks.faults("cnj")
+        check_invariants(db_url, settings, mocks, client, bodies, fixes)
+        engine = make_engine(db_url)
+        with engine.connect() as conn:
+            relays = {r.relay for r in conn.execute(select(delivery_attempts.c.relay).distinct())}
+        engine.dispose()
+        assert len(relays) >= 2, "both gateways relayed"
+        assert len(restarts) >= 2, f"only {len(restarts)} crashes happened"
+    finally:
+        stop.set()
+        supervisor.join()
+        for p in procs:
+            p.stop()
+        mocks.reset()
