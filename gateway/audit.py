@@ -12,7 +12,7 @@ import json
 import os
 import socket
 import uuid
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -134,25 +134,32 @@ class AuditChain:
                message_id: str | None = None, protocol: str | None = None, payload_digest: str | None = None,
                detail: Mapping[str, Any] | None = None) -> None:
         """Append one entry inside *conn*'s transaction (and a signed checkpoint every N entries)."""
-        row: dict[str, Any] = {
-            "chain_id": self.chain_id,
-            "seq": self.seq + 1,
-            "event": event,
-            "organ_id": organ_id,
-            "message_id": message_id,
-            "protocol": protocol,
-            "payload_digest": payload_digest,
-            "detail": json.dumps(dict(detail or {}), sort_keys=True, separators=(",", ":"), ensure_ascii=False),
-            "created_at": utc(at),
-        }
-        h = entry_hash(self.head, row)
-        row["prev_hash"] = self.head
-        row["entry_hash"] = h
-        conn.execute(_INSERT_ENTRY, row)
-        self.seq += 1
-        self.head = h
-        if self.signer is not None and self.seq % self.checkpoint_every == 0:
-            self.checkpoint(conn, at)
+        self.append_many(conn, [(event, {"organ_id": organ_id, "message_id": message_id, "protocol": protocol,
+                                         "payload_digest": payload_digest, "detail": detail})], at)
+
+    def append_many(self, conn: Connection, entries: Sequence[tuple[str, Mapping[str, Any]]], at: datetime) -> None:
+        """Append several entries (event, fields of :meth:`append`) with one multi-row insert."""
+        rows = []
+        for event, fields_ in entries:
+            detail = fields_.get("detail")
+            row: dict[str, Any] = {
+                "chain_id": self.chain_id, "seq": self.seq + 1, "event": event,
+                "organ_id": fields_.get("organ_id"), "message_id": fields_.get("message_id"),
+                "protocol": fields_.get("protocol"), "payload_digest": fields_.get("payload_digest"),
+                "detail": json.dumps(dict(detail or {}), sort_keys=True, separators=(",", ":"), ensure_ascii=False),
+                "created_at": utc(at),
+            }
+            h = entry_hash(self.head, row)
+            row["prev_hash"], row["entry_hash"] = self.head, h
+            rows.append(row)
+            self.seq += 1
+            self.head = h
+            if self.signer is not None and self.seq % self.checkpoint_every == 0:
+                conn.execute(_INSERT_ENTRY, rows)
+                rows = []
+                self.checkpoint(conn, at)
+        if rows:
+            conn.execute(_INSERT_ENTRY, rows)
 
     def checkpoint(self, conn: Connection, at: datetime) -> None:
         """Sign the current head."""

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, exists, insert, select, update
+from sqlalchemy import bindparam, exists, insert, select, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import aliased
 
@@ -221,30 +221,26 @@ class Relay:
     def _claim(self, ctx: WriteContext, destinations: Sequence[str], now: datetime) -> list[Claimed]:
         conn = ctx.conn
         release_blocked(conn)
-        due = and_(
-            outbox.c.destination.in_(destinations),
-            ((outbox.c.status.in_(DUE)) & (outbox.c.next_attempt_at <= now))
-            | ((outbox.c.status == "sending") & (outbox.c.lease_until < now)),
-        )
-        q = select(outbox.c.id).where(due).order_by(outbox.c.id).limit(self.policy.batch_size)
-        if self.is_postgres:
-            q = q.with_for_update(skip_locked=True)
-        ids = [r.id for r in conn.execute(q)]
+        limit = self.policy.batch_size
+        ids: list[int] = []
+        # three index-driven queries (status, next_attempt_at) rather than one OR ordered by id, which would walk
+        # the delivered rows of the whole history
+        for query, params in (
+            (_Q_DUE, {"status": "pending", "now": now}),
+            (_Q_DUE, {"status": "failed", "now": now}),
+            (_Q_EXPIRED, {"now": now}),
+        ):
+            if len(ids) >= limit:
+                break
+            q = query.where(outbox.c.destination.in_(destinations)).limit(limit - len(ids))
+            if self.is_postgres:
+                q = q.with_for_update(skip_locked=True)
+            ids.extend(r.id for r in conn.execute(q, params))
         if not ids:
             return []
         lease_until = now + timedelta(seconds=self.policy.lease_seconds)
-        conn.execute(update(outbox).where(outbox.c.id.in_(ids)).values(
-            status="sending", lease_owner=self.owner, lease_until=lease_until, attempts=outbox.c.attempts + 1,
-            updated_at=now))
-        rows = conn.execute(
-            select(outbox.c.id, outbox.c.destination, outbox.c.attempts, messages.c.message_id, messages.c.protocol,
-                   messages.c.version, messages.c.operation, messages.c.received_at, messages.c.payload,
-                   communications.c.kind, organs.c.code)
-            .join(messages, messages.c.message_id == outbox.c.message_id)
-            .join(communications, communications.c.protocol == messages.c.protocol)
-            .join(organs, organs.c.id == messages.c.organ_id)
-            .where(outbox.c.id.in_(ids)).order_by(outbox.c.id)
-        ).all()
+        conn.execute(_LEASE, {"ids": ids, "owner": self.owner, "lease_until": lease_until, "now": now})
+        rows = conn.execute(_Q_CLAIMED, {"ids": ids}).all()
         return [Claimed(r.id, r.destination, r.attempts, OutboundMessage(
             message_id=r.message_id, protocol=r.protocol, version=r.version, operation=r.operation, kind=r.kind,
             organ=r.code, received_at=utc(r.received_at), payload=bytes(r.payload))) for r in rows]
@@ -252,37 +248,92 @@ class Relay:
     def _record(self, ctx: WriteContext, results: list[tuple[Claimed, DeliveryResult]], started: datetime) -> None:
         conn = ctx.conn
         now = ctx.clock.now()
+        if not results:
+            return
+        # rows whose lease expired and that another relay took over are that relay's to record
+        mine = {r.id for r in conn.execute(_Q_STILL_MINE, {"ids": [c.outbox_id for c, _ in results],
+                                                           "owner": self.owner})}
+        updates: dict[str, list[dict[str, Any]]] = {"delivered": [], "failed": [], "dead": []}
+        attempts: list[dict[str, Any]] = []
+        entries: list[tuple[str, dict[str, Any]]] = []
+        delivered: set[tuple[str, str]] = set()
         for claimed, result in results:
-            mine = and_(outbox.c.id == claimed.outbox_id, outbox.c.lease_owner == self.owner,
-                        outbox.c.status == "sending")
+            if claimed.outbox_id not in mine:
+                continue
+            error: str | None = None
             if result.ok:
                 outcome = "delivered"
-                values: dict[str, Any] = {"status": "delivered", "receipt": (result.receipt or "")[:200],
-                                          "last_error": None}
+                updates[outcome].append({"row_id": claimed.outbox_id, "receipt": (result.receipt or "")[:200],
+                                         "now": now})
+                delivered.add((claimed.message.protocol, claimed.destination))
             elif result.retryable and claimed.attempts < self.policy.max_attempts:
                 outcome = "failed"
-                values = {"status": "failed", "last_error": result.error,
-                          "next_attempt_at": now + timedelta(seconds=backoff(claimed.attempts, self.policy))}
+                error = result.error
+                updates[outcome].append({"row_id": claimed.outbox_id, "error": error, "now": now,
+                                         "next": now + timedelta(seconds=backoff(claimed.attempts, self.policy))})
             else:
                 outcome = "dead"
-                reason = result.error if not result.retryable else (
+                error = result.error if not result.retryable else (
                     f"{result.error} (tentativas esgotadas: {claimed.attempts})")
-                values = {"status": "dead", "last_error": reason}
-            changed = conn.execute(update(outbox).where(mine).values(
-                lease_owner=None, lease_until=None, updated_at=now, **values)).rowcount
-            if not changed:  # our lease expired and another relay took the row: its outcome will be recorded there
-                continue
-            conn.execute(insert(delivery_attempts).values(
-                outbox_id=claimed.outbox_id, message_id=claimed.message.message_id, destination=claimed.destination,
-                attempt=claimed.attempts, relay=self.owner, started_at=started, finished_at=now, outcome=outcome,
-                error=values.get("last_error"), receipt=result.receipt))
-            ctx.audit.append(conn, f"entrega.{outcome}", now, message_id=claimed.message.message_id,
-                             protocol=claimed.message.protocol,
-                             detail={"destino": claimed.destination, "tentativa": claimed.attempts,
-                                     "recibo": result.receipt, "erro": values.get("last_error")})
+                updates[outcome].append({"row_id": claimed.outbox_id, "error": error, "now": now})
+            attempts.append({"outbox_id": claimed.outbox_id, "message_id": claimed.message.message_id,
+                             "destination": claimed.destination, "attempt": claimed.attempts, "relay": self.owner,
+                             "started_at": started, "finished_at": now, "outcome": outcome, "error": error,
+                             "receipt": result.receipt})
+            entries.append((f"entrega.{outcome}", {
+                "message_id": claimed.message.message_id, "protocol": claimed.message.protocol,
+                "detail": {"destino": claimed.destination, "tentativa": claimed.attempts, "recibo": result.receipt,
+                           "erro": error}}))
             self.metrics.deliveries.labels(claimed.destination, outcome).inc()
-            if outcome == "delivered":
-                release_blocked(conn, claimed.message.protocol, claimed.destination)
+        for outcome, params in updates.items():
+            if params:
+                conn.execute(_MARK[outcome], params)
+        if attempts:
+            conn.execute(_INSERT_ATTEMPT, attempts)
+            ctx.audit.append_many(conn, entries, now)
+        if delivered:
+            release_after_delivery(conn, delivered)
+
+
+# Constant statements of the relay's hot path (compiled once; parameters per execution).
+_Q_DUE = select(outbox.c.id).where(outbox.c.status == bindparam("status"),
+                                   outbox.c.next_attempt_at <= bindparam("now")).order_by(outbox.c.next_attempt_at)
+_Q_EXPIRED = select(outbox.c.id).where(outbox.c.status == "sending", outbox.c.lease_until < bindparam("now"))
+_LEASE = update(outbox).where(outbox.c.id.in_(bindparam("ids", expanding=True))).values(
+    status="sending", lease_owner=bindparam("owner"), lease_until=bindparam("lease_until"),
+    attempts=outbox.c.attempts + 1, updated_at=bindparam("now"))
+_Q_CLAIMED = (
+    select(outbox.c.id, outbox.c.destination, outbox.c.attempts, messages.c.message_id, messages.c.protocol,
+           messages.c.version, messages.c.operation, messages.c.received_at, messages.c.payload,
+           communications.c.kind, organs.c.code)
+    .join(messages, messages.c.message_id == outbox.c.message_id)
+    .join(communications, communications.c.protocol == messages.c.protocol)
+    .join(organs, organs.c.id == messages.c.organ_id)
+    .where(outbox.c.id.in_(bindparam("ids", expanding=True))).order_by(outbox.c.id)
+)
+_Q_STILL_MINE = select(outbox.c.id).where(outbox.c.id.in_(bindparam("ids", expanding=True)),
+                                          outbox.c.lease_owner == bindparam("owner"), outbox.c.status == "sending")
+_ROW = outbox.c.id == bindparam("row_id")
+_MARK = {
+    "delivered": update(outbox).where(_ROW).values(status="delivered", receipt=bindparam("receipt"), last_error=None,
+                                                   lease_owner=None, lease_until=None, updated_at=bindparam("now")),
+    "failed": update(outbox).where(_ROW).values(status="failed", last_error=bindparam("error"),
+                                                next_attempt_at=bindparam("next"), lease_owner=None,
+                                                lease_until=None, updated_at=bindparam("now")),
+    "dead": update(outbox).where(_ROW).values(status="dead", last_error=bindparam("error"), lease_owner=None,
+                                              lease_until=None, updated_at=bindparam("now")),
+}
+_INSERT_ATTEMPT = insert(delivery_attempts)
+_Q_BLOCKED_IN = select(outbox.c.protocol, outbox.c.destination).where(
+    outbox.c.status == "blocked", outbox.c.protocol.in_(bindparam("protocols", expanding=True)))
+
+
+def release_after_delivery(conn: Connection, delivered: set[tuple[str, str]]) -> None:
+    """Release the versions waiting behind the (protocol, destination) pairs just delivered."""
+    protocols = sorted({p for p, _ in delivered})
+    waiting = {(r.protocol, r.destination) for r in conn.execute(_Q_BLOCKED_IN, {"protocols": protocols})}
+    for protocol, destination in waiting & delivered:
+        release_blocked(conn, protocol, destination)
 
 
 def release_blocked(conn: Connection, protocol: str | None = None, destination: str | None = None) -> int:
