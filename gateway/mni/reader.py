@@ -1,0 +1,343 @@
+"""The tolerant MNI 2.2.2 reader: requests from clients and answers from tribunals, as real traffic sends them.
+
+Reading never refuses what it can understand (DOMAIN.md §4): every departure from the official contract is
+normalised where possible and recorded as a :class:`Deviation` with a stable name, and the hub decides (strict
+mode lists the names in ``mensagem``, MNI-E031). Only what cannot be read at all raises
+:class:`~gateway.errors.MalformedRequest` (or :class:`~gateway.errors.VersionMismatch`) with an MNI-E0xx code;
+:func:`read_response` turns those into :class:`~gateway.mni.errors.TribunalResponseUnreadable` (MNI-E047).
+
+``MniMessage.root`` is the envelope after normalisation: misspelled namespaces replaced by the official ones,
+children in schema order and in their schema namespace, qualified attributes unqualified. ``xop:Include``
+elements are **not** inlined (a 50 MB attachment would cost 67 MB more as base64): they stay in the tree and the
+bytes are in ``attachments``; :func:`gateway.mni.mtom.inline_xop` or
+:func:`gateway.mni.responses.canonical_response` inline them when one XML document is needed.
+"""
+
+from __future__ import annotations
+
+import binascii
+import hashlib
+import re
+from dataclasses import dataclass, field
+
+from lxml import etree
+
+from gateway.domain.identifiers import is_valid_processo_cnj
+from gateway.errors import MalformedRequest, VersionMismatch
+from gateway.mni import mtom
+from gateway.mni.deviations import CHOICES, classify
+from gateway.mni.errors import TribunalResponseUnreadable, malformed, version_mismatch
+from gateway.mni.names import (
+    INTER_NS,
+    MNI_NAMESPACES,
+    OPERATIONS,
+    RESPONSES,
+    SERVICO_NS,
+    SOAP11_NS,
+    SOAP12_NS,
+    TIPOS_NS,
+)
+from gateway.mni.normalise import fix_misspelled_namespaces, normalise_operation, path_of
+from gateway.mni.parser import BINARY_ELEMENTS, parse_mni_xml
+from gateway.mni.schema import content_model, operation_schema
+from gateway.settings import XmlLimits
+from gateway.xml.soap import read_username_token
+
+_NOT_BASE64 = re.compile(r"[^A-Za-z0-9+/=\s]")
+_CREDENTIAL_FIELDS = (
+    ("idConsultante", "senhaConsultante", "consultante"),
+    ("idManifestante", "senhaManifestante", "manifestante"),
+    ("idRecebedor", "senhaRecebedor", "recebedor"),
+)
+
+
+@dataclass(frozen=True)
+class Deviation:
+    """One departure from the official contract: a stable kebab-case ``code`` and a human ``detail``."""
+
+    code: str
+    detail: str
+
+
+@dataclass(frozen=True)
+class Credentials:
+    """The caller's credentials and where they came from: ``consultante``, ``manifestante``, ``recebedor``, ``wsse``."""
+
+    user: str
+    password: str
+    source: str
+
+
+@dataclass(frozen=True)
+class DocumentInfo:
+    """One ``tipoDocumento`` (nested ``documentoVinculado`` included), in document order.
+
+    ``digest`` is the sha256 (hex) of the decoded content: the base64 decoded, or the XOP attachment's bytes; a
+    document without content (or with placeholder text, recorded as ``conteudo-nao-base64``) has the digest of
+    its raw text (of ``b""`` when empty).
+    """
+
+    index: int
+    id_documento: str | None
+    mimetype: str | None
+    digest: str
+    size: int
+    xop: bool
+
+
+@dataclass
+class MniMessage:
+    """A request or an answer, normalised (see the module docstring)."""
+
+    operation: str
+    root: etree._Element
+    body: etree._Element
+    credentials: Credentials | None = None
+    numero_processo: str | None = None
+    identificador_aviso: str | None = None
+    parameters: list[tuple[str, str]] = field(default_factory=list)
+    dados_basicos_digest: str | None = None
+    codigo_localidade: str | None = None
+    documents: list[DocumentInfo] = field(default_factory=list)
+    deviations: list[Deviation] = field(default_factory=list)
+    sucesso: bool | None = None
+    mensagem: str | None = None
+    attachments: dict[str, bytes] = field(default_factory=dict)
+
+    def deviation_codes(self) -> list[str]:
+        """The distinct deviation codes, in the order first seen."""
+        return list(dict.fromkeys(d.code for d in self.deviations))
+
+
+def read_request(body: bytes, content_type: str | None, limits: XmlLimits) -> MniMessage:
+    """Read a client's MNI request (plain SOAP 1.1 or MTOM). Raises MNI-E0xx only for what cannot be read."""
+    return _read(body, content_type, limits, request=True)
+
+
+def read_response(body: bytes, content_type: str | None, limits: XmlLimits) -> MniMessage:
+    """Read a tribunal's answer with the same tolerance; unreadable answers raise MNI-E047 (with the cause)."""
+    try:
+        return _read(body, content_type, limits, request=False)
+    except (MalformedRequest, VersionMismatch) as exc:
+        raise TribunalResponseUnreadable(exc.code, exc.message) from exc
+
+
+def _read(body: bytes, content_type: str | None, limits: XmlLimits, *, request: bool) -> MniMessage:
+    if len(body) > limits.max_body_bytes:
+        raise malformed("MNI-E004", field="body")
+    found: list[tuple[str, str]] = []
+    attachments: dict[str, bytes] = {}
+    xml, charset = body, mtom.content_type_params(content_type)[1].get("charset")
+    if mtom.is_multipart(body, content_type):
+        parts = mtom.split_multipart(body, content_type)
+        xml, charset, attachments = parts.root, parts.root_charset or charset, parts.attachments
+        found.append(("mtom-xop", f"multipart/related com {len(attachments)} anexo(s)"))
+    root, latin1 = parse_mni_xml(xml, limits, charset=charset)
+    del xml
+    if latin1:
+        found.append(("codificacao-iso-8859-1", "corpo em ISO-8859-1"))
+    header, op = _envelope(root)
+    found.extend(fix_misspelled_namespaces(root))
+    if op.tag == f"{{{SOAP11_NS}}}Fault" and not request:
+        return _fault(root, op, found, attachments)
+    operation = _operation(op, found, request=request)
+    model = content_model()
+    norm = normalise_operation(op, model.elements[(SERVICO_NS, operation)], model, request=request)
+    found.extend(norm.deviations)
+    msg = MniMessage(operation=operation, root=root, body=op, attachments=attachments)
+    _validate(msg, norm.extensions, norm.documents, found, request=request)
+    _extract(msg, header, found)
+    etree.cleanup_namespaces(root, top_nsmap={"ns1": TIPOS_NS, "ns2": INTER_NS, "ns3": SERVICO_NS})
+    msg.deviations = [Deviation(c, d) for c, d in dict.fromkeys(found)]
+    return msg
+
+
+def _envelope(root: etree._Element) -> tuple[etree._Element | None, etree._Element]:
+    q = etree.QName(root)
+    if q.localname == "Envelope" and q.namespace == SOAP12_NS:
+        raise version_mismatch()
+    if root.tag != f"{{{SOAP11_NS}}}Envelope":
+        raise malformed("MNI-E007", "O elemento raiz deve ser soap:Envelope (SOAP 1.1).", field="Envelope")
+    header = root.find(f"{{{SOAP11_NS}}}Header")
+    body = root.find(f"{{{SOAP11_NS}}}Body")
+    if body is None:
+        raise malformed("MNI-E007", "soap:Body ausente.", field="Body")
+    elements = [c for c in body if isinstance(c.tag, str)]
+    if len(elements) != 1:
+        raise malformed("MNI-E007", "soap:Body deve conter exatamente um elemento.", field="Body")
+    return header, elements[0]
+
+
+def _operation(op: etree._Element, found: list[tuple[str, str]], *, request: bool) -> str:
+    q = etree.QName(op)
+    names = OPERATIONS if request else RESPONSES
+    if q.namespace != SERVICO_NS:
+        if q.localname in names and (q.namespace in MNI_NAMESPACES or not q.namespace):
+            found.append(("namespace-da-operacao", f"{q.localname} em {q.namespace or 'sem namespace'}"))
+            op.tag = f"{{{SERVICO_NS}}}{q.localname}"
+        else:
+            raise malformed("MNI-E010", f"{{{q.namespace}}}{q.localname}", field="Body")
+    if q.localname not in names:
+        raise malformed("MNI-E009", q.localname, field="Body")
+    return q.localname
+
+
+def _fault(root: etree._Element, op: etree._Element, found: list[tuple[str, str]],
+           attachments: dict[str, bytes]) -> MniMessage:
+    text = (op.findtext("faultstring") or "").strip()
+    found.append(("soap-fault", f"{op.findtext('faultcode') or ''}: {text}"))
+    return MniMessage(operation="Fault", root=root, body=op, sucesso=False, mensagem=text,
+                      attachments=attachments, deviations=[Deviation(c, d) for c, d in dict.fromkeys(found)])
+
+
+def _validate(msg: MniMessage, extensions: list[etree._Element], documents: list[etree._Element],
+              found: list[tuple[str, str]], *, request: bool) -> None:
+    """Validate the operation element against the official XSD with extensions, XOP references and base64 text set
+    aside (checked here instead: a 60 MB text would be copied by libxml2's validator), then put them back."""
+    op = msg.body
+    moved: list[tuple[etree._Element, etree._Element, int]] = []
+    texts: dict[etree._Element, str] = {}
+    try:
+        for el in extensions:
+            parent = el.getparent()
+            if parent is not None:
+                moved.append((el, parent, parent.index(el)))
+                parent.remove(el)
+        for include in list(op.iter(mtom.XOP_INCLUDE)):
+            parent = include.getparent()
+            if parent is not None:
+                moved.append((include, parent, parent.index(include)))
+                parent.remove(include)
+        for name in BINARY_ELEMENTS:
+            for el in op.iter(f"{{{INTER_NS}}}{name}", f"{{{TIPOS_NS}}}{name}"):
+                if el.text:
+                    texts[el] = el.text
+                    el.text = None
+        schema = operation_schema()
+        if not schema.validate(op):
+            present = frozenset(etree.QName(c).localname for c in op if isinstance(c.tag, str))
+            for error in list(schema.error_log):  # type: ignore[call-overload]
+                found.append(classify(error, msg.operation, present))
+        # Keys are the element proxies, kept alive by ``moved`` and ``texts``, so find() returns the same objects.
+        xop: dict[etree._Element, etree._Element] = {
+            parent: include for include, parent, _ in moved if include.tag == mtom.XOP_INCLUDE
+        }
+        for index, doc in enumerate(documents):
+            conteudo = doc.find(f"{{{INTER_NS}}}conteudo")
+            ref = xop.get(conteudo) if conteudo is not None else None
+            text = texts.get(conteudo) if conteudo is not None else None
+            msg.documents.append(_document(index, doc, ref, text, msg, found, op, request=request))
+        for el in op.iter(f"{{{TIPOS_NS}}}recibo"):
+            recibo = xop.get(el)
+            if recibo is not None and mtom.include_cid(recibo) not in msg.attachments:
+                found.append(("xop-sem-anexo", f"{path_of(el, op)} → {recibo.get('href')}"))
+    finally:
+        for el, text in texts.items():
+            el.text = text
+        for el, parent, index in reversed(moved):
+            parent.insert(index, el)
+
+
+def _document(index: int, doc: etree._Element, include: etree._Element | None, text: str | None,
+              msg: MniMessage, found: list[tuple[str, str]], op: etree._Element, *, request: bool) -> DocumentInfo:
+    where = path_of(doc, op)
+    data: bytes
+    if include is not None:
+        cid = mtom.include_cid(include)
+        attachment = msg.attachments.get(cid)
+        if attachment is None:
+            if request:
+                raise malformed("MNI-E011", f"xop:Include sem anexo: {include.get('href')}", field=where)
+            found.append(("xop-sem-anexo", f"{where} → {include.get('href')}"))
+            attachment = b""
+        return DocumentInfo(index, doc.get("idDocumento"), doc.get("mimetype"),
+                            hashlib.sha256(attachment).hexdigest(), len(attachment), True)
+    if not text or not text.strip():
+        data = b""
+    elif _NOT_BASE64.search(text) is None:
+        try:
+            data = binascii.a2b_base64(text)
+        except binascii.Error:
+            data = text.encode()
+            found.append(("conteudo-nao-base64", f"{where}/conteudo: base64 incompleto"))
+    else:
+        data = text.encode()
+        found.append(("conteudo-nao-base64", f"{where}/conteudo: {text.strip()[:40]!r}"))
+    return DocumentInfo(index, doc.get("idDocumento"), doc.get("mimetype"),
+                        hashlib.sha256(data).hexdigest(), len(data), False)
+
+
+def _child(op: etree._Element, name: str) -> etree._Element | None:
+    return op.find(f"{{{TIPOS_NS}}}{name}")
+
+
+def _text(op: etree._Element, name: str) -> str | None:
+    el = _child(op, name)
+    return None if el is None else (el.text or "").strip()
+
+
+def _extract(msg: MniMessage, header: etree._Element | None, found: list[tuple[str, str]]) -> None:
+    op, operation = msg.body, msg.operation
+    for child in op:
+        if isinstance(child.tag, str) and etree.QName(child).localname in ("outroParametro", "parametros",
+                                                                             "parametro"):
+            value = child.get("valor")
+            msg.parameters.append((child.get("nome") or "", value if value is not None else (child.text or "")))
+    for user_field, password_field, source in _CREDENTIAL_FIELDS:
+        user = _text(op, user_field)
+        if user is not None:
+            msg.credentials = Credentials(user, _text(op, password_field) or "", source)
+            break
+    token = read_username_token(header)
+    if token is not None:
+        found.append(("ws-security", f"UsernameToken de {token.username!r}"))
+        if msg.credentials is None:
+            msg.credentials = Credentials(token.username, token.password, "wsse")
+    if header is not None:
+        for h in header:
+            if isinstance(h.tag, str) and h.get(f"{{{SOAP11_NS}}}mustUnderstand") in ("1", "true") \
+                    and etree.QName(h).localname != "Security":
+                found.append(("cabecalho-ignorado", f"{h.tag} com mustUnderstand"))
+    dados: etree._Element | None = _child(op, "dadosBasicos")
+    if dados is not None:
+        msg.dados_basicos_digest = hashlib.sha256(etree.tostring(dados, method="c14n", exclusive=True)).hexdigest()
+    else:
+        dados = op.find(f"{{{TIPOS_NS}}}processo/{{{INTER_NS}}}dadosBasicos")
+    if dados is not None:
+        msg.codigo_localidade = dados.get("codigoLocalidade")
+    msg.numero_processo = _text(op, "numeroProcesso") or (dados.get("numero") if dados is not None else None)
+    if msg.numero_processo is None:
+        msg.numero_processo = next((v for n, v in msg.parameters if n == "numeroProcesso" and v), None)
+    msg.identificador_aviso = _text(op, "identificadorAviso")
+    _semantic_checks(msg, operation, found, initial=_child(op, "dadosBasicos") is not None)
+
+
+def _semantic_checks(msg: MniMessage, operation: str, found: list[tuple[str, str]], *, initial: bool) -> None:
+    op = msg.body
+    numero = msg.numero_processo
+    if numero and not (initial and numero == "0" * 20):
+        if not (len(numero) == 20 and numero.isdigit()):
+            found.append(("numeroProcesso-invalido", f"{numero!r} não tem 20 dígitos"))
+        elif not is_valid_processo_cnj(numero):
+            found.append(("numeroProcesso-dv-invalido", f"{numero}: dígito verificador não confere"))
+    if operation == "consultarProcesso":
+        if any((d.text or "").strip() == "*" for d in op.findall(f"{{{TIPOS_NS}}}documento")):
+            found.append(("documento-asterisco", "documento = * (todos os documentos)"))
+    for orgao in op.iter(f"{{{INTER_NS}}}orgaoJulgador"):
+        if orgao.get("instancia") == "ORI":
+            found.append(("instancia-ORI", f"{path_of(orgao, op)}/@instancia = ORI (esperado ORIG)"))
+            break
+    present = {etree.QName(c).localname for c in op if isinstance(c.tag, str)}
+    choice = CHOICES.get(operation, frozenset())
+    if len(choice & present) > 1:
+        found.append(("varias-opcoes-choice", f"{operation}: {', '.join(sorted(choice & present))}"))
+    if operation == "entregarManifestacaoProcessual" and "dataEnvio" not in present:
+        found.append(("dataEnvio-ausente", f"{operation}/dataEnvio"))
+    if operation.endswith("Resposta"):
+        sucesso = _text(op, "sucesso")
+        msg.sucesso = {"true": True, "1": True, "false": False, "0": False}.get(sucesso) if sucesso else None
+        msg.mensagem = _text(op, "mensagem")
+        if sucesso is None:
+            found.append(("sucesso-ausente", f"{operation}/sucesso"))
+        if msg.mensagem is None:
+            found.append(("mensagem-ausente", f"{operation}/mensagem"))
