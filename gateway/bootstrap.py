@@ -12,6 +12,7 @@ import secrets
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from datetime import timedelta
 
 from fastapi import FastAPI
 from sqlalchemy import func, select
@@ -30,6 +31,11 @@ from gateway.db.engine import is_sqlite, make_engine
 from gateway.db.tables import outbox
 from gateway.edges import ops, rest
 from gateway.edges.soap_infodip import InfodipEndpoint
+from gateway.edges.soap_mni import MniEndpoint
+from gateway.hub.credentials import CredentialStore, fernet_key
+from gateway.hub.forwarder import Forwarder
+from gateway.hub.registry import load_registry
+from gateway.hub.service import Hub
 from gateway.infodip.service import InfodipService
 from gateway.metrics import Metrics
 from gateway.relay import Relay, RelayPolicy
@@ -54,6 +60,7 @@ class Gateway:
     metrics: Metrics
     adapters: dict[str, Adapter] = field(default_factory=dict)
     relay: Relay | None = None
+    hub: Hub | None = None
     started: bool = field(default=False)
     _relay_task: asyncio.Task[None] | None = None
     _relay_stop: asyncio.Event | None = None
@@ -91,6 +98,8 @@ class Gateway:
             self._relay_task = None
         for adapter in self.adapters.values():
             await adapter.aclose()
+        if self.hub is not None:
+            await self.hub.forwarder.aclose()
 
     def partner_status(self) -> dict[str, object]:
         """What ``/readyz`` reports about partners (never a reason for 503: store-and-forward keeps accepting)."""
@@ -142,9 +151,15 @@ def build(settings: Settings, clock: Clock | None = None, relay_wanted: bool | N
     infodip = InfodipService(settings, committer, reader, clock)
     if relay is not None:
         infodip.listeners.append(relay.wake)
+    hub = None
+    if settings.mni_registry_path:
+        hub = Hub(load_registry(settings.mni_registry_path),
+                  CredentialStore(fernet_key(settings.mni_credentials_key, settings.secret_key or secret.hex())),
+                  auth, committer, reader, clock, Forwarder(settings.mni_timeout_s), settings.mni_limits,
+                  timedelta(hours=settings.mni_filing_ttl_hours))
     return Gateway(
         settings=settings, clock=clock, writer_engine=writer, reader_engine=reader, signer=signer,
-        committer=committer, auth=auth, infodip=infodip, metrics=metrics, adapters=adapters, relay=relay,
+        committer=committer, auth=auth, infodip=infodip, metrics=metrics, adapters=adapters, relay=relay, hub=hub,
     )
 
 
@@ -182,6 +197,9 @@ def create_app(settings: Settings, clock: Clock | None = None, gateway: Gateway 
     infodip = InfodipEndpoint(gw.infodip, gw.auth, settings.infodip_limits, gw.metrics)
     app.add_route("/soap/infodip", infodip.post, methods=["POST"], include_in_schema=False)
     app.add_route("/soap/infodip", infodip.get, methods=["GET"], include_in_schema=False)
+    mni = MniEndpoint(gw.hub, settings.mni_max_body_bytes, gw.metrics)
+    app.add_route("/soap/mni", mni.post, methods=["POST"], include_in_schema=False)
+    app.add_route("/soap/mni", mni.get, methods=["GET"], include_in_schema=False)
     app.add_route("/xsd/{name}", ops.xsd, methods=["GET"], include_in_schema=False)
     app.add_route("/healthz", ops.healthz, methods=["GET"], include_in_schema=False)
     app.add_route("/readyz", ops.readyz_endpoint(gw.reader_engine, gw.partner_status), methods=["GET"],

@@ -180,6 +180,35 @@ def cmd_credential_set(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_mni_credential(args: argparse.Namespace) -> int:
+    """Store (encrypted) the credential of a hub client towards one tribunal installation."""
+    import getpass
+
+    from sqlalchemy import select
+
+    from gateway.clock import SystemClock
+    from gateway.db.engine import make_engine
+    from gateway.db.tables import organs
+    from gateway.hub.credentials import CredentialStore, TribunalCredential, fernet_key
+
+    settings = _settings()
+    if not (settings.mni_credentials_key or settings.secret_key):
+        print("defina GATEWAY_MNI_CREDENTIALS_KEY ou GATEWAY_SECRET_KEY", file=sys.stderr)
+        return 2
+    password = args.password or getpass.getpass("senha no tribunal: ")
+    engine = make_engine(settings.database_url, writer=True)
+    store = CredentialStore(fernet_key(settings.mni_credentials_key, settings.secret_key))
+    with engine.begin() as conn:
+        organ = conn.execute(select(organs.c.id).where(organs.c.code == args.organ)).first()
+        if organ is None:
+            print(f"órgão {args.organ} não existe", file=sys.stderr)
+            return 2
+        store.put(conn, organ.id, args.tribunal, args.instance, TribunalCredential(args.username, password),
+                  SystemClock().now())
+    print(f"credencial de {args.organ} para {args.tribunal}/{args.instance} guardada (cifrada)")
+    return 0
+
+
 def parser() -> argparse.ArgumentParser:
     """The command-line grammar."""
     p = argparse.ArgumentParser(prog="gateway", description="Gateway de interoperabilidade do Judiciário")
@@ -222,6 +251,15 @@ def parser() -> argparse.ArgumentParser:
     a.add_argument("--kinds", help="tipos permitidos, separados por vírgula (substitui o padrão do tipo)")
     a.add_argument("--cns", help="CNS do cartório")
     a.set_defaults(func=cmd_organ_add)
+    s = sub.add_parser("mni", help="hub MNI")
+    msub = s.add_subparsers(dest="mni_command", required=True)
+    m = msub.add_parser("credential", help="credencial de um cliente do hub junto a uma instalação de tribunal")
+    m.add_argument("--organ", required=True, help="órgão cliente (tipo mni_cliente), p.ex. PGFN")
+    m.add_argument("--tribunal", required=True, help="J.TR, p.ex. 8.19")
+    m.add_argument("--instance", required=True, help="instalação (grau), p.ex. 1")
+    m.add_argument("--username", required=True)
+    m.add_argument("--password", help="se omitida, é pedida no terminal")
+    m.set_defaults(func=cmd_mni_credential)
     s = sub.add_parser("credential", help="credenciais")
     csub = s.add_subparsers(dest="credential_command", required=True)
     c = csub.add_parser("set", help="cria uma credencial ou troca sua senha")

@@ -99,9 +99,10 @@ class MockProcess:
                 self.proc.wait()
 
 
-def start_mock(module: str, host: str, port: int, timeout: float = 20.0) -> MockProcess:
+def start_mock(module: str, host: str, port: int, timeout: float = 20.0, args: tuple[str, ...] = (),
+               name: str | None = None) -> MockProcess:
     """Start ``python -m mocks.<module>`` and wait for the URL it prints once it listens."""
-    proc = subprocess.Popen([sys.executable, "-m", f"mocks.{module}", "--host", host, "--port", str(port)],
+    proc = subprocess.Popen([sys.executable, "-m", f"mocks.{module}", "--host", host, "--port", str(port), *args],
                             stdout=subprocess.PIPE, cwd=Path(__file__).resolve().parent.parent)
     assert proc.stdout is not None
     ready: list[str] = []
@@ -116,7 +117,7 @@ def start_mock(module: str, host: str, port: int, timeout: float = 20.0) -> Mock
     if not ready or not ready[0].strip():
         proc.kill()
         raise RuntimeError(f"o simulador {module} não iniciou")
-    return MockProcess(module, proc, json.loads(ready[0])["url"])
+    return MockProcess(name or module, proc, json.loads(ready[0])["url"])
 
 
 def prepare(data_dir: Path, port: int, host: str = "127.0.0.1", kdf_n: int = 2**14,

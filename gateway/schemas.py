@@ -13,8 +13,11 @@ INFODIP_XSD = INFODIP_DIR / "xsd" / "infodip-1.0.xsd"
 INFODIP_WSDL = INFODIP_DIR / "wsdl" / "infodip-1.0.wsdl"
 INFODIP_SAMPLES = INFODIP_DIR / "samples"
 
-#: Files served under ``/xsd/NAME`` (distinct names across contracts).
-SERVED_XSD: dict[str, Path] = {INFODIP_XSD.name: INFODIP_XSD}
+MNI_DIR = SCHEMAS_DIR / "mni" / "2.2.2"
+
+#: Files served under ``/xsd/NAME`` (distinct names across contracts; the MNI WSDL imports ``../xsd/NAME``).
+SERVED_XSD: dict[str, Path] = {INFODIP_XSD.name: INFODIP_XSD,
+                               **{p.name: p for p in sorted((MNI_DIR / "xsd").glob("*.xsd"))}}
 
 
 @cache

@@ -71,6 +71,14 @@ class Settings:
     relay_poll_interval_s: float = 0.5
     breaker_threshold: int = 5
     breaker_cooldown_s: float = 10.0
+    # MNI hub: the registry of tribunal installations and clients (JSON), the key encrypting the credentials towards
+    # tribunals (Fernet; derived from secret_key when empty), timeouts and limits
+    mni_registry_path: str = ""
+    mni_credentials_key: str = ""
+    mni_timeout_s: float = 60.0
+    mni_max_body_bytes: int = 160 * 1024 * 1024
+    mni_max_depth: int = 64
+    mni_filing_ttl_hours: float = 24.0
     # Bearer token of the operations API (dead letters); empty disables it.
     admin_token: str = ""
     # Test-only crash hook "point:N" (SIGKILL at the N-th pass through point); honoured only when environment=test.
@@ -81,6 +89,11 @@ class Settings:
     def infodip_limits(self) -> XmlLimits:
         """XML limits of the INFODIP endpoint."""
         return XmlLimits(self.infodip_max_body_bytes, self.infodip_max_depth, self.infodip_max_text_bytes)
+
+    @property
+    def mni_limits(self) -> XmlLimits:
+        """XML limits of the MNI endpoint (documents of real size: text nodes as large as the body)."""
+        return XmlLimits(self.mni_max_body_bytes, self.mni_max_depth, self.mni_max_body_bytes)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:

@@ -124,6 +124,57 @@ delivery_attempts = Table(
     Index("ix_delivery_attempts_outbox", "outbox_id"),
 )
 
+# -- MNI hub -----------------------------------------------------------------------------------------------------
+
+mni_credentials = Table(
+    "mni_credentials",
+    metadata,
+    Column("organ_id", Integer, ForeignKey("organs.id"), primary_key=True),
+    Column("jtr", String(5), primary_key=True),
+    Column("instance", String(10), primary_key=True),
+    Column("username", String(200), nullable=False),
+    # Fernet token (key from GATEWAY_MNI_CREDENTIALS_KEY); never returned by any interface
+    Column("secret", Text, nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+)
+
+mni_process_locations = Table(
+    "mni_process_locations",
+    metadata,
+    Column("jtr", String(5), primary_key=True),
+    Column("process_number", String(20), primary_key=True),
+    Column("instance", String(10), nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+)
+
+mni_avisos = Table(
+    "mni_avisos",
+    metadata,
+    Column("organ_id", Integer, ForeignKey("organs.id"), primary_key=True),
+    Column("aviso_id", String(40), primary_key=True),
+    Column("jtr", String(5), primary_key=True),
+    Column("instance", String(10), primary_key=True),
+    Column("process_number", String(20), nullable=True),
+    Column("seen_at", DateTime(timezone=True), nullable=False),
+)
+
+mni_filings = Table(
+    "mni_filings",
+    metadata,
+    Column("filing_key", String(64), primary_key=True),
+    Column("organ_id", Integer, ForeignKey("organs.id"), nullable=False),
+    Column("jtr", String(5), nullable=False),
+    Column("instance", String(10), nullable=False),
+    Column("process_number", String(20), nullable=True),
+    Column("state", String(14), nullable=False),  # sending | done | indeterminate
+    Column("protocol", String(60), nullable=True),
+    Column("response", LargeBinary, nullable=True),
+    Column("document_digests", Text, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+    Column("expires_at", DateTime(timezone=True), nullable=False),
+)
+
 audit_chains = Table(
     "audit_chains",
     metadata,

@@ -1,0 +1,123 @@
+"""The registry of tribunal installations and of the hub's clients (configuration, a JSON file).
+
+One ``J.TR`` is not one endpoint: PJe runs separate first- and second-degree installations, each with its own URL;
+a process keeps its number when it moves up. Each installation may carry quirks (eproc's date-salted password).
+
+```json
+{"tribunais": [{"jtr": "8.19", "nome": "TJRJ", "instalacoes": [
+                  {"instancia": "1", "url": "https://…/pje1grau/intercomunicacao"},
+                  {"instancia": "2", "url": "https://…/pje2grau/intercomunicacao"}]},
+               {"jtr": "4.04", "nome": "TRF4", "instalacoes": [
+                  {"instancia": "1", "url": "https://…/eproc/intercomunicacao", "peculiaridades": ["senha-eproc"]}]}],
+ "clientes": {"PGFN": {"tribunais": ["8.19", "4.04"], "tribunalPadrao": "8.19",
+                       "codigoLocalidadePadrao": "1", "modoEstrito": false}}}
+```
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+#: Known quirks of installations.
+QUIRKS = frozenset({"senha-eproc"})
+
+
+class RegistryError(ValueError):
+    """The registry file is invalid."""
+
+
+@dataclass(frozen=True)
+class Installation:
+    """One MNI endpoint of a tribunal."""
+
+    jtr: str
+    instance: str
+    url: str
+    quirks: frozenset[str] = frozenset()
+
+    @property
+    def key(self) -> str:
+        """``J.TR/instance``, used in audit entries and messages."""
+        return f"{self.jtr}/{self.instance}"
+
+
+@dataclass(frozen=True)
+class Tribunal:
+    """A tribunal and its installations."""
+
+    jtr: str
+    name: str
+    installations: tuple[Installation, ...]
+
+
+@dataclass(frozen=True)
+class ClientConfig:
+    """What one hub client (an ``mni_cliente`` organ) may reach."""
+
+    organ_code: str
+    tribunals: tuple[str, ...]
+    default_tribunal: str | None = None
+    default_codigo_localidade: str | None = None
+    strict: bool = False
+
+
+@dataclass(frozen=True)
+class Registry:
+    """Tribunals by ``J.TR`` and clients by organ code."""
+
+    tribunals: dict[str, Tribunal] = field(default_factory=dict)
+    clients: dict[str, ClientConfig] = field(default_factory=dict)
+
+    def installation(self, jtr: str, instance: str) -> Installation | None:
+        """The installation ``jtr/instance``, if registered."""
+        tribunal = self.tribunals.get(jtr)
+        if tribunal is None:
+            return None
+        return next((i for i in tribunal.installations if i.instance == instance), None)
+
+    def to_json(self) -> dict[str, Any]:
+        """The registry in its file format."""
+        return {
+            "tribunais": [{"jtr": t.jtr, "nome": t.name, "instalacoes": [
+                {"instancia": i.instance, "url": i.url, "peculiaridades": sorted(i.quirks)}
+                for i in t.installations]} for t in self.tribunals.values()],
+            "clientes": {c.organ_code: {"tribunais": list(c.tribunals), "tribunalPadrao": c.default_tribunal,
+                                        "codigoLocalidadePadrao": c.default_codigo_localidade,
+                                        "modoEstrito": c.strict} for c in self.clients.values()},
+        }
+
+
+def parse_registry(data: dict[str, Any]) -> Registry:
+    """Validate and build a registry from its JSON form."""
+    tribunals: dict[str, Tribunal] = {}
+    try:
+        for t in data.get("tribunais", []):
+            jtr = str(t["jtr"])
+            installations = []
+            for i in t["instalacoes"]:
+                quirks = frozenset(i.get("peculiaridades", []))
+                unknown = quirks - QUIRKS
+                if unknown:
+                    raise RegistryError(f"{jtr}: peculiaridades desconhecidas {sorted(unknown)}")
+                installations.append(Installation(jtr, str(i["instancia"]), str(i["url"]), quirks))
+            tribunals[jtr] = Tribunal(jtr, str(t.get("nome", jtr)), tuple(installations))
+        clients = {}
+        for code, c in data.get("clientes", {}).items():
+            unknown_t = [j for j in c.get("tribunais", []) if j not in tribunals]
+            if unknown_t:
+                raise RegistryError(f"cliente {code}: tribunais não cadastrados {unknown_t}")
+            clients[code] = ClientConfig(code, tuple(c.get("tribunais", [])), c.get("tribunalPadrao"),
+                                         c.get("codigoLocalidadePadrao"), bool(c.get("modoEstrito", False)))
+    except (KeyError, TypeError) as exc:
+        raise RegistryError(f"registro MNI inválido: {exc!r}") from exc
+    return Registry(tribunals, clients)
+
+
+def load_registry(path: str) -> Registry:
+    """Read the registry file at *path* (an empty registry when *path* is empty)."""
+    if not path:
+        return Registry()
+    return parse_registry(json.loads(Path(path).read_text(encoding="utf-8")))
