@@ -20,7 +20,7 @@ import copy
 import hashlib
 import json
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -206,12 +206,7 @@ class Hub:
                 failures.append(f"{inst.key}: {exc.message}")
                 continue
             if parsed.sucesso:
-                instance = inst.instance
-
-                def remember(ctx: WriteContext) -> None:
-                    _remember(ctx, jtr, number, instance)
-
-                await self.committer.run(remember)
+                await self.committer.run(_remembering(jtr, number, inst.instance))
                 return HubAnswer(answer) if probe is not None else inst
             failures.append(f"{inst.key}: {parsed.mensagem or 'processo não encontrado'}")
         raise HubError("MNI-E046", " | ".join(failures))
@@ -514,6 +509,11 @@ def _protocol(parsed: MniMessage) -> str | None:
     el = next((e for e in parsed.body if isinstance(e.tag, str)
                and etree.QName(e).localname == "protocoloRecebimento"), None)
     return el.text.strip() if el is not None and el.text else None
+
+
+def _remembering(jtr: str, number: str, instance: str) -> Callable[[WriteContext], None]:
+    """A job remembering that *number* lives in ``jtr/instance``."""
+    return lambda ctx: _remember(ctx, jtr, number, instance)
 
 
 def _remember(ctx: WriteContext, jtr: str, number: str, instance: str) -> None:

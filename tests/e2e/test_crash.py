@@ -3,6 +3,7 @@ let it drain, and check the invariants of DESIGN.md "Testing and measuring". Rea
 
 from __future__ import annotations
 
+import itertools
 import random
 import re
 import threading
@@ -174,7 +175,7 @@ def check_invariants(db_url: str, settings: Settings, mocks: Mocks, client: Clie
                 if fix_id in order:
                     assert order[original] < order[fix_id], f"{dest}: retificação before its original"
         # 5. no row was ever held by two attempts at once: per row, each attempt starts after the previous ended
-        for (oid, _r1, _s1, f1), (oid2, _r2, s2, _f2) in zip(attempts, attempts[1:], strict=False):
+        for (oid, _r1, _s1, f1), (oid2, _r2, s2, _f2) in itertools.pairwise(attempts):
             if oid == oid2:
                 assert s2 >= f1, f"row {oid}: overlapping delivery attempts"
         # 4. the same key with the same payload has no second effect; with another payload it is refused

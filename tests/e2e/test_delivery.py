@@ -85,7 +85,8 @@ def test_each_kind_reaches_its_destinations_once_with_the_same_message_id(gw: Ga
     """TSE receives every kind; CNJ the improbity kinds and the inelegibility ones; both receive the same message id,
     once each, with the stored payload."""
     sent = {kind: submit(gw, sample(kind)) for kind in Kind}
-    cnj_kinds = {Kind.I, Kind.II, Kind.III, Kind.IV, Kind.VII, Kind.VIII, Kind.IX}  # the samples' IV/VII/IX are inelegible
+    # the samples' IV, VII and IX cause inelegibility
+    cnj_kinds = {Kind.I, Kind.II, Kind.III, Kind.IV, Kind.VII, Kind.VIII, Kind.IX}
     wait_until(lambda: len(ids_in(mocks, "tse")) == 9 and len(ids_in(mocks, "cnj")) == len(cnj_kinds),
                what="deliveries")
     assert sorted(ids_in(mocks, "tse")) == sorted(s["idMensagem"] for s in sent.values())
