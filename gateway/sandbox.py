@@ -27,11 +27,14 @@ from sqlalchemy import select
 
 from gateway import admin
 from gateway.audit import create_signing_key
-from gateway.bootstrap import build, create_app
+from gateway.bootstrap import create_app
 from gateway.clock import SystemClock
 from gateway.db import migrate
+from gateway.db.engine import make_engine
 from gateway.db.tables import organs
 from gateway.domain.communication import Kind, OrganType
+from gateway.hub.credentials import CredentialStore, fernet_key
+from gateway.hub.demo import configure, describe
 from gateway.infodip.samples import REFERENCE_XPATH, SAMPLE_USERNAME, render_sample
 from gateway.settings import Settings
 
@@ -146,25 +149,31 @@ def prepare(data_dir: Path, port: int, host: str = "127.0.0.1", kdf_n: int = 2**
         password_kdf_n=kdf_n,
         tse_url=partners.get("tse", ""),
         cnj_url=partners.get("cnj", ""),
+        mni_registry_path=str(data_dir / "mni-registry.json") if any(
+            k.startswith("tribunal-") for k in partners) else "",
         admin_token=admin_token,
         # a sandbox shows recovery within seconds, not minutes
         relay_max_backoff_s=10.0,
         breaker_cooldown_s=5.0,
     )
-    gw = build(settings, SystemClock())
+    engine = make_engine(settings.database_url, writer=True)
+    tribunal_urls = [url for name, url in partners.items() if name.startswith("tribunal-")]
+    demos = describe(tribunal_urls) if tribunal_urls else []
     try:
-        migrate.upgrade(gw.writer_engine)
-        with gw.writer_engine.begin() as conn:
+        migrate.upgrade(engine)
+        with engine.begin() as conn:
             known = {r.code for r in conn.execute(select(organs.c.code))}
         for o in DEMO_ORGANS:
             if o.username not in passwords:
                 passwords[o.username] = secrets.token_urlsafe(12)
             if o.code not in known:
-                admin.add_organ(gw.writer_engine, o.code, o.name, o.organ_type, cns=o.cns)
-            admin.set_credential(gw.writer_engine, o.username, o.code, passwords[o.username], kdf_n=kdf_n)
+                admin.add_organ(engine, o.code, o.name, o.organ_type, cns=o.cns)
+            admin.set_credential(engine, o.username, o.code, passwords[o.username], kdf_n=kdf_n)
+        if demos:
+            configure(engine, CredentialStore(fernet_key(settings.mni_credentials_key, settings.secret_key)), demos,
+                      Path(settings.mni_registry_path))
     finally:
-        gw.writer_engine.dispose()
-        gw.reader_engine.dispose()
+        engine.dispose()
     (data_dir / "credentials.json").write_text(json.dumps(passwords, indent=2))
 
     samples_dir = data_dir / "samples"
@@ -190,8 +199,17 @@ def prepare(data_dir: Path, port: int, host: str = "127.0.0.1", kdf_n: int = 2**
         mocks["tse"] = {"url": partners["tse"], "kind": "soap", "wsdl": partners["tse"] + "/?wsdl"}
     if "cnj" in partners:
         mocks["cnj"] = {"url": partners["cnj"], "kind": "rest", "openapi": partners["cnj"] + "/openapi.json"}
+    for demo in demos:
+        url = partners[f"tribunal-{demo['jtr']}"]
+        mocks[f"tribunal-{demo['jtr']}"] = {
+            "url": url, "kind": "mni", "system": demo["system"], "tribunal": demo["tribunal"],
+            "installations": [{"instance": i["instance"], "url": i["url"]} for i in demo["installations"]]}
     if mocks:
         info["mocks"] = mocks
+    if demos:
+        info["demo"] = {"processes": {"mni": [p["numeroProcesso"] for d in demos for p in d["processes"]]},
+                        "mni": {"wsdl": f"http://{host}:{port}/soap/mni?wsdl",
+                                "clients": {"PGFN": "pgfn-mni", "PGF": "pgf-mni"}}}
     return settings, info
 
 
@@ -226,8 +244,13 @@ def run(port: int = 8080, info_path: Path = Path("sandbox-info.json"), data_dir:
     port = sock.getsockname()[1]
     mocks: list[MockProcess] = []
     try:
-        mocks.append(start_mock("tse", host, port + 1 if port and requested_port else 0))
-        mocks.append(start_mock("cnj", host, port + 2 if port and requested_port else 0))
+        fixed = bool(port and requested_port)
+        mocks.append(start_mock("tse", host, port + 1 if fixed else 0))
+        mocks.append(start_mock("cnj", host, port + 2 if fixed else 0))
+        mocks.append(start_mock("tribunal", host, port + 3 if fixed else 0, args=("--profile", "pje-tjrj"),
+                                name="tribunal-8.19"))
+        mocks.append(start_mock("tribunal", host, port + 4 if fixed else 0, args=("--profile", "eproc-trf4"),
+                                name="tribunal-4.04"))
         return _serve(sock, port, host, info_path, data_dir, {m.name: m.url for m in mocks})
     finally:
         for m in mocks:
@@ -245,7 +268,7 @@ def _serve(sock: socket.socket, port: int, host: str, info_path: Path, data_dir:
         try:
             await _wait_until_answering(info["gateway"])
             for mock in info.get("mocks", {}).values():
-                await _wait_until_answering(mock["url"], path="/_mock/faults")
+                await _wait_until_answering(mock["url"], path="/_mock/received")
         except Exception:
             server.should_exit = True
             await serving
