@@ -1,7 +1,8 @@
 """What every partner simulator shares: the received log, fault injection and the ``/_mock`` endpoints.
 
 - ``GET /_mock/received`` → one entry per message received (a batch counts as its messages), duplicates flagged;
-- ``POST /_mock/faults`` with ``latency_ms``, ``error_rate`` (answered with ``status``, default 503), ``down``
+- ``POST /_mock/faults`` with ``latency_ms`` (before processing), ``latency_after_ms`` (after processing: the
+  partner acted, the answer comes late), ``error_rate`` (answered with ``status``, default 503), ``down``
   (connections are dropped without an answer), ``malformed`` (the partner processes, then answers bytes that are not
   XML/JSON); faults last until changed or reset;
 - ``POST /_mock/reset`` clears received messages and faults (and restores demo data where a mock has any).
@@ -33,6 +34,8 @@ class Faults:
     """The faults a simulator is injecting now."""
 
     latency_ms: float = 0
+    # delay after the request was processed (the answer comes late, but the partner acted on it)
+    latency_after_ms: float = 0
     error_rate: float = 0.0
     down: bool = False
     status: int | None = None
@@ -85,6 +88,8 @@ def _faults_middleware(state: MockState) -> Any:
         if f.error_rate and random.random() < f.error_rate:
             return web.Response(status=f.status or 503, text="falha simulada\n")
         response = await handler(request)
+        if f.latency_after_ms:
+            await asyncio.sleep(f.latency_after_ms / 1000)
         if f.malformed:
             return web.Response(status=200, body=b"\x00\x01 isto n\xe3o \xe9 XML nem JSON <<<",
                                 content_type="application/octet-stream")

@@ -36,6 +36,7 @@ Decisions (where the contract and real servers disagree, or the contract is sile
 from __future__ import annotations
 
 import argparse
+import asyncio
 import base64
 import binascii
 import hashlib
@@ -43,7 +44,7 @@ import hmac
 import json
 import sys
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -114,6 +115,11 @@ class Config:
     omit_avisos_status: bool = False
     reject_duplicates: bool = False
     duplicate_window_s: float = 600.0
+    # per operation: answer this many ms late after acting on the request (the client may time out, yet it happened)
+    delay_after_ms: dict[str, float] = field(default_factory=dict)
+    # per operation: hold the request this many ms and then fail without acting on it (the client times out, and
+    # nothing happened)
+    stall_without_acting_ms: dict[str, float] = field(default_factory=dict)
 
 
 class Tribunal:
@@ -429,6 +435,10 @@ def create_app(url: str, profile_name: str = "pje-tjrj") -> web.Application:
             log(inst, req.operation, numero, req.head, message_id, canned=True)
             return web.Response(status=canned["status"], body=canned["body"],
                                 headers={"Content-Type": canned["content_type"]})
+        stall = tribunal.config.stall_without_acting_ms.get(req.operation)
+        if stall:
+            await asyncio.sleep(stall / 1000)
+            return web.Response(status=503, text="tribunal sobrecarregado (simulado)\n")
         duplicate, created = False, None
         if req.operation == "entregarManifestacaoProcessual":
             out, duplicate, created = tribunal.entregar(req, inst)
@@ -440,6 +450,9 @@ def create_app(url: str, profile_name: str = "pje-tjrj") -> web.Application:
         log(inst, req.operation, numero, req.head, message_id, duplicate,
             **({"numeroProcessoCriado": created} if created else {}))
         mtom = tribunal.config.mtom or request.headers.get("X-Mock-Mtom", "").lower() in ("1", "true", "yes")
+        late = tribunal.config.delay_after_ms.get(req.operation)
+        if late:
+            await asyncio.sleep(late / 1000)
         return await send(request, out, mtom)
 
     async def xsd(request: web.Request) -> web.Response:

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support import GatewayProcess, Mocks, postgres_schema, seed, test_settings
+from tests.support import GatewayProcess, Mocks, Tribunals, postgres_schema, seed, test_settings
 
 PG_URL = os.environ.get("GATEWAY_TEST_PG_URL")
 
@@ -54,3 +54,11 @@ def mocks() -> Iterator[Mocks]:
     m = Mocks()
     yield m
     m.stop()
+
+
+@pytest.fixture(scope="session")
+def tribunals() -> Iterator[Tribunals]:
+    """The two simulated tribunals as processes for the session (reset by each test that uses them)."""
+    t = Tribunals()
+    yield t
+    t.stop()

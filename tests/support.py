@@ -138,6 +138,8 @@ class GatewayProcess:
             "GATEWAY_PASSWORD_KDF_N": str(s.password_kdf_n), "GATEWAY_LOG_LEVEL": "WARNING",
             "GATEWAY_AUDIT_CHECKPOINT_EVERY": str(s.audit_checkpoint_every),
             "GATEWAY_INFODIP_MAX_BODY_BYTES": str(s.infodip_max_body_bytes),
+            "GATEWAY_MNI_REGISTRY_PATH": s.mni_registry_path,
+            "GATEWAY_MNI_TIMEOUT_S": str(s.mni_timeout_s),
         })
         env.update(self.extra_env)
         return env
@@ -243,3 +245,56 @@ class Mocks:
         """Stop both processes."""
         self.tse.stop()
         self.cnj.stop()
+
+
+class Tribunals:
+    """The two simulated tribunals as processes (pje-tjrj: 8.19, eproc-trf4: 4.04)."""
+
+    def __init__(self) -> None:
+        from gateway.sandbox import start_mock
+
+        self.procs = {
+            "8.19": start_mock("tribunal", "127.0.0.1", 0, args=("--profile", "pje-tjrj"), name="tribunal-8.19"),
+            "4.04": start_mock("tribunal", "127.0.0.1", 0, args=("--profile", "eproc-trf4"), name="tribunal-4.04"),
+        }
+
+    def url(self, jtr: str) -> str:
+        """Base URL of the simulator of *jtr*."""
+        return self.procs[jtr].url
+
+    def demo(self, jtr: str) -> dict[str, object]:
+        """The simulator's self-description."""
+        return dict(httpx.get(self.url(jtr) + "/_mock/demo", timeout=10).json())
+
+    def reset(self) -> None:
+        """Restore both simulators' demo data."""
+        for p in self.procs.values():
+            httpx.post(p.url + "/_mock/reset", timeout=10).raise_for_status()
+
+    def received(self, jtr: str) -> list[dict[str, object]]:
+        """What simulator *jtr* received."""
+        return list(httpx.get(self.url(jtr) + "/_mock/received", timeout=10).json())
+
+    def faults(self, jtr: str, **faults: object) -> None:
+        """Set simulator *jtr*'s faults."""
+        httpx.post(self.url(jtr) + "/_mock/faults", json=faults, timeout=10).raise_for_status()
+
+    def stop(self) -> None:
+        """Stop both processes."""
+        for p in self.procs.values():
+            p.stop()
+
+
+def configure_hub(db_url: str, settings: Settings, tribunals: Tribunals, tmp: Path) -> Settings:
+    """Write the hub registry for *tribunals* and store the demo clients' credentials; return settings using it."""
+    from gateway.hub.credentials import CredentialStore, fernet_key
+    from gateway.hub.demo import configure, describe
+
+    registry = tmp / "mni-registry.json"
+    engine = make_engine(db_url, writer=True)
+    try:
+        configure(engine, CredentialStore(fernet_key("", settings.secret_key)),
+                  describe([tribunals.url("8.19"), tribunals.url("4.04")]), registry)
+    finally:
+        engine.dispose()
+    return settings.with_(mni_registry_path=str(registry))

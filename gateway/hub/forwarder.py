@@ -49,7 +49,8 @@ class Forwarder:
         """POST a SOAP 1.1 request to *url*; raise :class:`TribunalUnavailable` or :class:`TribunalTimeout`."""
         headers = {"Content-Type": "text/xml; charset=utf-8",
                    "SOAPAction": f'"http://www.cnj.jus.br/servico-intercomunicacao-2.2.2/{operation}"'}
-        timeout = aiohttp.ClientTimeout(total=timeout_s, connect=self.timeout.connect) if timeout_s else None
+        # passing timeout=None would disable the timeout: use the session's unless a shorter one is asked for
+        timeout = aiohttp.ClientTimeout(total=timeout_s, connect=self.timeout.connect) if timeout_s else self.timeout
         try:
             async with self._client().post(url, data=body, headers=headers, timeout=timeout) as r:
                 data = await r.read()

@@ -194,6 +194,7 @@ class Hub:
         if len(installations) == 1 and not probe_with_request:
             return installations[0]
         failures = []
+        unreachable: list[str] = []  # codes of installations that could not answer: "not found" cannot be concluded
         for inst in installations:
             probe = msg if probe_with_request and msg is not None else None
             try:
@@ -204,11 +205,15 @@ class Hub:
                                                           _probe_body(number), None)
             except HubError as exc:
                 failures.append(f"{inst.key}: {exc.message}")
+                unreachable.append(exc.code)
                 continue
             if parsed.sucesso:
                 await self.committer.run(_remembering(jtr, number, inst.instance))
                 return HubAnswer(answer) if probe is not None else inst
             failures.append(f"{inst.key}: {parsed.mensagem or 'processo não encontrado'}")
+        if unreachable:
+            code = "MNI-E041" if "MNI-E041" in unreachable else unreachable[0]
+            raise HubError(code, " | ".join(failures))
         raise HubError("MNI-E046", " | ".join(failures))
 
     def _aviso_installation(self, caller: Caller, aviso_id: str) -> Installation:
