@@ -37,8 +37,8 @@ class MniEndpoint:
             err = ServerError("MNI-E090", "Hub MNI não configurado (GATEWAY_MNI_REGISTRY_PATH).")
             return Response(fault_for(err), status_code=500, media_type=XML)
         try:
-            body = await read_body(request, self.max_body_bytes, "MNI")
-            answer = await self.hub.handle(body, request.headers.get("content-type"))
+            answer = await self.hub.handle([await read_body(request, self.max_body_bytes, "MNI")],
+                                           request.headers.get("content-type"))
         except GatewayError as exc:
             self.metrics.rejected.labels("mni", exc.code).inc()
             return Response(fault_for(exc), status_code=500, media_type=XML)

@@ -40,6 +40,7 @@ from gateway.hub.credentials import CredentialStore, TribunalCredential, eproc_p
 from gateway.hub.forwarder import Forwarder, TribunalAnswer, TribunalTimeout, TribunalUnavailable
 from gateway.hub.registry import Installation, Registry
 from gateway.mni.errors import MNI_CATALOGUE
+from gateway.mni.mtom import inline_xop
 from gateway.mni.names import SOAP11_NS, TIPOS_NS
 from gateway.mni.reader import MniMessage, read_request, read_response
 from gateway.mni.responses import canonical_response, error_response
@@ -102,12 +103,18 @@ class Hub:
 
     # -- entry point ------------------------------------------------------------------------------------------
 
-    async def handle(self, body: bytes, content_type: str | None) -> HubAnswer:
-        """Answer one MNI call. Raises :class:`GatewayError` only for what cannot be read at all (a Fault)."""
+    async def handle(self, body_holder: list[bytes], content_type: str | None) -> HubAnswer:
+        """Answer one MNI call. Raises :class:`GatewayError` only for what cannot be read at all (a Fault).
+
+        The body comes in a one-item list that this method empties, so a big request's bytes are released as soon
+        as they are parsed (a 50 MB document must not be held twice while it is forwarded)."""
+        body = body_holder.pop()
+        request_digest = digest(body)
         if len(body) > _IN_THREAD_ABOVE:
             msg = await anyio.to_thread.run_sync(read_request, body, content_type, self.limits)
         else:
             msg = read_request(body, content_type, self.limits)
+        del body
         operation = msg.operation
         caller: Caller | None = None
         installations: list[str] = []
@@ -120,7 +127,7 @@ class Hub:
             answer, installations = await self._route(caller, msg)
         except HubError as exc:
             answer = HubAnswer(error_response(operation, exc.code, exc.message))
-        await self._audit(caller, operation, installations, body, answer.body)
+        await self._audit(caller, operation, installations, request_digest, answer.body)
         return answer
 
     async def _authenticate(self, msg: MniMessage) -> Caller:
@@ -270,19 +277,24 @@ class Hub:
             raise HubError("MNI-E041", f"{inst.key}: {exc}") from exc
         except TribunalTimeout as exc:
             raise HubError("MNI-E042", f"{inst.key}: {exc}") from exc
-        return await self._read_answer(inst, answer)
+        del body
+        holder = [answer]
+        del answer
+        return await self._read_answer(inst, holder)
 
-    async def _read_answer(self, inst: Installation, answer: TribunalAnswer) -> tuple[bytes, MniMessage]:
+    async def _read_answer(self, inst: Installation, holder: list[TribunalAnswer]) -> tuple[bytes, MniMessage]:
+        """Parse the tribunal's answer (taken out of *holder*, so its bytes go once parsed) into ours."""
+        answer = holder.pop()
+        status, content_type, data = answer.status, answer.content_type, answer.body
+        del answer
         try:
-            if len(answer.body) > _IN_THREAD_ABOVE:
-                parsed = await anyio.to_thread.run_sync(read_response, answer.body, answer.content_type,
-                                                        self.limits)
-                out = await anyio.to_thread.run_sync(canonical_response, parsed)
-            else:
-                parsed = read_response(answer.body, answer.content_type, self.limits)
-                out = canonical_response(parsed)
+            big = len(data) > _IN_THREAD_ABOVE
+            parsed = (await anyio.to_thread.run_sync(read_response, data, content_type, self.limits) if big
+                      else read_response(data, content_type, self.limits))
+            del data
+            out = await anyio.to_thread.run_sync(canonical_response, parsed) if big else canonical_response(parsed)
         except GatewayError as exc:
-            raise HubError("MNI-E047", f"{inst.key}: HTTP {answer.status}, {exc.message}") from exc
+            raise HubError("MNI-E047", f"{inst.key}: HTTP {status}, {exc.message}") from exc
         return out, parsed
 
     async def _forward_to(self, caller: Caller, msg: MniMessage, inst: Installation) -> HubAnswer:
@@ -356,7 +368,12 @@ class Hub:
         else:
             jtr = _param(msg, "tribunal")
             client = self.registry.clients.get(caller.organ_code)
-            jtr = jtr or (client.default_tribunal if client else None)
+            if not jtr and client is not None and client.default_tribunal:
+                jtr = client.default_tribunal
+                # the client's default tribunal comes with its default codigoLocalidade (a tribunal's own code)
+                dados = msg.body.find(f"{_T}dadosBasicos")
+                if dados is not None and not dados.get("codigoLocalidade") and client.default_codigo_localidade:
+                    dados.set("codigoLocalidade", client.default_codigo_localidade)
             if not jtr:
                 raise HubError("MNI-E040", "Petição inicial sem tribunal: informe outroParametro 'tribunal'.")
             installations = self._tribunal(caller, jtr)
@@ -447,9 +464,8 @@ class Hub:
 
     # -- audit ------------------------------------------------------------------------------------------------
 
-    async def _audit(self, caller: Caller | None, operation: str, installations: Sequence[str], request: bytes,
+    async def _audit(self, caller: Caller | None, operation: str, installations: Sequence[str], request_digest: str,
                      response: bytes) -> None:
-        request_digest = digest(request)
         detail = {"cliente": caller.organ_code if caller else None, "usuario": caller.username if caller else None,
                   "operacao": operation, "instalacoes": list(installations), "requisicao": request_digest,
                   "resposta": digest(response)}
@@ -476,8 +492,14 @@ def _credential_fields(operation: str) -> tuple[str, str]:
 
 
 def with_credentials(msg: MniMessage, cred: TribunalCredential) -> bytes:
-    """The request with only its credential fields rewritten (WS-Security header removed, MNI fields set)."""
+    """The request with only its credential fields rewritten (WS-Security header removed, MNI fields set).
+
+    MTOM/XOP attachments travel inline (base64): one well-formed document any MNI server reads; each attachment is
+    moved into the tree once and released from the message."""
     root = msg.root
+    if msg.attachments:
+        inline_xop(root, msg.attachments)
+        msg.attachments.clear()
     header = root.find(f"{{{SOAP11_NS}}}Header")
     if header is not None:
         for sec in header.findall(f"{{{WSSE_NS}}}Security"):

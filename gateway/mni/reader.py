@@ -255,6 +255,9 @@ def _document(index: int, doc: etree._Element, include: etree._Element | None, t
     if not text or not text.strip():
         data = b""
     elif _NOT_BASE64.search(text) is None:
+        sliced = _sliced_digest(text)
+        if sliced is not None:  # a big document: digest without a second full copy
+            return DocumentInfo(index, doc.get("idDocumento"), doc.get("mimetype"), sliced[0], sliced[1], False)
         try:
             data = binascii.a2b_base64(text)
         except binascii.Error:
@@ -265,6 +268,27 @@ def _document(index: int, doc: etree._Element, include: etree._Element | None, t
         found.append(("conteudo-nao-base64", f"{where}/conteudo: {text.strip()[:40]!r}"))
     return DocumentInfo(index, doc.get("idDocumento"), doc.get("mimetype"),
                         hashlib.sha256(data).hexdigest(), len(data), False)
+
+
+_SLICE = 4 * 1024 * 1024  # a multiple of 4: base64 quanta never straddle two slices
+_WHITESPACE = re.compile(r"\s")
+
+
+def _sliced_digest(text: str) -> tuple[str, int] | None:
+    """sha256 and size of the bytes a big base64 *text* encodes, decoded slice by slice; None when the text is
+    small, has whitespace (slices could split a quantum) or is not valid base64 — the caller then decodes it whole."""
+    if len(text) < 2 * _SLICE or _WHITESPACE.search(text) is not None:
+        return None
+    h = hashlib.sha256()
+    size = 0
+    try:
+        for start in range(0, len(text), _SLICE):
+            chunk = binascii.a2b_base64(text[start:start + _SLICE])
+            h.update(chunk)
+            size += len(chunk)
+    except binascii.Error:
+        return None
+    return h.hexdigest(), size
 
 
 def _child(op: etree._Element, name: str) -> etree._Element | None:
