@@ -15,7 +15,6 @@ from sqlalchemy import insert, select
 
 from gateway.db.engine import make_engine
 from gateway.db.tables import mni_avisos, mni_process_locations, organs
-from gateway.schemas import MNI_DIR
 from tests.support import FIXTURES, GatewayProcess, Tribunals, configure_hub, password_of, test_settings
 
 pytestmark = pytest.mark.e2e
