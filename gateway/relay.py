@@ -285,6 +285,9 @@ class Relay:
                 "detail": {"destino": claimed.destination, "tentativa": claimed.attempts, "recibo": result.receipt,
                            "erro": error}}))
             self.metrics.deliveries.labels(claimed.destination, outcome).inc()
+            log.log(logging.WARNING if outcome == "dead" else logging.INFO, "entrega %s", outcome, extra={
+                "message_id": claimed.message.message_id, "protocol": claimed.message.protocol,
+                "destination": claimed.destination, "attempt": claimed.attempts, "error": error})
         for outcome, params in updates.items():
             if params:
                 conn.execute(_MARK[outcome], params)

@@ -9,6 +9,7 @@ is refused (INFODIP-E050).
 from __future__ import annotations
 
 import hashlib
+import logging
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
@@ -30,6 +31,7 @@ from gateway.routing import DESTINATIONS, destinations_for
 from gateway.settings import Settings
 
 ENVIO, RETIFICACAO, CANCELAMENTO = "envio", "retificacao", "cancelamento"
+log = logging.getLogger("gateway.infodip")
 
 
 @dataclass(frozen=True)
@@ -99,6 +101,10 @@ class InfodipService:
         self.listeners: list[Callable[[], None]] = []
 
     def _notify(self, receipt: Receipt) -> Receipt:
+        log.info("versão aceita", extra={"message_id": receipt.message_id, "protocol": receipt.protocol,
+                                         "version": receipt.version, "operation": receipt.operation,
+                                         "replay": receipt.replay, "late": receipt.late,
+                                         "destinations": list(receipt.destinations)})
         if not receipt.replay:
             for listener in self.listeners:
                 listener()

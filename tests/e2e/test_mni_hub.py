@@ -132,6 +132,24 @@ def test_six_operations_through_zeep(hub: GatewayProcess, tribunals: Tribunals, 
     assert eproc.sucesso is True  # eproc's date-salted password computed by the hub
     confirm = s.confirmarRecebimento(idRecebedor="pgfn-mni", senhaRecebedor=password_of("pgfn-mni"), protocolo="1")
     assert confirm.sucesso is False and code_of(confirm.mensagem) == "MNI-E045"
+    # every call is an audit entry with client, installation, operation and digests — never a password
+    from gateway.db.tables import audit_log
+
+    engine = make_engine(db_url)
+    with engine.connect() as conn:
+        entries = conn.execute(select(audit_log.c.event, audit_log.c.detail).where(
+            audit_log.c.event.like("mni.%"))).all()
+    engine.dispose()
+    assert len(entries) >= 10
+    import json
+
+    details = [json.loads(e.detail) for e in entries]
+    assert {"consultarAvisosPendentes", "consultarProcesso", "entregarManifestacaoProcessual",
+            "consultarAlteracao", "consultarTeorComunicacao", "confirmarRecebimento"} <= {d["operacao"] for d in details}
+    assert all(d["cliente"] == "PGFN" and len(d["requisicao"]) == 64 and len(d["resposta"]) == 64 for d in details)
+    assert any("8.19/2" in d["instalacoes"] for d in details)
+    everything = " ".join(e.detail for e in entries)
+    assert password_of("pgfn-mni") not in everything and "senha-pgfn" not in everything
 
 
 def test_initial_petition_gets_its_new_number(hub: GatewayProcess, tribunals: Tribunals) -> None:
