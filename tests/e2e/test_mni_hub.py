@@ -144,8 +144,9 @@ def test_six_operations_through_zeep(hub: GatewayProcess, tribunals: Tribunals, 
     import json
 
     details = [json.loads(e.detail) for e in entries]
+    operations = {d["operacao"] for d in details}
     assert {"consultarAvisosPendentes", "consultarProcesso", "entregarManifestacaoProcessual",
-            "consultarAlteracao", "consultarTeorComunicacao", "confirmarRecebimento"} <= {d["operacao"] for d in details}
+            "consultarAlteracao", "consultarTeorComunicacao", "confirmarRecebimento"} <= operations
     assert all(d["cliente"] == "PGFN" and len(d["requisicao"]) == 64 and len(d["resposta"]) == 64 for d in details)
     assert any("8.19/2" in d["instalacoes"] for d in details)
     everything = " ".join(e.detail for e in entries)
