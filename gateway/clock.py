@@ -48,7 +48,8 @@ def new_message_id() -> str:
 
 def new_protocol(day: date) -> str:
     """A new protocol number: the local date and 12 random Crockford base-32 characters (60 bits)."""
-    return day.strftime("%Y%m%d") + "-" + "".join(secrets.choice(_CROCKFORD) for _ in range(12))
+    bits = int.from_bytes(secrets.token_bytes(8), "big") >> 4  # 60 random bits, 12 base-32 characters
+    return day.strftime("%Y%m%d") + "-" + "".join(_CROCKFORD[(bits >> (5 * i)) & 31] for i in range(11, -1, -1))
 
 
 def utc(dt: datetime) -> datetime:

@@ -40,7 +40,7 @@ DUE = ("pending", "failed")
 class RelayPolicy:
     """Tunables of delivery."""
 
-    batch_size: int = 200
+    batch_size: int = 800
     lease_seconds: float = 60.0
     base_backoff_s: float = 1.0
     max_backoff_s: float = 300.0
@@ -257,6 +257,7 @@ class Relay:
         attempts: list[dict[str, Any]] = []
         entries: list[tuple[str, dict[str, Any]]] = []
         delivered: set[tuple[str, str]] = set()
+        counts: dict[tuple[str, str], int] = {}
         for claimed, result in results:
             if claimed.outbox_id not in mine:
                 continue
@@ -284,10 +285,12 @@ class Relay:
                 "message_id": claimed.message.message_id, "protocol": claimed.message.protocol,
                 "detail": {"destino": claimed.destination, "tentativa": claimed.attempts, "recibo": result.receipt,
                            "erro": error}}))
-            self.metrics.deliveries.labels(claimed.destination, outcome).inc()
+            counts[(claimed.destination, outcome)] = counts.get((claimed.destination, outcome), 0) + 1
             log.log(logging.WARNING if outcome == "dead" else logging.INFO, "entrega %s", outcome, extra={
                 "message_id": claimed.message.message_id, "protocol": claimed.message.protocol,
                 "destination": claimed.destination, "attempt": claimed.attempts, "error": error})
+        for (destination, outcome), n in counts.items():
+            self.metrics.deliveries.labels(destination, outcome).inc(n)
         for outcome, params in updates.items():
             if params:
                 conn.execute(_MARK[outcome], params)

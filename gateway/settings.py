@@ -63,7 +63,7 @@ class Settings:
     partner_batch_max: int = 100
     # Delivery
     relay_enabled: bool = True
-    relay_batch_size: int = 200
+    relay_batch_size: int = 800
     relay_lease_s: float = 60.0
     relay_max_attempts: int = 12
     relay_base_backoff_s: float = 1.0
