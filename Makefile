@@ -31,7 +31,10 @@ bench: $(STAMP)
 # The suite on every Python 3.11–3.13 found (pyenv provides 3.12 and 3.13 here); says which it skipped.
 test-pythons:
 	@for v in 3.11 3.12 3.13; do \
-	  exe=$$(command -v python$$v || ls -d $$HOME/.pyenv/versions/$$v.*/bin/python$$v 2>/dev/null | tail -1); \
+	  exe=""; \
+	  for c in $$(ls -d $$HOME/.pyenv/versions/$$v.*/bin/python$$v 2>/dev/null | sort -V | tail -1) $$(command -v python$$v); do \
+	    if $$c -c 'import sys' >/dev/null 2>&1; then exe=$$c; break; fi; \
+	  done; \
 	  if [ -z "$$exe" ]; then echo "== Python $$v: not found, SKIPPED"; continue; fi; \
 	  echo "== Python $$v ($$exe)"; \
 	  $(MAKE) --no-print-directory test PYTHON=$$exe VENV=.venv-$$v || exit 1; \
