@@ -187,6 +187,7 @@ class Load:
             else:
                 await self.open(session)
             finished = time.perf_counter()
+        shift = time.monotonic() - time.perf_counter()
         ok = self.status.get("200", 0)
         total = sum(self.status.values())
         out: dict[str, Any] = {
@@ -201,6 +202,10 @@ class Load:
             "latency_ms": percentiles(self.latencies),
             "timeline": [self.timeline.get(s, 0) for s in range(math.ceil(a.duration))],
             "drain_s": finished - self.t_end,
+            # the same instants on the system-wide monotonic clock (time.monotonic() of another process on this
+            # machine), so a caller can align its own samples with the load window
+            "monotonic": {"load_start": self.t_start - a.warmup + shift, "window_start": self.t_start + shift,
+                          "window_end": self.t_end + shift, "finished": finished + shift},
         }
         if a.mode == "open":
             out["achieved_rate"] = out["rps"]  # 200 answers completed inside the window, per second

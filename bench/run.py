@@ -19,7 +19,7 @@ import tempfile
 import time
 import traceback
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +37,8 @@ class Context:
     pinning: Pinning
     workdir: Path
     stamp: str
+    #: results of the sections already run in this invocation, by name (a later section may reuse them)
+    previous: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def say(self, text: str = "") -> None:
         print(text, flush=True)
@@ -298,9 +300,29 @@ def intake(ctx: Context) -> dict[str, Any]:
     return result
 
 
+def delivery(ctx: Context) -> dict[str, Any]:
+    """End-to-end delivery at fixed rates (bench/delivery.py)."""
+    from bench.delivery import delivery as run_delivery
+
+    return run_delivery(ctx)
+
+
 SECTIONS: list[Section] = [
     Section("intake", "INFODIP intake throughput/latency vs. the FastAPI+lxml+one-INSERT floor", intake),
+    Section("delivery", "end-to-end delivery to the TSE and CNJ simulators at fixed rates vs. intake-only max",
+            delivery),
 ]
+
+
+def mni(ctx: Context) -> dict[str, Any]:
+    """The MNI hub: added latency, throughput vs. the pass-through floor, RSS with 50 MB (bench/mni.py)."""
+    from bench.mni import mni as run_mni
+
+    return run_mni(ctx)
+
+
+SECTIONS.append(Section("mni", "MNI hub consultarProcesso: added latency vs. direct, throughput vs. the "
+                               "FastAPI+aiohttp pass-through floor, RSS while 50 MB pass", mni))
 
 
 # -- driver -----------------------------------------------------------------------------------------------------
@@ -317,6 +339,21 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--concurrency", default="16,64,128", help="closed-loop concurrencies, comma-separated")
     p.add_argument("--distinct-persons", action="store_true",
                    help="intake: a distinct valid CPF per request (default: the same person, i.e. duplicates)")
+    p.add_argument("--rates", default="200,400,600,800,1000",
+                   help="delivery: offered rates (req/s), comma-separated, tried in order up to the first that fails")
+    p.add_argument("--rate-duration", type=float, default=60.0, help="delivery: sustained seconds per rate")
+    p.add_argument("--drain-window", type=float, default=5.0,
+                   help="delivery: the outbox lag must be 0 this many seconds after the load stopped")
+    p.add_argument("--drain-timeout", type=float, default=60.0,
+                   help="delivery: how long to keep waiting for the lag to reach 0 (for the record) before checking")
+    p.add_argument("--relay-process", action="store_true",
+                   help="delivery: run `gateway relay` as its own process (serve with the relay disabled)")
+    p.add_argument("--relay-cpu", choices=["server", "client"], default="server",
+                   help="delivery, --relay-process: pin the relay with the server (default) or the generator")
+    p.add_argument("--keep-going", action="store_true", help="delivery: try every rate, even after one fails")
+    p.add_argument("--refine", type=int, default=1,
+                   help="delivery: extra rates bisecting the highest that drains and the lowest that does not")
+    p.add_argument("--lag-every", type=float, default=5.0, help="delivery: step of the printed lag series (s)")
     p.add_argument("--no-pin", action="store_true", help="do not pin processes to CPUs")
     p.add_argument("--keep", action="store_true", help="keep the temporary directory (databases, logs)")
     p.add_argument("--strict", action="store_true", help="exit 1 when a ratio misses its target or errors occur")
@@ -330,6 +367,7 @@ def _on_signal(_signum: int, _frame: object) -> None:
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     args.concurrency = [int(c) for c in str(args.concurrency).split(",") if c.strip()]
+    args.rates = [float(r) for r in str(args.rates).split(",") if r.strip()]
     if args.open_duration is None:
         args.open_duration = args.duration
     if args.list:
@@ -354,9 +392,10 @@ def main(argv: list[str] | None = None) -> int:
     print(f"bench {stamp}: {env.get('cpu_model', '?')}, {env['cpus']} CPUs, Python {env['python']}, "
           f"load average {env['loadavg'][0]:.2f} (a shared, noisy machine: compare ratios, not absolute times)")
     status = 0
+    done: dict[str, dict[str, Any]] = {}
     for section in chosen:
         workdir = Path(tempfile.mkdtemp(prefix=f"bench-{section.name}-"))
-        ctx = Context(args, pinning, workdir, stamp)
+        ctx = Context(args, pinning, workdir, stamp, previous=done)
         started = time.monotonic()
         print(f"\n== {section.name} ==", flush=True)
         try:
@@ -376,6 +415,7 @@ def main(argv: list[str] | None = None) -> int:
                 shutil.rmtree(workdir, ignore_errors=True)
         result = {"section": section.name, "stamp": stamp, "elapsed_s": time.monotonic() - started,
                   "environment": {**env, "loadavg_after": os.getloadavg()}, "options": vars(args), **result}
+        done[section.name] = result
         out = RESULTS / f"{section.name}-{stamp}.json"
         out.write_text(json.dumps(result, indent=2, default=str) + "\n")
         print(f"  results: {out.relative_to(ROOT)}   ({result['elapsed_s']:.0f} s"

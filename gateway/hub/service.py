@@ -20,6 +20,7 @@ import copy
 import hashlib
 import json
 import logging
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -100,6 +101,10 @@ class Hub:
         self.forwarder = forwarder
         self.limits = limits
         self.filing_ttl = filing_ttl
+        # short-lived caches of what every call needs: decrypted credentials (60 s, so a changed credential is
+        # picked up quickly) and where processes live (kept until a probe learns otherwise)
+        self._credentials: dict[tuple[int, str, str], tuple[float, TribunalCredential | None]] = {}
+        self._locations: dict[tuple[str, str], str] = {}
 
     # -- entry point ------------------------------------------------------------------------------------------
 
@@ -110,11 +115,12 @@ class Hub:
         as they are parsed (a 50 MB document must not be held twice while it is forwarded)."""
         body = body_holder.pop()
         request_digest = digest(body)
-        if len(body) > _IN_THREAD_ABOVE:
-            msg = await anyio.to_thread.run_sync(read_request, body, content_type, self.limits)
+        small = len(body) <= _IN_THREAD_ABOVE
+        if small:
+            msg = read_request(body, content_type, self.limits, light=True)
         else:
-            msg = read_request(body, content_type, self.limits)
-        del body
+            msg = await anyio.to_thread.run_sync(read_request, body, content_type, self.limits)
+            del body  # a big request's bytes go as soon as they are parsed
         operation = msg.operation
         caller: Caller | None = None
         installations: list[str] = []
@@ -122,6 +128,8 @@ class Hub:
             caller = await self._authenticate(msg)
             client = self.registry.clients.get(caller.organ_code)
             strict = (client.strict if client else False) or _param(msg, "modoEstrito") == "true"
+            if strict and msg.light:  # the light path does not look for every deviation: read it in full
+                msg = read_request(body, content_type, self.limits)
             if strict and msg.deviations:
                 raise HubError("MNI-E031", "; ".join(f"{d.code}: {d.detail}" for d in msg.deviations))
             answer, installations = await self._route(caller, msg)
@@ -191,12 +199,16 @@ class Hub:
         returned directly."""
         jtr = process_jtr(number)
         installations = self._tribunal(caller, jtr)
-        with self.reader.connect() as conn:
-            row = conn.execute(select(mni_process_locations.c.instance).where(
-                mni_process_locations.c.jtr == jtr, mni_process_locations.c.process_number == number)).first()
-        if row is not None:
-            inst = next((i for i in installations if i.instance == row.instance), None)
+        known = self._locations.get((jtr, number))
+        if known is None:
+            with self.reader.connect() as conn:
+                row = conn.execute(select(mni_process_locations.c.instance).where(
+                    mni_process_locations.c.jtr == jtr, mni_process_locations.c.process_number == number)).first()
+            known = row.instance if row is not None else None
+        if known is not None:
+            inst = next((i for i in installations if i.instance == known), None)
             if inst is not None:
+                self._remember_here(jtr, number, known)
                 return inst
         if len(installations) == 1 and not probe_with_request:
             return installations[0]
@@ -216,12 +228,19 @@ class Hub:
                 continue
             if parsed.sucesso:
                 await self.committer.run(_remembering(jtr, number, inst.instance))
+                self._remember_here(jtr, number, inst.instance)
                 return HubAnswer(answer) if probe is not None else inst
             failures.append(f"{inst.key}: {parsed.mensagem or 'processo não encontrado'}")
         if unreachable:
             code = "MNI-E041" if "MNI-E041" in unreachable else unreachable[0]
             raise HubError(code, " | ".join(failures))
         raise HubError("MNI-E046", " | ".join(failures))
+
+    def _remember_here(self, jtr: str, number: str, instance: str) -> None:
+        """Keep *number*'s installation in memory (bounded; the database keeps the full map)."""
+        if len(self._locations) >= 100_000:
+            self._locations.clear()
+        self._locations[(jtr, number)] = instance
 
     def _aviso_installation(self, caller: Caller, aviso_id: str) -> Installation:
         with self.reader.connect() as conn:
@@ -241,8 +260,14 @@ class Hub:
     # -- calls ------------------------------------------------------------------------------------------------
 
     def _credential(self, caller: Caller, inst: Installation) -> TribunalCredential:
-        with self.reader.connect() as conn:
-            cred = self.credentials.get(conn, caller.organ_id, inst.jtr, inst.instance)
+        key = (caller.organ_id, inst.jtr, inst.instance)
+        hit = self._credentials.get(key)
+        if hit is not None and hit[0] > time.monotonic():
+            cred = hit[1]
+        else:
+            with self.reader.connect() as conn:
+                cred = self.credentials.get(conn, caller.organ_id, inst.jtr, inst.instance)
+            self._credentials[key] = (time.monotonic() + 60.0, cred)
         if cred is None:
             raise HubError("MNI-E023", f"Sem credencial de {caller.organ_code} para {inst.key}.")
         if "senha-eproc" in inst.quirks:
@@ -288,14 +313,16 @@ class Hub:
         status, content_type, data = answer.status, answer.content_type, answer.body
         del answer
         try:
-            big = len(data) > _IN_THREAD_ABOVE
-            parsed = (await anyio.to_thread.run_sync(read_response, data, content_type, self.limits) if big
-                      else read_response(data, content_type, self.limits))
+            if len(data) <= _IN_THREAD_ABOVE:
+                parsed = read_response(data, content_type, self.limits, light=True)
+                if parsed.light and parsed.sucesso is not None and parsed.mensagem is not None:
+                    return data, parsed  # already ours to give: official namespaces, sucesso and mensagem
+                return canonical_response(parsed), parsed
+            parsed = await anyio.to_thread.run_sync(read_response, data, content_type, self.limits)
             del data
-            out = await anyio.to_thread.run_sync(canonical_response, parsed) if big else canonical_response(parsed)
+            return await anyio.to_thread.run_sync(canonical_response, parsed), parsed
         except GatewayError as exc:
             raise HubError("MNI-E047", f"{inst.key}: HTTP {status}, {exc.message}") from exc
-        return out, parsed
 
     async def _forward_to(self, caller: Caller, msg: MniMessage, inst: Installation) -> HubAnswer:
         out, _parsed = await self._call(caller, msg, inst)

@@ -103,26 +103,53 @@ class MniMessage:
     sucesso: bool | None = None
     mensagem: str | None = None
     attachments: dict[str, bytes] = field(default_factory=dict)
+    #: read on the light path: already in the official namespaces, not re-ordered nor checked against the XSD
+    #: (deviations then cover only what the light path sees; strict mode reads the message again in full)
+    light: bool = False
 
     def deviation_codes(self) -> list[str]:
         """The distinct deviation codes, in the order first seen."""
         return list(dict.fromkeys(d.code for d in self.deviations))
 
 
-def read_request(body: bytes, content_type: str | None, limits: XmlLimits) -> MniMessage:
-    """Read a client's MNI request (plain SOAP 1.1 or MTOM). Raises MNI-E0xx only for what cannot be read."""
-    return _read(body, content_type, limits, request=True)
+def read_request(body: bytes, content_type: str | None, limits: XmlLimits, *, light: bool = False) -> MniMessage:
+    """Read a client's MNI request (plain SOAP 1.1 or MTOM). Raises MNI-E0xx only for what cannot be read.
+
+    *light*: when the message is already plain (official namespaces, children in their schema namespace, no MTOM,
+    not a filing), skip the normalisation and the XSD check — the hub's hot path; ``msg.light`` tells."""
+    return _read(body, content_type, limits, request=True, light=light)
 
 
-def read_response(body: bytes, content_type: str | None, limits: XmlLimits) -> MniMessage:
-    """Read a tribunal's answer with the same tolerance; unreadable answers raise MNI-E047 (with the cause)."""
+def read_response(body: bytes, content_type: str | None, limits: XmlLimits, *, light: bool = False) -> MniMessage:
+    """Read a tribunal's answer with the same tolerance; unreadable answers raise MNI-E047 (with the cause).
+
+    *light* as in :func:`read_request`: a plain answer with ``sucesso`` and ``mensagem`` can then be passed on
+    byte for byte."""
     try:
-        return _read(body, content_type, limits, request=False)
+        return _read(body, content_type, limits, request=False, light=light)
     except (MalformedRequest, VersionMismatch) as exc:
         raise TribunalResponseUnreadable(exc.code, exc.message) from exc
 
 
-def _read(body: bytes, content_type: str | None, limits: XmlLimits, *, request: bool) -> MniMessage:
+def _plain(op: etree._Element, operation: str, request: bool) -> bool:
+    """True when *op* needs no normalisation: the servico namespace, children in tipos (parameters may be in
+    intercomunicacao), and not a filing (whose documents the full path digests)."""
+    if etree.QName(op).namespace != SERVICO_NS or (request and operation == "entregarManifestacaoProcessual"):
+        return False
+    for child in op:
+        if not isinstance(child.tag, str):
+            continue
+        q = etree.QName(child)
+        if q.namespace != TIPOS_NS and not (q.namespace == INTER_NS and q.localname in _PARAMETER_NAMES):
+            return False
+    return True
+
+
+_PARAMETER_NAMES = frozenset({"outroParametro", "parametros", "parametro"})
+
+
+def _read(body: bytes, content_type: str | None, limits: XmlLimits, *, request: bool,
+          light: bool = False) -> MniMessage:
     if len(body) > limits.max_body_bytes:
         raise malformed("MNI-E004", field="body")
     found: list[tuple[str, str]] = []
@@ -141,6 +168,11 @@ def _read(body: bytes, content_type: str | None, limits: XmlLimits, *, request: 
     if op.tag == f"{{{SOAP11_NS}}}Fault" and not request:
         return _fault(root, op, found, attachments)
     operation = _operation(op, found, request=request)
+    if light and not attachments and not found and _plain(op, operation, request):
+        msg = MniMessage(operation=operation, root=root, body=op, light=True)
+        _extract(msg, header, found)
+        msg.deviations = [Deviation(c, d) for c, d in dict.fromkeys(found)]
+        return msg
     model = content_model()
     norm = normalise_operation(op, model.elements[(SERVICO_NS, operation)], model, request=request)
     found.extend(norm.deviations)
