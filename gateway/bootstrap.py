@@ -99,6 +99,7 @@ class Gateway:
         for adapter in self.adapters.values():
             await adapter.aclose()
         if self.hub is not None:
+            await self.hub.drain()
             await self.hub.forwarder.aclose()
 
     def partner_status(self) -> dict[str, object]:

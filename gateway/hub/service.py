@@ -105,6 +105,7 @@ class Hub:
         # picked up quickly) and where processes live (kept until a probe learns otherwise)
         self._credentials: dict[tuple[int, str, str], tuple[float, TribunalCredential | None]] = {}
         self._locations: dict[tuple[str, str], str] = {}
+        self._background: set[asyncio.Task[None]] = set()
 
     # -- entry point ------------------------------------------------------------------------------------------
 
@@ -135,7 +136,15 @@ class Hub:
             answer, installations = await self._route(caller, msg)
         except HubError as exc:
             answer = HubAnswer(error_response(operation, exc.code, exc.message))
-        await self._audit(caller, operation, installations, request_digest, answer.body)
+        if operation == "entregarManifestacaoProcessual":
+            # a filing's audit entry is durable before the client hears the answer
+            await self._audit(caller, operation, installations, request_digest, answer.body)
+        else:
+            # a consultation's entry is committed in the next group commit without holding the answer back
+            task = asyncio.get_running_loop().create_task(
+                self._audit(caller, operation, installations, request_digest, answer.body))
+            self._background.add(task)
+            task.add_done_callback(self._background.discard)
         return answer
 
     async def _authenticate(self, msg: MniMessage) -> Caller:
@@ -490,6 +499,11 @@ class Hub:
         return row.state, row.response
 
     # -- audit ------------------------------------------------------------------------------------------------
+
+    async def drain(self) -> None:
+        """Wait for the audit entries still on their way (at shutdown)."""
+        if self._background:
+            await asyncio.gather(*self._background, return_exceptions=True)
 
     async def _audit(self, caller: Caller | None, operation: str, installations: Sequence[str], request_digest: str,
                      response: bytes) -> None:

@@ -6,6 +6,7 @@ import base64
 import re
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -15,7 +16,15 @@ from sqlalchemy import insert, select
 
 from gateway.db.engine import make_engine
 from gateway.db.tables import mni_avisos, mni_process_locations, organs
-from tests.support import FIXTURES, GatewayProcess, Tribunals, configure_hub, password_of, test_settings
+from tests.support import (
+    FIXTURES,
+    GatewayProcess,
+    Tribunals,
+    configure_hub,
+    password_of,
+    test_settings,
+    wait_until,
+)
 
 pytestmark = pytest.mark.e2e
 SERVICO = "http://www.cnj.jus.br/servico-intercomunicacao-2.2.2/"
@@ -136,9 +145,15 @@ def test_six_operations_through_zeep(hub: GatewayProcess, tribunals: Tribunals, 
     from gateway.db.tables import audit_log
 
     engine = make_engine(db_url)
-    with engine.connect() as conn:
-        entries = conn.execute(select(audit_log.c.event, audit_log.c.detail).where(
-            audit_log.c.event.like("mni.%"))).all()
+
+    def audited() -> list[Any]:
+        with engine.connect() as conn:
+            return list(conn.execute(select(audit_log.c.event, audit_log.c.detail).where(
+                audit_log.c.event.like("mni.%"))).all())
+
+    # a consultation's entry is committed with the next group commit, just after the answer
+    wait_until(lambda: any(e.event == "mni.confirmarRecebimento" for e in audited()), what="audit entries")
+    entries = audited()
     engine.dispose()
     assert len(entries) >= 10
     import json
