@@ -57,6 +57,38 @@ def sample(kind: Kind, *, username: str | None = None, password: str | None = No
                          reference=reference or unique_ref(kind.value), fact_date=fact_date or recent_day())
 
 
+def infodip_request(operation: str, inner: str, user: str = "tjrj-sistema") -> bytes:
+    """An INFODIP SOAP request for *operation* (its children in *inner*, prefix ``i``) with a test credential."""
+    from gateway.infodip.contract import NS
+    from gateway.xml.soap import SOAP11_NS, WSSE_NS
+
+    return (
+        f'<soap:Envelope xmlns:soap="{SOAP11_NS}" xmlns:i="{NS}"><soap:Header><wsse:Security xmlns:wsse="{WSSE_NS}">'
+        f"<wsse:UsernameToken><wsse:Username>{user}</wsse:Username><wsse:Password>{password_of(user)}</wsse:Password>"
+        f"</wsse:UsernameToken></wsse:Security></soap:Header><soap:Body><i:{operation}>{inner}</i:{operation}>"
+        "</soap:Body></soap:Envelope>"
+    ).encode()
+
+
+def comunicacao_of(body: bytes) -> str:
+    """The serialised ``comunicacao`` element of a request."""
+    from lxml import etree
+
+    from gateway.infodip.contract import NS
+
+    el = etree.fromstring(body).find(f".//{{{NS}}}comunicacao")
+    assert el is not None
+    return etree.tostring(el, encoding="unicode")
+
+
+def retification(protocol: str, kind: Kind = Kind.I, reference: str | None = None, days_ago: int = 1,
+                 user: str | None = None) -> bytes:
+    """A retificação of *protocol*: a fresh sample of *kind* with its own reference."""
+    corrected = sample(kind, reference=reference or unique_ref("R"), fact_date=recent_day(days_ago))
+    return infodip_request("retificarComunicacao", f"<i:protocolo>{protocol}</i:protocolo>" + comunicacao_of(corrected),
+                           user or SAMPLE_USERNAME[kind])
+
+
 def test_settings(db_url: str, tmp: Path, **overrides: object) -> Settings:
     """Settings for a test gateway on *db_url*."""
     key = tmp / "signing-key.pem"

@@ -16,13 +16,13 @@ error is mapped to MNI-E006 instead.
 from __future__ import annotations
 
 import re
-import threading
 from collections.abc import Callable
 
 from lxml import etree
 
 from gateway.mni.errors import malformed
 from gateway.settings import XmlLimits
+from gateway.xml.reader import hardened_parser
 
 XINCLUDE_NS = "http://www.w3.org/2001/XInclude"
 _FORBIDDEN_MARKUP = re.compile(rb"<!(?:DOCTYPE|ENTITY|ELEMENT|ATTLIST|NOTATION)")
@@ -31,28 +31,10 @@ _UTF8_NAMES = {b"utf-8", b"utf8"}
 _LATIN1_NAMES = {b"iso-8859-1", b"latin-1", b"latin1", b"iso8859-1", b"windows-1252", b"cp1252", b"iso_8859-1"}
 #: Elements whose text is base64 and may be as large as the body allows.
 BINARY_ELEMENTS = ("conteudo", "recibo")
-_local = threading.local()
 
 
 def _parser(encoding: str | None) -> etree.XMLParser:
-    cache: dict[str | None, etree.XMLParser] | None = getattr(_local, "parsers", None)
-    if cache is None:
-        cache = _local.parsers = {}
-    parser = cache.get(encoding)
-    if parser is None:
-        parser = etree.XMLParser(
-            encoding=encoding,
-            resolve_entities=False,
-            no_network=True,
-            load_dtd=False,
-            dtd_validation=False,
-            huge_tree=True,
-            collect_ids=False,
-            remove_comments=True,
-            remove_pis=True,
-        )
-        cache[encoding] = parser
-    return parser
+    return hardened_parser(huge_tree=True, encoding=encoding)
 
 
 _limit_checks: dict[tuple[int, int], Callable[[etree._Element], object]] = {}

@@ -25,21 +25,31 @@ _LATIN1_NAMES = {b"iso-8859-1", b"latin-1", b"latin1", b"iso8859-1", b"windows-1
 _local = threading.local()
 
 
-def _parser() -> etree.XMLParser:
-    parser = getattr(_local, "parser", None)
+def hardened_parser(*, huge_tree: bool = False, encoding: str | None = None) -> etree.XMLParser:
+    """This thread's hardened parser (no DTD, no entities, no network; parsers are not thread-safe). *huge_tree*
+    lifts libxml2's 10 MB text-node limit, for endpoints that carry documents of real size."""
+    cache: dict[tuple[bool, str | None], etree.XMLParser] | None = getattr(_local, "parsers", None)
+    if cache is None:
+        cache = _local.parsers = {}
+    key = (huge_tree, encoding)
+    parser = cache.get(key)
     if parser is None:
-        parser = etree.XMLParser(
+        parser = cache[key] = etree.XMLParser(
+            encoding=encoding,
             resolve_entities=False,
             no_network=True,
             load_dtd=False,
             dtd_validation=False,
-            huge_tree=False,
+            huge_tree=huge_tree,
             collect_ids=False,
             remove_comments=True,
             remove_pis=True,
         )
-        _local.parser = parser
     return parser
+
+
+def _parser() -> etree.XMLParser:
+    return hardened_parser()
 
 
 _limit_checks: dict[tuple[int, int], Callable[[etree._Element], object]] = {}

@@ -13,20 +13,17 @@ from pathlib import Path
 
 import httpx
 import pytest
-from lxml import etree
 from sqlalchemy import func, select
 
 from gateway import audit
 from gateway.db.engine import make_engine
 from gateway.db.tables import delivery_attempts, messages, outbox
 from gateway.domain.communication import Kind
-from gateway.infodip.contract import NS
 from gateway.settings import Settings
 from tests.support import (
     GatewayProcess,
     Mocks,
-    password_of,
-    recent_day,
+    retification,
     sample,
     test_settings,
     unique_ref,
@@ -66,21 +63,6 @@ class Client:
         raise AssertionError(f"no answer for {reference}")
 
 
-def retification(protocol: str, reference: str) -> bytes:
-    """A retificação of *protocol* (kind I) with its own *reference*."""
-    el = etree.fromstring(sample(Kind.I, reference=reference, fact_date=recent_day(1))).find(f".//{{{NS}}}comunicacao")
-    assert el is not None
-    user = "tjrj-sistema"
-    return (
-        f'<soap:Envelope xmlns:soap="{SOAP}" xmlns:i="{NS}"><soap:Header>'
-        '<wsse:Security xmlns:wsse="http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-wssecurity-secext-1.0.xsd">'
-        f"<wsse:UsernameToken><wsse:Username>{user}</wsse:Username><wsse:Password>{password_of(user)}</wsse:Password>"
-        "</wsse:UsernameToken></wsse:Security></soap:Header><soap:Body><i:retificarComunicacao>"
-        f"<i:protocolo>{protocol}</i:protocolo>{etree.tostring(el, encoding='unicode')}"
-        "</i:retificarComunicacao></soap:Body></soap:Envelope>"
-    ).encode()
-
-
 def run_workload(client: Client, n: int, deadline: float) -> tuple[dict[str, bytes], list[str]]:
     """Submit *n* communications from 8 threads, then retify the first 20 kind-I ones; returns the bodies by
     reference and the retificação references."""
@@ -109,7 +91,7 @@ def run_workload(client: Client, n: int, deadline: float) -> tuple[dict[str, byt
     fixes = []
     for ref in kind_i:
         fix_ref = unique_ref("F")
-        body = retification(client.answers[ref][0][0], fix_ref)
+        body = retification(client.answers[ref][0][0], Kind.I, reference=fix_ref, user="tjrj-sistema")
         bodies[fix_ref] = body
         client.send(fix_ref, body, deadline)
         fixes.append(fix_ref)
@@ -119,15 +101,22 @@ def run_workload(client: Client, n: int, deadline: float) -> tuple[dict[str, byt
 def supervise(make: Callable[[int], GatewayProcess], procs: list[GatewayProcess], restarts: list[int],
               stop: threading.Event, killed_outside: set[int] | None = None) -> None:
     """Restart each gateway that dies: with the next step of its crash plan when its own crash hook fired, with the
-    same step when the test killed it from outside (*killed_outside* holds those processes' ids)."""
+    same step when the test killed it from outside (*killed_outside* holds those processes' ids). A gateway whose
+    hook fires while it is still starting (its relay finds work at once) counts as crashed too."""
     step = {i: 0 for i in range(len(procs))}
     while not stop.is_set():
         for i, proc in enumerate(procs):
-            if not proc.alive():
-                if killed_outside is None or id(proc) not in killed_outside:
-                    step[i] += 1
-                restarts.append(step[i])
-                procs[i] = make(step[i]).start()
+            if proc.alive():
+                continue
+            if killed_outside is None or id(proc) not in killed_outside:
+                step[i] += 1
+            restarts.append(step[i])
+            candidate = make(step[i])
+            try:
+                procs[i] = candidate.start()
+            except RuntimeError:
+                candidate.kill()
+                procs[i] = candidate  # not alive: the next pass restarts it with the following step
         time.sleep(0.05)
 
 

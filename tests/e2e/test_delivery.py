@@ -20,10 +20,9 @@ from tests.support import (
     GatewayProcess,
     Mocks,
     password_of,
-    recent_day,
+    retification,
     sample,
     test_settings,
-    unique_ref,
     wait_until,
 )
 
@@ -49,24 +48,9 @@ def submit(gw: GatewayProcess, body: bytes) -> dict[str, str]:
     return {k: re.search(rf"<i:{k}>([^<]+)", r.text).group(1) for k in ("protocolo", "idMensagem")}  # type: ignore[union-attr]
 
 
-def envelope_of(op: str, inner: str, user: str = "tjrj-sistema") -> bytes:
-    """A SOAP request for *op* with a test credential."""
-    return (
-        f'<soap:Envelope xmlns:soap="{SOAP}" xmlns:i="{NS}"><soap:Header>'
-        '<wsse:Security xmlns:wsse="http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-wssecurity-secext-1.0.xsd">'
-        f"<wsse:UsernameToken><wsse:Username>{user}</wsse:Username><wsse:Password>{password_of(user)}</wsse:Password>"
-        f"</wsse:UsernameToken></wsse:Security></soap:Header><soap:Body><i:{op}>{inner}</i:{op}></soap:Body>"
-        "</soap:Envelope>"
-    ).encode()
-
-
 def retify(gw: GatewayProcess, protocol: str, kind: Kind = Kind.I, days_ago: int = 1) -> dict[str, str]:
     """Send a retificação of *protocol*."""
-    el = etree.fromstring(sample(kind, reference=unique_ref("R"), fact_date=recent_day(days_ago))).find(
-        f".//{{{NS}}}comunicacao")
-    assert el is not None
-    return submit(gw, envelope_of("retificarComunicacao",
-                                  f"<i:protocolo>{protocol}</i:protocolo>" + etree.tostring(el, encoding="unicode")))
+    return submit(gw, retification(protocol, kind, days_ago=days_ago))
 
 
 def ids_in(mocks: Mocks, name: str, duplicates: bool = False) -> list[str]:

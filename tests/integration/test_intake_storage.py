@@ -16,7 +16,7 @@ from gateway.db.engine import make_engine
 from gateway.db.tables import audit_log, communications, messages, outbox
 from gateway.domain.communication import Kind
 from gateway.infodip.contract import NS
-from tests.support import password_of, recent_day, sample, test_settings, unique_ref
+from tests.support import comunicacao_of, infodip_request, recent_day, sample, test_settings, unique_ref
 
 SOAP = "http://schemas.xmlsoap.org/soap/envelope/"
 N = {"i": NS, "soap": SOAP}
@@ -75,24 +75,6 @@ def counts(db_url: str) -> dict[str, int]:
     return out
 
 
-def envelope_of(op: str, inner: str, user: str = "tjrj-sistema") -> bytes:
-    """A SOAP request for *op* with a test credential."""
-    return (
-        f'<soap:Envelope xmlns:soap="{SOAP}" xmlns:i="{NS}"><soap:Header>'
-        '<wsse:Security xmlns:wsse="http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-wssecurity-secext-1.0.xsd">'
-        f"<wsse:UsernameToken><wsse:Username>{user}</wsse:Username><wsse:Password>{password_of(user)}</wsse:Password>"
-        f"</wsse:UsernameToken></wsse:Security></soap:Header><soap:Body><i:{op}>{inner}</i:{op}></soap:Body>"
-        "</soap:Envelope>"
-    ).encode()
-
-
-def comunicacao_xml(body: bytes) -> str:
-    """The ``comunicacao`` element of a sample request, serialised."""
-    el = etree.fromstring(body).find(".//i:comunicacao", N)
-    assert el is not None
-    return etree.tostring(el, encoding="unicode")
-
-
 def test_acceptance_writes_version_outbox_and_audit_in_one_transaction(client: TestClient) -> None:
     """An accepted communication is stored with one outbox row per destination and one audit entry."""
     before = counts(db_of(client))
@@ -135,16 +117,16 @@ def test_retification_and_cancellation_keep_every_version(client: TestClient) ->
     """A retificação is version 2 with a new message id; a cancelamento is version 3; all are kept, in order."""
     first = post(client, sample(Kind.I))
     protocol = first.findtext(".//i:protocolo", namespaces=N)
-    fix = comunicacao_xml(sample(Kind.I, reference=unique_ref("R"), fact_date=recent_day(1)))
-    second = post(client, envelope_of("retificarComunicacao", f"<i:protocolo>{protocol}</i:protocolo>{fix}"))
+    fix = comunicacao_of(sample(Kind.I, reference=unique_ref("R"), fact_date=recent_day(1)))
+    second = post(client, infodip_request("retificarComunicacao", f"<i:protocolo>{protocol}</i:protocolo>{fix}"))
     assert second.status == 200, second.raw
     assert second.findtext(".//i:versao", namespaces=N) == "2"
     assert second.findtext(".//i:idMensagem", namespaces=N) != first.findtext(".//i:idMensagem", namespaces=N)
-    third = post(client, envelope_of("cancelarComunicacao", f"<i:protocolo>{protocol}</i:protocolo>"
+    third = post(client, infodip_request("cancelarComunicacao", f"<i:protocolo>{protocol}</i:protocolo>"
                                      f"<i:referenciaRemetente>{unique_ref('C')}</i:referenciaRemetente>"
                                      "<i:motivo>Comunicação enviada por engano.</i:motivo>"))
     assert third.findtext(".//i:operacao", namespaces=N) == "cancelamento"
-    view = post(client, envelope_of("consultarComunicacao", f"<i:protocolo>{protocol}</i:protocolo>"))
+    view = post(client, infodip_request("consultarComunicacao", f"<i:protocolo>{protocol}</i:protocolo>"))
     assert view.findtext(".//i:situacao", namespaces=N) == "cancelada"
     ops = [v.findtext("i:operacao", namespaces=N) for v in view.iterfind(".//i:versoes/i:versao", N)]
     assert ops == ["envio", "retificacao", "cancelamento"]
@@ -154,8 +136,8 @@ def test_retification_and_cancellation_keep_every_version(client: TestClient) ->
     assert states[("1", "TSE")] == "pendente" and states[("2", "TSE")] == "bloqueada"
     assert states[("3", "CNJ")] == "bloqueada"
     # a cancelled communication admits no further change
-    again = post(client, envelope_of("retificarComunicacao", f"<i:protocolo>{protocol}</i:protocolo>"
-                                     + comunicacao_xml(sample(Kind.I))))
+    again = post(client, infodip_request("retificarComunicacao", f"<i:protocolo>{protocol}</i:protocolo>"
+                                     + comunicacao_of(sample(Kind.I))))
     assert fault_code(again) == "INFODIP-E052"
 
 
@@ -163,7 +145,7 @@ def test_retification_by_another_organ_is_not_found(client: TestClient) -> None:
     """An organ cannot correct, cancel or read another organ's communication (INFODIP-E051)."""
     first = post(client, sample(Kind.IV))
     protocol = first.findtext(".//i:protocolo", namespaces=N)
-    other = post(client, envelope_of("consultarComunicacao", f"<i:protocolo>{protocol}</i:protocolo>",
+    other = post(client, infodip_request("consultarComunicacao", f"<i:protocolo>{protocol}</i:protocolo>",
                                      user="tjsp-sistema"))
     assert fault_code(other) == "INFODIP-E051"
 
