@@ -60,6 +60,23 @@ def test_info_file_has_the_keys_of_the_intake_capability(sandbox: tuple[dict[str
     assert httpx.get(f"{info['gateway']}/healthz").json() == {"status": "ok"}
 
 
+def test_info_file_lists_the_simulators_and_demo_processes(sandbox: tuple[dict[str, object], Path]) -> None:
+    """Routing and the MNI hub add the store simulators and the tribunals (with their installations) to
+    ``mocks``, demo processes under ``demo``; each simulator answers its ``/_mock`` endpoints."""
+    info, _ = sandbox
+    mocks = info["mocks"]
+    assert isinstance(mocks, dict)
+    assert mocks["tse"]["kind"] == "soap" and mocks["tse"]["wsdl"].endswith("/?wsdl")
+    assert mocks["cnj"]["kind"] == "rest"
+    assert [i["instance"] for i in mocks["tribunal-8.19"]["installations"]] == ["1", "2"]
+    assert mocks["tribunal-4.04"]["kind"] == "mni" and len(mocks["tribunal-4.04"]["installations"]) == 1
+    for mock in mocks.values():
+        assert httpx.get(mock["url"] + "/_mock/received").status_code == 200
+    processes = info["demo"]["processes"]["mni"]  # type: ignore[index]
+    assert len(processes) >= 4 and all(len(p) == 20 for p in processes)
+    assert info["admin_token"]
+
+
 def test_every_sample_is_accepted_as_is_and_a_changed_reference_makes_a_new_one(
     sandbox: tuple[dict[str, object], Path],
 ) -> None:
