@@ -296,6 +296,8 @@ def _print_banner(info: dict[str, Any], info_path: Path) -> None:
     out = sys.stdout
     out.write(f"\nSandbox do gateway pronto em {info['gateway']}\n")
     out.write(f"  WSDL INFODIP: {info['gateway']}/soap/infodip?wsdl\n")
+    if "demo" in info:
+        out.write(f"  WSDL MNI (hub): {info['gateway']}/soap/mni?wsdl  (clientes: pgfn-mni, pgf-mni)\n")
     for name, mock in info.get("mocks", {}).items():
         out.write(f"  simulador {name.upper()}: {mock['url']}  (falhas: POST {mock['url']}/_mock/faults)\n")
     out.write(f"  dados: {info['data_dir']}\n  arquivo de informações: {info_path}\n\n")

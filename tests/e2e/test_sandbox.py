@@ -109,6 +109,17 @@ def test_readme_example_runs_against_the_sandbox(sandbox: tuple[dict[str, object
     assert re.match(r"\d{8}-[0-9A-Z]{12} 1 False \['TSE', 'CNJ'\]", out.stdout), out.stdout
 
 
+def test_readme_mni_example_runs_against_the_sandbox(sandbox: tuple[dict[str, object], Path]) -> None:
+    """The MNI hub example of the README, run verbatim in the sandbox's directory, consults and files."""
+    _, work = sandbox
+    readme = (ROOT / "README.md").read_text()
+    block = readme.split("## The MNI 2.2.2 hub", 1)[1].split("```python", 1)[1].split("```", 1)[0]
+    out = subprocess.run([sys.executable, "-c", block], cwd=work, capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    lines = out.stdout.splitlines()
+    assert lines[0].startswith("True") and re.match(r"True \d{30}$", lines[1]), out.stdout
+
+
 def test_readme_lists_every_error_code() -> None:
     """Every stable code of the catalogue is documented in the README."""
     readme = (ROOT / "README.md").read_text()
