@@ -190,7 +190,8 @@ class Hub:
     def _tribunal(self, caller: Caller, jtr: str) -> list[Installation]:
         tribunal = self.registry.tribunals.get(jtr)
         client = self.registry.clients.get(caller.organ_code)
-        if tribunal is None or (client is not None and jtr not in client.tribunals):
+        # deny by default: a client reaches only the tribunals its registry entry lists
+        if tribunal is None or client is None or jtr not in client.tribunals:
             raise HubError("MNI-E040", f"J.TR {jtr} não está disponível para {caller.organ_code}.")
         return list(tribunal.installations)
 

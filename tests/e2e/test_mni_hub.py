@@ -204,6 +204,9 @@ def test_error_paths_are_coded_answers(hub: GatewayProcess, tribunals: Tribunals
     assert code_of(s.consultarProcesso(idConsultante="tjrj-sistema", senhaConsultante=password_of("tjrj-sistema"),
                                        numeroProcesso=PJE_PROCESS).mensagem) == "MNI-E022"
     assert code_of(s.consultarProcesso(**pgfn(), numeroProcesso="00000011220248260001").mensagem) == "MNI-E040"
+    # deny by default: PGF's registry entry lists only TJRJ, so TRF4 is out of its reach
+    assert code_of(s.consultarProcesso(idConsultante="pgf-mni", senhaConsultante=password_of("pgf-mni"),
+                                       numeroProcesso=EPROC_PROCESS).mensagem) == "MNI-E040"
     assert code_of(s.consultarProcesso(**pgfn(), numeroProcesso="09999994620198190001").mensagem) == "MNI-E046"
     assert code_of(s.consultarTeorComunicacao(**pgfn(), identificadorAviso="202001010000001").mensagem) == "MNI-E048"
     engine = make_engine(db_url)
