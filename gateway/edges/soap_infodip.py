@@ -10,6 +10,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 
+import anyio.to_thread
 from lxml import etree
 from starlette.requests import Request
 from starlette.responses import Response
@@ -22,7 +23,7 @@ from gateway.metrics import Metrics
 from gateway.schemas import INFODIP_WSDL, SERVED_XSD
 from gateway.settings import XmlLimits
 from gateway.xml.reader import read_xml
-from gateway.xml.soap import element_xml, envelope, fault, read_envelope, read_username_token
+from gateway.xml.soap import envelope, fault, read_envelope, read_username_token
 
 log = logging.getLogger("gateway.infodip")
 XML = "text/xml; charset=utf-8"
@@ -152,13 +153,6 @@ class InfodipEndpoint:
         return self._accepted(receipt, "-")
 
     async def _consultar(self, caller: Caller, op: etree._Element) -> str:
-        import anyio.to_thread
-
         protocol = (op.findtext("i:protocolo", namespaces=contract.N) or "").strip()
         view = await anyio.to_thread.run_sync(self.service.consult, caller, protocol)
         return contract.consultation_xml(view)
-
-
-def element_text(el: etree._Element) -> str:
-    """Serialised element (re-exported for tests)."""
-    return element_xml(el)

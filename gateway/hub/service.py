@@ -24,6 +24,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from xml.sax.saxutils import escape
 
 import anyio.to_thread
 from lxml import etree
@@ -31,7 +32,7 @@ from sqlalchemy import delete, insert, select, update
 from sqlalchemy.engine import Engine
 
 from gateway.auth import Authenticator, Caller
-from gateway.clock import Clock
+from gateway.clock import Clock, utc
 from gateway.db.committer import GroupCommitter, WriteContext
 from gateway.db.tables import mni_avisos, mni_filings, mni_process_locations
 from gateway.domain.communication import OrganType
@@ -46,7 +47,7 @@ from gateway.mni.names import SOAP11_NS, TIPOS_NS
 from gateway.mni.reader import MniMessage, read_request, read_response
 from gateway.mni.responses import canonical_response, error_response
 from gateway.settings import XmlLimits
-from gateway.xml.soap import PASSWORD_TEXT, WSSE_NS, UsernameToken
+from gateway.xml.soap import PASSWORD_TEXT, WSSE_NS, UsernameToken, fault
 
 log = logging.getLogger("gateway.hub")
 _T = "{%s}" % TIPOS_NS
@@ -295,8 +296,6 @@ class Hub:
                         timeout_s: float | None) -> tuple[bytes, MniMessage]:
         cred = self._credential(caller, inst)
         user_field, pass_field = _credential_fields(operation)
-        from xml.sax.saxutils import escape
-
         body = (f'<soap:Envelope xmlns:soap="{SOAP11_NS}" xmlns:ser="http://www.cnj.jus.br/servico-'
                 f'intercomunicacao-2.2.2/" xmlns:tip="{TIPOS_NS}"><soap:Body><ser:{operation}>'
                 f"<tip:{user_field}>{escape(cred.username)}</tip:{user_field}>"
@@ -493,8 +492,6 @@ class Hub:
                                .where(mni_filings.c.filing_key == key)).first()
         if row is None:
             return None
-        from gateway.clock import utc
-
         if utc(row.expires_at) < self.clock.now():
             return None
         return row.state, row.response
@@ -630,10 +627,6 @@ def _drop_filing(ctx: WriteContext, key: str) -> None:
 
 def fault_for(exc: GatewayError) -> bytes:
     """A SOAP Fault for what the hub could not read at all (the code and its Portuguese message in ``detail``)."""
-    from xml.sax.saxutils import escape
-
-    from gateway.xml.soap import fault
-
     if exc.message == exc.code and exc.code in MNI_CATALOGUE:
         exc.message = MNI_CATALOGUE[exc.code]
     return fault(exc, f'<mensagem xmlns="{TIPOS_NS}">{escape(exc.code + ": " + exc.message)}</mensagem>')

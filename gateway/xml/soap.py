@@ -111,11 +111,6 @@ def envelope(body_xml: str) -> bytes:
     ).encode()
 
 
-def element_xml(element: etree._Element) -> str:
-    """Serialise *element* for :func:`envelope`."""
-    return etree.tostring(element, encoding="unicode")
-
-
 def fault(error: GatewayError, detail_xml: str) -> bytes:
     """A SOAP 1.1 Fault for *error* with *detail_xml* inside ``detail``."""
     return envelope(
