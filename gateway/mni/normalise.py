@@ -8,6 +8,7 @@ can set them aside.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 
 from lxml import etree
@@ -26,6 +27,16 @@ class Normalised:
     deviations: list[tuple[str, str]] = field(default_factory=list)
     extensions: list[etree._Element] = field(default_factory=list)
     documents: list[etree._Element] = field(default_factory=list)
+
+
+_CNJ_URIS = re.compile(rb"""["'](https?://[^"'<>]*cnj\.jus\.br[^"'<>]*)["']""")
+_MISSPELLED_BYTES = frozenset(wrong.encode() for wrong in MISSPELLED_NS)
+
+
+def may_have_misspelled_namespaces(data: bytes) -> bool:
+    """Whether *data* declares one of the misspelled namespaces: one scan for quoted CNJ URIs (most messages are
+    then spared the walk over every element)."""
+    return any(uri in _MISSPELLED_BYTES for uri in _CNJ_URIS.findall(data))
 
 
 def fix_misspelled_namespaces(root: etree._Element) -> list[tuple[str, str]]:

@@ -37,7 +37,7 @@ def _parser(encoding: str | None) -> etree.XMLParser:
     return hardened_parser(huge_tree=True, encoding=encoding)
 
 
-_limit_checks: dict[tuple[int, int], Callable[[etree._Element], object]] = {}
+_limit_checks: dict[tuple[int, int, int], Callable[[etree._Element], object]] = {}
 
 
 def _limit_check(limits: XmlLimits) -> Callable[[etree._Element], object]:
@@ -46,16 +46,19 @@ def _limit_check(limits: XmlLimits) -> Callable[[etree._Element], object]:
     The binary elements are filtered out before ``string-length`` is evaluated, so a 60 MB ``conteudo`` is never
     copied by the check.
     """
-    key = (limits.max_depth, limits.max_text_bytes)
+    key = (limits.max_depth, limits.max_text_bytes, limits.max_body_bytes)
     check = _limit_checks.get(key)
     if check is None:
         deeper = "/*" * (limits.max_depth + 1)
         binary = " or ".join(f"local-name(..)='{name}'" for name in BINARY_ELEMENTS)
         n = limits.max_text_bytes
-        check = etree.XPath(
-            f"boolean({deeper}) or boolean(//text()[not({binary})][string-length(.) > {n}]) "
-            f"or boolean(//@*[string-length(.) > {n}])"
-        )
+        if n >= limits.max_body_bytes:  # no text can be longer than the body: only the depth needs a look
+            check = etree.XPath(f"boolean({deeper})")
+        else:
+            check = etree.XPath(
+                f"boolean({deeper}) or boolean(//text()[not({binary})][string-length(.) > {n}]) "
+                f"or boolean(//@*[string-length(.) > {n}])"
+            )
         _limit_checks[key] = check
     return check
 

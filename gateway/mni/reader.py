@@ -37,7 +37,12 @@ from gateway.mni.names import (
     SOAP12_NS,
     TIPOS_NS,
 )
-from gateway.mni.normalise import fix_misspelled_namespaces, normalise_operation, path_of
+from gateway.mni.normalise import (
+    fix_misspelled_namespaces,
+    may_have_misspelled_namespaces,
+    normalise_operation,
+    path_of,
+)
 from gateway.mni.parser import BINARY_ELEMENTS, parse_mni_xml
 from gateway.mni.schema import content_model, operation_schema
 from gateway.settings import XmlLimits
@@ -160,11 +165,13 @@ def _read(body: bytes, content_type: str | None, limits: XmlLimits, *, request: 
         xml, charset, attachments = parts.root, parts.root_charset or charset, parts.attachments
         found.append(("mtom-xop", f"multipart/related com {len(attachments)} anexo(s)"))
     root, latin1 = parse_mni_xml(xml, limits, charset=charset)
+    misspelled = may_have_misspelled_namespaces(xml)
     del xml
     if latin1:
         found.append(("codificacao-iso-8859-1", "corpo em ISO-8859-1"))
     header, op = _envelope(root)
-    found.extend(fix_misspelled_namespaces(root))
+    if misspelled:
+        found.extend(fix_misspelled_namespaces(root))
     if op.tag == f"{{{SOAP11_NS}}}Fault" and not request:
         return _fault(root, op, found, attachments)
     operation = _operation(op, found, request=request)
