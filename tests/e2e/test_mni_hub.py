@@ -209,7 +209,7 @@ def test_error_paths_are_coded_answers(hub: GatewayProcess, tribunals: Tribunals
                                        numeroProcesso=EPROC_PROCESS).mensagem) == "MNI-E040"
     assert code_of(s.consultarProcesso(**pgfn(), numeroProcesso="09999994620198190001").mensagem) == "MNI-E046"
     assert code_of(s.consultarTeorComunicacao(**pgfn(), identificadorAviso="202001010000001").mensagem) == "MNI-E048"
-    engine = make_engine(db_url)
+    engine = make_engine(db_url, writer=True)  # takes the write lock at BEGIN: the gateway writes concurrently
     with engine.begin() as conn:
         organ = conn.execute(select(organs.c.id).where(organs.c.code == "PGFN")).scalar_one()
         from datetime import UTC, datetime

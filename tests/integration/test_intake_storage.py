@@ -165,7 +165,7 @@ def test_audit_chain_verifies_after_intake(client: TestClient) -> None:
     for _ in range(60):
         assert post(client, sample(Kind.VI)).status == 200
     key = audit.load_signing_key(str(tmp_of(client) / "signing-key.pem"))
-    engine = make_engine(db_of(client))
+    engine = make_engine(db_of(client), writer=True)  # its BEGIN takes the write lock (the gateway is running)
     with engine.connect() as conn:
         report = audit.verify(conn, key.public_key)
         assert report.ok, report.broken
