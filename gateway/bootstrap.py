@@ -143,11 +143,7 @@ def build(settings: Settings, clock: Clock | None = None, relay_wanted: bool | N
     adapters = build_adapters(settings)
     relay = None
     if adapters and relay_wanted:
-        relay = Relay(committer, adapters, clock, metrics, policy=RelayPolicy(
-            batch_size=settings.relay_batch_size, lease_seconds=settings.relay_lease_s,
-            base_backoff_s=settings.relay_base_backoff_s, max_backoff_s=settings.relay_max_backoff_s,
-            max_attempts=settings.relay_max_attempts, poll_interval_s=settings.relay_poll_interval_s,
-            breaker_threshold=settings.breaker_threshold, breaker_cooldown_s=settings.breaker_cooldown_s),
+        relay = Relay(committer, adapters, clock, metrics, policy=RelayPolicy.of(settings),
             is_postgres=not is_sqlite(settings.database_url), crash_hook=hook)
     infodip = InfodipService(settings, committer, reader, clock)
     if relay is not None:
@@ -209,9 +205,3 @@ def create_app(settings: Settings, clock: Clock | None = None, gateway: Gateway 
     rest.install(app, gw.infodip, gw.auth, gw.committer, settings.admin_token)
     return app
 
-
-def sqlite_path(settings: Settings) -> str | None:
-    """The file of a SQLite database URL (None for other databases)."""
-    if not is_sqlite(settings.database_url):
-        return None
-    return settings.database_url.split("///", 1)[-1]

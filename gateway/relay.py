@@ -30,6 +30,7 @@ from gateway.clock import Clock, utc
 from gateway.db.committer import GroupCommitter, WriteContext
 from gateway.db.tables import communications, delivery_attempts, messages, organs, outbox
 from gateway.metrics import Metrics
+from gateway.settings import Settings
 
 log = logging.getLogger("gateway.relay")
 
@@ -38,7 +39,7 @@ DUE = ("pending", "failed")
 
 @dataclass(frozen=True)
 class RelayPolicy:
-    """Tunables of delivery."""
+    """Tunables of delivery (defaults for tests; a gateway builds it from its settings, :meth:`of`)."""
 
     batch_size: int = 800
     lease_seconds: float = 60.0
@@ -49,6 +50,14 @@ class RelayPolicy:
     breaker_threshold: int = 5
     breaker_cooldown_s: float = 10.0
     concurrency_per_destination: int = 4
+
+    @classmethod
+    def of(cls, settings: Settings) -> RelayPolicy:
+        """The policy configured by ``GATEWAY_RELAY_*`` and ``GATEWAY_BREAKER_*``."""
+        return cls(batch_size=settings.relay_batch_size, lease_seconds=settings.relay_lease_s,
+                   base_backoff_s=settings.relay_base_backoff_s, max_backoff_s=settings.relay_max_backoff_s,
+                   max_attempts=settings.relay_max_attempts, poll_interval_s=settings.relay_poll_interval_s,
+                   breaker_threshold=settings.breaker_threshold, breaker_cooldown_s=settings.breaker_cooldown_s)
 
 
 def backoff(attempt: int, policy: RelayPolicy, rng: Callable[[], float] = random.random) -> float:

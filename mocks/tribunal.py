@@ -213,15 +213,21 @@ class Tribunal:
             render.comunicacao(out, out.wrapper, t("comunicacao"), a, self.processes[a.numero])
         return out
 
-    def processo(self, req: Request, inst: str) -> Outgoing:
-        """consultarProcesso with movimentos / incluirCabecalho / incluirDocumentos / documento (ids or ``*``)."""
+    def _consulted_process(self, req: Request, inst: str) -> Process | Outgoing:
+        """The process a consultant asks for in this installation, or the refusal to answer instead."""
         pl, op = req.payload, req.operation
         if not self.authenticate(text(pl, "idConsultante"), text(pl, "senhaConsultante")):
             return self._denied(op)
         numero = text(pl, "numeroProcesso")
         p = self.find(numero, inst)
-        if p is None:
-            return self._not_found(op, numero)
+        return self._not_found(op, numero) if p is None else p
+
+    def processo(self, req: Request, inst: str) -> Outgoing:
+        """consultarProcesso with movimentos / incluirCabecalho / incluirDocumentos / documento (ids or ``*``)."""
+        pl, op = req.payload, req.operation
+        p = self._consulted_process(req, inst)
+        if isinstance(p, Outgoing):
+            return p
         asked = {(d.text or "").strip() for d in kids(pl, "documento")}
         ref = text(pl, "dataReferencia")
         out = self._status(Outgoing(self.style, op), True, "Processo consultado com sucesso")
@@ -233,13 +239,10 @@ class Tribunal:
 
     def alteracao(self, req: Request, inst: str) -> Outgoing:
         """consultarAlteracao: SHA-1 hashes of header, movements and documents."""
-        pl, op = req.payload, req.operation
-        if not self.authenticate(text(pl, "idConsultante"), text(pl, "senhaConsultante")):
-            return self._denied(op)
-        numero = text(pl, "numeroProcesso")
-        p = self.find(numero, inst)
-        if p is None:
-            return self._not_found(op, numero)
+        op = req.operation
+        p = self._consulted_process(req, inst)
+        if isinstance(p, Outgoing):
+            return p
         out = self._status(Outgoing(self.style, op), True, "Consulta realizada com sucesso")
         for name, value in zip(("hashCabecalho", "hashMovimentacoes", "hashDocumentos"), p.hashes(), strict=True):
             sub(out.wrapper, t(name), value)

@@ -78,17 +78,6 @@ class Registry:
             return None
         return next((i for i in tribunal.installations if i.instance == instance), None)
 
-    def to_json(self) -> dict[str, Any]:
-        """The registry in its file format."""
-        return {
-            "tribunais": [{"jtr": t.jtr, "nome": t.name, "instalacoes": [
-                {"instancia": i.instance, "url": i.url, "peculiaridades": sorted(i.quirks)}
-                for i in t.installations]} for t in self.tribunals.values()],
-            "clientes": {c.organ_code: {"tribunais": list(c.tribunals), "tribunalPadrao": c.default_tribunal,
-                                        "codigoLocalidadePadrao": c.default_codigo_localidade,
-                                        "modoEstrito": c.strict} for c in self.clients.values()},
-        }
-
 
 def parse_registry(data: dict[str, Any]) -> Registry:
     """Validate and build a registry from its JSON form."""

@@ -112,9 +112,6 @@ class MniMessage:
     #: (deviations then cover only what the light path sees; strict mode reads the message again in full)
     light: bool = False
 
-    def deviation_codes(self) -> list[str]:
-        """The distinct deviation codes, in the order first seen."""
-        return list(dict.fromkeys(d.code for d in self.deviations))
 
 
 def read_request(body: bytes, content_type: str | None, limits: XmlLimits, *, light: bool = False) -> MniMessage:
