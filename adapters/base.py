@@ -16,6 +16,8 @@ from typing import Protocol
 import httpx
 from lxml import etree
 
+from gateway.errors import PartnerError
+
 #: HTTP statuses a partner answers when trying again later may succeed.
 RETRYABLE_STATUSES = frozenset({408, 425, 429, 500, 502, 503, 504})
 
@@ -43,14 +45,6 @@ class DeliveryResult:
     receipt: str | None = None
     error: str | None = None
     retryable: bool = False
-
-
-class PartnerError(Exception):
-    """A call to a partner failed as a whole."""
-
-    def __init__(self, message: str, *, retryable: bool) -> None:
-        super().__init__(message)
-        self.retryable = retryable
 
 
 class Adapter(Protocol):

@@ -7,7 +7,7 @@ request, so every request has a unique reference (no idempotent replays) and the
 
 from __future__ import annotations
 
-from gateway.domain.communication import Kind
+from gateway.infodip.domain import Kind
 from gateway.infodip.samples import SAMPLE_USERNAME, render_sample
 
 #: Marker replaced by a unique reference in every request (valid against ``tipoReferencia``).

@@ -10,10 +10,12 @@ from sqlalchemy.engine import Engine
 from gateway.auth import hash_password
 from gateway.clock import SystemClock
 from gateway.db.tables import credentials, organs
-from gateway.domain.communication import Kind, OrganType
+from gateway.errors import OperatorError
+from gateway.infodip.domain import Kind
+from gateway.organs import OrganType
 
 
-class AdminError(ValueError):
+class AdminError(OperatorError):
     """An administration request that cannot be carried out."""
 
 

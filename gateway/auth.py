@@ -20,8 +20,9 @@ from sqlalchemy import select
 from sqlalchemy.engine import Engine
 
 from gateway.db.tables import credentials, organs
-from gateway.domain.communication import Kind, OrganType, competent_kinds
 from gateway.errors import AuthenticationFailed
+from gateway.infodip.domain import Kind, competent_kinds
+from gateway.organs import OrganType
 from gateway.xml.soap import PASSWORD_TEXT, UsernameToken
 
 _DUMMY_SALT = b"gateway-dummy-salt"

@@ -36,10 +36,10 @@ from gateway.hub.credentials import CredentialStore, fernet_key
 from gateway.hub.forwarder import Forwarder
 from gateway.hub.registry import load_registry
 from gateway.hub.service import Hub
+from gateway.infodip.routing import CNJ, TSE
 from gateway.infodip.service import InfodipService
 from gateway.metrics import Metrics
 from gateway.relay import Relay, RelayPolicy
-from gateway.routing import CNJ, TSE
 from gateway.settings import Settings
 
 log = logging.getLogger("gateway")

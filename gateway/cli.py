@@ -104,9 +104,9 @@ def cmd_migrate(args: argparse.Namespace) -> int:
 
 def cmd_validate(args: argparse.Namespace) -> int:
     """Validate a request file (SOAP envelope or bare operation element) without sending it."""
-    from gateway.domain.communication import check_rules
     from gateway.errors import GatewayError
     from gateway.infodip import contract
+    from gateway.infodip.domain import check_rules
     from gateway.xml.reader import read_xml
     from gateway.xml.soap import SOAP11_NS, read_envelope
 
@@ -158,7 +158,7 @@ def cmd_organ_add(args: argparse.Namespace) -> int:
     """Register an organ."""
     from gateway import admin
     from gateway.db.engine import make_engine
-    from gateway.domain.communication import OrganType
+    from gateway.organs import OrganType
 
     engine = make_engine(_settings().database_url, writer=True)
     kinds = args.kinds.split(",") if args.kinds else None

@@ -1,17 +1,30 @@
-"""The gateway's one exception tree.
+"""The gateway's one exception tree, and the one catalogue of stable error codes.
 
-    GatewayError                      code, field, message, retryable
-    ├── ClientError                   the caller's fault → SOAP faultcode soap:Client
+    GatewayError                      code, message, field, retryable
+    ├── ClientError                   the caller's fault → soap:Client, sucesso=false, HTTP 4xx (not retryable)
     │   ├── MalformedRequest          unreadable XML, forbidden constructs, limits
     │   ├── VersionMismatch           a SOAP 1.2 envelope → soap:VersionMismatch
+    │   ├── MustUnderstand            a mustUnderstand header we do not process → soap:MustUnderstand
     │   ├── ValidationFailed          XSD, identifiers, legal rules
     │   ├── AuthenticationFailed      missing or wrong credentials
     │   ├── NotAllowed                an authenticated organ asking what it may not
-    │   └── Conflict                  idempotency and history conflicts
-    └── ServerError                   ours or a partner's → soap:Server (retryable)
+    │   ├── Conflict                  idempotency and history conflicts
+    │   └── NotFound                  what was asked for does not exist (or is not visible to the caller)
+    ├── ServerError                   ours → soap:Server (retryable)
+    │   └── StorageUnavailable        the database failed or timed out; nothing was acknowledged
+    ├── PartnerError                  a partner (TSE, CNJ, a tribunal…) failed; ``retryable`` per instance
+    │   ├── PartnerUnreachable        the request never reached the partner (refused, no route, bad address)
+    │   ├── PartnerTimeout            sent, no answer in time: whether the partner acted is unknown
+    │   ├── PartnerRefused            the partner answered a refusal (4xx, ``rejeitado``): resending fails too
+    │   └── PartnerUnreadable         the partner answered bytes we cannot read: it may have acted
+    └── OperatorError                 an operator's request (CLI, configuration, registry) that cannot be carried out
 
-Every error carries a stable code (``INFODIP-E…``) listed in :data:`CATALOGUE` with its Portuguese message; edges
-translate the tree into SOAP Faults, ``sucesso=false`` or HTTP errors, and nothing else is raised across them.
+Every error carries a stable code listed in :data:`CATALOGUE` with its Portuguese message (``INFODIP-E…`` for
+the INFODIP edge, ``MNI-E…`` for the MNI hub, ``GATEWAY-E…`` for operators and partners). Edges translate the
+tree into SOAP Faults, ``sucesso=false`` or HTTP problems, and nothing else is raised across them. Libraries'
+errors are translated into this tree at one boundary per library (``adapters.base.translating`` for httpx and
+lxml, ``adapters.tribunal`` for aiohttp, the group committer for SQLAlchemy); programming errors (``TypeError``,
+``KeyError``…) are never translated: they are bugs, not a partner's or a caller's fault.
 """
 
 from __future__ import annotations
@@ -51,6 +64,43 @@ CATALOGUE: dict[str, str] = {
     "INFODIP-E053": "A retificação deve manter o tipo da comunicação original.",
     "INFODIP-E090": "Erro interno do gateway.",
     "INFODIP-E091": "Armazenamento indisponível; tente novamente.",
+    "MNI-E001": "XML ilegível (malformado).",
+    "MNI-E002": "DOCTYPE, DTD e entidades não são aceitos.",
+    "MNI-E003": "XInclude não é aceito.",
+    "MNI-E004": "O corpo da requisição excede o limite de tamanho.",
+    "MNI-E005": "A mensagem excede o limite de profundidade ou de tamanho de texto.",
+    "MNI-E006": "Codificação não aceita: envie UTF-8 (ou ISO-8859-1 declarada).",
+    "MNI-E007": "Envelope SOAP 1.1 inválido.",
+    "MNI-E008": "Versão do SOAP não suportada: use SOAP 1.1.",
+    "MNI-E009": "Operação desconhecida no MNI 2.2.2.",
+    "MNI-E010": "Namespace desconhecido: use os namespaces do MNI 2.2.2.",
+    "MNI-E011": "Mensagem MTOM/XOP inválida (partes multipart ou xop:Include sem anexo).",
+    "MNI-E020": "Autenticação ausente: informe idConsultante/senhaConsultante (ou idManifestante/senhaManifestante)"
+    " ou WS-Security UsernameToken.",
+    "MNI-E021": "Usuário ou senha inválidos.",
+    "MNI-E022": "Cliente não autorizado a usar o hub MNI (tipo de órgão não permitido).",
+    "MNI-E023": "O hub não tem credencial deste cliente para a instalação do tribunal.",
+    "MNI-E030": "Número de processo inválido (20 dígitos com dígito verificador da Resolução CNJ 65/2008).",
+    "MNI-E031": "Requisição fora do padrão MNI 2.2.2 (modo estrito): desvios encontrados.",
+    "MNI-E040": "Tribunal desconhecido para o número de processo informado (J.TR).",
+    "MNI-E041": "Tribunal indisponível; tente novamente mais tarde.",
+    "MNI-E042": "Tempo esgotado aguardando a resposta do tribunal.",
+    "MNI-E043": "Resultado indeterminado: o tribunal não respondeu à manifestação a tempo. Ela pode ter sido"
+    " protocolada; consulte o processo (consultarProcesso/consultarAlteracao) antes de reenviar.",
+    "MNI-E044": "Aviso ambíguo: o identificador do aviso não indica o tribunal; informe numeroProcesso.",
+    "MNI-E045": "Operação entre tribunais (confirmarRecebimento) não é oferecida pelo hub.",
+    "MNI-E046": "Processo não encontrado em nenhuma instalação do tribunal.",
+    "MNI-E047": "Resposta ilegível do tribunal.",
+    "MNI-E048": "Aviso desconhecido: consulte os avisos pendentes pelo hub antes, ou informe numeroProcesso.",
+    "MNI-E050": "Manifestação repetida: devolvido o resultado da entrega anterior idêntica.",
+    "MNI-E090": "Erro interno do gateway.",
+    "GATEWAY-E001": "Configuração inválida.",
+    "GATEWAY-E002": "Pedido de administração inválido.",
+    "GATEWAY-E003": "Registro de instalações MNI inválido.",
+    "GATEWAY-E010": "Parceiro inacessível.",
+    "GATEWAY-E011": "Tempo esgotado aguardando o parceiro.",
+    "GATEWAY-E012": "O parceiro recusou a mensagem.",
+    "GATEWAY-E013": "Resposta ilegível do parceiro.",
 }
 
 
@@ -103,7 +153,65 @@ class NotFound(ClientError):
     """The protocol asked for does not exist (or is not visible to the caller)."""
 
 
+class MustUnderstand(ClientError):
+    """A header marked mustUnderstand that this endpoint does not process."""
+
+    faultcode = "soap:MustUnderstand"
+
+
 class ServerError(GatewayError):
-    """Our fault or a partner's; the caller may retry."""
+    """Our fault; the caller may retry."""
 
     retryable = True
+
+
+class StorageUnavailable(ServerError):
+    """The database failed or did not answer in time; nothing of the request was acknowledged."""
+
+
+class PartnerError(GatewayError):
+    """A call to a partner failed as a whole. ``retryable`` says whether sending again may succeed; ``partner``
+    names it. Subclasses say what is known about the request's fate."""
+
+    default_code = "GATEWAY-E010"
+
+    def __init__(self, message: str, *, retryable: bool, partner: str | None = None, code: str | None = None,
+                 field: str | None = None) -> None:
+        super().__init__(code or self.default_code, message, field)
+        self.retryable = retryable
+        self.partner = partner
+
+
+class PartnerUnreachable(PartnerError):
+    """The request never reached the partner (connection refused, no route, invalid address): nothing was sent."""
+
+    default_code = "GATEWAY-E010"
+
+
+class PartnerTimeout(PartnerError):
+    """The request was sent but no answer came in time (or the connection dropped): the outcome is unknown."""
+
+    default_code = "GATEWAY-E011"
+
+
+class PartnerRefused(PartnerError):
+    """The partner answered with a refusal (a 4xx, a ``rejeitado``): sending the same bytes again fails again."""
+
+    default_code = "GATEWAY-E012"
+
+
+class PartnerUnreadable(PartnerError):
+    """The partner answered something that cannot be read; it may have acted on the request."""
+
+    default_code = "GATEWAY-E013"
+
+
+class OperatorError(GatewayError):
+    """An operator's request (a CLI command, a setting, the registry file) that cannot be carried out.
+
+    Rendered by the CLI as one Portuguese line with the code and a non-zero exit status, never a traceback."""
+
+    default_code = "GATEWAY-E002"
+
+    def __init__(self, message: str, *, code: str | None = None, field: str | None = None) -> None:
+        super().__init__(code or self.default_code, message, field)

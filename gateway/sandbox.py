@@ -32,10 +32,11 @@ from gateway.clock import SystemClock
 from gateway.db import migrate
 from gateway.db.engine import make_engine
 from gateway.db.tables import organs
-from gateway.domain.communication import Kind, OrganType
 from gateway.hub.credentials import CredentialStore, fernet_key
 from gateway.hub.demo import configure, describe
+from gateway.infodip.domain import Kind
 from gateway.infodip.samples import REFERENCE_XPATH, SAMPLE_USERNAME, render_sample
+from gateway.organs import OrganType
 from gateway.settings import Settings
 
 

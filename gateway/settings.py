@@ -12,9 +12,13 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
+from gateway.errors import OperatorError
 
-class SettingsError(ValueError):
+
+class SettingsError(OperatorError):
     """A setting is missing or malformed."""
+
+    default_code = "GATEWAY-E001"
 
 
 @dataclass(frozen=True)

@@ -23,7 +23,7 @@ from gateway.audit import create_signing_key
 from gateway.clock import SystemClock
 from gateway.db import migrate
 from gateway.db.engine import make_engine
-from gateway.domain.communication import Kind
+from gateway.infodip.domain import Kind
 from gateway.infodip.samples import SAMPLE_USERNAME, render_sample
 from gateway.sandbox import DEMO_ORGANS
 from gateway.settings import Settings

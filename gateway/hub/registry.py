@@ -21,12 +21,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from gateway.errors import OperatorError
+
 #: Known quirks of installations.
 QUIRKS = frozenset({"senha-eproc"})
 
 
-class RegistryError(ValueError):
+class RegistryError(OperatorError):
     """The registry file is invalid."""
+
+    default_code = "GATEWAY-E003"
 
 
 @dataclass(frozen=True)

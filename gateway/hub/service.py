@@ -35,17 +35,16 @@ from gateway.auth import Authenticator, Caller
 from gateway.clock import Clock, utc
 from gateway.db.committer import GroupCommitter, WriteContext
 from gateway.db.tables import mni_avisos, mni_filings, mni_process_locations
-from gateway.domain.communication import OrganType
-from gateway.domain.identifiers import is_valid_processo_cnj
-from gateway.errors import AuthenticationFailed, GatewayError
+from gateway.errors import CATALOGUE, AuthenticationFailed, GatewayError
 from gateway.hub.credentials import CredentialStore, TribunalCredential, eproc_password
 from gateway.hub.forwarder import Forwarder, TribunalAnswer, TribunalTimeout, TribunalUnavailable
 from gateway.hub.registry import Installation, Registry
-from gateway.mni.errors import MNI_CATALOGUE
+from gateway.identifiers import is_valid_processo_cnj
 from gateway.mni.mtom import inline_xop
 from gateway.mni.names import SOAP11_NS, TIPOS_NS
 from gateway.mni.reader import MniMessage, read_request, read_response
 from gateway.mni.responses import canonical_response, error_response
+from gateway.organs import OrganType
 from gateway.settings import XmlLimits
 from gateway.xml.soap import PASSWORD_TEXT, WSSE_NS, UsernameToken, fault
 
@@ -73,7 +72,7 @@ class HubError(Exception):
     @property
     def message(self) -> str:
         """Portuguese message with the detail."""
-        base = MNI_CATALOGUE.get(self.code, self.code)
+        base = CATALOGUE.get(self.code, self.code)
         return f"{base} {self.detail}" if self.detail else base
 
 
@@ -627,6 +626,6 @@ def _drop_filing(ctx: WriteContext, key: str) -> None:
 
 def fault_for(exc: GatewayError) -> bytes:
     """A SOAP Fault for what the hub could not read at all (the code and its Portuguese message in ``detail``)."""
-    if exc.message == exc.code and exc.code in MNI_CATALOGUE:
-        exc.message = MNI_CATALOGUE[exc.code]
+    if exc.message == exc.code and exc.code in CATALOGUE:
+        exc.message = CATALOGUE[exc.code]
     return fault(exc, f'<mensagem xmlns="{TIPOS_NS}">{escape(exc.code + ": " + exc.message)}</mensagem>')

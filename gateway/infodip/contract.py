@@ -12,8 +12,9 @@ from xml.sax.saxutils import escape
 
 from lxml import etree
 
-from gateway.domain import identifiers as ids
-from gateway.domain.communication import (
+from gateway import identifiers as ids
+from gateway.errors import GatewayError, ValidationFailed
+from gateway.infodip.domain import (
     FACT_DATE_OF_KIND,
     KIND_OF_BLOCK,
     Communication,
@@ -22,7 +23,6 @@ from gateway.domain.communication import (
     Person,
     Term,
 )
-from gateway.errors import GatewayError, ValidationFailed
 from gateway.schemas import INFODIP_XSD, xml_schema
 
 if TYPE_CHECKING:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from lxml import etree
 
-from gateway.domain.communication import FACT_DATE_OF_KIND, Kind
+from gateway.infodip.domain import FACT_DATE_OF_KIND, Kind
 from gateway.schemas import INFODIP_SAMPLES
 from gateway.xml.soap import WSSE_NS
 

@@ -23,11 +23,11 @@ from gateway.auth import Caller
 from gateway.clock import Clock, new_message_id, new_protocol, utc
 from gateway.db.committer import GroupCommitter, WriteContext
 from gateway.db.tables import communications, messages, outbox
-from gateway.domain.communication import Communication, Kind, check_competence, check_rules
-from gateway.domain.deadlines import Deadline, deadline_for, local_today
 from gateway.errors import Conflict, NotFound, ValidationFailed
 from gateway.infodip.contract import Receipt
-from gateway.routing import DESTINATIONS, destinations_for
+from gateway.infodip.deadlines import Deadline, deadline_for, local_today
+from gateway.infodip.domain import Communication, Kind, check_competence, check_rules
+from gateway.infodip.routing import DESTINATIONS, destinations_for
 from gateway.settings import Settings
 
 ENVIO, RETIFICACAO, CANCELAMENTO = "envio", "retificacao", "cancelamento"

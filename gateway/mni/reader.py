@@ -22,8 +22,8 @@ from dataclasses import dataclass, field
 
 from lxml import etree
 
-from gateway.domain.identifiers import is_valid_processo_cnj
 from gateway.errors import MalformedRequest, VersionMismatch
+from gateway.identifiers import is_valid_processo_cnj
 from gateway.mni import mtom
 from gateway.mni.deviations import CHOICES, classify
 from gateway.mni.errors import TribunalResponseUnreadable, malformed, version_mismatch

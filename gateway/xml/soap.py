@@ -11,7 +11,7 @@ from xml.sax.saxutils import escape
 
 from lxml import etree
 
-from gateway.errors import ClientError, GatewayError, MalformedRequest, VersionMismatch
+from gateway.errors import GatewayError, MalformedRequest, MustUnderstand, VersionMismatch
 
 SOAP11_NS = "http://schemas.xmlsoap.org/soap/envelope/"
 SOAP12_NS = "http://www.w3.org/2003/05/soap-envelope"
@@ -78,12 +78,6 @@ def read_envelope(root: etree._Element, code_prefix: str = "INFODIP") -> SoapReq
             if h.get(_MUST_UNDERSTAND) in ("1", "true") and h.tag != _SECURITY:
                 raise MustUnderstand(f"{code_prefix}-E012", f"Cabeçalho obrigatório não compreendido: {h.tag}")
     return SoapRequest(header=header, operation=elements[0])
-
-
-class MustUnderstand(ClientError):
-    """A header marked mustUnderstand that this endpoint does not process."""
-
-    faultcode = "soap:MustUnderstand"
 
 
 def read_username_token(header: etree._Element | None) -> UsernameToken | None:

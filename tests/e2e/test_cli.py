@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from gateway.audit import create_signing_key
-from gateway.domain.communication import Kind
+from gateway.infodip.domain import Kind
 from tests.support import ROOT, sample
 
 pytestmark = pytest.mark.e2e

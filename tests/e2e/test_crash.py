@@ -18,7 +18,7 @@ from sqlalchemy import func, select
 from gateway import audit
 from gateway.db.engine import make_engine
 from gateway.db.tables import delivery_attempts, messages, outbox
-from gateway.domain.communication import Kind
+from gateway.infodip.domain import Kind
 from gateway.settings import Settings
 from tests.support import (
     GatewayProcess,

@@ -14,8 +14,8 @@ from sqlalchemy import func, select
 from gateway import audit
 from gateway.db.engine import make_engine
 from gateway.db.tables import delivery_attempts, outbox
-from gateway.domain.communication import Kind
 from gateway.infodip.contract import NS
+from gateway.infodip.domain import Kind
 from tests.support import (
     GatewayProcess,
     Mocks,

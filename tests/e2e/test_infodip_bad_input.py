@@ -22,9 +22,9 @@ from lxml import etree
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import Engine
 
-from gateway.domain import identifiers as ids
-from gateway.domain.communication import Kind
+from gateway import identifiers as ids
 from gateway.errors import CATALOGUE
+from gateway.infodip.domain import Kind
 from gateway.infodip.samples import SAMPLE_USERNAME
 from gateway.xml.soap import SOAP11_NS, SOAP12_NS, WSSE_NS
 from tests.support import GatewayProcess, password_of, recent_day, sample, unique_ref

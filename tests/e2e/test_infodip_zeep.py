@@ -23,7 +23,7 @@ from zeep.plugins import HistoryPlugin
 from zeep.wsse import utils as wsse_utils
 from zeep.wsse.username import UsernameToken
 
-from gateway.domain.communication import Kind
+from gateway.infodip.domain import Kind
 from gateway.infodip.samples import SAMPLE_USERNAME
 from gateway.schemas import INFODIP_WSDL, INFODIP_XSD
 from gateway.xml.soap import PASSWORD_TEXT, WSSE_NS
@@ -37,7 +37,7 @@ SOAP11_NS = "http://schemas.xmlsoap.org/soap/envelope/"
 WSDL_SOAP_NS = "http://schemas.xmlsoap.org/wsdl/soap/"
 XSD_NS = "http://www.w3.org/2001/XMLSchema"
 
-#: Where each sample must be routed (gateway/routing.py): TSE always; CNJ for the improbity kinds I, II, III and
+#: Where each sample must be routed (gateway/infodip/routing.py): TSE always; CNJ for the improbity kinds I, II, III and
 #: for VIII; for IV, VII and IX when the sample says the fact causes inelegibility (all three samples do, and VII's
 #: nature is improbity); V goes where the conviction it ends went (unknown here → TSE only); VI (death) → TSE.
 EXPECTED_DESTINATIONS: dict[Kind, list[str]] = {

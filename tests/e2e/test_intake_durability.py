@@ -12,7 +12,7 @@ from sqlalchemy import select
 from gateway import audit
 from gateway.db.engine import make_engine
 from gateway.db.tables import messages
-from gateway.domain.communication import Kind
+from gateway.infodip.domain import Kind
 from tests.support import GatewayProcess, sample, seed, test_settings, unique_ref
 
 pytestmark = pytest.mark.e2e

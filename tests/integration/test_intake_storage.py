@@ -14,8 +14,8 @@ from gateway import audit
 from gateway.bootstrap import create_app
 from gateway.db.engine import make_engine
 from gateway.db.tables import audit_log, communications, messages, outbox
-from gateway.domain.communication import Kind
 from gateway.infodip.contract import NS
+from gateway.infodip.domain import Kind
 from tests.support import comunicacao_of, infodip_request, recent_day, sample, test_settings, unique_ref
 
 SOAP = "http://schemas.xmlsoap.org/soap/envelope/"

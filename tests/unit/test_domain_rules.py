@@ -9,21 +9,21 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from gateway.domain.communication import (
+from gateway.errors import NotAllowed, ValidationFailed
+from gateway.infodip.deadlines import deadline_for, due_date
+from gateway.infodip.domain import (
     DEFAULT_COMPETENCE,
     Communication,
     Inelegibility,
     Kind,
-    OrganType,
     Person,
     Term,
     check_competence,
     check_rules,
     competent_kinds,
 )
-from gateway.domain.deadlines import deadline_for, due_date
-from gateway.errors import NotAllowed, ValidationFailed
-from gateway.routing import destinations_for
+from gateway.infodip.routing import destinations_for
+from gateway.organs import OrganType
 
 SP = ZoneInfo("America/Sao_Paulo")
 PERSON = Person(nome="Fulano de Tal", cpf="52998224725")

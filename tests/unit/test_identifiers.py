@@ -1,4 +1,4 @@
-"""Tests for gateway.domain.identifiers against the rules of DOMAIN.md section 3.
+"""Tests for gateway.identifiers against the rules of DOMAIN.md section 3.
 
 The references below are written independently of the module (different
 formulations of the same published rules) and compared with it by hypothesis.
@@ -13,7 +13,7 @@ import pytest
 from hypothesis import assume, example, given
 from hypothesis import strategies as st
 
-from gateway.domain.identifiers import (
+from gateway.identifiers import (
     IdentifierKind,
     NumeroProcessoCNJ,
     cnpj_check_digits,

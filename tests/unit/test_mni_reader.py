@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 from lxml import etree
 
-from gateway.errors import GatewayError, MalformedRequest, VersionMismatch
-from gateway.mni.errors import MNI_CATALOGUE, TribunalResponseUnreadable
+from gateway.errors import CATALOGUE, GatewayError, MalformedRequest, VersionMismatch
+from gateway.mni.errors import TribunalResponseUnreadable
 from gateway.mni.names import INTER_NS, MISSPELLED_NS, OPERATIONS, SERVICO_NS, SOAP11_NS, TIPOS_NS
 from gateway.mni.reader import MniMessage, read_request, read_response
 from gateway.mni.responses import canonical_response, error_response
@@ -267,7 +267,7 @@ def test_unreadable_requests_raise(body: bytes, code: str, kind: type[GatewayErr
     """Only what cannot be read at all raises, with its MNI code from the catalogue."""
     with pytest.raises(kind) as e:
         read_request(body, "text/xml", LIMITS)
-    assert e.value.code == code and code in MNI_CATALOGUE
+    assert e.value.code == code and code in CATALOGUE
 
 
 def test_limits() -> None:
@@ -284,7 +284,7 @@ def test_limits() -> None:
 @pytest.mark.parametrize("operation", OPERATIONS)
 def test_error_response_validates(operation: str) -> None:
     """The hub's own error answer validates against the official XSD for each of the six operations."""
-    out = etree.fromstring(error_response(operation, "MNI-E041", MNI_CATALOGUE["MNI-E041"]))
+    out = etree.fromstring(error_response(operation, "MNI-E041", CATALOGUE["MNI-E041"]))
     op = out.find(f"{{{SOAP11_NS}}}Body/{{{SERVICO_NS}}}{operation}Resposta")
     assert op is not None
     assert operation_schema().validate(op), operation_schema().error_log

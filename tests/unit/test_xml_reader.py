@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from gateway.errors import GatewayError, MalformedRequest, VersionMismatch
+from gateway.errors import GatewayError, MalformedRequest, MustUnderstand, VersionMismatch
 from gateway.settings import XmlLimits
 from gateway.xml.reader import read_xml
-from gateway.xml.soap import SOAP11_NS, MustUnderstand, read_envelope, read_username_token
+from gateway.xml.soap import SOAP11_NS, read_envelope, read_username_token
 
 LIMITS = XmlLimits(max_body_bytes=10_000, max_depth=20, max_text_bytes=1000)
 

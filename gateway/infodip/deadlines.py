@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from gateway.domain.communication import Kind
+from gateway.infodip.domain import Kind
 
 
 @dataclass(frozen=True)

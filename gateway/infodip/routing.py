@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from gateway.domain.communication import Communication, Kind
+from gateway.infodip.domain import Communication, Kind
 
 TSE = "TSE"  # INFODIP, the national store run by the TSE
 CNJ = "CNJ"  # the CNJ registry succeeding CNCIAI (improbity and acts causing inelegibility)

@@ -11,8 +11,9 @@ from dataclasses import dataclass, field
 from datetime import date
 from enum import StrEnum
 
-from gateway.domain import identifiers as ids
+from gateway import identifiers as ids
 from gateway.errors import NotAllowed, ValidationFailed
+from gateway.organs import OrganType
 
 
 class Kind(StrEnum):
@@ -27,17 +28,6 @@ class Kind(StrEnum):
     VII = "VII"  # condenação por órgão colegiado
     VIII = "VIII"  # demissão do serviço público
     IX = "IX"  # outras hipóteses
-
-
-class OrganType(StrEnum):
-    """Types of sending organs (DOMAIN.md §2, "Who may send what")."""
-
-    TRIBUNAL = "tribunal"
-    ORGAO_JULGADOR = "orgao_julgador"
-    PRESIDENCIA = "presidencia"
-    CARTORIO = "cartorio"
-    CRC = "crc"
-    MNI_CLIENTE = "mni_cliente"
 
 
 #: Element name of each kind's block in the INFODIP 1.0 contract.
