@@ -2,9 +2,11 @@
 
 - ``GET /_mock/received`` → one entry per message received (a batch counts as its messages), duplicates flagged;
 - ``POST /_mock/faults`` with ``latency_ms`` (before processing), ``latency_after_ms`` (after processing: the
-  partner acted, the answer comes late), ``error_rate`` (answered with ``status``, default 503), ``down``
-  (connections are dropped without an answer), ``malformed`` (the partner processes, then answers bytes that are not
-  XML/JSON); faults last until changed or reset;
+  partner acted, the answer comes late), ``error_rate`` (answered with ``status``, default 503; a 429 carries
+  ``Retry-After: 1``), ``down`` (connections are dropped without an answer), ``malformed`` (the partner processes,
+  then answers bytes that are not XML/JSON); faults last until changed or reset. They apply to every POST and to
+  the GET routes a simulator marks with :func:`business` (a query partner's lookups); never to ``/_mock/*`` nor to a
+  ``?wsdl`` fetch, so a sandbox can always start and be steered;
 - ``POST /_mock/reset`` clears received messages and faults (and restores demo data where a mock has any).
 
 Simulators never import the gateway: they are the partners' side of a contract.
@@ -73,10 +75,28 @@ class MockState:
             hook()
 
 
+_BUSINESS = "_mock_business_route"
+
+
+def business(handler: Handler) -> Handler:
+    """Mark a GET handler as one of the partner's business routes: the faults apply to it like to a POST."""
+    setattr(handler, _BUSINESS, True)
+    return handler
+
+
+def _faults_apply(request: web.Request) -> bool:
+    """Faults apply to POSTs and business GETs; never to ``/_mock/*`` or a ``?wsdl`` fetch."""
+    if request.path.startswith("/_mock/") or any(k.lower() == "wsdl" for k in request.query):
+        return False
+    if request.method in ("GET", "HEAD"):
+        return bool(getattr(request.match_info.route.handler, _BUSINESS, False))
+    return True
+
+
 def _faults_middleware(state: MockState) -> Any:
     @web.middleware
     async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-        if request.path.startswith("/_mock/") or request.method == "GET":
+        if not _faults_apply(request):
             return await handler(request)
         f = state.faults
         if f.down:
@@ -86,7 +106,9 @@ def _faults_middleware(state: MockState) -> Any:
         if f.latency_ms:
             await asyncio.sleep(f.latency_ms / 1000)
         if f.error_rate and random.random() < f.error_rate:
-            return web.Response(status=f.status or 503, text="falha simulada\n")
+            status = f.status or 503
+            return web.Response(status=status, text="falha simulada\n",
+                                headers={"Retry-After": "1"} if status == 429 else None)
         response = await handler(request)
         if f.latency_after_ms:
             await asyncio.sleep(f.latency_after_ms / 1000)
