@@ -330,3 +330,57 @@ def configure_hub(db_url: str, settings: Settings, tribunals: Tribunals, tmp: Pa
     finally:
         engine.dispose()
     return settings.with_(mni_registry_path=str(registry))
+
+
+class DebtPartners:
+    """The PGFN (SERPRO shape) and PGF simulators as real processes, with helpers to call and steer them."""
+
+    def __init__(self, *pgfn_args: str) -> None:
+        from gateway.sandbox import start_mock
+
+        self.pgfn = start_mock("pgfn", "127.0.0.1", 0, args=pgfn_args)
+        self.pgf = start_mock("pgf", "127.0.0.1", 0)
+        self.http = httpx.Client(timeout=30)
+        self.demo = {"pgfn": self.http.get(self.pgfn.url + "/_mock/demo").json(),
+                     "pgf": self.http.get(self.pgf.url + "/_mock/demo").json()}
+
+    def url(self, name: str) -> str:
+        """Base URL of simulator *name* (``pgfn`` or ``pgf``)."""
+        return str(self.pgfn.url if name == "pgfn" else self.pgf.url)
+
+    def token(self) -> str:
+        """A fresh bearer token from the PGFN simulator (HTTP Basic with the demo consumer key and secret)."""
+        c = self.demo["pgfn"]["credentials"]
+        r = self.http.post(self.url("pgfn") + "/token", auth=(c["consumer_key"], c["consumer_secret"]),
+                           data={"grant_type": "client_credentials"})
+        r.raise_for_status()
+        return str(r.json()["access_token"])
+
+    def pgfn_get(self, path: str, token: str | None, timeout: float = 30) -> httpx.Response:
+        """GET ``/consulta-divida-ativa-df/api/v1`` + *path* with *token* (None: no Authorization header)."""
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        return self.http.get(self.url("pgfn") + "/consulta-divida-ativa-df/api/v1" + path, headers=headers,
+                             timeout=timeout)
+
+    def pgf_headers(self) -> dict[str, str]:
+        """The PGF demo API key header."""
+        return {"X-API-Key": self.demo["pgf"]["credentials"]["api_key"]}
+
+    def faults(self, name: str, **faults: object) -> None:
+        """Set simulator *name*'s faults (others back to defaults)."""
+        self.http.post(self.url(name) + "/_mock/faults", json=faults).raise_for_status()
+
+    def received(self, name: str) -> list[dict[str, object]]:
+        """What simulator *name* received."""
+        return list(self.http.get(self.url(name) + "/_mock/received").json())
+
+    def reset(self) -> None:
+        """Reset both simulators."""
+        for name in ("pgfn", "pgf"):
+            self.http.post(self.url(name) + "/_mock/reset").raise_for_status()
+
+    def stop(self) -> None:
+        """Stop both processes."""
+        self.http.close()
+        self.pgfn.stop()
+        self.pgf.stop()
