@@ -107,13 +107,13 @@ def cmd_validate(args: argparse.Namespace) -> int:
     from gateway.errors import GatewayError
     from gateway.infodip import contract
     from gateway.infodip.domain import check_rules
-    from gateway.xml.reader import read_xml
+    from gateway.xml.reader import infodip_policy, read_xml
     from gateway.xml.soap import SOAP11_NS, read_envelope
 
     settings = _settings()
     data = Path(args.file).read_bytes()
     try:
-        root = read_xml(data, settings.infodip_limits)
+        root, _info = read_xml(data, infodip_policy(settings.infodip_limits))
         op = read_envelope(root).operation if root.tag == f"{{{SOAP11_NS}}}Envelope" else root
         contract.validate_operation(op)
         comm_el = op.find("i:comunicacao", contract.N)

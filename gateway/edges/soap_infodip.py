@@ -22,8 +22,8 @@ from gateway.infodip.service import InfodipService, Submission
 from gateway.metrics import Metrics
 from gateway.schemas import INFODIP_WSDL, SERVED_XSD
 from gateway.settings import XmlLimits
-from gateway.xml.reader import read_xml
-from gateway.xml.soap import envelope, fault, read_envelope, read_username_token
+from gateway.xml.reader import infodip_policy, read_xml
+from gateway.xml.soap import envelope, fault, read_envelope
 
 log = logging.getLogger("gateway.infodip")
 XML = "text/xml; charset=utf-8"
@@ -68,6 +68,7 @@ class InfodipEndpoint:
         self.service = service
         self.auth = auth
         self.limits = limits
+        self.xml_policy = infodip_policy(limits)
         self.metrics = metrics
         self.handlers: dict[str, Handler] = {
             "enviarComunicacao": self._enviar,
@@ -91,7 +92,8 @@ class InfodipEndpoint:
         started = time.perf_counter()
         try:
             body = await read_body(request, self.limits.max_body_bytes)
-            req = read_envelope(read_xml(body, self.limits))
+            root, _info = read_xml(body, self.xml_policy)
+            req = read_envelope(root)
             ns, name = req.qname
             if ns != contract.NS:
                 raise MalformedRequest("INFODIP-E010", f"Namespace {ns or '(vazio)'} desconhecido; use {contract.NS}.",
@@ -99,7 +101,7 @@ class InfodipEndpoint:
             handler = self.handlers.get(name)
             if handler is None:
                 raise MalformedRequest("INFODIP-E009", f"Operação {name} desconhecida.", field=name)
-            caller = await self.auth.authenticate(read_username_token(req.header))
+            caller = await self.auth.authenticate(req.username_token)
             contract.validate_operation(req.operation)
             answer = await handler(caller, req.operation)
             response = Response(envelope(contract.operation_response(name, answer)), media_type=XML)

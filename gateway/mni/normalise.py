@@ -8,7 +8,6 @@ can set them aside.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 
 from lxml import etree
@@ -29,14 +28,25 @@ class Normalised:
     documents: list[etree._Element] = field(default_factory=list)
 
 
-_CNJ_URIS = re.compile(rb"""["'](https?://[^"'<>]*cnj\.jus\.br[^"'<>]*)["']""")
+_CNJ = b"cnj.jus.br"
 _MISSPELLED_BYTES = frozenset(wrong.encode() for wrong in MISSPELLED_NS)
+_LONGEST = max(len(wrong) for wrong in _MISSPELLED_BYTES)
 
 
 def may_have_misspelled_namespaces(data: bytes) -> bool:
-    """Whether *data* declares one of the misspelled namespaces: one scan for quoted CNJ URIs (most messages are
-    then spared the walk over every element)."""
-    return any(uri in _MISSPELLED_BYTES for uri in _CNJ_URIS.findall(data))
+    """Whether *data* quotes one of the misspelled namespaces (most messages are then spared the walk over every
+    element). Each ``cnj.jus.br`` (a handful per message) is looked at in the quoted string around it: a search
+    at ``bytes.find`` speed, where a regular expression trying every quote of a 12 KB answer cost ~45 µs."""
+    pos = data.find(_CNJ)
+    while pos >= 0:
+        window = max(0, pos - _LONGEST)
+        start = max(data.rfind(b'"', window, pos), data.rfind(b"'", window, pos))
+        if start >= 0:
+            end = data.find(data[start:start + 1], pos)
+            if end >= 0 and data[start + 1:end] in _MISSPELLED_BYTES:
+                return True
+        pos = data.find(_CNJ, pos + len(_CNJ))
+    return False
 
 
 def fix_misspelled_namespaces(root: etree._Element) -> list[tuple[str, str]]:

@@ -26,7 +26,7 @@ from gateway.errors import MalformedRequest, VersionMismatch
 from gateway.identifiers import is_valid_processo_cnj
 from gateway.mni import mtom
 from gateway.mni.deviations import CHOICES, classify
-from gateway.mni.errors import TribunalResponseUnreadable, malformed, version_mismatch
+from gateway.mni.errors import TribunalResponseUnreadable, malformed
 from gateway.mni.names import (
     INTER_NS,
     MNI_NAMESPACES,
@@ -34,7 +34,6 @@ from gateway.mni.names import (
     RESPONSES,
     SERVICO_NS,
     SOAP11_NS,
-    SOAP12_NS,
     TIPOS_NS,
 )
 from gateway.mni.normalise import (
@@ -43,10 +42,10 @@ from gateway.mni.normalise import (
     normalise_operation,
     path_of,
 )
-from gateway.mni.parser import BINARY_ELEMENTS, parse_mni_xml
 from gateway.mni.schema import content_model, operation_schema
 from gateway.settings import XmlLimits
-from gateway.xml.soap import read_username_token
+from gateway.xml.reader import XmlPolicy, mni_policy, read_xml
+from gateway.xml.soap import SoapRequest, read_envelope
 
 _NOT_BASE64 = re.compile(r"[^A-Za-z0-9+/=\s]")
 _CREDENTIAL_FIELDS = (
@@ -108,6 +107,8 @@ class MniMessage:
     sucesso: bool | None = None
     mensagem: str | None = None
     attachments: dict[str, bytes] = field(default_factory=dict)
+    #: the envelope's soap:Header (None when absent), found by the one pass over the envelope
+    header: etree._Element | None = None
     #: read on the light path: already in the official namespaces, not re-ordered nor checked against the XSD
     #: (deviations then cover only what the light path sees; strict mode reads the message again in full)
     light: bool = False
@@ -117,9 +118,12 @@ class MniMessage:
 def read_request(body: bytes, content_type: str | None, limits: XmlLimits, *, light: bool = False) -> MniMessage:
     """Read a client's MNI request (plain SOAP 1.1 or MTOM). Raises MNI-E0xx only for what cannot be read.
 
-    *light*: when the message is already plain (official namespaces, children in their schema namespace, no MTOM,
-    not a filing), skip the normalisation and the XSD check — the hub's hot path; ``msg.light`` tells."""
-    return _read(body, content_type, limits, request=True, light=light)
+    The XML is read by :func:`gateway.xml.reader.read_xml` under :func:`~gateway.xml.reader.mni_policy` of
+    *limits* (MNI-E001…E006), the envelope by :func:`gateway.xml.soap.read_envelope` in its tolerant mode
+    (MNI-E007/E008). *light*: when the message is already plain (official namespaces, children in their schema
+    namespace, no MTOM, not a filing), skip the normalisation and the XSD check — the hub's hot path;
+    ``msg.light`` tells."""
+    return _read(body, content_type, mni_policy(limits), request=True, light=light)
 
 
 def read_response(body: bytes, content_type: str | None, limits: XmlLimits, *, light: bool = False) -> MniMessage:
@@ -128,31 +132,52 @@ def read_response(body: bytes, content_type: str | None, limits: XmlLimits, *, l
     *light* as in :func:`read_request`: a plain answer with ``sucesso`` and ``mensagem`` can then be passed on
     byte for byte."""
     try:
-        return _read(body, content_type, limits, request=False, light=light)
+        return _read(body, content_type, mni_policy(limits), request=False, light=light)
     except (MalformedRequest, VersionMismatch) as exc:
         raise TribunalResponseUnreadable(exc.code, exc.message) from exc
 
 
-def _plain(op: etree._Element, operation: str, request: bool) -> bool:
+def _plain(children: _Children, request: bool, operation: str, op: etree._Element) -> bool:
     """True when *op* needs no normalisation: the servico namespace, children in tipos (parameters may be in
     intercomunicacao), and not a filing (whose documents the full path digests)."""
-    if etree.QName(op).namespace != SERVICO_NS or (request and operation == "entregarManifestacaoProcessual"):
+    if not op.tag.startswith(_SERVICO) or (request and operation == "entregarManifestacaoProcessual"):
         return False
-    for child in op:
-        if not isinstance(child.tag, str):
-            continue
-        q = etree.QName(child)
-        if q.namespace != TIPOS_NS and not (q.namespace == INTER_NS and q.localname in _PARAMETER_NAMES):
-            return False
-    return True
+    return all(tag.startswith(_TIPOS) or (tag.startswith(_INTER) and local in _PARAMETER_NAMES)
+               for tag, local, _ in children.items)
 
 
 _PARAMETER_NAMES = frozenset({"outroParametro", "parametros", "parametro"})
+_SERVICO, _TIPOS, _INTER = f"{{{SERVICO_NS}}}", f"{{{TIPOS_NS}}}", f"{{{INTER_NS}}}"
 
 
-def _read(body: bytes, content_type: str | None, limits: XmlLimits, *, request: bool,
+@dataclass
+class _Children:
+    """The operation element's children, looked at once: (tag, local name, element) of each element child in
+    order, and the first child of each tag."""
+
+    items: list[tuple[str, str, etree._Element]]
+    first: dict[str, etree._Element]
+
+    @classmethod
+    def of(cls, op: etree._Element) -> _Children:
+        items: list[tuple[str, str, etree._Element]] = []
+        first: dict[str, etree._Element] = {}
+        for child in op:
+            tag = child.tag
+            if isinstance(tag, str):
+                items.append((tag, tag.rpartition("}")[2], child))
+                first.setdefault(tag, child)
+        return cls(items, first)
+
+    def text(self, name: str) -> str | None:
+        """The stripped text of the first tipos child *name* ("" when empty, None when absent)."""
+        el = self.first.get(_TIPOS + name)
+        return None if el is None else (el.text or "").strip()
+
+
+def _read(body: bytes, content_type: str | None, policy: XmlPolicy, *, request: bool,
           light: bool = False) -> MniMessage:
-    if len(body) > limits.max_body_bytes:
+    if len(body) > policy.limits.max_body_bytes:
         raise malformed("MNI-E004", field="body")
     found: list[tuple[str, str]] = []
     attachments: dict[str, bytes] = {}
@@ -161,47 +186,34 @@ def _read(body: bytes, content_type: str | None, limits: XmlLimits, *, request: 
         parts = mtom.split_multipart(body, content_type)
         xml, charset, attachments = parts.root, parts.root_charset or charset, parts.attachments
         found.append(("mtom-xop", f"multipart/related com {len(attachments)} anexo(s)"))
-    root, latin1 = parse_mni_xml(xml, limits, charset=charset)
+    root, info = read_xml(xml, policy, charset)
     misspelled = may_have_misspelled_namespaces(xml)
     del xml
-    if latin1:
+    if info.latin1:
         found.append(("codificacao-iso-8859-1", "corpo em ISO-8859-1"))
-    header, op = _envelope(root)
+    envelope = read_envelope(root, "MNI", tolerant=True)
+    op = envelope.operation
     if misspelled:
         found.extend(fix_misspelled_namespaces(root))
     if op.tag == f"{{{SOAP11_NS}}}Fault" and not request:
-        return _fault(root, op, found, attachments)
+        return _fault(root, envelope, found, attachments)
     operation = _operation(op, found, request=request)
-    if light and not attachments and not found and _plain(op, operation, request):
-        msg = MniMessage(operation=operation, root=root, body=op, light=True)
-        _extract(msg, header, found)
-        msg.deviations = [Deviation(c, d) for c, d in dict.fromkeys(found)]
-        return msg
+    if light and not attachments and not found:
+        children = _Children.of(op)
+        if _plain(children, request, operation, op):
+            msg = MniMessage(operation=operation, root=root, body=op, header=envelope.header, light=True)
+            _extract(msg, envelope, children, found)
+            msg.deviations = [Deviation(c, d) for c, d in dict.fromkeys(found)]
+            return msg
     model = content_model()
     norm = normalise_operation(op, model.elements[(SERVICO_NS, operation)], model, request=request)
     found.extend(norm.deviations)
-    msg = MniMessage(operation=operation, root=root, body=op, attachments=attachments)
-    _validate(msg, norm.extensions, norm.documents, found, request=request)
-    _extract(msg, header, found)
+    msg = MniMessage(operation=operation, root=root, body=op, attachments=attachments, header=envelope.header)
+    _validate(msg, norm.extensions, norm.documents, found, policy.binary_elements, request=request)
+    _extract(msg, envelope, _Children.of(op), found)
     etree.cleanup_namespaces(root, top_nsmap={"ns1": TIPOS_NS, "ns2": INTER_NS, "ns3": SERVICO_NS})
     msg.deviations = [Deviation(c, d) for c, d in dict.fromkeys(found)]
     return msg
-
-
-def _envelope(root: etree._Element) -> tuple[etree._Element | None, etree._Element]:
-    q = etree.QName(root)
-    if q.localname == "Envelope" and q.namespace == SOAP12_NS:
-        raise version_mismatch()
-    if root.tag != f"{{{SOAP11_NS}}}Envelope":
-        raise malformed("MNI-E007", "O elemento raiz deve ser soap:Envelope (SOAP 1.1).", field="Envelope")
-    header = root.find(f"{{{SOAP11_NS}}}Header")
-    body = root.find(f"{{{SOAP11_NS}}}Body")
-    if body is None:
-        raise malformed("MNI-E007", "soap:Body ausente.", field="Body")
-    elements = [c for c in body if isinstance(c.tag, str)]
-    if len(elements) != 1:
-        raise malformed("MNI-E007", "soap:Body deve conter exatamente um elemento.", field="Body")
-    return header, elements[0]
 
 
 def _operation(op: etree._Element, found: list[tuple[str, str]], *, request: bool) -> str:
@@ -218,16 +230,17 @@ def _operation(op: etree._Element, found: list[tuple[str, str]], *, request: boo
     return q.localname
 
 
-def _fault(root: etree._Element, op: etree._Element, found: list[tuple[str, str]],
+def _fault(root: etree._Element, envelope: SoapRequest, found: list[tuple[str, str]],
            attachments: dict[str, bytes]) -> MniMessage:
+    op = envelope.operation
     text = (op.findtext("faultstring") or "").strip()
     found.append(("soap-fault", f"{op.findtext('faultcode') or ''}: {text}"))
-    return MniMessage(operation="Fault", root=root, body=op, sucesso=False, mensagem=text,
-                      attachments=attachments, deviations=[Deviation(c, d) for c, d in dict.fromkeys(found)])
+    return MniMessage(operation="Fault", root=root, body=op, sucesso=False, mensagem=text, attachments=attachments,
+                      header=envelope.header, deviations=[Deviation(c, d) for c, d in dict.fromkeys(found)])
 
 
 def _validate(msg: MniMessage, extensions: list[etree._Element], documents: list[etree._Element],
-              found: list[tuple[str, str]], *, request: bool) -> None:
+              found: list[tuple[str, str]], binary: frozenset[str], *, request: bool) -> None:
     """Validate the operation element against the official XSD with extensions, XOP references and base64 text set
     aside (checked here instead: a 60 MB text would be copied by libxml2's validator), then put them back."""
     op = msg.body
@@ -244,7 +257,7 @@ def _validate(msg: MniMessage, extensions: list[etree._Element], documents: list
             if parent is not None:
                 moved.append((include, parent, parent.index(include)))
                 parent.remove(include)
-        for name in BINARY_ELEMENTS:
+        for name in sorted(binary):
             for el in op.iter(f"{{{INTER_NS}}}{name}", f"{{{TIPOS_NS}}}{name}"):
                 if el.text:
                     texts[el] = el.text
@@ -327,53 +340,41 @@ def _sliced_digest(text: str) -> tuple[str, int] | None:
     return h.hexdigest(), size
 
 
-def _child(op: etree._Element, name: str) -> etree._Element | None:
-    return op.find(f"{{{TIPOS_NS}}}{name}")
-
-
-def _text(op: etree._Element, name: str) -> str | None:
-    el = _child(op, name)
-    return None if el is None else (el.text or "").strip()
-
-
-def _extract(msg: MniMessage, header: etree._Element | None, found: list[tuple[str, str]]) -> None:
-    op, operation = msg.body, msg.operation
-    for child in op:
-        if isinstance(child.tag, str) and etree.QName(child).localname in ("outroParametro", "parametros",
-                                                                             "parametro"):
+def _extract(msg: MniMessage, envelope: SoapRequest, children: _Children, found: list[tuple[str, str]]) -> None:
+    op = msg.body
+    for _, local, child in children.items:
+        if local in _PARAMETER_NAMES:
             value = child.get("valor")
             msg.parameters.append((child.get("nome") or "", value if value is not None else (child.text or "")))
     for user_field, password_field, source in _CREDENTIAL_FIELDS:
-        user = _text(op, user_field)
+        user = children.text(user_field)
         if user is not None:
-            msg.credentials = Credentials(user, _text(op, password_field) or "", source)
+            msg.credentials = Credentials(user, children.text(password_field) or "", source)
             break
-    token = read_username_token(header)
+    token = envelope.username_token
     if token is not None:
         found.append(("ws-security", f"UsernameToken de {token.username!r}"))
         if msg.credentials is None:
             msg.credentials = Credentials(token.username, token.password, "wsse")
-    if header is not None:
-        for h in header:
-            if isinstance(h.tag, str) and h.get(f"{{{SOAP11_NS}}}mustUnderstand") in ("1", "true") \
-                    and etree.QName(h).localname != "Security":
-                found.append(("cabecalho-ignorado", f"{h.tag} com mustUnderstand"))
-    dados: etree._Element | None = _child(op, "dadosBasicos")
+    for tag in envelope.ignored_headers:
+        found.append(("cabecalho-ignorado", f"{tag} com mustUnderstand"))
+    dados: etree._Element | None = children.first.get(_TIPOS + "dadosBasicos")
+    initial = dados is not None
     if dados is not None:
         msg.dados_basicos_digest = hashlib.sha256(etree.tostring(dados, method="c14n", exclusive=True)).hexdigest()
     else:
         dados = op.find(f"{{{TIPOS_NS}}}processo/{{{INTER_NS}}}dadosBasicos")
     if dados is not None:
         msg.codigo_localidade = dados.get("codigoLocalidade")
-    msg.numero_processo = _text(op, "numeroProcesso") or (dados.get("numero") if dados is not None else None)
+    msg.numero_processo = children.text("numeroProcesso") or (dados.get("numero") if dados is not None else None)
     if msg.numero_processo is None:
         msg.numero_processo = next((v for n, v in msg.parameters if n == "numeroProcesso" and v), None)
-    msg.identificador_aviso = _text(op, "identificadorAviso")
-    _semantic_checks(msg, operation, found, initial=_child(op, "dadosBasicos") is not None)
+    msg.identificador_aviso = children.text("identificadorAviso")
+    _semantic_checks(msg, children, found, initial=initial)
 
 
-def _semantic_checks(msg: MniMessage, operation: str, found: list[tuple[str, str]], *, initial: bool) -> None:
-    op = msg.body
+def _semantic_checks(msg: MniMessage, children: _Children, found: list[tuple[str, str]], *, initial: bool) -> None:
+    op, operation = msg.body, msg.operation
     numero = msg.numero_processo
     if numero and not (initial and numero == "0" * 20):
         if not (len(numero) == 20 and numero.isdigit()):
@@ -381,22 +382,23 @@ def _semantic_checks(msg: MniMessage, operation: str, found: list[tuple[str, str
         elif not is_valid_processo_cnj(numero):
             found.append(("numeroProcesso-dv-invalido", f"{numero}: dígito verificador não confere"))
     if operation == "consultarProcesso":
-        if any((d.text or "").strip() == "*" for d in op.findall(f"{{{TIPOS_NS}}}documento")):
+        documento = _TIPOS + "documento"
+        if any(tag == documento and (el.text or "").strip() == "*" for tag, _, el in children.items):
             found.append(("documento-asterisco", "documento = * (todos os documentos)"))
     for orgao in op.iter(f"{{{INTER_NS}}}orgaoJulgador"):
         if orgao.get("instancia") == "ORI":
             found.append(("instancia-ORI", f"{path_of(orgao, op)}/@instancia = ORI (esperado ORIG)"))
             break
-    present = {etree.QName(c).localname for c in op if isinstance(c.tag, str)}
+    present = {local for _, local, _ in children.items}
     choice = CHOICES.get(operation, frozenset())
     if len(choice & present) > 1:
         found.append(("varias-opcoes-choice", f"{operation}: {', '.join(sorted(choice & present))}"))
     if operation == "entregarManifestacaoProcessual" and "dataEnvio" not in present:
         found.append(("dataEnvio-ausente", f"{operation}/dataEnvio"))
     if operation.endswith("Resposta"):
-        sucesso = _text(op, "sucesso")
+        sucesso = children.text("sucesso")
         msg.sucesso = {"true": True, "1": True, "false": False, "0": False}.get(sucesso) if sucesso else None
-        msg.mensagem = _text(op, "mensagem")
+        msg.mensagem = children.text("mensagem")
         if sucesso is None:
             found.append(("sucesso-ausente", f"{operation}/sucesso"))
         if msg.mensagem is None:

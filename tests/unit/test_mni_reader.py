@@ -200,6 +200,47 @@ def test_ws_security_username_token() -> None:
     assert "ws-security" in codes(msg)
 
 
+def test_header_read_once_and_foreign_security_is_not_understood() -> None:
+    """The envelope's Header is on the message (the hub needs no second look); a mustUnderstand Security block
+    outside the OASIS WS-Security namespace is not processed, so it is recorded like any ignored header."""
+    wsse = "http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-wssecurity-secext-1.0.xsd"
+    header = (
+        f'<w:Security xmlns:w="{wsse}" s:mustUnderstand="1"><w:UsernameToken><w:Username>pgfn-mni</w:Username>'
+        '<w:Password>segredo</w:Password></w:UsernameToken></w:Security>'
+        '<o:Security xmlns:o="urn:outra-seguranca" s:mustUnderstand="1"/>'
+    )
+    for light in (True, False):
+        msg = read_request(envelope(CONSULTA, header), None, LIMITS, light=light)
+        assert msg.header is not None and msg.header.tag == f"{{{SOAP11_NS}}}Header"
+        assert msg.credentials is not None and msg.credentials.source == "consultante"
+        assert [d.code for d in msg.deviations] == ["ws-security", "cabecalho-ignorado"]
+        assert "urn:outra-seguranca" in msg.deviations[1].detail
+    assert read_request(envelope(CONSULTA), None, LIMITS).header is None
+
+
+def test_envelope_in_another_namespace_is_a_version_mismatch() -> None:
+    """An Envelope outside SOAP 1.1's namespace (not only SOAP 1.2's) is MNI-E008, as SOAP 1.1 §4.4.1 says."""
+    other = envelope(CONSULTA).replace(f'xmlns:s="{SOAP11_NS}"'.encode(), b'xmlns:s="urn:outro-envelope"')
+    bare = f'<Envelope><Body><x:consultarProcesso xmlns:x="{SERVICO_NS}"/></Body></Envelope>'.encode()
+    for body in (other, bare):
+        with pytest.raises(VersionMismatch) as e:
+            read_request(body, None, LIMITS)
+        assert e.value.code == "MNI-E008"
+
+
+@pytest.mark.parametrize("quote", ['"', "'"])
+def test_misspelled_namespace_found_with_either_quote(quote: str) -> None:
+    """A misspelled namespace is normalised whichever quote declares it, and a CNJ URL in an ordinary attribute
+    value is not mistaken for one."""
+    wrong = "http://www.cnj.jus.br/servicointercomunicacao-2.2.2/"
+    body = envelope(CONSULTA).replace(f'xmlns:ser="{SERVICO_NS}"'.encode(),
+                                      f"xmlns:ser={quote}{wrong}{quote}".encode())
+    msg = read_request(body, None, LIMITS)
+    assert "namespace-grafado-errado" in codes(msg) and msg.operation == "consultarProcesso"
+    plain = envelope(CONSULTA.replace("<tip:numeroProcesso>", f'<tip:numeroProcesso x="{wrong}">'))
+    assert "namespace-grafado-errado" not in codes(read_request(plain, None, LIMITS))
+
+
 def test_mtom_request_with_5mb_attachment() -> None:
     """A multipart/related XOP filing: the document's digest is the attachment's sha256."""
     payload = bytes(range(256)) * (5 * 1024 * 1024 // 256)
