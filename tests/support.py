@@ -9,20 +9,24 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import httpx
-from sqlalchemy import create_engine, text
+from sqlalchemy import create_engine, insert, select, text
+from sqlalchemy.engine import Connection
 
 from gateway import admin
 from gateway.audit import create_signing_key
-from gateway.clock import SystemClock
+from gateway.clock import Clock, SystemClock, new_message_id
 from gateway.db import migrate
+from gateway.db.committer import GroupCommitter
 from gateway.db.engine import make_engine
+from gateway.db.tables import communications, messages, organs, outbox
 from gateway.infodip.domain import Kind
 from gateway.infodip.samples import SAMPLE_USERNAME, render_sample
 from gateway.sandbox import DEMO_ORGANS
@@ -123,6 +127,43 @@ def seed(db_url: str) -> None:
         admin.set_credential(engine, "tjsp-sistema", "TJSP", password_of("tjsp-sistema"), kdf_n=KDF_N)
     finally:
         engine.dispose()
+
+
+@contextmanager
+def running_committer(db_url: str, clock: Clock, **options: Any) -> Iterator[GroupCommitter]:
+    """A started :class:`GroupCommitter` on *db_url* with *clock* (no signing key), stopped afterwards."""
+    engine = make_engine(db_url, writer=True)
+    committer = GroupCommitter(engine, clock, None, **options)
+    committer.start()
+    try:
+        yield committer
+    finally:
+        committer.stop()
+        engine.dispose()
+
+
+def store_version(conn: Connection, protocol: str, version: int, destinations: Iterable[str], now: datetime,
+                  *, organ: str = "TJRJ", kind: str = "I") -> str:
+    """Store version *version* of communication *protocol* as the INFODIP service does, without its checks: the
+    communication (on version 1), the message, and one outbox row per destination — ``blocked`` where an earlier
+    version has not been delivered there yet. Returns the new message id."""
+    organ_id = conn.execute(select(organs.c.id).where(organs.c.code == organ)).scalar_one()
+    if version == 1:
+        conn.execute(insert(communications).values(
+            protocol=protocol, kind=kind, organ_id=organ_id, person_key=f"pessoa-{protocol}", fact_date=now.date(),
+            status="ativa", current_version=1, created_at=now, updated_at=now))
+    message_id = new_message_id()
+    payload = f"<comunicacao protocolo='{protocol}' versao='{version}'/>".encode()
+    conn.execute(insert(messages).values(
+        message_id=message_id, protocol=protocol, version=version, operation="envio" if version == 1 else "retificacao",
+        organ_id=organ_id, sender_reference=unique_ref(), payload_digest="0" * 64, payload=payload, received_at=now))
+    waiting = {r.destination for r in conn.execute(select(outbox.c.destination).where(
+        outbox.c.protocol == protocol, outbox.c.version < version, outbox.c.status != "delivered"))}
+    conn.execute(insert(outbox), [
+        {"message_id": message_id, "protocol": protocol, "version": version, "destination": d,
+         "status": "blocked" if d in waiting else "pending", "attempts": 0, "next_attempt_at": now,
+         "created_at": now, "updated_at": now} for d in destinations])
+    return message_id
 
 
 @contextmanager
