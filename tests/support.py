@@ -9,11 +9,11 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from datetime import date, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
 import httpx
@@ -36,6 +36,7 @@ ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 KDF_N = 2**10  # cheap KDF for tests; production uses 2**14
 SECRET = "test-secret-" + "x" * 32
+T = TypeVar("T")
 
 
 def password_of(username: str) -> str:
@@ -218,22 +219,26 @@ class GatewayProcess:
         return env
 
     def start(self, timeout: float = 30.0) -> GatewayProcess:
-        """Start and wait until ``/readyz`` answers 200."""
+        """Start and wait until ``/readyz`` answers 200 (RuntimeError if it exits or is not ready in time)."""
         log = open(self.log_path, "ab")
-        self.proc = subprocess.Popen([sys.executable, "-m", "gateway.cli", "serve", "--host", "127.0.0.1",
-                                      "--port", str(self.port)], env=self.env(), stdout=log, stderr=log, cwd=ROOT)
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"gateway exited with {self.proc.returncode}: {self.log_path.read_text()[-3000:]}")
+        proc = self.proc = subprocess.Popen([sys.executable, "-m", "gateway.cli", "serve", "--host", "127.0.0.1",
+                                             "--port", str(self.port)], env=self.env(), stdout=log, stderr=log,
+                                            cwd=ROOT)
+
+        def ready() -> bool:
+            if proc.poll() is not None:
+                raise RuntimeError(f"gateway exited with {proc.returncode}: {self.log_path.read_text()[-3000:]}")
             try:
-                if httpx.get(self.url + "/readyz", timeout=1).status_code == 200:
-                    return self
+                return httpx.get(self.url + "/readyz", timeout=1).status_code == 200
             except httpx.HTTPError:
-                pass
-            time.sleep(0.05)
-        self.stop()
-        raise RuntimeError("gateway did not become ready: " + self.log_path.read_text()[-3000:])
+                return False
+
+        try:
+            wait_until(ready, timeout, what="gateway ready")
+        except AssertionError:
+            self.stop()
+            raise RuntimeError("gateway did not become ready: " + self.log_path.read_text()[-3000:]) from None
+        return self
 
     def alive(self) -> bool:
         """True while the process runs."""
@@ -272,15 +277,17 @@ FAST_DELIVERY = {
 }
 
 
-def wait_until(predicate: object, timeout: float = 30.0, interval: float = 0.05, what: str = "condition") -> None:
-    """Poll *predicate* (a callable) until it returns true, or fail after *timeout* seconds."""
-    assert callable(predicate)
+def wait_until(predicate: Callable[[], T], timeout: float = 30.0, interval: float = 0.05,
+               what: str = "condition") -> T:
+    """Call *predicate* every *interval* seconds until it returns a true value, and return that value; raise
+    AssertionError after *timeout* seconds. The suite's one way to wait for another process or thread: a bounded
+    poll of a condition, never a fixed sleep."""
     deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
+    while not (value := predicate()):
+        if time.monotonic() >= deadline:
+            raise AssertionError(f"timed out after {timeout:g} s waiting for {what}")
         time.sleep(interval)
-    raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
+    return value
 
 
 class Mocks:
