@@ -84,7 +84,6 @@ class GroupCommitter:
         self._conn: Connection | None = None
         self.audit: AuditChain | None = None
         self.batches = 0
-        self.jobs = 0
 
     def start(self) -> None:
         """Open the connection, start this writer's audit chain and the thread."""
@@ -167,7 +166,6 @@ class GroupCommitter:
         if not self._commit_together(batch):
             self._commit_one_by_one(batch)
         self.batches += 1
-        self.jobs += len(batch)
         by_loop: dict[Any, list[_Pending[Any]]] = {}
         for p in batch:
             by_loop.setdefault(p.loop, []).append(p)
