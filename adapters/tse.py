@@ -16,7 +16,15 @@ from xml.sax.saxutils import escape
 import httpx
 from lxml import etree
 
-from adapters.base import DeliveryResult, OutboundMessage, PartnerError, status_error, translating
+from adapters.base import (
+    DeliveryResult,
+    OutboundMessage,
+    check_one_result_each,
+    status_error,
+    translating,
+    unreadable,
+)
+from gateway.errors import PartnerError, PartnerRefused
 
 WSDL = Path(__file__).resolve().parent.parent / "schemas" / "partners" / "tse-infodip" / "1.0" / "tse-infodip-1.0.wsdl"
 NS = "urn:gateway-interop:tse-infodip:1.0"
@@ -45,28 +53,42 @@ def render_batch(batch: Sequence[OutboundMessage]) -> bytes:
     return b"".join(parts)
 
 
-def read_answer(data: bytes) -> list[DeliveryResult]:
-    """The per-message results of a ``registrarComunicacoesResposta`` (raises on anything else)."""
-    root = etree.fromstring(data, _PARSER)
+def read_answer(data: bytes, partner: str = "TSE") -> list[DeliveryResult]:
+    """The per-message results of a ``registrarComunicacoesResposta``.
+
+    A SOAP Fault raises :class:`PartnerRefused` (``soap:Client``) or a retryable :class:`PartnerError`
+    (``soap:Server``); bytes that are not XML, or an answer without what the contract requires (one
+    ``resultado`` per message with ``idMensagem`` and a ``situacao`` of ``registrado|duplicado|rejeitado``), raise
+    :class:`PartnerUnreadable`."""
+    try:
+        root = etree.fromstring(data, _PARSER)
+    except etree.XMLSyntaxError as exc:
+        raise unreadable(partner, f"XML malformado: {exc}") from exc
     body = root.find(f"{{{SOAP}}}Body")
     if body is None or len(body) != 1:
-        raise ValueError("resposta sem soap:Body")
+        raise unreadable(partner, "sem soap:Body com um elemento")
     op = body[0]
     if op.tag == f"{{{SOAP}}}Fault":
         code = op.findtext("faultcode") or ""
-        raise PartnerError(f"TSE: SOAP Fault {code}: {op.findtext('faultstring')}",
-                           retryable=not code.endswith("Client"))
+        message = f"{partner}: SOAP Fault {code}: {op.findtext('faultstring')}"
+        if code.endswith("Client"):
+            raise PartnerRefused(message, retryable=False, partner=partner)
+        raise PartnerError(message, retryable=True, partner=partner)
     if op.tag != f"{{{NS}}}registrarComunicacoesResposta":
-        raise ValueError(f"resposta inesperada: {op.tag}")
+        raise unreadable(partner, f"elemento inesperado {op.tag}")
     out = []
     for item in op.iterfind(f"{{{NS}}}resultado"):
-        message_id = item.findtext(f"{{{NS}}}idMensagem") or ""
+        message_id = item.findtext(f"{{{NS}}}idMensagem")
         situacao = item.findtext(f"{{{NS}}}situacao")
+        if not message_id:
+            raise unreadable(partner, "resultado sem idMensagem")
         if situacao in ("registrado", "duplicado"):
             out.append(DeliveryResult(message_id, True, receipt=item.findtext(f"{{{NS}}}recibo")))
-        else:
+        elif situacao == "rejeitado":
             out.append(DeliveryResult(message_id, False, retryable=False,
-                                      error=f"TSE rejeitou: {item.findtext(f'{{{NS}}}motivo')}"))
+                                      error=f"{partner} rejeitou: {item.findtext(f'{{{NS}}}motivo')}"))
+        else:
+            raise unreadable(partner, f"situacao desconhecida {situacao!r}")
     return out
 
 
@@ -75,25 +97,26 @@ class TseAdapter:
 
     name = "TSE"
 
-    def __init__(self, url: str, timeout: float = 10.0, max_batch: int = 100) -> None:
+    def __init__(self, url: str, timeout: float = 10.0, max_batch: int = 100,
+                 transport: httpx.AsyncBaseTransport | None = None) -> None:
         self.url = url.rstrip("/") + "/"
         self.max_batch = max_batch
         self.client = httpx.AsyncClient(timeout=httpx.Timeout(timeout, connect=min(timeout, 5.0)),
-                                        limits=httpx.Limits(max_connections=16))
+                                        limits=httpx.Limits(max_connections=16), transport=transport)
 
     async def deliver(self, batch: Sequence[OutboundMessage]) -> list[DeliveryResult]:
-        """Deliver *batch* in one call."""
+        """Deliver *batch* in one call; one result per message. Raises the partner errors of
+        :mod:`adapters.base`."""
         with translating(self.name):
             r = await self.client.post(self.url, content=render_batch(batch), headers={
                 "Content-Type": "text/xml; charset=utf-8", "SOAPAction": SOAP_ACTION,
                 "X-Gateway-Message-Id": ",".join(m.message_id for m in batch)})
-            if r.status_code == 500 and b"Fault" in r.content:
-                read_answer(r.content)  # raises the Fault's PartnerError
-            if r.status_code != 200:
-                raise status_error(self.name, r.status_code)
-            out = read_answer(r.content)
-        if {x.message_id for x in out} != {m.message_id for m in batch}:
-            raise PartnerError("TSE: resposta não corresponde ao lote enviado", retryable=True)
+        if r.status_code == 500 and b"Fault" in r.content:
+            read_answer(r.content, self.name)  # raises the Fault's PartnerError
+        if r.status_code != 200:
+            raise status_error(self.name, r.status_code)
+        out = read_answer(r.content, self.name)
+        check_one_result_each(self.name, batch, out)
         return out
 
     async def aclose(self) -> None:

@@ -5,7 +5,12 @@ Each loop: release rows whose earlier versions reached their destination ("block
 lease expires); send them in batches per destination through the adapters; record every attempt and its audit
 entry in the same transaction as the new state. Retryable failures back off exponentially with full jitter; a
 circuit breaker per destination stops calling a partner that keeps failing; non-retryable answers and exhausted
-retries are dead letters, replayable by command or REST.
+retries are dead letters, replayable by command or REST. An error that is not a partner's (a bug, ours or an
+adapter's) is logged with its traceback and retried as the gateway's own failure ("erro interno do gateway"),
+never counted against the partner's breaker.
+
+Time comes from the injected :class:`~gateway.clock.Clock`: ``now()`` for what is stored (due times, leases,
+attempts), ``monotonic()`` for the breakers' cooldowns; the jitter source is injected too, so tests are exact.
 """
 
 from __future__ import annotations
@@ -15,7 +20,6 @@ import logging
 import os
 import random
 import socket
-import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -61,17 +65,22 @@ class RelayPolicy:
 
 
 def backoff(attempt: int, policy: RelayPolicy, rng: Callable[[], float] = random.random) -> float:
-    """Seconds to wait before attempt ``attempt + 1``: exponential, capped, with full jitter."""
-    ceiling = min(policy.max_backoff_s, policy.base_backoff_s * 2 ** max(attempt - 1, 0))
+    """Seconds to wait before attempt ``attempt + 1`` (``attempt`` ≥ 0 made so far): full jitter — ``rng()`` in
+    [0, 1) times the ceiling ``min(max_backoff_s, base_backoff_s · 2^(attempt−1))`` —, so never negative and never
+    above ``max_backoff_s``, whatever the attempt (the exponent stops growing long before a float overflows)."""
+    ceiling = min(policy.max_backoff_s, policy.base_backoff_s * 2.0 ** min(max(attempt - 1, 0), 64))
     return ceiling * rng()
 
 
 @dataclass
 class CircuitBreaker:
-    """Per-destination breaker: opens after N consecutive failed calls, lets one probe through after a cooldown."""
+    """Per-destination breaker: opens after ``threshold`` consecutive failed calls; after ``cooldown_s`` seconds
+    (of the clock's monotonic reading) it is half-open and lets one probe through: a success closes it, a failure
+    opens it for another cooldown."""
 
     threshold: int
     cooldown_s: float
+    clock: Clock
     failures: int = 0
     opened_at: float | None = None
     probing: bool = False
@@ -81,7 +90,7 @@ class CircuitBreaker:
         """closed | open | half-open."""
         if self.opened_at is None:
             return "closed"
-        return "half-open" if time.monotonic() - self.opened_at >= self.cooldown_s else "open"
+        return "half-open" if self.clock.monotonic() - self.opened_at >= self.cooldown_s else "open"
 
     def allow(self) -> bool:
         """Whether a call may be made now."""
@@ -92,6 +101,10 @@ class CircuitBreaker:
             self.probing = True
             return True
         return False
+
+    def cancel_probe(self) -> None:
+        """The probe allowed did not reach the partner (nothing to send, or a bug of ours): the next may."""
+        self.probing = False
 
     def success(self) -> None:
         """A call succeeded: close."""
@@ -104,7 +117,7 @@ class CircuitBreaker:
         self.failures += 1
         self.probing = False
         if self.failures >= self.threshold or self.opened_at is not None:
-            self.opened_at = time.monotonic()
+            self.opened_at = self.clock.monotonic()
 
 
 @dataclass(frozen=True)
@@ -129,12 +142,15 @@ class Relay:
     is_postgres: bool = False
     crash_hook: Callable[[str], None] | None = None
     owner: str = field(default_factory=lambda: f"{socket.gethostname()}:{os.getpid()}:{random.randrange(1 << 30)}")
+    #: the backoff's jitter source, a float in [0, 1)
+    jitter: Callable[[], float] = random.random
     breakers: dict[str, CircuitBreaker] = field(default_factory=dict)
     _wake: asyncio.Event = field(default_factory=asyncio.Event)
 
     def __post_init__(self) -> None:
         for name in self.adapters:
-            self.breakers[name] = CircuitBreaker(self.policy.breaker_threshold, self.policy.breaker_cooldown_s)
+            self.breakers[name] = CircuitBreaker(self.policy.breaker_threshold, self.policy.breaker_cooldown_s,
+                                                 self.clock)
 
     def wake(self) -> None:
         """Ask the loop to look for work now (called after intake commits)."""
@@ -145,35 +161,46 @@ class Relay:
         return {name: b.state for name, b in self.breakers.items()}
 
     async def run_forever(self, stop: asyncio.Event) -> None:
-        """Deliver until *stop* is set."""
+        """Deliver until *stop* is set. When a round sent nothing, wait for :meth:`wake` (a wake during the round
+        counts), *stop*, or the poll interval — a bounded wait on the event loop, not a time measurement."""
         while not stop.is_set():
+            self._wake.clear()
             try:
                 done = await self.run_once()
             except Exception:
                 log.exception("relay loop failed; retrying")
                 done = 0
             if done == 0:
-                self._wake.clear()
-                try:
-                    await asyncio.wait_for(self._wake.wait(), timeout=self.policy.poll_interval_s)
-                except TimeoutError:
-                    pass
+                await self._idle(stop)
+
+    async def _idle(self, stop: asyncio.Event) -> None:
+        waits = [asyncio.ensure_future(self._wake.wait()), asyncio.ensure_future(stop.wait())]
+        try:
+            await asyncio.wait(waits, timeout=self.policy.poll_interval_s, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for w in waits:
+                w.cancel()
 
     async def run_once(self) -> int:
-        """One round: release, lease, send, record. Returns how many rows were sent."""
+        """One round: release, lease, send, record. Returns how many rows were sent.
+
+        A destination whose breaker is open is skipped; a half-open one gets one call (at most one adapter batch)."""
         allowed = [name for name, b in self.breakers.items() if b.allow()]
         for name, b in self.breakers.items():
             self.metrics.circuit_open.labels(name).set(0 if b.state == "closed" else 1)
         if not allowed:
             await self.committer.run(lambda ctx: release_blocked(ctx.conn))
             return 0
+        closed = [name for name in allowed if not self.breakers[name].probing]
+        groups = [([name], self.adapters[name].max_batch) for name in allowed if self.breakers[name].probing]
+        if closed:
+            groups.insert(0, (closed, self.policy.batch_size))
         now = self.clock.now()
-        claimed: list[Claimed] = await self.committer.run(
-            lambda ctx: self._claim(ctx, allowed, now))
+        claimed: list[Claimed] = await self.committer.run(lambda ctx: self._claim(ctx, groups, now))
         if not claimed:
             # a half-open probe that found nothing to send must not keep the breaker waiting forever
             for name in allowed:
-                self.breakers[name].probing = False
+                self.breakers[name].cancel_probe()
             return 0
         if self.crash_hook:
             self.crash_hook("after_claim")
@@ -203,48 +230,52 @@ class Relay:
             async with sem:
                 try:
                     answers = await adapter.deliver([c.message for c in batch])
+                    by_id = {a.message_id: a for a in answers}
+                    results = [(c, by_id[c.message.message_id]) for c in batch]
                 except PartnerError as exc:
                     breaker.failure()
-                    for c in batch:
-                        out.append((c, DeliveryResult(c.message.message_id, False, error=str(exc),
-                                                      retryable=exc.retryable)))
+                    out.extend((c, DeliveryResult(c.message.message_id, False, error=str(exc),
+                                                  retryable=exc.retryable)) for c in batch)
                     return
-                except Exception as exc:  # an adapter bug must not kill the relay; treat as retryable
-                    log.exception("adapter %s failed unexpectedly", dest)
-                    breaker.failure()
-                    for c in batch:
-                        out.append((c, DeliveryResult(c.message.message_id, False,
-                                                      error=f"{dest}: erro inesperado ({type(exc).__name__})",
-                                                      retryable=True)))
+                except Exception as exc:
+                    # a bug (ours, or the adapter's — e.g. a result missing for a message): the partner is not to
+                    # blame and its breaker is left alone; the rows are retried as the gateway's own failure
+                    log.exception("erro interno do gateway ao entregar a %s", dest)
+                    breaker.cancel_probe()
+                    error = f"erro interno do gateway ao entregar a {dest} ({type(exc).__name__}: {exc})"
+                    out.extend((c, DeliveryResult(c.message.message_id, False, error=error, retryable=True))
+                               for c in batch)
                     return
                 breaker.success()
-                by_id = {a.message_id: a for a in answers}
-                for c in batch:
-                    out.append((c, by_id[c.message.message_id]))
+                out.extend(results)
 
         await asyncio.gather(*(one(b) for b in batches))
         return out
 
     # -- transactions ------------------------------------------------------------------------------------------
 
-    def _claim(self, ctx: WriteContext, destinations: Sequence[str], now: datetime) -> list[Claimed]:
+    def _claim(self, ctx: WriteContext, groups: Sequence[tuple[Sequence[str], int]], now: datetime) -> list[Claimed]:
+        """Lease up to *limit* due rows for each (destinations, limit) of *groups*, as of *now*."""
         conn = ctx.conn
         release_blocked(conn)
-        limit = self.policy.batch_size
         ids: list[int] = []
-        # three index-driven queries (status, next_attempt_at) rather than one OR ordered by id, which would walk
-        # the delivered rows of the whole history
-        for query, params in (
-            (_Q_DUE, {"status": "pending", "now": now}),
-            (_Q_DUE, {"status": "failed", "now": now}),
-            (_Q_EXPIRED, {"now": now}),
-        ):
-            if len(ids) >= limit:
-                break
-            q = query.where(outbox.c.destination.in_(destinations)).limit(limit - len(ids))
-            if self.is_postgres:
-                q = q.with_for_update(skip_locked=True)
-            ids.extend(r.id for r in conn.execute(q, params))
+        for destinations, limit in groups:
+            taken = 0
+            # three index-driven queries (status, next_attempt_at) rather than one OR ordered by id, which would
+            # walk the delivered rows of the whole history
+            for query, params in (
+                (_Q_DUE, {"status": "pending", "now": now}),
+                (_Q_DUE, {"status": "failed", "now": now}),
+                (_Q_EXPIRED, {"now": now}),
+            ):
+                if taken >= limit:
+                    break
+                q = query.where(outbox.c.destination.in_(destinations)).limit(limit - taken)
+                if self.is_postgres:
+                    q = q.with_for_update(skip_locked=True)
+                found = [r.id for r in conn.execute(q, params)]
+                ids.extend(found)
+                taken += len(found)
         if not ids:
             return []
         lease_until = now + timedelta(seconds=self.policy.lease_seconds)
@@ -279,8 +310,9 @@ class Relay:
             elif result.retryable and claimed.attempts < self.policy.max_attempts:
                 outcome = "failed"
                 error = result.error
+                delay = backoff(claimed.attempts, self.policy, self.jitter)
                 updates[outcome].append({"row_id": claimed.outbox_id, "error": error, "now": now,
-                                         "next": now + timedelta(seconds=backoff(claimed.attempts, self.policy))})
+                                         "next": now + timedelta(seconds=delay)})
             else:
                 outcome = "dead"
                 error = result.error if not result.retryable else (

@@ -9,20 +9,24 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from pathlib import Path
+from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
 import httpx
-from sqlalchemy import create_engine, text
+from sqlalchemy import create_engine, insert, select, text
+from sqlalchemy.engine import Connection
 
 from gateway import admin
 from gateway.audit import create_signing_key
-from gateway.clock import SystemClock
+from gateway.clock import Clock, SystemClock, new_message_id
 from gateway.db import migrate
+from gateway.db.committer import GroupCommitter
 from gateway.db.engine import make_engine
+from gateway.db.tables import communications, messages, organs, outbox
 from gateway.infodip.domain import Kind
 from gateway.infodip.samples import SAMPLE_USERNAME, render_sample
 from gateway.sandbox import DEMO_ORGANS
@@ -32,6 +36,7 @@ ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 KDF_N = 2**10  # cheap KDF for tests; production uses 2**14
 SECRET = "test-secret-" + "x" * 32
+T = TypeVar("T")
 
 
 def password_of(username: str) -> str:
@@ -126,6 +131,43 @@ def seed(db_url: str) -> None:
 
 
 @contextmanager
+def running_committer(db_url: str, clock: Clock, **options: Any) -> Iterator[GroupCommitter]:
+    """A started :class:`GroupCommitter` on *db_url* with *clock* (no signing key), stopped afterwards."""
+    engine = make_engine(db_url, writer=True)
+    committer = GroupCommitter(engine, clock, None, **options)
+    committer.start()
+    try:
+        yield committer
+    finally:
+        committer.stop()
+        engine.dispose()
+
+
+def store_version(conn: Connection, protocol: str, version: int, destinations: Iterable[str], now: datetime,
+                  *, organ: str = "TJRJ", kind: str = "I") -> str:
+    """Store version *version* of communication *protocol* as the INFODIP service does, without its checks: the
+    communication (on version 1), the message, and one outbox row per destination — ``blocked`` where an earlier
+    version has not been delivered there yet. Returns the new message id."""
+    organ_id = conn.execute(select(organs.c.id).where(organs.c.code == organ)).scalar_one()
+    if version == 1:
+        conn.execute(insert(communications).values(
+            protocol=protocol, kind=kind, organ_id=organ_id, person_key=f"pessoa-{protocol}", fact_date=now.date(),
+            status="ativa", current_version=1, created_at=now, updated_at=now))
+    message_id = new_message_id()
+    payload = f"<comunicacao protocolo='{protocol}' versao='{version}'/>".encode()
+    conn.execute(insert(messages).values(
+        message_id=message_id, protocol=protocol, version=version, operation="envio" if version == 1 else "retificacao",
+        organ_id=organ_id, sender_reference=unique_ref(), payload_digest="0" * 64, payload=payload, received_at=now))
+    waiting = {r.destination for r in conn.execute(select(outbox.c.destination).where(
+        outbox.c.protocol == protocol, outbox.c.version < version, outbox.c.status != "delivered"))}
+    conn.execute(insert(outbox), [
+        {"message_id": message_id, "protocol": protocol, "version": version, "destination": d,
+         "status": "blocked" if d in waiting else "pending", "attempts": 0, "next_attempt_at": now,
+         "created_at": now, "updated_at": now} for d in destinations])
+    return message_id
+
+
+@contextmanager
 def postgres_schema(base_url: str) -> Iterator[str]:
     """A fresh schema on the PostgreSQL at *base_url*, dropped afterwards; yields a URL that uses it."""
     schema = "t_" + uuid.uuid4().hex[:12]
@@ -177,22 +219,26 @@ class GatewayProcess:
         return env
 
     def start(self, timeout: float = 30.0) -> GatewayProcess:
-        """Start and wait until ``/readyz`` answers 200."""
+        """Start and wait until ``/readyz`` answers 200 (RuntimeError if it exits or is not ready in time)."""
         log = open(self.log_path, "ab")
-        self.proc = subprocess.Popen([sys.executable, "-m", "gateway.cli", "serve", "--host", "127.0.0.1",
-                                      "--port", str(self.port)], env=self.env(), stdout=log, stderr=log, cwd=ROOT)
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"gateway exited with {self.proc.returncode}: {self.log_path.read_text()[-3000:]}")
+        proc = self.proc = subprocess.Popen([sys.executable, "-m", "gateway.cli", "serve", "--host", "127.0.0.1",
+                                             "--port", str(self.port)], env=self.env(), stdout=log, stderr=log,
+                                            cwd=ROOT)
+
+        def ready() -> bool:
+            if proc.poll() is not None:
+                raise RuntimeError(f"gateway exited with {proc.returncode}: {self.log_path.read_text()[-3000:]}")
             try:
-                if httpx.get(self.url + "/readyz", timeout=1).status_code == 200:
-                    return self
+                return httpx.get(self.url + "/readyz", timeout=1).status_code == 200
             except httpx.HTTPError:
-                pass
-            time.sleep(0.05)
-        self.stop()
-        raise RuntimeError("gateway did not become ready: " + self.log_path.read_text()[-3000:])
+                return False
+
+        try:
+            wait_until(ready, timeout, what="gateway ready")
+        except AssertionError:
+            self.stop()
+            raise RuntimeError("gateway did not become ready: " + self.log_path.read_text()[-3000:]) from None
+        return self
 
     def alive(self) -> bool:
         """True while the process runs."""
@@ -231,15 +277,17 @@ FAST_DELIVERY = {
 }
 
 
-def wait_until(predicate: object, timeout: float = 30.0, interval: float = 0.05, what: str = "condition") -> None:
-    """Poll *predicate* (a callable) until it returns true, or fail after *timeout* seconds."""
-    assert callable(predicate)
+def wait_until(predicate: Callable[[], T], timeout: float = 30.0, interval: float = 0.05,
+               what: str = "condition") -> T:
+    """Call *predicate* every *interval* seconds until it returns a true value, and return that value; raise
+    AssertionError after *timeout* seconds. The suite's one way to wait for another process or thread: a bounded
+    poll of a condition, never a fixed sleep."""
     deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
+    while not (value := predicate()):
+        if time.monotonic() >= deadline:
+            raise AssertionError(f"timed out after {timeout:g} s waiting for {what}")
         time.sleep(interval)
-    raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
+    return value
 
 
 class Mocks:

@@ -5,16 +5,16 @@ inside the shared transaction — and await the result, which is delivered only 
 durable. Business refusals happen before a job writes; any other failure rolls the batch back and its jobs are
 run again one by one, each in its own transaction, so one job's failure never touches another's rows.
 One thread hop per batch, not per request; on SQLite this turns ~4k commits/s into tens of thousands of rows per
-second (DESIGN.md).
+second (DESIGN.md). The gathering window (``wait_ms``) is measured on the injected clock's monotonic reading.
 """
 
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import logging
 import queue
 import threading
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
@@ -57,8 +57,9 @@ class _Pending(Generic[T]):
 
 
 def _settle(batch: list[_Pending[Any]]) -> None:
+    """Resolve the futures of *batch* (on their loop's thread for asyncio futures)."""
     for p in batch:
-        if p.future.done():
+        if p.future.done():  # an asyncio request cancelled while it waited
             continue
         if p.error is not None:
             p.future.set_exception(p.error)
@@ -83,7 +84,6 @@ class GroupCommitter:
         self._conn: Connection | None = None
         self.audit: AuditChain | None = None
         self.batches = 0
-        self.jobs = 0
 
     def start(self) -> None:
         """Open the connection, start this writer's audit chain and the thread."""
@@ -112,19 +112,22 @@ class GroupCommitter:
             self._conn = None
 
     async def run(self, job: Job[T]) -> T:
-        """Run *job* in the next group transaction; return its result once that transaction is durable."""
+        """Run *job* in the next group transaction; return its result once that transaction is durable (raise
+        its :class:`GatewayError`, or ``ServerError`` INFODIP-E090/E091 for any other failure)."""
         loop = asyncio.get_running_loop()
         fut: asyncio.Future[T] = loop.create_future()
         self._queue.put(_Pending(job, loop, fut))
         return await fut
 
-    def run_sync(self, job: Job[T], timeout: float = 60.0) -> T:
-        """Run *job* from a thread that has no event loop (CLI, relay), waiting for the commit."""
-        import concurrent.futures
-
+    def submit(self, job: Job[T]) -> concurrent.futures.Future[T]:
+        """Queue *job* from any thread without waiting; the future resolves once its transaction is durable."""
         fut: concurrent.futures.Future[T] = concurrent.futures.Future()
         self._queue.put(_Pending(job, None, fut))
-        return fut.result(timeout=timeout)
+        return fut
+
+    def run_sync(self, job: Job[T], timeout: float = 60.0) -> T:
+        """Run *job* from a thread that has no event loop (CLI), waiting up to *timeout* seconds for the commit."""
+        return self.submit(job).result(timeout=timeout)
 
     # -- the writer thread -------------------------------------------------------------------------------------
 
@@ -135,10 +138,10 @@ class GroupCommitter:
             if first is None:
                 break
             batch = [first]
-            deadline = time.monotonic() + self.wait_s
+            deadline = self.clock.monotonic() + self.wait_s
             while len(batch) < self.max_batch:
                 try:
-                    timeout = deadline - time.monotonic()
+                    timeout = deadline - self.clock.monotonic()
                     item = self._queue.get(timeout=timeout) if timeout > 0 else self._queue.get_nowait()
                 except queue.Empty:
                     break
@@ -163,17 +166,12 @@ class GroupCommitter:
         if not self._commit_together(batch):
             self._commit_one_by_one(batch)
         self.batches += 1
-        self.jobs += len(batch)
         by_loop: dict[Any, list[_Pending[Any]]] = {}
         for p in batch:
             by_loop.setdefault(p.loop, []).append(p)
         for loop, items in by_loop.items():
             if loop is None:
-                for p in items:
-                    if p.error is not None:
-                        p.future.set_exception(p.error)
-                    else:
-                        p.future.set_result(p.result)
+                _settle(items)
             else:
                 try:
                     loop.call_soon_threadsafe(_settle, items)

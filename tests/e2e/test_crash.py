@@ -44,23 +44,25 @@ class Client:
         self.lock = threading.Lock()
 
     def send(self, reference: str, body: bytes, deadline: float) -> tuple[str, str]:
-        """POST until a 200 (retrying connection errors and soap:Server faults)."""
-        while time.monotonic() < deadline:
+        """POST until a 200 (retrying connection errors and soap:Server faults every 0.1 s) or the deadline."""
+
+        def attempt() -> tuple[str, str] | None:
             url = random.choice(self.urls())
             try:
                 r = httpx.post(url + "/soap/infodip", content=body, timeout=5)
             except httpx.HTTPError:
-                time.sleep(0.1)
-                continue
-            if r.status_code == 200:
-                got = (re.search(r"<i:protocolo>([^<]+)", r.text).group(1),  # type: ignore[union-attr]
-                       re.search(r"<i:idMensagem>([^<]+)", r.text).group(1))  # type: ignore[union-attr]
-                with self.lock:
-                    self.answers.setdefault(reference, []).append(got)
-                return got
-            assert "soap:Server" in r.text, r.text  # a client fault here would be a gateway bug
-            time.sleep(0.1)
-        raise AssertionError(f"no answer for {reference}")
+                return None
+            if r.status_code != 200:
+                assert "soap:Server" in r.text, r.text  # a client fault here would be a gateway bug
+                return None
+            got = (re.search(r"<i:protocolo>([^<]+)", r.text).group(1),  # type: ignore[union-attr]
+                   re.search(r"<i:idMensagem>([^<]+)", r.text).group(1))  # type: ignore[union-attr]
+            with self.lock:
+                self.answers.setdefault(reference, []).append(got)
+            return got
+
+        return wait_until(attempt, max(deadline - time.monotonic(), 0.0), interval=0.1,
+                          what=f"an answer for {reference}")
 
 
 def run_workload(client: Client, n: int, deadline: float) -> tuple[dict[str, bytes], list[str]]:
@@ -117,7 +119,7 @@ def supervise(make: Callable[[int], GatewayProcess], procs: list[GatewayProcess]
             except RuntimeError:
                 candidate.kill()
                 procs[i] = candidate  # not alive: the next pass restarts it with the following step
-        time.sleep(0.05)
+        stop.wait(0.05)  # look again soon, or return at once when the test stops the supervisor
 
 
 def check_invariants(db_url: str, settings: Settings, mocks: Mocks, client: Client, bodies: dict[str, bytes],

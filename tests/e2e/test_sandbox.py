@@ -8,7 +8,6 @@ import re
 import signal
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -17,7 +16,7 @@ import pytest
 from lxml import etree
 
 from gateway.errors import CATALOGUE
-from tests.support import ROOT
+from tests.support import ROOT, wait_until
 
 pytestmark = pytest.mark.e2e
 
@@ -31,15 +30,16 @@ def sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[dict[str
     proc = subprocess.Popen([sys.executable, "-m", "gateway.cli", "sandbox", "--port", "0", "--info", str(info_path),
                              "--data-dir", str(work / "data")], cwd=work, stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, env={**os.environ, "PYTHONPATH": str(ROOT)})
+
+    def written() -> bool:
+        assert proc.poll() is None, proc.stdout.read().decode() if proc.stdout else ""
+        try:
+            return info_path.read_text() != "stale"
+        except FileNotFoundError:  # removed at start, not yet written
+            return False
+
     try:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            assert proc.poll() is None, proc.stdout.read().decode() if proc.stdout else ""
-            if info_path.exists():
-                text = info_path.read_text()
-                if text != "stale":
-                    break
-            time.sleep(0.1)
+        wait_until(written, timeout=60, interval=0.1, what="the sandbox's info file")
         info = json.loads(info_path.read_text())
         yield info, work
     finally:
