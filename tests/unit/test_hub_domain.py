@@ -269,3 +269,15 @@ def test_answer_codes_are_always_mni_codes() -> None:
     assert answer_code(ServerError("INFODIP-E091")) == ("MNI-E091", "Armazenamento indisponível; tente novamente.")
     assert answer_code(StorageUnavailable("GATEWAY-E999")) == ("MNI-E091", message_of("MNI-E091"))
     assert answer_code(ServerError("INFODIP-E090")) == ("MNI-E090", message_of("MNI-E090"))
+
+
+def test_jtr_is_read_in_one_place_whatever_the_check_digits() -> None:
+    """The hub reads J.TR with gateway.identifiers.processo_jtr: masked or not, with wrong check digits too, and
+    in agreement with a parsed NumeroProcessoCNJ; a number without 20 digits is a ValueError."""
+    from gateway.identifiers import parse_processo_cnj, processo_jtr
+
+    assert processo_jtr("08123459320198190001") == processo_jtr("0812345-93.2019.8.19.0001") == "8.19"
+    assert processo_jtr("08123450020198190001") == "8.19"  # wrong check digits
+    assert parse_processo_cnj("50123459520234047100").jtr == processo_jtr("50123459520234047100") == "4.04"
+    with pytest.raises(ValueError):
+        processo_jtr("0812345932019819000")
