@@ -24,7 +24,7 @@ def create_app(target: str) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
-        # the same pool settings as the gateway's forwarder (gateway/hub/forwarder.py)
+        # the same pool settings as the gateway's tribunal client (adapters/tribunal.py)
         state["session"] = aiohttp.ClientSession(
             timeout=aiohttp.ClientTimeout(total=60, connect=5), connector=aiohttp.TCPConnector(limit=100),
             auto_decompress=False)

@@ -20,6 +20,7 @@ from sqlalchemy.engine import Engine
 
 from adapters.base import Adapter
 from adapters.cnj import CnjAdapter
+from adapters.tribunal import AiohttpTribunalClient
 from adapters.tse import TseAdapter
 from gateway.audit import Signer, load_signing_key
 from gateway.auth import Authenticator
@@ -33,7 +34,6 @@ from gateway.edges import ops, rest
 from gateway.edges.soap_infodip import InfodipEndpoint
 from gateway.edges.soap_mni import MniEndpoint
 from gateway.hub.credentials import CredentialStore, fernet_key
-from gateway.hub.forwarder import Forwarder
 from gateway.hub.registry import load_registry
 from gateway.hub.service import Hub
 from gateway.infodip.routing import CNJ, TSE
@@ -99,8 +99,7 @@ class Gateway:
         for adapter in self.adapters.values():
             await adapter.aclose()
         if self.hub is not None:
-            await self.hub.drain()
-            await self.hub.forwarder.aclose()
+            await self.hub.aclose()
 
     def partner_status(self) -> dict[str, object]:
         """What ``/readyz`` reports about partners (never a reason for 503: store-and-forward keeps accepting)."""
@@ -152,7 +151,7 @@ def build(settings: Settings, clock: Clock | None = None, relay_wanted: bool | N
     if settings.mni_registry_path:
         hub = Hub(load_registry(settings.mni_registry_path),
                   CredentialStore(fernet_key(settings.mni_credentials_key, settings.secret_key or secret.hex())),
-                  auth, committer, reader, clock, Forwarder(settings.mni_timeout_s), settings.mni_limits,
+                  auth, committer, reader, clock, AiohttpTribunalClient(settings.mni_timeout_s), settings.mni_limits,
                   timedelta(hours=settings.mni_filing_ttl_hours))
     return Gateway(
         settings=settings, clock=clock, writer_engine=writer, reader_engine=reader, signer=signer,

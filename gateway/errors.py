@@ -94,6 +94,7 @@ CATALOGUE: dict[str, str] = {
     "MNI-E048": "Aviso desconhecido: consulte os avisos pendentes pelo hub antes, ou informe numeroProcesso.",
     "MNI-E050": "Manifestação repetida: devolvido o resultado da entrega anterior idêntica.",
     "MNI-E090": "Erro interno do gateway.",
+    "MNI-E091": "Armazenamento indisponível; tente novamente.",
     "GATEWAY-E001": "Configuração inválida.",
     "GATEWAY-E002": "Pedido de administração inválido.",
     "GATEWAY-E003": "Registro de instalações MNI inválido.",

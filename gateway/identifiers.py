@@ -37,6 +37,7 @@ __all__ = [
     "only_digits",
     "parse_processo_cnj",
     "processo_cnj_check_digits",
+    "processo_jtr",
     "titulo_eleitor_check_digits",
     "validate",
 ]
@@ -204,7 +205,7 @@ class NumeroProcessoCNJ:
     @property
     def jtr(self) -> str:
         """Segment and tribunal, ``J.TR`` (e.g. ``8.19``): what routes the process to a tribunal."""
-        return f"{self.segmento}.{self.tribunal}"
+        return processo_jtr(self.unmasked)
 
     def __str__(self) -> str:
         """The masked form."""
@@ -233,6 +234,18 @@ def parse_processo_cnj(value: str) -> NumeroProcessoCNJ:
         tribunal=digits[14:16],
         origem=digits[16:20],
     )
+
+
+def processo_jtr(value: str) -> str:
+    """``J.TR`` (segment and tribunal, e.g. ``8.19``) of a CNJ process number, masked or not, whatever its check
+    digits: real MNI clients send numbers with wrong ones and the hub still routes them by ``J.TR``.
+
+    Raises ``ValueError`` if it is not 20 digits after unmasking (Res. CNJ 65/2008: ``NNNNNNN-DD.AAAA.J.TR.OOOO``).
+    """
+    digits = _unmask(value)
+    if digits is None or not _is_ascii_digits(digits, 20):
+        raise ValueError("a CNJ process number has 20 digits")
+    return f"{digits[13]}.{digits[14:16]}"
 
 
 def is_valid_processo_cnj(value: str) -> bool:

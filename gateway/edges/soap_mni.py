@@ -10,9 +10,10 @@ from starlette.responses import Response
 
 from gateway.edges.soap_infodip import XML, public_url, read_body, served_wsdl
 from gateway.errors import GatewayError, ServerError
-from gateway.hub.service import Hub, fault_for
+from gateway.hub.service import Hub
 from gateway.metrics import Metrics
 from gateway.mni.names import WSDL_PATH
+from gateway.mni.responses import fault_for
 
 log = logging.getLogger("gateway.mni")
 

@@ -1,4 +1,5 @@
-"""Answers the hub builds: its own ``sucesso=false`` errors and tribunal answers re-serialised canonically.
+"""Answers the hub builds: its own ``sucesso=false`` errors, tribunal answers re-serialised canonically, and the
+SOAP Fault for what cannot be read at all.
 
 Both are one SOAP 1.1 envelope, UTF-8, the operation's ``…Resposta`` element in the servico namespace and its
 children in the tipos namespace (DOMAIN.md §4), so they validate against the official XSD wherever the data is
@@ -8,13 +9,16 @@ ours to shape.
 from __future__ import annotations
 
 from datetime import datetime
+from xml.sax.saxutils import escape
 from zoneinfo import ZoneInfo
 
 from lxml import etree
 
+from gateway.errors import CATALOGUE, GatewayError
 from gateway.mni.mtom import inline_xop
 from gateway.mni.names import INTER_NS, SERVICO_NS, SOAP11_NS, TIPOS_NS
 from gateway.mni.reader import MniMessage
+from gateway.xml.soap import fault
 
 BRASILIA = ZoneInfo("America/Sao_Paulo")
 NSMAP = {"soap": SOAP11_NS, "ns1": TIPOS_NS, "ns2": INTER_NS, "ns3": SERVICO_NS}
@@ -91,3 +95,11 @@ def canonical_response(msg: MniMessage, extra_message: str | None = None) -> byt
     finally:
         if parent is not None:
             parent.append(op)  # …and back, so msg.root stays whole
+
+
+def fault_for(exc: GatewayError) -> bytes:
+    """A SOAP 1.1 Fault for what the hub could not read at all (MNI-E001…E011, or E090 when the hub is missing):
+    the code and its Portuguese message in ``detail`` as ``<mensagem>MNI-E0xx: …</mensagem>``."""
+    if exc.message == exc.code and exc.code in CATALOGUE:
+        exc.message = CATALOGUE[exc.code]
+    return fault(exc, f'<mensagem xmlns="{TIPOS_NS}">{escape(exc.code + ": " + exc.message)}</mensagem>')

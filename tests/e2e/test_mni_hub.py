@@ -15,7 +15,7 @@ from lxml import etree
 from sqlalchemy import insert, select
 
 from gateway.db.engine import make_engine
-from gateway.db.tables import mni_avisos, mni_process_locations, organs
+from gateway.db.tables import mni_avisos, mni_filings, mni_process_locations, organs
 from tests.support import (
     FIXTURES,
     GatewayProcess,
@@ -262,13 +262,22 @@ def test_timeouts_and_an_indeterminate_filing_reconciled(db_url: str, tribunals:
         def config(**values: object) -> None:
             httpx.post(tribunals.url("8.19") + "/_mock/config", json=values, timeout=10).raise_for_status()
 
+        def filing_states() -> list[str]:
+            engine = make_engine(db_url)
+            try:
+                with engine.connect() as conn:
+                    return sorted(conn.execute(select(mni_filings.c.state)).scalars())
+            finally:
+                engine.dispose()
+
         assert s.consultarProcesso(**pgfn(), numeroProcesso=PJE_PROCESS).sucesso  # the installation is known
         # 1. the tribunal files it but answers too late: resend → reconciled as filed, not sent again
         config(delay_after_ms={"entregarManifestacaoProcessual": 2500})
         first = s.entregarManifestacaoProcessual(**cred, numeroProcesso=PJE_PROCESS, documento=[doc(b"late")],
                                                  dataEnvio="20261121120000")
         assert code_of(first.mensagem) == "MNI-E043", first.mensagem
-        time.sleep(1.5)
+        # what the reconciliation will find: the tribunal recorded the filing whose answer came too late
+        wait_until(lambda: filings() == 1, timeout=10, what="the tribunal to record the late filing")
         config(delay_after_ms={})
         second = s.entregarManifestacaoProcessual(**cred, numeroProcesso=PJE_PROCESS, documento=[doc(b"late")],
                                                   dataEnvio="20261121120000")
@@ -279,7 +288,9 @@ def test_timeouts_and_an_indeterminate_filing_reconciled(db_url: str, tribunals:
         lost = s.entregarManifestacaoProcessual(**cred, numeroProcesso=PJE_PROCESS, documento=[doc(b"lost")],
                                                 dataEnvio="20261121120000")
         assert code_of(lost.mensagem) == "MNI-E043", lost.mensagem
-        time.sleep(1.5)
+        # the hub remembers it as indeterminate (never forgotten nor resent blindly) and the tribunal holds nothing
+        wait_until(lambda: filing_states() == ["done", "indeterminate"], timeout=10, what="the indeterminate filing")
+        assert filings() == 1
         config(stall_without_acting_ms={})
         resent = s.entregarManifestacaoProcessual(**cred, numeroProcesso=PJE_PROCESS, documento=[doc(b"lost")],
                                                   dataEnvio="20261121120000")
