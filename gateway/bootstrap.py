@@ -36,6 +36,7 @@ from gateway.hub.credentials import CredentialStore, fernet_key
 from gateway.hub.forwarder import Forwarder
 from gateway.hub.registry import load_registry
 from gateway.hub.service import Hub
+from gateway.infodip.intake import IntakeChecks
 from gateway.infodip.routing import CNJ, TSE
 from gateway.infodip.service import InfodipService
 from gateway.metrics import Metrics
@@ -145,7 +146,7 @@ def build(settings: Settings, clock: Clock | None = None, relay_wanted: bool | N
     if adapters and relay_wanted:
         relay = Relay(committer, adapters, clock, metrics, policy=RelayPolicy.of(settings),
             is_postgres=not is_sqlite(settings.database_url), crash_hook=hook)
-    infodip = InfodipService(settings, committer, reader, clock)
+    infodip = InfodipService(IntakeChecks(settings, clock), committer, reader, clock)
     if relay is not None:
         infodip.listeners.append(relay.wake)
     hub = None
