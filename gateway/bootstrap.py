@@ -15,7 +15,6 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 
 from fastapi import FastAPI
-from sqlalchemy import func, select
 from sqlalchemy.engine import Engine
 
 from adapters.base import Adapter
@@ -28,10 +27,11 @@ from gateway.crash import crash_hook
 from gateway.db import migrate
 from gateway.db.committer import GroupCommitter
 from gateway.db.engine import is_sqlite, make_engine
-from gateway.db.tables import outbox
+from gateway.delivery import DeliveryService
 from gateway.edges import ops, rest
 from gateway.edges.soap_infodip import InfodipEndpoint
 from gateway.edges.soap_mni import MniEndpoint
+from gateway.health import Health
 from gateway.hub.credentials import CredentialStore, fernet_key
 from gateway.hub.forwarder import Forwarder
 from gateway.hub.registry import load_registry
@@ -58,6 +58,7 @@ class Gateway:
     committer: GroupCommitter
     auth: Authenticator
     infodip: InfodipService
+    delivery: DeliveryService
     metrics: Metrics
     adapters: dict[str, Adapter] = field(default_factory=dict)
     relay: Relay | None = None
@@ -130,25 +131,17 @@ def build(settings: Settings, clock: Clock | None = None, relay_wanted: bool | N
                                wait_ms=settings.commit_wait_ms, checkpoint_every=settings.audit_checkpoint_every,
                                crash_hook=hook)
     auth = Authenticator(reader, secret, settings.auth_cache_seconds, settings.password_kdf_n)
-
-    def outbox_counts() -> dict[str, dict[str, int]]:
-        with reader.connect() as conn:
-            rows = conn.execute(select(outbox.c.destination, outbox.c.status, func.count())
-                                .group_by(outbox.c.destination, outbox.c.status))
-            out: dict[str, dict[str, int]] = {}
-            for dest, status, n in rows:
-                out.setdefault(dest, {})[status] = n
-            return out
-
-    metrics = Metrics(outbox_counts)
+    delivery = DeliveryService(committer, reader)
+    metrics = Metrics(delivery.outbox_counts)
     adapters = build_adapters(settings)
     relay = None
     if adapters and relay_wanted:
         relay = Relay(committer, adapters, clock, metrics, policy=RelayPolicy.of(settings),
             is_postgres=not is_sqlite(settings.database_url), crash_hook=hook)
     infodip = InfodipService(IntakeChecks(settings, clock), committer, reader, clock)
-    if relay is not None:
+    if relay is not None:  # what intake stores and what an operator replays is delivered now, not at the next poll
         infodip.listeners.append(relay.wake)
+        delivery.listeners.append(relay.wake)
     hub = None
     if settings.mni_registry_path:
         hub = Hub(load_registry(settings.mni_registry_path),
@@ -157,7 +150,8 @@ def build(settings: Settings, clock: Clock | None = None, relay_wanted: bool | N
                   timedelta(hours=settings.mni_filing_ttl_hours))
     return Gateway(
         settings=settings, clock=clock, writer_engine=writer, reader_engine=reader, signer=signer,
-        committer=committer, auth=auth, infodip=infodip, metrics=metrics, adapters=adapters, relay=relay, hub=hub,
+        committer=committer, auth=auth, infodip=infodip, delivery=delivery, metrics=metrics, adapters=adapters,
+        relay=relay, hub=hub,
     )
 
 
@@ -200,9 +194,9 @@ def create_app(settings: Settings, clock: Clock | None = None, gateway: Gateway 
     app.add_route("/soap/mni", mni.get, methods=["GET"], include_in_schema=False)
     app.add_route("/xsd/{name}", ops.xsd, methods=["GET"], include_in_schema=False)
     app.add_route("/healthz", ops.healthz, methods=["GET"], include_in_schema=False)
-    app.add_route("/readyz", ops.readyz_endpoint(gw.reader_engine, gw.partner_status), methods=["GET"],
+    app.add_route("/readyz", ops.readyz_endpoint(Health(gw.reader_engine, gw.partner_status)), methods=["GET"],
                   include_in_schema=False)
     app.add_route("/metrics", ops.metrics_endpoint(gw.metrics), methods=["GET"], include_in_schema=False)
-    rest.install(app, gw.infodip, gw.auth, gw.committer, settings.admin_token)
+    rest.install(app, gw.infodip, gw.delivery, gw.auth, settings.admin_token)
     return app
 

@@ -1,0 +1,51 @@
+"""Operator services on a real database (SQLite file and PostgreSQL): dead letters and their replay through the
+delivery service, as bootstrap wires it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from fastapi.testclient import TestClient
+from sqlalchemy import select, update
+
+from gateway.bootstrap import Gateway, create_app
+from gateway.db.tables import audit_log, outbox
+from gateway.infodip.domain import Kind
+from tests.support import sample, test_settings
+
+OPERATOR = {"Authorization": "Bearer token-do-operador"}
+
+
+def test_dead_letters_are_listed_counted_and_replayed(db_url: str, tmp_path: Path) -> None:
+    """A dead delivery appears in ``/api/v1/dead-letters`` (with its reason and an ISO time with offset) and in
+    ``gateway_dead_letters``; the REST replay puts it back as pending with no attempts, audits it, and wakes the
+    relay once (the listener bootstrap wires); a second replay finds nothing and wakes nobody."""
+    app = create_app(test_settings(db_url, tmp_path, admin_token="token-do-operador"))
+    with TestClient(app) as client:
+        gw: Gateway = app.state.gateway
+        woken: list[int] = []
+        gw.delivery.listeners.append(lambda: woken.append(1))
+        accepted = client.post("/soap/infodip", content=sample(Kind.I))
+        assert accepted.status_code == 200
+        with gw.writer_engine.begin() as conn:
+            conn.execute(update(outbox).where(outbox.c.destination == "TSE")
+                         .values(status="dead", attempts=12, last_error="GATEWAY-E012: recusada (HTTP 400)"))
+        dead = client.get("/api/v1/dead-letters", headers=OPERATOR).json()
+        assert [(d["destino"], d["tentativas"], d["motivo"]) for d in dead] == [
+            ("TSE", 12, "GATEWAY-E012: recusada (HTTP 400)")]
+        assert dead[0]["atualizadoEm"].endswith("+00:00")
+        assert client.get("/api/v1/dead-letters", params={"destino": "CNJ"}, headers=OPERATOR).json() == []
+        assert gw.delivery.outbox_counts()["TSE"] == {"dead": 1}
+        assert 'gateway_dead_letters{destination="TSE"} 1.0' in client.get("/metrics").text
+
+        replayed = client.post("/api/v1/dead-letters/replay", json={"destino": "TSE"}, headers=OPERATOR).json()
+        assert replayed["reprocessadas"] == [{"idMensagem": dead[0]["idMensagem"], "destino": "TSE"}]
+        assert woken == [1]
+        with gw.reader_engine.connect() as conn:
+            row = conn.execute(select(outbox.c.status, outbox.c.attempts).where(outbox.c.destination == "TSE")).one()
+            audited = conn.execute(select(audit_log.c.event).where(
+                audit_log.c.message_id == dead[0]["idMensagem"])).scalars().all()
+        assert (row.status, row.attempts) == ("pending", 0)
+        assert "entrega.reprocessamento" in audited
+        again = client.post("/api/v1/dead-letters/replay", json={}, headers=OPERATOR).json()
+        assert again == {"reprocessadas": []} and woken == [1]
