@@ -1,19 +1,53 @@
-"""Operator services on a real database (SQLite file and PostgreSQL): dead letters and their replay through the
-delivery service, as bootstrap wires it."""
+"""Operator services on a real database (SQLite file and PostgreSQL): organs and credentials through the admin
+service, dead letters and their replay through the delivery service, both as bootstrap wires them."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select, update
 
-from gateway.bootstrap import Gateway, create_app
+from gateway.admin import AdminError
+from gateway.auth import Authenticator
+from gateway.bootstrap import Gateway, console, create_app, tribunal_credential_store
 from gateway.db.tables import audit_log, outbox
+from gateway.hub.credentials import TribunalCredential
 from gateway.infodip.domain import Kind
-from tests.support import sample, test_settings
+from gateway.organs import OrganType
+from gateway.settings import SettingsError
+from tests.support import KDF_N, sample, test_settings
 
 OPERATOR = {"Authorization": "Bearer token-do-operador"}
+
+
+def test_admin_service_registers_organs_and_credentials(db_url: str, tmp_path: Path) -> None:
+    """An organ registered with a kinds override authenticates with exactly those kinds through a generated
+    password; a second registration of its code, an unknown kind and an unknown organ are AdminError
+    (GATEWAY-E002); a hub client's credential is stored encrypted and read back, and without any key it is a
+    SettingsError (GATEWAY-E001)."""
+    settings = test_settings(db_url, tmp_path)
+    with console(settings) as con:
+        organ_id = con.admin.add_organ("TJMG", "Tribunal de Justiça de MG", OrganType.TRIBUNAL, kinds=["I", " IV"])
+        for refused in (lambda: con.admin.add_organ("TJMG", "outro", OrganType.TRIBUNAL),
+                        lambda: con.admin.add_organ("TJMT", "TJMT", OrganType.TRIBUNAL, kinds=["X"]),
+                        lambda: con.admin.set_credential("ninguem", "TJXX")):
+            with pytest.raises(AdminError) as error:
+                refused()
+            assert error.value.code == "GATEWAY-E002"
+        assert "TJMT" not in con.admin.organ_codes() and "TJMG" in con.admin.organ_codes()
+        password = con.admin.set_credential("tjmg-sistema", "TJMG")
+        assert len(password) >= 24
+        caller = Authenticator(con.reader, b"k" * 32, 60, KDF_N).verify("tjmg-sistema", password)
+        assert (caller.organ_id, caller.kinds) == (organ_id, frozenset({Kind.I, Kind.IV}))
+        con.admin.set_tribunal_credential("TJMG", "8.13", "1", "tjmg-no-tribunal", "segredo")
+        store = tribunal_credential_store(settings)
+        assert store is not None
+        with con.reader.connect() as conn:
+            assert store.get(conn, organ_id, "8.13", "1") == TribunalCredential("tjmg-no-tribunal", "segredo")
+    with console(settings.with_(secret_key="")) as con, pytest.raises(SettingsError):
+        con.admin.set_tribunal_credential("TJMG", "8.13", "2", "u", "p")
 
 
 def test_dead_letters_are_listed_counted_and_replayed(db_url: str, tmp_path: Path) -> None:
