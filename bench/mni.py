@@ -382,21 +382,17 @@ def document_sha256(body: bytes, content_type: str | None, doc_id: str) -> tuple
 
 def _prepare_db(workdir: Path, secret: str, demo: dict[str, Any]) -> tuple[str, Path]:
     """A SQLite DB seeded like the tests, the hub client at the production KDF cost, the hub configured."""
-    from gateway import admin
-    from gateway.db.engine import make_engine
-    from gateway.hub.credentials import CredentialStore, fernet_key
+    from gateway.bootstrap import console
     from gateway.hub.demo import configure
+    from gateway.settings import Settings
     from tests.support import password_of, seed
 
     url = f"sqlite:///{workdir / 'gateway.db'}"
     registry = workdir / "mni-registry.json"
     seed(url)
-    engine = make_engine(url, writer=True)
-    try:
-        admin.set_credential(engine, HUB_USER, HUB_ORGAN, password_of(HUB_USER), kdf_n=2**14)
-        configure(engine, CredentialStore(fernet_key("", secret)), [demo], registry)
-    finally:
-        engine.dispose()
+    with console(Settings.from_env({}, database_url=url, secret_key=secret, password_kdf_n=2**14)) as con:
+        con.admin.set_credential(HUB_USER, HUB_ORGAN, password_of(HUB_USER))
+        configure(con.admin, [demo], registry)
     return url, registry
 
 

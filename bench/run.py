@@ -106,17 +106,15 @@ def environment() -> dict[str, Any]:
 def _prepare_gateway_db(workdir: Path) -> tuple[str, str]:
     """A SQLite DB seeded like the tests, with the benchmark credential at the production KDF cost."""
     from bench.payload import USERNAME
-    from gateway import admin
-    from gateway.db.engine import make_engine
+    from gateway.bootstrap import console
+    from gateway.settings import Settings
     from tests.support import password_of, seed
 
     url = f"sqlite:///{workdir / 'gateway.db'}"
     seed(url)  # organs and credentials of the tests (cheap KDF) ...
-    engine = make_engine(url, writer=True)
-    try:  # ... then the credential the benchmark uses, at the production default cost (2**14)
-        admin.set_credential(engine, USERNAME, "TJRJ", password_of(USERNAME), kdf_n=2**14)
-    finally:
-        engine.dispose()
+    # ... then the credential the benchmark uses, at the production default cost (2**14)
+    with console(Settings.from_env({}, database_url=url, password_kdf_n=2**14)) as con:
+        con.admin.set_credential(USERNAME, "TJRJ", password_of(USERNAME))
     return url, password_of(USERNAME)
 
 

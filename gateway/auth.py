@@ -138,6 +138,3 @@ class Authenticator:
         finally:
             del self._inflight[key]
 
-    def forget(self) -> None:
-        """Drop every cached verdict (after a credential changes)."""
-        self._cache.clear()

@@ -1,7 +1,8 @@
 """The one wiring place: settings → database → committer → services → edges → application.
 
-Nothing here runs at import time; :func:`create_app` builds an application whose lifespan opens and closes
-everything.
+Nothing here runs at import time. :func:`build` wires a gateway process (``gateway serve``, ``gateway relay``) and
+:func:`create_app` the ASGI application whose lifespan opens and closes it; :func:`console` gives operator commands
+(the CLI, the sandbox's setup) what each needs, opened on first use and closed at the end.
 """
 
 from __future__ import annotations
@@ -9,19 +10,24 @@ from __future__ import annotations
 import asyncio
 import logging
 import secrets
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
 from datetime import timedelta
+from functools import cached_property
+from pathlib import Path
 
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from fastapi import FastAPI
-from sqlalchemy import func, select
 from sqlalchemy.engine import Engine
 
 from adapters.base import Adapter
 from adapters.cnj import CnjAdapter
 from adapters.tribunal import AiohttpTribunalClient
 from adapters.tse import TseAdapter
+from gateway import audit
+from gateway.admin import AdminService
 from gateway.audit import Signer, load_signing_key
 from gateway.auth import Authenticator
 from gateway.clock import Clock, SystemClock
@@ -29,18 +35,21 @@ from gateway.crash import crash_hook
 from gateway.db import migrate
 from gateway.db.committer import GroupCommitter
 from gateway.db.engine import is_sqlite, make_engine
-from gateway.db.tables import outbox
+from gateway.delivery import DeliveryService
 from gateway.edges import ops, rest
 from gateway.edges.soap_infodip import InfodipEndpoint
 from gateway.edges.soap_mni import MniEndpoint
+from gateway.errors import OperatorError
+from gateway.health import Health
 from gateway.hub.credentials import CredentialStore, fernet_key
 from gateway.hub.registry import load_registry
 from gateway.hub.service import Hub
+from gateway.infodip.intake import IntakeChecks
 from gateway.infodip.routing import CNJ, TSE
 from gateway.infodip.service import InfodipService
 from gateway.metrics import Metrics
 from gateway.relay import Relay, RelayPolicy
-from gateway.settings import Settings
+from gateway.settings import Settings, SettingsError
 
 log = logging.getLogger("gateway")
 
@@ -57,6 +66,7 @@ class Gateway:
     committer: GroupCommitter
     auth: Authenticator
     infodip: InfodipService
+    delivery: DeliveryService
     metrics: Metrics
     adapters: dict[str, Adapter] = field(default_factory=dict)
     relay: Relay | None = None
@@ -119,34 +129,24 @@ def build(settings: Settings, clock: Clock | None = None, relay_wanted: bool | N
     clock = clock or SystemClock()
     writer = make_engine(settings.database_url, writer=True, pool_size=2)
     reader = make_engine(settings.database_url, pool_size=10)
-    signer = load_signing_key(settings.signing_key_path) if settings.signing_key_path else None
-    if signer is None:
-        log.warning("GATEWAY_SIGNING_KEY_PATH não definido: checkpoints do log de auditoria não serão assinados")
+    signer = _signer(settings)
     secret = settings.secret_key.encode() if settings.secret_key else secrets.token_bytes(32)
     hook = crash_hook(settings)
     committer = GroupCommitter(writer, clock, signer, max_batch=settings.commit_batch_max,
                                wait_ms=settings.commit_wait_ms, checkpoint_every=settings.audit_checkpoint_every,
                                crash_hook=hook)
     auth = Authenticator(reader, secret, settings.auth_cache_seconds, settings.password_kdf_n)
-
-    def outbox_counts() -> dict[str, dict[str, int]]:
-        with reader.connect() as conn:
-            rows = conn.execute(select(outbox.c.destination, outbox.c.status, func.count())
-                                .group_by(outbox.c.destination, outbox.c.status))
-            out: dict[str, dict[str, int]] = {}
-            for dest, status, n in rows:
-                out.setdefault(dest, {})[status] = n
-            return out
-
-    metrics = Metrics(outbox_counts)
+    delivery = DeliveryService(committer, reader)
+    metrics = Metrics(delivery.outbox_counts)
     adapters = build_adapters(settings)
     relay = None
     if adapters and relay_wanted:
         relay = Relay(committer, adapters, clock, metrics, policy=RelayPolicy.of(settings),
             is_postgres=not is_sqlite(settings.database_url), crash_hook=hook)
-    infodip = InfodipService(settings, committer, reader, clock)
-    if relay is not None:
+    infodip = InfodipService(IntakeChecks(settings, clock), committer, reader, clock)
+    if relay is not None:  # what intake stores and what an operator replays is delivered now, not at the next poll
         infodip.listeners.append(relay.wake)
+        delivery.listeners.append(relay.wake)
     hub = None
     if settings.mni_registry_path:
         hub = Hub(load_registry(settings.mni_registry_path),
@@ -155,8 +155,35 @@ def build(settings: Settings, clock: Clock | None = None, relay_wanted: bool | N
                   timedelta(hours=settings.mni_filing_ttl_hours))
     return Gateway(
         settings=settings, clock=clock, writer_engine=writer, reader_engine=reader, signer=signer,
-        committer=committer, auth=auth, infodip=infodip, metrics=metrics, adapters=adapters, relay=relay, hub=hub,
+        committer=committer, auth=auth, infodip=infodip, delivery=delivery, metrics=metrics, adapters=adapters,
+        relay=relay, hub=hub,
     )
+
+
+def _signer(settings: Settings) -> Signer | None:
+    """The audit checkpoints' signing key, or None (with a warning) when none is configured. Errors: SettingsError
+    (GATEWAY-E001) for a key that cannot be read."""
+    if not settings.signing_key_path:
+        log.warning("GATEWAY_SIGNING_KEY_PATH não definido: checkpoints do log de auditoria não serão assinados")
+        return None
+    try:
+        return load_signing_key(settings.signing_key_path)
+    except (OSError, ValueError, TypeError) as exc:
+        raise SettingsError(f"GATEWAY_SIGNING_KEY_PATH: não foi possível ler a chave Ed25519 "
+                            f"{settings.signing_key_path} ({exc})") from exc
+
+
+def tribunal_credential_store(settings: Settings) -> CredentialStore | None:
+    """The encrypted store of the hub clients' credentials towards tribunals, keyed by
+    ``GATEWAY_MNI_CREDENTIALS_KEY`` (or derived from ``GATEWAY_SECRET_KEY``); None when neither is set. Errors:
+    SettingsError (GATEWAY-E001) for a key that is not a Fernet key."""
+    if not (settings.mni_credentials_key or settings.secret_key):
+        return None
+    try:
+        return CredentialStore(fernet_key(settings.mni_credentials_key, settings.secret_key))
+    except ValueError as exc:
+        raise SettingsError("GATEWAY_MNI_CREDENTIALS_KEY inválida: use uma chave Fernet (32 bytes em base64 "
+                            "URL-safe)") from exc
 
 
 def build_adapters(settings: Settings) -> dict[str, Adapter]:
@@ -198,9 +225,98 @@ def create_app(settings: Settings, clock: Clock | None = None, gateway: Gateway 
     app.add_route("/soap/mni", mni.get, methods=["GET"], include_in_schema=False)
     app.add_route("/xsd/{name}", ops.xsd, methods=["GET"], include_in_schema=False)
     app.add_route("/healthz", ops.healthz, methods=["GET"], include_in_schema=False)
-    app.add_route("/readyz", ops.readyz_endpoint(gw.reader_engine, gw.partner_status), methods=["GET"],
+    app.add_route("/readyz", ops.readyz_endpoint(Health(gw.reader_engine, gw.partner_status)), methods=["GET"],
                   include_in_schema=False)
     app.add_route("/metrics", ops.metrics_endpoint(gw.metrics), methods=["GET"], include_in_schema=False)
-    rest.install(app, gw.infodip, gw.auth, gw.committer, settings.admin_token)
+    rest.install(app, gw.infodip, gw.delivery, gw.auth, settings.admin_token)
     return app
+
+
+class Console:
+    """What operator commands use: the CLI, the sandbox's setup, tests that seed a database.
+
+    Each part is built on first use, and what was opened is closed when the :func:`console` block ends:
+    ``gateway validate`` opens nothing, ``gateway organ add`` one engine, ``gateway replay`` a started gateway
+    (its writer and its audit chain)."""
+
+    def __init__(self, settings: Settings, clock: Clock | None = None) -> None:
+        self.settings = settings
+        self.clock = clock or SystemClock()
+        self._gateway: Gateway | None = None
+
+    @cached_property
+    def writer(self) -> Engine:
+        """A writer engine on the settings' database (SQLite: the write lock taken at BEGIN)."""
+        return make_engine(self.settings.database_url, writer=True)
+
+    @cached_property
+    def reader(self) -> Engine:
+        """A reading engine on the settings' database (never takes the write lock)."""
+        return make_engine(self.settings.database_url, pool_size=1)
+
+    @cached_property
+    def admin(self) -> AdminService:
+        """Organs and credentials."""
+        return AdminService(self.writer, self.clock, kdf_n=self.settings.password_kdf_n,
+                            tribunal_credentials=tribunal_credential_store(self.settings))
+
+    @cached_property
+    def intake(self) -> IntakeChecks:
+        """INFODIP intake's checks, the same pipeline as ``/soap/infodip`` (no database)."""
+        return IntakeChecks(self.settings, self.clock)
+
+    def gateway(self, *, relay: bool = False) -> Gateway:
+        """A started gateway (migrated when allowed), with its relay when *relay*. Errors: SettingsError
+        (GATEWAY-E001) when a relay is asked for and no partner is configured."""
+        if self._gateway is None:
+            gw = build(self.settings, self.clock, relay_wanted=relay)
+            if relay and gw.relay is None:
+                raise SettingsError("nenhum parceiro configurado (GATEWAY_TSE_URL, GATEWAY_CNJ_URL)")
+            gw.start()
+            self._gateway = gw
+        return self._gateway
+
+    def migrate(self, revision: str = "head") -> str:
+        """Bring the database to *revision*; return the revision it is at."""
+        migrate.upgrade(self.writer, revision)
+        return str(migrate.current_revision(self.writer))
+
+    def verify_audit(self, public_key_path: str | None = None) -> tuple[audit.VerifyReport, bool]:
+        """Walk every audit chain; check checkpoint signatures with the PEM public key at *public_key_path*, else
+        the settings' signing key. Returns the report and whether signatures were checked. Errors: OperatorError
+        (GATEWAY-E002) for an unreadable public key, SettingsError for an unreadable signing key."""
+        public_key: Ed25519PublicKey | None = None
+        if public_key_path:
+            try:
+                loaded = serialization.load_pem_public_key(Path(public_key_path).read_bytes())
+            except (OSError, ValueError) as exc:
+                raise OperatorError(f"chave pública ilegível: {public_key_path} ({exc})", field="public-key") from exc
+            if not isinstance(loaded, Ed25519PublicKey):
+                raise OperatorError(f"{public_key_path} não é uma chave pública Ed25519", field="public-key")
+            public_key = loaded
+        else:
+            signer = _signer(self.settings) if self.settings.signing_key_path else None
+            public_key = signer.public_key if signer else None
+        with self.reader.connect() as conn:
+            return audit.verify(conn, public_key), public_key is not None
+
+    def close(self) -> None:
+        """Stop what was started and release every connection."""
+        if self._gateway is not None:
+            self._gateway.stop()
+            self._gateway = None
+        for name in ("writer", "reader"):
+            engine = self.__dict__.pop(name, None)
+            if engine is not None:
+                engine.dispose()
+
+
+@contextmanager
+def console(settings: Settings, clock: Clock | None = None) -> Iterator[Console]:
+    """A :class:`Console` for the block, closed at its end."""
+    con = Console(settings, clock)
+    try:
+        yield con
+    finally:
+        con.close()
 

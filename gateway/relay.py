@@ -38,7 +38,6 @@ from gateway.settings import Settings
 
 log = logging.getLogger("gateway.relay")
 
-DUE = ("pending", "failed")
 
 
 @dataclass(frozen=True)

@@ -15,6 +15,7 @@ import socket
 import subprocess
 import sys
 import threading
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -23,16 +24,11 @@ from zoneinfo import ZoneInfo
 
 import httpx
 import uvicorn
-from sqlalchemy import select
 
-from gateway import admin
+from gateway.admin import AdminService
 from gateway.audit import create_signing_key
-from gateway.bootstrap import create_app
+from gateway.bootstrap import console, create_app
 from gateway.clock import SystemClock
-from gateway.db import migrate
-from gateway.db.engine import make_engine
-from gateway.db.tables import organs
-from gateway.hub.credentials import CredentialStore, fernet_key
 from gateway.hub.demo import configure, describe
 from gateway.infodip.domain import Kind
 from gateway.infodip.samples import REFERENCE_XPATH, SAMPLE_USERNAME, render_sample
@@ -64,6 +60,16 @@ DEMO_ORGANS = (
     DemoOrgan("PGFN", "Procuradoria-Geral da Fazenda Nacional", OrganType.MNI_CLIENTE, "pgfn-mni"),
     DemoOrgan("PGF", "Procuradoria-Geral Federal", OrganType.MNI_CLIENTE, "pgf-mni"),
 )
+
+
+def seed_organs(admin: AdminService, password_of: Callable[[str], str],
+                organs: Iterable[DemoOrgan] = DEMO_ORGANS) -> None:
+    """Register the *organs* not yet registered and (re)set each one's credential to ``password_of(username)``."""
+    registered = admin.organ_codes()
+    for o in organs:
+        if o.code not in registered:
+            admin.add_organ(o.code, o.name, o.organ_type, cns=o.cns)
+        admin.set_credential(o.username, o.code, password_of(o.username))
 
 
 def _free_socket(host: str, port: int) -> socket.socket:
@@ -157,24 +163,15 @@ def prepare(data_dir: Path, port: int, host: str = "127.0.0.1", kdf_n: int = 2**
         relay_max_backoff_s=10.0,
         breaker_cooldown_s=5.0,
     )
-    engine = make_engine(settings.database_url, writer=True)
+    for o in DEMO_ORGANS:
+        passwords.setdefault(o.username, secrets.token_urlsafe(12))
     tribunal_urls = [url for name, url in partners.items() if name.startswith("tribunal-")]
     demos = describe(tribunal_urls) if tribunal_urls else []
-    try:
-        migrate.upgrade(engine)
-        with engine.begin() as conn:
-            known = {r.code for r in conn.execute(select(organs.c.code))}
-        for o in DEMO_ORGANS:
-            if o.username not in passwords:
-                passwords[o.username] = secrets.token_urlsafe(12)
-            if o.code not in known:
-                admin.add_organ(engine, o.code, o.name, o.organ_type, cns=o.cns)
-            admin.set_credential(engine, o.username, o.code, passwords[o.username], kdf_n=kdf_n)
+    with console(settings) as con:
+        con.migrate()
+        seed_organs(con.admin, passwords.__getitem__)
         if demos:
-            configure(engine, CredentialStore(fernet_key(settings.mni_credentials_key, settings.secret_key)), demos,
-                      Path(settings.mni_registry_path))
-    finally:
-        engine.dispose()
+            configure(con.admin, demos, Path(settings.mni_registry_path))
     (data_dir / "credentials.json").write_text(json.dumps(passwords, indent=2))
 
     samples_dir = data_dir / "samples"

@@ -1,14 +1,17 @@
 """One typed settings object, read from ``GATEWAY_*`` environment variables and validated at start.
 
 Nothing reads the environment anywhere else. :func:`Settings.from_env` refuses, in production, the defaults
-that are only fit for a laptop (a missing secret key, a missing signing key).
+that are only fit for a laptop (a missing secret key, a missing signing key). Secrets never appear in the
+settings' ``repr``/``str`` (and so in no log line or traceback that prints them).
 """
 
 from __future__ import annotations
 
+import logging
 import os
+import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +33,20 @@ class XmlLimits:
     max_text_bytes: int = 64 * 1024
 
 
-@dataclass(frozen=True)
+#: Settings whose values are secrets: shown as ``***`` by ``repr``/``str``.
+SECRET_FIELDS = frozenset({"secret_key", "admin_token", "mni_credentials_key"})
+# A URL's password: between "user:" and the last "@" (greedy: redacting too much beats leaking), and a
+# ``password=`` query parameter (libpq accepts both).
+_URL_PASSWORD = re.compile(r"(://[^:/@]*:).*@")
+_QUERY_PASSWORD = re.compile(r"([?&]password=)[^&]*", re.IGNORECASE)
+
+
+def redact_url(url: str) -> str:
+    """*url* with its password replaced by ``***`` (``postgresql://gw:***@db/gateway``)."""
+    return _QUERY_PASSWORD.sub(r"\1***", _URL_PASSWORD.sub(r"\1***@", url))
+
+
+@dataclass(frozen=True, repr=False)
 class Settings:
     """Every tunable of the gateway. Field ``x`` is read from ``GATEWAY_X``."""
 
@@ -87,7 +103,18 @@ class Settings:
     admin_token: str = ""
     # Test-only crash hook "point:N" (SIGKILL at the N-th pass through point); honoured only when environment=test.
     test_crash_at: str = ""
-    extra: Mapping[str, str] = field(default_factory=dict)
+
+    def __repr__(self) -> str:
+        """Every field, with secrets as ``***`` and the passwords of URLs (database, partners) redacted."""
+        shown = []
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if f.name in SECRET_FIELDS and value:
+                value = "***"
+            elif f.name.endswith("_url"):
+                value = redact_url(value)
+            shown.append(f"{f.name}={value!r}")
+        return f"Settings({', '.join(shown)})"
 
     @property
     def infodip_limits(self) -> XmlLimits:
@@ -105,8 +132,6 @@ class Settings:
         env = os.environ if environ is None else environ
         values: dict[str, Any] = {}
         for f in fields(cls):
-            if f.name == "extra":
-                continue
             raw = env.get("GATEWAY_" + f.name.upper())
             if raw is None:
                 continue
@@ -133,6 +158,10 @@ class Settings:
             raise SettingsError("GATEWAY_TEST_CRASH_AT só é aceito com GATEWAY_ENVIRONMENT=test")
         if self.commit_batch_max < 1:
             raise SettingsError("GATEWAY_COMMIT_BATCH_MAX deve ser ≥ 1")
+        if not isinstance(logging.getLevelName(self.log_level.upper()), int):
+            raise SettingsError(f"GATEWAY_LOG_LEVEL inválido: {self.log_level!r} (DEBUG, INFO, WARNING, ERROR)")
+        if self.log_format not in {"json", "text"}:
+            raise SettingsError(f"GATEWAY_LOG_FORMAT inválido: {self.log_format!r} (json ou text)")
 
 
 def _coerce(name: str, type_name: Any, raw: str) -> Any:

@@ -20,16 +20,16 @@ import httpx
 from sqlalchemy import create_engine, insert, select, text
 from sqlalchemy.engine import Connection
 
-from gateway import admin
 from gateway.audit import create_signing_key
+from gateway.bootstrap import console
 from gateway.clock import Clock, SystemClock, new_message_id
-from gateway.db import migrate
 from gateway.db.committer import GroupCommitter
 from gateway.db.engine import make_engine
 from gateway.db.tables import communications, messages, organs, outbox
 from gateway.infodip.domain import Kind
 from gateway.infodip.samples import SAMPLE_USERNAME, render_sample
-from gateway.sandbox import DEMO_ORGANS
+from gateway.organs import OrganType
+from gateway.sandbox import DEMO_ORGANS, DemoOrgan, seed_organs
 from gateway.settings import Settings
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -109,25 +109,12 @@ test_settings.__test__ = False  # type: ignore[attr-defined]  # a helper, not a 
 
 
 def seed(db_url: str) -> None:
-    """Migrate *db_url* and create the demo organs with :func:`password_of` credentials."""
-    engine = make_engine(db_url, writer=True)
-    try:
-        migrate.upgrade(engine)
-        for o in DEMO_ORGANS:
-            try:
-                admin.add_organ(engine, o.code, o.name, o.organ_type, cns=o.cns)
-            except admin.AdminError:
-                pass
-            admin.set_credential(engine, o.username, o.code, password_of(o.username), kdf_n=KDF_N)
-        # a second tribunal, to exercise duplicates from another sender
-        try:
-            admin.add_organ(engine, "TJSP", "Tribunal de Justiça do Estado de São Paulo",
-                            DEMO_ORGANS[0].organ_type)
-        except admin.AdminError:
-            pass
-        admin.set_credential(engine, "tjsp-sistema", "TJSP", password_of("tjsp-sistema"), kdf_n=KDF_N)
-    finally:
-        engine.dispose()
+    """Migrate *db_url* and create the demo organs, and a second tribunal (TJSP, to exercise duplicates from another
+    sender), with :func:`password_of` credentials."""
+    with console(Settings.from_env({}, database_url=db_url, password_kdf_n=KDF_N)) as con:
+        con.migrate()
+        seed_organs(con.admin, password_of, (*DEMO_ORGANS, DemoOrgan(
+            "TJSP", "Tribunal de Justiça do Estado de São Paulo", OrganType.TRIBUNAL, "tjsp-sistema")))
 
 
 @contextmanager
@@ -367,16 +354,11 @@ class Tribunals:
 
 def configure_hub(db_url: str, settings: Settings, tribunals: Tribunals, tmp: Path) -> Settings:
     """Write the hub registry for *tribunals* and store the demo clients' credentials; return settings using it."""
-    from gateway.hub.credentials import CredentialStore, fernet_key
     from gateway.hub.demo import configure, describe
 
     registry = tmp / "mni-registry.json"
-    engine = make_engine(db_url, writer=True)
-    try:
-        configure(engine, CredentialStore(fernet_key("", settings.secret_key)),
-                  describe([tribunals.url("8.19"), tribunals.url("4.04")]), registry)
-    finally:
-        engine.dispose()
+    with console(settings.with_(database_url=db_url)) as con:
+        configure(con.admin, describe([tribunals.url("8.19"), tribunals.url("4.04")]), registry)
     return settings.with_(mni_registry_path=str(registry))
 
 

@@ -24,7 +24,7 @@ from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from gateway.audit import AuditChain, Signer
 from gateway.clock import Clock
-from gateway.errors import GatewayError, ServerError
+from gateway.errors import GatewayError, ServerError, StorageUnavailable
 
 log = logging.getLogger("gateway.committer")
 T = TypeVar("T")
@@ -219,7 +219,7 @@ class GroupCommitter:
                     p.error = None
                 except IntegrityError as exc:
                     audit.restore(mark)
-                    p.error = ServerError("INFODIP-E091")
+                    p.error = StorageUnavailable("INFODIP-E091")
                     if attempt == 2:
                         log.warning("job failed twice on integrity: %s", exc)
                     continue
@@ -229,7 +229,7 @@ class GroupCommitter:
                 except SQLAlchemyError:
                     audit.restore(mark)
                     log.exception("job failed in the database")
-                    p.error = ServerError("INFODIP-E091")
+                    p.error = StorageUnavailable("INFODIP-E091")
                 except Exception as exc:
                     audit.restore(mark)
                     log.exception("job failed")

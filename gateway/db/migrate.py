@@ -40,6 +40,3 @@ def upgrade(engine: Engine, revision: str = "head") -> None:
         command.upgrade(cfg, revision)
 
 
-def is_current(engine: Engine) -> bool:
-    """True when the database is at the head revision."""
-    return current_revision(engine) == head_revision()

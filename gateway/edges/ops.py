@@ -4,13 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 
+import anyio.to_thread
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
-from sqlalchemy import text
-from sqlalchemy.engine import Engine
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from gateway.db.migrate import current_revision, head_revision
+from gateway.health import Health
 from gateway.metrics import Metrics
 from gateway.schemas import SERVED_XSD
 
@@ -20,38 +19,19 @@ async def healthz(_request: Request) -> Response:
     return JSONResponse({"status": "ok"})
 
 
-def readyz_endpoint(
-    engine: Engine, extra: Callable[[], dict[str, object]] | None = None
-) -> Callable[[Request], Awaitable[Response]]:
-    """``/readyz``: 503 only when the database or its migrations are not ready (partners never make it 503)."""
-    import anyio.to_thread
-
-    def check() -> tuple[int, dict[str, object]]:
-        body: dict[str, object] = {}
-        try:
-            with engine.connect() as conn:
-                conn.execute(text("SELECT 1"))
-            body["database"] = "ok"
-        except Exception as exc:
-            return 503, {"status": "unavailable", "database": f"erro: {type(exc).__name__}"}
-        current, head = current_revision(engine), head_revision()
-        body["migrations"] = {"current": current, "head": head}
-        if current != head:
-            return 503, {"status": "unavailable", **body}
-        if extra is not None:
-            body.update(extra())
-        return 200, {"status": "ready", **body}
+def readyz_endpoint(health: Health) -> Callable[[Request], Awaitable[Response]]:
+    """``/readyz``: 200 when ready, 503 only when the database or its migrations are not (partners never make it
+    503)."""
 
     async def readyz(_request: Request) -> Response:
-        status, body = await anyio.to_thread.run_sync(check)
-        return JSONResponse(body, status_code=status)
+        ready, body = await anyio.to_thread.run_sync(health.readiness)
+        return JSONResponse(body, status_code=200 if ready else 503)
 
     return readyz
 
 
 def metrics_endpoint(metrics: Metrics) -> Callable[[Request], Awaitable[Response]]:
     """``/metrics`` in the Prometheus text format."""
-    import anyio.to_thread
 
     async def endpoint(_request: Request) -> Response:
         data = await anyio.to_thread.run_sync(generate_latest, metrics.registry)

@@ -14,15 +14,12 @@ from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.responses import JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBasic, HTTPBasicCredentials, HTTPBearer
 from pydantic import BaseModel
-from sqlalchemy import select
 
 from gateway.auth import Authenticator, Caller
-from gateway.db.committer import GroupCommitter
-from gateway.db.tables import outbox
+from gateway.delivery import DeliveryService
 from gateway.errors import AuthenticationFailed, GatewayError, NotAllowed, NotFound, ServerError
 from gateway.infodip.contract import STATUS_PT
 from gateway.infodip.service import InfodipService
-from gateway.relay import replay_dead
 from gateway.xml.soap import PASSWORD_TEXT, UsernameToken
 
 _STATUS = {AuthenticationFailed: 401, NotAllowed: 403, NotFound: 404, ServerError: 503}
@@ -43,7 +40,7 @@ class ReplayRequest(BaseModel):
     idMensagem: str | None = None
 
 
-def install(app: FastAPI, service: InfodipService, auth: Authenticator, committer: GroupCommitter,
+def install(app: FastAPI, service: InfodipService, delivery: DeliveryService, auth: Authenticator,
             admin_token: str) -> None:
     """Add the ``/api/v1`` routes and the error mapping to *app*."""
     router = APIRouter(prefix="/api/v1")
@@ -79,25 +76,15 @@ def install(app: FastAPI, service: InfodipService, auth: Authenticator, committe
 
     @router.get("/dead-letters", summary="Entregas em estado terminal (morta), com o motivo")
     async def dead_letters(_op: Annotated[str, Depends(operator)], destino: str | None = None) -> list[dict[str, Any]]:
-        def read() -> list[dict[str, Any]]:
-            q = select(outbox.c.message_id, outbox.c.protocol, outbox.c.version, outbox.c.destination,
-                       outbox.c.attempts, outbox.c.last_error, outbox.c.updated_at).where(outbox.c.status == "dead")
-            if destino:
-                q = q.where(outbox.c.destination == destino)
-            with service.reader.connect() as conn:
-                return [{"idMensagem": r.message_id, "protocolo": r.protocol, "versao": r.version,
-                         "destino": r.destination, "tentativas": r.attempts, "motivo": r.last_error,
-                         "atualizadoEm": str(r.updated_at)} for r in conn.execute(q.order_by(outbox.c.id))]
-
-        return await anyio.to_thread.run_sync(read)
+        dead = await anyio.to_thread.run_sync(delivery.dead_letters, destino)
+        return [{"idMensagem": d.message_id, "protocolo": d.protocol, "versao": d.version, "destino": d.destination,
+                 "tentativas": d.attempts, "motivo": d.reason, "atualizadoEm": d.updated_at.isoformat()}
+                for d in dead]
 
     @router.post("/dead-letters/replay", summary="Recoloca entregas mortas na fila (todas, por destino ou mensagem)")
     async def replay(body: ReplayRequest, op: Annotated[str, Depends(operator)]) -> dict[str, Any]:
-        done = await committer.run(lambda ctx: replay_dead(ctx, destination=body.destino,
-                                                           message_id=body.idMensagem, actor=f"api:{op}"))
-        for listener in service.listeners:
-            listener()
-        return {"reprocessadas": [{"idMensagem": m, "destino": d} for m, d in done]}
+        done = await delivery.replay(destination=body.destino, message_id=body.idMensagem, actor=f"api:{op}")
+        return {"reprocessadas": [{"idMensagem": r.message_id, "destino": r.destination} for r in done]}
 
     app.include_router(router)
 

@@ -8,17 +8,15 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Awaitable, Callable
 
-import anyio.to_thread
-from lxml import etree
 from starlette.requests import Request
 from starlette.responses import Response
 
-from gateway.auth import Authenticator, Caller
+from gateway.auth import Authenticator
 from gateway.errors import GatewayError, MalformedRequest, ServerError
 from gateway.infodip import contract
-from gateway.infodip.service import InfodipService, Submission
+from gateway.infodip.records import CommunicationView, Receipt
+from gateway.infodip.service import InfodipService
 from gateway.metrics import Metrics
 from gateway.schemas import INFODIP_WSDL, SERVED_XSD
 from gateway.settings import XmlLimits
@@ -27,7 +25,6 @@ from gateway.xml.soap import envelope, fault, read_envelope
 
 log = logging.getLogger("gateway.infodip")
 XML = "text/xml; charset=utf-8"
-Handler = Callable[[Caller, etree._Element], Awaitable[str]]
 
 
 def served_wsdl(wsdl_path: str, address: str) -> bytes:
@@ -70,12 +67,6 @@ class InfodipEndpoint:
         self.limits = limits
         self.xml_policy = infodip_policy(limits)
         self.metrics = metrics
-        self.handlers: dict[str, Handler] = {
-            "enviarComunicacao": self._enviar,
-            "retificarComunicacao": self._retificar,
-            "cancelarComunicacao": self._cancelar,
-            "consultarComunicacao": self._consultar,
-        }
 
     async def get(self, request: Request) -> Response:
         """``?wsdl`` and ``?xsd=NAME``."""
@@ -94,17 +85,10 @@ class InfodipEndpoint:
             body = await read_body(request, self.limits.max_body_bytes)
             root, _info = read_xml(body, self.xml_policy)
             req = read_envelope(root)
-            ns, name = req.qname
-            if ns != contract.NS:
-                raise MalformedRequest("INFODIP-E010", f"Namespace {ns or '(vazio)'} desconhecido; use {contract.NS}.",
-                                       field=name)
-            handler = self.handlers.get(name)
-            if handler is None:
-                raise MalformedRequest("INFODIP-E009", f"Operação {name} desconhecida.", field=name)
+            name = contract.operation_of(req.operation)  # an unknown operation is refused before authenticating
             caller = await self.auth.authenticate(req.username_token)
-            contract.validate_operation(req.operation)
-            answer = await handler(caller, req.operation)
-            response = Response(envelope(contract.operation_response(name, answer)), media_type=XML)
+            result = await self.service.handle(caller, req.operation)
+            response = Response(envelope(contract.operation_response(name, self._answer(result))), media_type=XML)
         except GatewayError as exc:
             self.metrics.rejected.labels("soap", exc.code).inc()
             if isinstance(exc, ServerError):
@@ -118,43 +102,13 @@ class InfodipEndpoint:
         self.metrics.latency.labels("soap_infodip").observe(time.perf_counter() - started)
         return response
 
-    # -- operations ------------------------------------------------------------------------------------------
-
-    def _accepted(self, receipt: contract.Receipt, kind: str) -> str:
-        if receipt.replay:
+    def _answer(self, result: Receipt | CommunicationView) -> str:
+        if isinstance(result, CommunicationView):
+            return contract.consultation_xml(result)
+        if result.replay:
             self.metrics.replayed.labels("soap").inc()
         else:
-            self.metrics.accepted.labels("soap", kind, receipt.operation).inc()
-            if receipt.late:
-                self.metrics.late.labels(kind).inc()
-        return contract.receipt_xml(receipt)
-
-    async def _enviar(self, caller: Caller, op: etree._Element) -> str:
-        comm_el = op.find("i:comunicacao", contract.N)
-        assert comm_el is not None
-        comm = contract.read_communication(comm_el)
-        payload = contract.c14n(comm_el)
-        receipt = await self.service.submit(caller, Submission.of(comm, payload))
-        return self._accepted(receipt, comm.kind.value)
-
-    async def _retificar(self, caller: Caller, op: etree._Element) -> str:
-        comm_el = op.find("i:comunicacao", contract.N)
-        protocol = op.findtext("i:protocolo", namespaces=contract.N) or ""
-        assert comm_el is not None
-        comm = contract.read_communication(comm_el)
-        payload = contract.c14n(comm_el)
-        receipt = await self.service.retify(caller, protocol.strip(),
-                                            Submission.of(comm, payload, digest_of=contract.c14n(op)))
-        return self._accepted(receipt, comm.kind.value)
-
-    async def _cancelar(self, caller: Caller, op: etree._Element) -> str:
-        protocol = (op.findtext("i:protocolo", namespaces=contract.N) or "").strip()
-        reference = (op.findtext("i:referenciaRemetente", namespaces=contract.N) or "").strip()
-        reason = (op.findtext("i:motivo", namespaces=contract.N) or "").strip()
-        receipt = await self.service.cancel(caller, protocol, reference, reason, contract.c14n(op))
-        return self._accepted(receipt, "-")
-
-    async def _consultar(self, caller: Caller, op: etree._Element) -> str:
-        protocol = (op.findtext("i:protocolo", namespaces=contract.N) or "").strip()
-        view = await anyio.to_thread.run_sync(self.service.consult, caller, protocol)
-        return contract.consultation_xml(view)
+            self.metrics.accepted.labels("soap", result.kind, result.operation).inc()
+            if result.late:
+                self.metrics.late.labels(result.kind).inc()
+        return contract.receipt_xml(result)

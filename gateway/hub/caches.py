@@ -8,7 +8,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import TYPE_CHECKING
 
 from gateway.clock import Clock
@@ -26,18 +26,18 @@ class CredentialCache:
     def __init__(self, clock: Clock, ttl: timedelta = timedelta(seconds=60)) -> None:
         self.clock = clock
         self.ttl = ttl
-        self._items: dict[CredentialKey, tuple[datetime, TribunalCredential | None]] = {}
+        self._items: dict[CredentialKey, tuple[float, TribunalCredential | None]] = {}
 
     def get(self, key: CredentialKey,
             load: Callable[[], TribunalCredential | None]) -> TribunalCredential | None:
         """The credential under *key*: the cached one while fresh, else ``load()`` (kept *ttl* from now, a missing
         credential too). Errors of *load* propagate and nothing is cached."""
-        now = self.clock.now()
+        now = self.clock.monotonic()
         hit = self._items.get(key)
         if hit is not None and hit[0] > now:
             return hit[1]
         cred = load()
-        self._items[key] = (now + self.ttl, cred)
+        self._items[key] = (now + self.ttl.total_seconds(), cred)
         return cred
 
 

@@ -1,7 +1,8 @@
 """Configuring the hub for simulated tribunals (sandbox and tests): registry file and encrypted credentials.
 
 Each simulator describes itself at ``GET /_mock/demo`` (installations, credentials, processes); this module writes
-the registry the hub reads and stores the sandbox clients' credentials towards each installation.
+the registry the hub reads and stores, through the admin service bootstrap wires, the sandbox clients' credentials
+towards each installation.
 """
 
 from __future__ import annotations
@@ -11,12 +12,8 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from sqlalchemy import select
-from sqlalchemy.engine import Engine
 
-from gateway.clock import SystemClock
-from gateway.db.tables import organs
-from gateway.hub.credentials import CredentialStore, TribunalCredential
+from gateway.admin import AdminService
 
 #: Which sandbox client uses which of a simulator's accounts (client organ → account prefix).
 CLIENT_ACCOUNTS = {"PGFN": "pgfn-", "PGF": "pgf-"}
@@ -43,17 +40,15 @@ def registry_for(demos: list[dict[str, Any]]) -> dict[str, Any]:
     return {"tribunais": tribunals, "clientes": clients}
 
 
-def configure(engine: Engine, store: CredentialStore, demos: list[dict[str, Any]], registry_path: Path) -> None:
-    """Write the registry file and store each client's credential towards each installation."""
+def configure(admin: AdminService, demos: list[dict[str, Any]], registry_path: Path) -> None:
+    """Write the registry file and store each client's credential towards each installation (clients whose organ
+    is not registered are skipped)."""
     registry_path.write_text(json.dumps(registry_for(demos), indent=2, ensure_ascii=False), encoding="utf-8")
-    now = SystemClock().now()
-    with engine.begin() as conn:
-        ids = {r.code: r.id for r in conn.execute(select(organs.c.id, organs.c.code))}
-        for demo in demos:
-            for organ, prefix in CLIENT_ACCOUNTS.items():
-                account = next(((u, p) for u, p in demo["credentials"].items() if u.startswith(prefix)), None)
-                if account is None or organ not in ids:
-                    continue
-                for inst in demo["installations"]:
-                    store.put(conn, ids[organ], demo["jtr"], inst["instance"],
-                              TribunalCredential(account[0], account[1]), now)
+    registered = admin.organ_codes()
+    for demo in demos:
+        for organ, prefix in CLIENT_ACCOUNTS.items():
+            account = next(((u, p) for u, p in demo["credentials"].items() if u.startswith(prefix)), None)
+            if account is None or organ not in registered:
+                continue
+            for inst in demo["installations"]:
+                admin.set_tribunal_credential(organ, demo["jtr"], inst["instance"], account[0], account[1])

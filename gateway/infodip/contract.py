@@ -1,19 +1,20 @@
 """The INFODIP 1.0 contract: operation names, reading a validated request into the domain, building answers.
 
 The XSD in ``schemas/infodip/1.0`` is the contract; this module only maps its elements to domain objects and back.
+It imports the domain and the records the use cases return, never the service (the service imports it).
 """
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from datetime import date, datetime
-from typing import TYPE_CHECKING
 from xml.sax.saxutils import escape
 
 from lxml import etree
 
 from gateway import identifiers as ids
-from gateway.errors import GatewayError, ValidationFailed
+from gateway.errors import GatewayError, MalformedRequest, ValidationFailed
 from gateway.infodip.domain import (
     FACT_DATE_OF_KIND,
     KIND_OF_BLOCK,
@@ -23,15 +24,68 @@ from gateway.infodip.domain import (
     Person,
     Term,
 )
+from gateway.infodip.records import CommunicationView, Receipt
 from gateway.schemas import INFODIP_XSD, xml_schema
-
-if TYPE_CHECKING:
-    from gateway.infodip.service import CommunicationView
 
 NS = "urn:gateway-interop:infodip:1.0"
 N = {"i": NS}
-OPERATIONS = ("enviarComunicacao", "retificarComunicacao", "cancelarComunicacao", "consultarComunicacao")
-_P = "{%s}" % NS
+ENVIAR, RETIFICAR, CANCELAR, CONSULTAR = (
+    "enviarComunicacao", "retificarComunicacao", "cancelarComunicacao", "consultarComunicacao")
+OPERATIONS = (ENVIAR, RETIFICAR, CANCELAR, CONSULTAR)
+#: Outbox states as the contract (and the REST API) names them (``tipoSituacaoEntrega``); a row under a relay's
+#: lease is still waiting for the destination's answer, so "sending" is "pendente" on the wire.
+STATUS_PT = {"pending": "pendente", "sending": "pendente", "blocked": "bloqueada", "delivered": "entregue",
+             "failed": "falha", "dead": "morta"}
+
+
+@dataclass(frozen=True)
+class Request:
+    """An XSD-valid INFODIP operation read into the domain: what the service needs, nothing of the XML.
+
+    ``payload`` holds the bytes stored for the version — the exclusive C14N of ``comunicacao`` (envio,
+    retificação) or of the whole operation (cancelamento); empty for a consultation. ``digest`` is the idempotency
+    digest (SHA-256 hex) of the C14N of ``comunicacao`` for an envio and of the whole operation for a retificação
+    or a cancelamento, so that the protocol corrected is part of the key's payload (ARCHITECTURE.md)."""
+
+    operation: str
+    communication: Communication | None
+    protocol: str | None
+    reference: str
+    reason: str | None
+    payload: bytes
+    digest: str
+
+
+def operation_of(element: etree._Element) -> str:
+    """The INFODIP operation *element* asks for. Errors: INFODIP-E010 (another namespace), INFODIP-E009 (a name
+    the contract does not define)."""
+    qname = etree.QName(element)
+    if qname.namespace != NS:
+        raise MalformedRequest("INFODIP-E010", f"Namespace {qname.namespace or '(vazio)'} desconhecido; use {NS}.",
+                               field=qname.localname)
+    if qname.localname not in OPERATIONS:
+        raise MalformedRequest("INFODIP-E009", f"Operação {qname.localname} desconhecida.", field=qname.localname)
+    return qname.localname
+
+
+def read_request(element: etree._Element) -> Request:
+    """The domain view of an XSD-valid operation element (see :func:`validate_operation`)."""
+    name = etree.QName(element).localname
+    protocol = (element.findtext("i:protocolo", namespaces=N) or "").strip()
+    if name in (ENVIAR, RETIFICAR):
+        comm_el = element.find("i:comunicacao", N)
+        assert comm_el is not None  # the XSD requires it
+        comm = read_communication(comm_el)
+        payload = c14n(comm_el)
+        keyed = payload if name == ENVIAR else c14n(element)
+        return Request(name, comm, protocol if name == RETIFICAR else None, comm.reference, None, payload,
+                       hashlib.sha256(keyed).hexdigest())
+    if name == CANCELAR:
+        payload = c14n(element)
+        return Request(name, None, protocol, (element.findtext("i:referenciaRemetente", namespaces=N) or "").strip(),
+                       (element.findtext("i:motivo", namespaces=N) or "").strip(), payload,
+                       hashlib.sha256(payload).hexdigest())
+    return Request(name, None, protocol, "", None, b"", "")
 
 
 def schema() -> etree.XMLSchema:
@@ -140,23 +194,6 @@ def read_communication(comm_el: etree._Element, where: str = "comunicacao") -> C
 # -- answers ---------------------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class Receipt:
-    """What the gateway answers for an accepted version (new or replayed)."""
-
-    protocol: str
-    version: int
-    message_id: str
-    operation: str
-    received_at: datetime
-    replay: bool
-    due_date: date | None
-    late: bool
-    days_late: int
-    duplicate_of: str | None
-    destinations: tuple[str, ...]
-
-
 def _dt(value: datetime) -> str:
     return value.isoformat(timespec="seconds").replace("+00:00", "Z")
 
@@ -236,7 +273,3 @@ def consultation_xml(view: CommunicationView) -> str:
     parts.append("</i:entregas>")
     return "".join(parts)
 
-
-#: Outbox states as the contract names them.
-STATUS_PT = {"pending": "pendente", "blocked": "bloqueada", "delivered": "entregue", "failed": "falha",
-             "dead": "morta"}

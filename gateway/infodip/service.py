@@ -8,14 +8,13 @@ is refused (INFODIP-E050).
 
 from __future__ import annotations
 
-import hashlib
 import logging
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
-from zoneinfo import ZoneInfo
 
+import anyio.to_thread
+from lxml import etree
 from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.engine import Connection, Engine
 
@@ -24,80 +23,27 @@ from gateway.clock import Clock, new_message_id, new_protocol, utc
 from gateway.db.committer import GroupCommitter, WriteContext
 from gateway.db.tables import communications, messages, outbox
 from gateway.errors import Conflict, NotFound, ValidationFailed
-from gateway.infodip.contract import Receipt
-from gateway.infodip.deadlines import Deadline, deadline_for, local_today
-from gateway.infodip.domain import Communication, Kind, check_competence, check_rules
+from gateway.infodip import contract
+from gateway.infodip.deadlines import Deadline, local_today
+from gateway.infodip.domain import Communication, Kind
+from gateway.infodip.intake import Checked, IntakeChecks
+from gateway.infodip.records import CommunicationView, DeliveryView, Receipt, VersionView
 from gateway.infodip.routing import DESTINATIONS, destinations_for
-from gateway.settings import Settings
 
 ENVIO, RETIFICACAO, CANCELAMENTO = "envio", "retificacao", "cancelamento"
 log = logging.getLogger("gateway.infodip")
 
 
-@dataclass(frozen=True)
-class Submission:
-    """A communication as received: the domain view, its stored bytes and their digest."""
-
-    communication: Communication
-    payload: bytes
-    digest: str
-
-    @classmethod
-    def of(cls, communication: Communication, payload: bytes, digest_of: bytes | None = None) -> Submission:
-        """A submission whose idempotency digest covers *digest_of* (default: the payload itself)."""
-        return cls(communication, payload, hashlib.sha256(digest_of if digest_of is not None else payload).hexdigest())
-
-
-@dataclass(frozen=True)
-class VersionView:
-    """One stored version, for consultations."""
-
-    version: int
-    operation: str
-    message_id: str
-    reference: str
-    received_at: datetime
-    late: bool
-    cancel_reason: str | None
-    payload: bytes
-
-
-@dataclass(frozen=True)
-class DeliveryView:
-    """The delivery state of one version towards one destination."""
-
-    version: int
-    destination: str
-    status: str
-    attempts: int
-    receipt: str | None
-    reason: str | None
-    updated_at: datetime
-
-
-@dataclass(frozen=True)
-class CommunicationView:
-    """A communication with its whole history, for consultations."""
-
-    protocol: str
-    kind: str
-    status: str
-    current_version: int
-    current_payload: bytes
-    versions: tuple[VersionView, ...]
-    deliveries: tuple[DeliveryView, ...]
-
-
 class InfodipService:
     """Use cases of the INFODIP webservice (and later of the web form and registry batches)."""
 
-    def __init__(self, settings: Settings, committer: GroupCommitter, reader: Engine, clock: Clock) -> None:
-        self.settings = settings
+    def __init__(self, checks: IntakeChecks, committer: GroupCommitter, reader: Engine, clock: Clock) -> None:
+        self.checks = checks
         self.committer = committer
         self.reader = reader
         self.clock = clock
-        self.tz = ZoneInfo(settings.timezone)
-        #: called after each new version is durably stored (the relay's wake-up)
+        self.tz = checks.tz
+        #: called after each new version is durably stored (bootstrap adds the relay's wake-up)
         self.listeners: list[Callable[[], None]] = []
 
     def _notify(self, receipt: Receipt) -> Receipt:
@@ -110,26 +56,33 @@ class InfodipService:
                 listener()
         return receipt
 
-    # -- pure checks, run before the transaction -------------------------------------------------------------
-
-    def _check(self, caller: Caller, comm: Communication, now: datetime) -> Deadline:
-        check_competence(comm.kind, caller.organ_type, caller.kinds)
-        check_rules(comm, local_today(now, self.tz))
-        return deadline_for(comm.kind, comm.fact_date, now, self.tz, self.settings.deadline_days,
-                            self.settings.death_deadline_day)
-
     # -- use cases -------------------------------------------------------------------------------------------
 
-    async def submit(self, caller: Caller, sub: Submission) -> Receipt:
+    async def handle(self, caller: Caller, element: etree._Element) -> Receipt | CommunicationView:
+        """One INFODIP operation (the SOAP body's element) from the authenticated *caller*: the intake checks
+        (:meth:`IntakeChecks.check`), then the use case the operation names. Returns the receipt of the stored
+        version, or the communication for a consultation. Errors: the checks' and the use cases' ClientError codes
+        (INFODIP-E009…E053); StorageUnavailable (INFODIP-E091) when nothing could be stored."""
+        checked = self.checks.check(element, caller, self.clock.now())
+        operation = checked.request.operation
+        if operation == contract.CONSULTAR:
+            return await anyio.to_thread.run_sync(self.consult, caller, checked.request.protocol or "")
+        if operation == contract.CANCELAR:
+            return await self.cancel(caller, checked)
+        if operation == contract.RETIFICAR:
+            return await self.retify(caller, checked)
+        return await self.submit(caller, checked)
+
+    async def submit(self, caller: Caller, checked: Checked) -> Receipt:
         """Accept a new communication (or return the receipt of the identical one already accepted)."""
-        now = self.clock.now()
-        deadline = self._check(caller, sub.communication, now)
+        req, now, deadline = checked.request, checked.received_at, checked.deadline
+        comm = req.communication
+        assert comm is not None  # an envio carries its communication
 
         def job(ctx: WriteContext) -> Receipt:
-            replay = _replay(ctx.conn, caller, sub.communication.reference, sub.digest)
+            replay = _replay(ctx.conn, caller, req.reference, req.digest)
             if replay is not None:
                 return replay
-            comm = sub.communication
             protocol = new_protocol(local_today(now, self.tz))
             duplicate_of = _earlier_same_fact(ctx.conn, comm)
             ended = _ended_conviction_destinations(ctx.conn, comm) if comm.kind is Kind.V else None
@@ -139,22 +92,22 @@ class InfodipService:
                 "person_key": comm.person.key, "process_number": comm.process_number, "fact_date": comm.fact_date,
                 "status": "ativa", "current_version": 1, "duplicate_of": duplicate_of, "created_at": now,
                 "updated_at": now})
-            return _store_version(ctx, caller, protocol, 1, ENVIO, comm.reference, sub, now, deadline, dests,
+            return _store_version(ctx, caller, protocol, 1, ENVIO, comm.kind.value, req, now, deadline, dests,
                                   duplicate_of, previous=None)
 
         return self._notify(await self.committer.run(job))
 
-    async def retify(self, caller: Caller, protocol: str, sub: Submission) -> Receipt:
-        """Store a correction of *protocol* as its next version."""
-        now = self.clock.now()
-        deadline = self._check(caller, sub.communication, now)
+    async def retify(self, caller: Caller, checked: Checked) -> Receipt:
+        """Store a correction of the request's protocol as its next version."""
+        req, now, deadline = checked.request, checked.received_at, checked.deadline
+        comm, protocol = req.communication, req.protocol or ""
+        assert comm is not None  # a retificação carries the corrected communication
 
         def job(ctx: WriteContext) -> Receipt:
-            replay = _replay(ctx.conn, caller, sub.communication.reference, sub.digest)
+            replay = _replay(ctx.conn, caller, req.reference, req.digest)
             if replay is not None:
                 return replay
             current = _load_for_change(ctx.conn, caller, protocol)
-            comm = sub.communication
             if comm.kind.value != current["kind"]:
                 raise ValidationFailed("INFODIP-E053", field="comunicacao/@tipo")
             version = current["current_version"] + 1
@@ -164,19 +117,17 @@ class InfodipService:
             ctx.conn.execute(update(communications).where(communications.c.protocol == protocol).values(
                 current_version=version, person_key=comm.person.key, process_number=comm.process_number,
                 fact_date=comm.fact_date, updated_at=now))
-            return _store_version(ctx, caller, protocol, version, RETIFICACAO, comm.reference, sub, now, deadline,
+            return _store_version(ctx, caller, protocol, version, RETIFICACAO, comm.kind.value, req, now, deadline,
                                   dests, current["duplicate_of"], previous=version - 1)
 
         return self._notify(await self.committer.run(job))
 
-    async def cancel(self, caller: Caller, protocol: str, reference: str, reason: str, payload: bytes) -> Receipt:
-        """Withdraw *protocol*: a new version recording the cancellation; the history is kept."""
-        now = self.clock.now()
-        sub = Submission(communication=None, payload=payload,  # type: ignore[arg-type]
-                         digest=hashlib.sha256(payload).hexdigest())
+    async def cancel(self, caller: Caller, checked: Checked) -> Receipt:
+        """Withdraw the request's protocol: a new version recording the cancellation; the history is kept."""
+        req, now, protocol = checked.request, checked.received_at, checked.request.protocol or ""
 
         def job(ctx: WriteContext) -> Receipt:
-            replay = _replay(ctx.conn, caller, reference, sub.digest)
+            replay = _replay(ctx.conn, caller, req.reference, req.digest)
             if replay is not None:
                 return replay
             current = _load_for_change(ctx.conn, caller, protocol)
@@ -184,13 +135,14 @@ class InfodipService:
             dests = _destinations_of(ctx.conn, protocol)
             ctx.conn.execute(update(communications).where(communications.c.protocol == protocol).values(
                 current_version=version, status="cancelada", updated_at=now))
-            return _store_version(ctx, caller, protocol, version, CANCELAMENTO, reference, sub, now, None, dests,
-                                  current["duplicate_of"], previous=version - 1, cancel_reason=reason)
+            return _store_version(ctx, caller, protocol, version, CANCELAMENTO, current["kind"], req, now, None,
+                                  dests, current["duplicate_of"], previous=version - 1, cancel_reason=req.reason)
 
         return self._notify(await self.committer.run(job))
 
     def consult(self, caller: Caller, protocol: str) -> CommunicationView:
-        """The communication *protocol* with every version and delivery (only for its sending organ)."""
+        """The communication *protocol* with every version and delivery (only for its sending organ; another
+        organ's protocol is INFODIP-E051, as an unknown one)."""
         with self.reader.connect() as conn:
             comm = conn.execute(select(communications).where(communications.c.protocol == protocol)).mappings().first()
             if comm is None or comm["organ_id"] != caller.organ_id:
@@ -243,14 +195,14 @@ def _replay(conn: Connection, caller: Caller, reference: str, digest: str) -> Re
     if row["payload_digest"] != digest:
         raise Conflict("INFODIP-E050", f"A referência {reference} já foi usada com outro conteúdo "
                                        f"(protocolo {row['protocol']}).", field="referenciaRemetente")
-    comm = conn.execute(select(communications.c.duplicate_of).where(
-        communications.c.protocol == row["protocol"])).first()
+    comm = conn.execute(select(communications.c.duplicate_of, communications.c.kind).where(
+        communications.c.protocol == row["protocol"])).one()
     stored = {r.destination for r in conn.execute(_Q_DESTINATIONS_OF_MESSAGE, {"message_id": row["message_id"]})}
     dests = tuple(d for d in DESTINATIONS if d in stored)
     return Receipt(
         protocol=row["protocol"], version=row["version"], message_id=row["message_id"], operation=row["operation"],
-        received_at=utc(row["received_at"]), replay=True, due_date=row["due_date"], late=row["late"],
-        days_late=row["days_late"], duplicate_of=comm.duplicate_of if comm else None, destinations=dests)
+        kind=comm.kind, received_at=utc(row["received_at"]), replay=True, due_date=row["due_date"], late=row["late"],
+        days_late=row["days_late"], duplicate_of=comm.duplicate_of, destinations=dests)
 
 
 def _load_for_change(conn: Connection, caller: Caller, protocol: str) -> Any:
@@ -287,15 +239,15 @@ def _ended_conviction_destinations(conn: Connection, comm: Communication) -> tup
     return _destinations_of(conn, protocol) if protocol else ()
 
 
-def _store_version(ctx: WriteContext, caller: Caller, protocol: str, version: int, operation: str, reference: str,
-                   sub: Submission, now: datetime, deadline: Deadline | None, destinations: Iterable[str],
+def _store_version(ctx: WriteContext, caller: Caller, protocol: str, version: int, operation: str, kind: str,
+                   req: contract.Request, now: datetime, deadline: Deadline | None, destinations: Iterable[str],
                    duplicate_of: str | None, previous: int | None, cancel_reason: str | None = None) -> Receipt:
     message_id = new_message_id()
     conn = ctx.conn
     conn.execute(_INSERT_MESSAGE, {
         "message_id": message_id, "protocol": protocol, "version": version, "operation": operation,
-        "organ_id": caller.organ_id, "sender_reference": reference, "payload_digest": sub.digest,
-        "payload": sub.payload, "received_at": now, "due_date": deadline.due if deadline else None,
+        "organ_id": caller.organ_id, "sender_reference": req.reference, "payload_digest": req.digest,
+        "payload": req.payload, "received_at": now, "due_date": deadline.due if deadline else None,
         "late": deadline.late if deadline else False, "days_late": deadline.days_late if deadline else 0,
         "cancel_reason": cancel_reason})
     dests = tuple(destinations)
@@ -315,11 +267,11 @@ def _store_version(ctx: WriteContext, caller: Caller, protocol: str, version: in
     if rows:
         conn.execute(_INSERT_OUTBOX, rows)
     ctx.audit.append(conn, f"infodip.{operation}", now, organ_id=caller.organ_id, message_id=message_id,
-                     protocol=protocol, payload_digest=sub.digest,
+                     protocol=protocol, payload_digest=req.digest,
                      detail={"versao": version, "destinos": list(dests), "usuario": caller.username,
                              "emAtraso": bool(deadline and deadline.late), "duplicidade": duplicate_of})
-    return Receipt(protocol=protocol, version=version, message_id=message_id, operation=operation, received_at=now,
-                   replay=False, due_date=deadline.due if deadline else None,
+    return Receipt(protocol=protocol, version=version, message_id=message_id, operation=operation, kind=kind,
+                   received_at=now, replay=False, due_date=deadline.due if deadline else None,
                    late=bool(deadline and deadline.late), days_late=deadline.days_late if deadline else 0,
                    duplicate_of=duplicate_of, destinations=dests)
 

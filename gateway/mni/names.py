@@ -13,8 +13,6 @@ CDA_NS = "http://www.cnj.jus.br/mni/cda"
 SOAP11_NS = "http://schemas.xmlsoap.org/soap/envelope/"
 SOAP12_NS = "http://www.w3.org/2003/05/soap-envelope"
 XOP_NS = "http://www.w3.org/2004/08/xop/include"
-XMIME_NS = "http://www.w3.org/2005/05/xmlmime"
-XSI_NS = "http://www.w3.org/2001/XMLSchema-instance"
 
 #: The six operations of the official WSDL, in its order.
 OPERATIONS: tuple[str, ...] = (

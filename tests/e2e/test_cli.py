@@ -47,7 +47,8 @@ def test_operator_commands(tmp_path: Path) -> None:
 
     good = tmp_path / "IV.xml"
     good.write_bytes(sample(Kind.IV))
-    assert gateway(tmp_path, "validate", str(good)).returncode == 0
+    valid = gateway(tmp_path, "validate", str(good))
+    assert valid.returncode == 0 and "válido (enviarComunicacao, tipo IV" in valid.stdout
     bad = tmp_path / "bad.xml"
     bad.write_bytes(sample(Kind.IV).replace(b"<inf:cpf>18273645053</inf:cpf>", b"<inf:cpf>18273645054</inf:cpf>"))
     result = gateway(tmp_path, "validate", str(bad))
@@ -74,3 +75,50 @@ def test_operator_commands(tmp_path: Path) -> None:
         db.execute("update audit_log set detail = '{}' where seq = 3")
     tampered = gateway(tmp_path, "audit", "verify")
     assert tampered.returncode == 2 and "entrada 3" in tampered.stdout and "ADULTERADO" in tampered.stdout
+
+
+def assert_one_line(result: subprocess.CompletedProcess[str], code: str, words: str, status: int = 2) -> None:
+    """*result* failed with *status* and printed exactly one line on stderr: ``CODE: mensagem`` containing
+    *words*, and no traceback."""
+    lines = result.stderr.splitlines()
+    assert result.returncode == status, (result.returncode, result.stderr)
+    assert len(lines) == 1 and "Traceback" not in result.stderr, result.stderr
+    assert lines[0].startswith(f"{code}: ") and words in lines[0], lines[0]
+
+
+def test_operator_errors_are_one_line_with_a_code(tmp_path: Path) -> None:
+    """Every refusal of an operator's request — a duplicate organ, an unknown organ, an invalid ``--kinds`` or
+    CNS, a missing file to validate, an unreadable public key, replay without a selection, a relay without
+    partners, a malformed setting, a missing signing key, no key for the hub's credentials — exits 2 with one
+    Portuguese line ``GATEWAY-E…: mensagem`` on stderr, never a traceback; the database is left as it was."""
+    create_signing_key(str(tmp_path / "key.pem"))
+    assert gateway(tmp_path, "migrate").returncode == 0
+    add = ("organ", "add", "--code", "TJMG", "--name", "Tribunal de Justiça de MG", "--type", "tribunal")
+    assert gateway(tmp_path, *add).returncode == 0
+    assert_one_line(gateway(tmp_path, *add), "GATEWAY-E002", "órgão TJMG já existe")
+    assert_one_line(gateway(tmp_path, "credential", "set", "--username", "x", "--organ", "TJXX"),
+                    "GATEWAY-E002", "órgão TJXX não existe")
+    assert_one_line(gateway(tmp_path, "mni", "credential", "--organ", "PGXX", "--tribunal", "8.19", "--instance",
+                            "1", "--username", "u", "--password", "p"), "GATEWAY-E002", "órgão PGXX não existe")
+    assert_one_line(gateway(tmp_path, "organ", "add", "--code", "VARA", "--name", "Vara", "--type", "orgao_julgador",
+                            "--kinds", "I,XI"), "GATEWAY-E002", "tipo de comunicação desconhecido: 'XI'")
+    assert_one_line(gateway(tmp_path, "organ", "add", "--code", "RCPN", "--name", "Cartório", "--type", "cartorio",
+                            "--cns", "12ab"), "GATEWAY-E002", "CNS inválido")
+    assert_one_line(gateway(tmp_path, "validate", str(tmp_path / "ausente.xml")), "GATEWAY-E002",
+                    "arquivo não encontrado")
+    assert_one_line(gateway(tmp_path, "audit", "verify", "--public-key", str(tmp_path / "key.pem")),
+                    "GATEWAY-E002", "chave pública ilegível")  # a private key where the public one is expected
+    assert_one_line(gateway(tmp_path, "replay"), "GATEWAY-E002", "informe --all")
+    assert_one_line(gateway(tmp_path, "relay"), "GATEWAY-E001", "nenhum parceiro configurado")
+    assert_one_line(gateway(tmp_path, "migrate", env={"GATEWAY_PORT": "nove"}), "GATEWAY-E001", "GATEWAY_PORT")
+    assert_one_line(gateway(tmp_path, "migrate", env={"GATEWAY_LOG_LEVEL": "verboso"}), "GATEWAY-E001",
+                    "GATEWAY_LOG_LEVEL")
+    assert_one_line(gateway(tmp_path, "replay", "--all", env={"GATEWAY_SIGNING_KEY_PATH": str(tmp_path / "nada.pem")}),
+                    "GATEWAY-E001", "GATEWAY_SIGNING_KEY_PATH")
+    assert_one_line(gateway(tmp_path, "mni", "credential", "--organ", "TJMG", "--tribunal", "8.19", "--instance",
+                            "1", "--username", "u", "--password", "p", env={"GATEWAY_SECRET_KEY": ""}),
+                    "GATEWAY-E001", "GATEWAY_MNI_CREDENTIALS_KEY")
+    with sqlite3.connect(tmp_path / "gw.db") as db:
+        assert [r[0] for r in db.execute("select code from organs")] == ["TJMG"]
+        assert db.execute("select count(*) from credentials").fetchone()[0] == 0
+        assert db.execute("select count(*) from mni_credentials").fetchone()[0] == 0

@@ -22,7 +22,7 @@ from sqlalchemy.engine import Engine
 
 from adapters.tribunal import AiohttpTribunalClient, FakeTribunalClient, TribunalAnswer, TribunalCall, TribunalClient
 from gateway.auth import Authenticator
-from gateway.clock import FixedClock
+from gateway.clock import FakeClock
 from gateway.db.committer import GroupCommitter
 from gateway.db.engine import make_engine
 from gateway.db.tables import mni_filings, mni_process_locations, organs
@@ -137,7 +137,7 @@ class Env:
     """A hub on a seeded SQLite database, its clock and its engines."""
 
     url: str
-    clock: FixedClock
+    clock: FakeClock
     writer: Engine
     reader: Engine
     committer: GroupCommitter
@@ -159,7 +159,7 @@ class Env:
 def env(sqlite_url: str) -> Iterator[Env]:
     """A seeded database with PGFN's and PGF's credentials towards every installation, a started committer."""
     writer, reader = make_engine(sqlite_url, writer=True), make_engine(sqlite_url)
-    clock = FixedClock(NOW)
+    clock = FakeClock(NOW)
     credentials = CredentialStore(fernet_key("", SECRET))
     with writer.begin() as conn:
         ids = {r.code: r.id for r in conn.execute(select(organs.c.id, organs.c.code))}
@@ -257,7 +257,7 @@ def test_filing_is_replayed_within_the_ttl_and_sent_again_after(env: Env) -> Non
     hub = env.hub(tribunals.client())
     first, again = run(hub, filing(EPROC), filing(EPROC))
     assert first.sucesso and first.protocol == "P-1" and again == first and tribunals.filed == [EPROC]
-    env.clock.advance(hours=25)
+    env.clock.advance(25 * 3600)
     later, = run(hub, filing(EPROC))
     assert later.sucesso and later.protocol == "P-2" and tribunals.filed == [EPROC, EPROC]
 

@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from gateway.clock import FixedClock
+from gateway.clock import FakeClock
 from gateway.hub.caches import CredentialCache, LocationCache
 from gateway.hub.credentials import TribunalCredential
 
@@ -26,14 +26,14 @@ class Loader:
 def test_credentials_are_reloaded_after_sixty_seconds_of_the_injected_clock() -> None:
     """A credential is loaded once, served from memory for 60 s of the injected clock, then loaded again (so a
     changed credential is picked up within a minute); the absence of a credential is cached the same way."""
-    clock = FixedClock(datetime(2026, 11, 21, 12, 0, tzinfo=UTC))
+    clock = FakeClock(datetime(2026, 11, 21, 12, 0, tzinfo=UTC))
     cache = CredentialCache(clock)
     load = Loader(TribunalCredential("u", "p1"))
     assert cache.get((1, "8.19", "1"), load) == TribunalCredential("u", "p1")
-    clock.advance(seconds=59)
+    clock.advance(59)
     load.cred = TribunalCredential("u", "p2")
     assert cache.get((1, "8.19", "1"), load) == TribunalCredential("u", "p1") and load.loads == 1
-    clock.advance(seconds=1)
+    clock.advance(1)
     assert cache.get((1, "8.19", "1"), load) == TribunalCredential("u", "p2") and load.loads == 2
     missing = Loader(None)
     assert cache.get((1, "4.04", "1"), missing) is None
@@ -42,7 +42,7 @@ def test_credentials_are_reloaded_after_sixty_seconds_of_the_injected_clock() ->
 
 def test_a_failed_load_is_not_cached() -> None:
     """When loading fails (the database is down) the error reaches the caller and the next call loads again."""
-    cache = CredentialCache(FixedClock(datetime(2026, 11, 21, tzinfo=UTC)))
+    cache = CredentialCache(FakeClock(datetime(2026, 11, 21, tzinfo=UTC)))
 
     def broken() -> TribunalCredential | None:
         raise RuntimeError("database down")
