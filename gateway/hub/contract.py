@@ -1,6 +1,8 @@
 """What the hub writes to tribunals and reads back from them, on top of MNI 2.2.2 (pure: lxml trees and bytes).
 
-A client's request is forwarded with only its credential fields rewritten (:func:`with_credentials`); the hub's
+A client's request is forwarded with only its credential fields rewritten (:func:`with_credentials`: every
+credential the client sent — each MNI pair, every WS-Security header — is removed before the tribunal's is set);
+its audit digest (:func:`request_digest`) covers the request with every credential value blanked. The hub's
 own calls — the probe ``consultarProcesso`` that finds where a process lives and the ``consultarAlteracao`` that
 reconciles a filing — are small envelopes built here (:func:`own_request`). From answers the hub reads
 ``hashDocumentos``, ``protocoloRecebimento`` and an initial petition's new ``numeroProcesso``.
@@ -8,6 +10,9 @@ reconciles a filing — are small envelopes built here (:func:`own_request`). Fr
 
 from __future__ import annotations
 
+import codecs
+import hashlib
+import re
 from xml.sax.saxutils import escape
 
 from lxml import etree
@@ -16,10 +21,19 @@ from gateway.hub.credentials import TribunalCredential
 from gateway.mni.mtom import inline_xop
 from gateway.mni.names import SERVICO_NS, SOAP11_NS, TIPOS_NS
 from gateway.mni.reader import MniMessage
-from gateway.xml.soap import WSSE_NS
 
 _T = "{%s}" % TIPOS_NS
-
+#: Every credential pair of MNI 2.2.2 (user field, password field): a client may authenticate with any of them.
+CREDENTIAL_PAIRS = (("idConsultante", "senhaConsultante"), ("idManifestante", "senhaManifestante"),
+                    ("idRecebedor", "senhaRecebedor"))
+CREDENTIAL_FIELDS = frozenset(name for pair in CREDENTIAL_PAIRS for name in pair)
+#: The WS-Security header block's local name (OASIS 1.0/1.1 and the older drafts' namespaces alike).
+_SECURITY = "Security"
+#: What :func:`request_digest` blanks: the content of every MNI credential element and of every WS-Security
+#: ``Password`` (any prefix, attributes kept; CDATA and entity references inside are part of the content).
+_CREDENTIAL_CONTENT = re.compile(
+    rb"(<(?:[A-Za-z_][\w.-]*:)?(" + b"|".join(n.encode() for n in sorted(CREDENTIAL_FIELDS)) + rb"|Password)"
+    rb"(?:\s[^>]*)?(?<!/)>)(.*?)(</(?:[A-Za-z_][\w.-]*:)?\2\s*>)", re.DOTALL)
 
 def credential_fields(operation: str) -> tuple[str, str]:
     """The MNI user and password fields of *operation*: ``idManifestante``/``senhaManifestante`` for a filing,
@@ -29,9 +43,30 @@ def credential_fields(operation: str) -> tuple[str, str]:
     return "idConsultante", "senhaConsultante"
 
 
+def strip_credentials(msg: MniMessage) -> int:
+    """Remove every credential the client sent from *msg*'s tree: each field of every MNI pair
+    (:data:`CREDENTIAL_PAIRS`, in any namespace, however many times) among the operation's children, and every
+    WS-Security header block (local name ``Security``, any namespace, in every ``Header`` of the envelope — a
+    tolerant reader reads only the first). Returns the position of the first credential field removed (where the
+    tribunal's goes), else the schema's place for it: first, after a leading ``idRepresentado``."""
+    for header in [h for h in msg.root if isinstance(h.tag, str) and etree.QName(h).localname == "Header"]:
+        for block in [b for b in header if isinstance(b.tag, str) and etree.QName(b).localname == _SECURITY]:
+            header.remove(block)
+    op = msg.body
+    position: int | None = None
+    for index, child in reversed(list(enumerate(op))):
+        if isinstance(child.tag, str) and etree.QName(child).localname in CREDENTIAL_FIELDS:
+            op.remove(child)
+            position = index
+    if position is not None:
+        return position
+    first = next((c for c in op if isinstance(c.tag, str)), None)
+    return 1 if first is not None and etree.QName(first).localname == "idRepresentado" else 0
+
+
 def with_credentials(msg: MniMessage, cred: TribunalCredential) -> bytes:
-    """The request with only its credential fields rewritten (WS-Security header removed, MNI fields set), as one
-    UTF-8 document.
+    """The request with only its credentials replaced, as one UTF-8 document: every credential of the client removed
+    (:func:`strip_credentials`), then the operation's own pair (:func:`credential_fields`) set to *cred*.
 
     MTOM/XOP attachments travel inline (base64): one well-formed document any MNI server reads; each attachment is
     moved into the tree once and released from the message."""
@@ -39,23 +74,42 @@ def with_credentials(msg: MniMessage, cred: TribunalCredential) -> bytes:
     if msg.attachments:
         inline_xop(root, msg.attachments)
         msg.attachments.clear()
-    header = root.find(f"{{{SOAP11_NS}}}Header")
-    if header is not None:
-        for sec in header.findall(f"{{{WSSE_NS}}}Security"):
-            header.remove(sec)
+    position = strip_credentials(msg)
     user_field, pass_field = credential_fields(msg.operation)
-    op = msg.body
-    user = op.find(_T + user_field)
-    password = op.find(_T + pass_field)
-    if user is None:
-        user = etree.Element(_T + user_field)
-        op.insert(0, user)
-    if password is None:
-        password = etree.Element(_T + pass_field)
-        user.addnext(password)
+    user = etree.Element(_T + user_field)
+    password = etree.Element(_T + pass_field)
     user.text = cred.username
     password.text = cred.password
+    msg.body.insert(position, user)
+    user.addnext(password)
     return etree.tostring(root, xml_declaration=True, encoding="UTF-8")
+
+
+def _blank(data: bytes) -> bytes:
+    return _CREDENTIAL_CONTENT.sub(rb"\1\4", data)
+
+
+def blank_credentials(body: bytes) -> bytes:
+    """*body* (a request as received) with the content of every credential element emptied: each field of every MNI
+    pair (:data:`CREDENTIAL_PAIRS`) and every WS-Security ``Password``, whatever their prefix, attributes or
+    position (MTOM's root part included: the parts are scanned as bytes). Everything else is kept byte for byte.
+
+    A body in UTF-16 (a BOM, or the ``<`` of the first character encoded on two bytes) is decoded, blanked and
+    returned in UTF-8; any other body is scanned as bytes (UTF-8, ISO-8859-1 and ASCII keep ``<``, names and
+    ``>`` as single bytes)."""
+    if body.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)) or body[:2] in (b"<\0", b"\0<"):
+        encoding = "utf-16" if body.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)) else (
+            "utf-16-le" if body[:2] == b"<\0" else "utf-16-be")
+        return _blank(body.decode(encoding, errors="replace").encode("utf-8"))
+    return _blank(body)
+
+
+def request_digest(body: bytes) -> str:
+    """The audit digest of a client's request: SHA-256 (hex) of :func:`blank_credentials` of the bytes received.
+
+    It identifies the request (every byte but the credential values) and never lets a password guess be tested
+    against the audit log: two requests that differ only in their passwords (or user fields) have the same digest."""
+    return hashlib.sha256(blank_credentials(body)).hexdigest()
 
 
 def own_request(operation: str, cred: TribunalCredential, inner: str) -> bytes:

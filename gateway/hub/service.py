@@ -10,9 +10,10 @@ Per operation (DOMAIN.md §4; the rules are :mod:`gateway.hub.domain`'s):
 - ``consultarTeorComunicacao``: by that store for ``identificadorAviso``, by ``J.TR`` for ``numeroProcesso``;
 - ``confirmarRecebimento`` (tribunal to tribunal): refused.
 Business errors are ``sucesso=false`` with HTTP 200 and an ``MNI-E…`` code (any :class:`GatewayError` raised after
-the request was read); every call is audited (client, installation, operation, digests of the request and
-response bytes — never passwords). Calls to tribunals go through a :class:`~adapters.tribunal.TribunalClient`,
-storage through :mod:`gateway.hub.store`.
+the request was read); every call is audited (client, installation, operation, the digest of the request with
+every credential value blanked — :func:`gateway.hub.contract.request_digest` — and of the response bytes; never a
+password, nor a digest a password guess could be tested against). Calls to tribunals go through a
+:class:`~adapters.tribunal.TribunalClient`, storage through :mod:`gateway.hub.store`.
 """
 
 from __future__ import annotations
@@ -93,7 +94,7 @@ class Hub:
         The body comes in a one-item list that this method empties, so a big request's bytes are released as soon
         as they are parsed (a 50 MB document must not be held twice while it is forwarded)."""
         body = body_holder.pop()
-        request_digest = digest(body)
+        request_digest = contract.request_digest(body)
         if len(body) <= _IN_THREAD_ABOVE:
             msg = read_request(body, content_type, self.limits, light=True)
         else:
