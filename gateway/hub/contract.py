@@ -85,8 +85,13 @@ def with_credentials(msg: MniMessage, cred: TribunalCredential) -> bytes:
     return etree.tostring(root, xml_declaration=True, encoding="UTF-8")
 
 
-def _blank(data: bytes) -> bytes:
-    return _CREDENTIAL_CONTENT.sub(rb"\1\4", data)
+def _utf8(body: bytes) -> bytes:
+    """*body* itself, or its UTF-8 re-encoding when it is UTF-16 (a BOM, or ``<`` encoded on two bytes)."""
+    if body.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        return body.decode("utf-16", errors="replace").encode("utf-8")
+    if body[:2] in (b"<\0", b"\0<"):
+        return body.decode("utf-16-le" if body[0] == 0x3C else "utf-16-be", errors="replace").encode("utf-8")
+    return body
 
 
 def blank_credentials(body: bytes) -> bytes:
@@ -97,19 +102,24 @@ def blank_credentials(body: bytes) -> bytes:
     A body in UTF-16 (a BOM, or the ``<`` of the first character encoded on two bytes) is decoded, blanked and
     returned in UTF-8; any other body is scanned as bytes (UTF-8, ISO-8859-1 and ASCII keep ``<``, names and
     ``>`` as single bytes)."""
-    if body.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)) or body[:2] in (b"<\0", b"\0<"):
-        encoding = "utf-16" if body.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)) else (
-            "utf-16-le" if body[:2] == b"<\0" else "utf-16-be")
-        return _blank(body.decode(encoding, errors="replace").encode("utf-8"))
-    return _blank(body)
+    return _CREDENTIAL_CONTENT.sub(rb"\1\4", _utf8(body))
 
 
 def request_digest(body: bytes) -> str:
-    """The audit digest of a client's request: SHA-256 (hex) of :func:`blank_credentials` of the bytes received.
+    """The audit digest of a client's request: SHA-256 (hex) of :func:`blank_credentials` of the bytes received,
+    computed without copying them (a 50 MB filing is not held twice).
 
     It identifies the request (every byte but the credential values) and never lets a password guess be tested
     against the audit log: two requests that differ only in their passwords (or user fields) have the same digest."""
-    return hashlib.sha256(blank_credentials(body)).hexdigest()
+    data = _utf8(body)
+    view = memoryview(data)
+    digest = hashlib.sha256()
+    position = 0
+    for match in _CREDENTIAL_CONTENT.finditer(data):
+        digest.update(view[position:match.start(3)])
+        position = match.end(3)
+    digest.update(view[position:])
+    return digest.hexdigest()
 
 
 def own_request(operation: str, cred: TribunalCredential, inner: str) -> bytes:
