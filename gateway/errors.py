@@ -7,6 +7,7 @@
     │   ├── MustUnderstand            a mustUnderstand header we do not process → soap:MustUnderstand
     │   ├── ValidationFailed          XSD, identifiers, legal rules
     │   ├── AuthenticationFailed      missing or wrong credentials
+    │   ├── TooManyRequests           refused for a while (failed logins of one user from one address)
     │   ├── NotAllowed                an authenticated organ asking what it may not
     │   ├── Conflict                  idempotency and history conflicts
     │   └── NotFound                  what was asked for does not exist (or is not visible to the caller)
@@ -47,6 +48,8 @@ CATALOGUE: dict[str, str] = {
     "INFODIP-E022": "O órgão não é competente para enviar este tipo de comunicação.",
     "INFODIP-E023": "O órgão não tem acesso a esta comunicação.",
     "INFODIP-E024": "Tipo de senha não suportado: use PasswordText.",
+    "INFODIP-E029": "Muitas tentativas de autenticação malsucedidas deste usuário a partir deste endereço;"
+    " aguarde e tente novamente.",
     "INFODIP-E030": "CPF inválido.",
     "INFODIP-E031": "CNPJ inválido.",
     "INFODIP-E032": "Número de processo CNJ inválido.",
@@ -80,6 +83,8 @@ CATALOGUE: dict[str, str] = {
     "MNI-E021": "Usuário ou senha inválidos.",
     "MNI-E022": "Cliente não autorizado a usar o hub MNI (tipo de órgão não permitido).",
     "MNI-E023": "O hub não tem credencial deste cliente para a instalação do tribunal.",
+    "MNI-E029": "Muitas tentativas de autenticação malsucedidas deste usuário a partir deste endereço;"
+    " aguarde e tente novamente.",
     "MNI-E030": "Número de processo inválido (20 dígitos com dígito verificador da Resolução CNJ 65/2008).",
     "MNI-E031": "Requisição fora do padrão MNI 2.2.2 (modo estrito): desvios encontrados.",
     "MNI-E040": "Tribunal desconhecido para o número de processo informado (J.TR).",
@@ -102,6 +107,9 @@ CATALOGUE: dict[str, str] = {
     "GATEWAY-E011": "Tempo esgotado aguardando o parceiro.",
     "GATEWAY-E012": "O parceiro recusou a mensagem.",
     "GATEWAY-E013": "Resposta ilegível do parceiro.",
+    "GATEWAY-E040": "Cabeçalho Host (ou X-Forwarded-Host/-Proto de um proxy confiável) inválido.",
+    "GATEWAY-E041": "Tempo esgotado recebendo a requisição (cabeçalhos ou corpo); a conexão foi encerrada.",
+    "GATEWAY-E042": "Limite de conexões atingido: esta conexão atende apenas /healthz; tente novamente.",
 }
 
 
@@ -140,6 +148,15 @@ class ValidationFailed(ClientError):
 
 class AuthenticationFailed(ClientError):
     """Missing or wrong credentials (unknown user and wrong password look the same)."""
+
+
+class TooManyRequests(ClientError):
+    """Refused for a while without being looked at (a throttled login): ``retry_after`` seconds to wait."""
+
+    def __init__(self, code: str, message: str | None = None, field: str | None = None,
+                 retry_after: float = 0.0) -> None:
+        super().__init__(code, message, field)
+        self.retry_after = retry_after
 
 
 class NotAllowed(ClientError):

@@ -1,15 +1,24 @@
 """One typed settings object, read from ``GATEWAY_*`` environment variables and validated at start.
 
 Nothing reads the environment anywhere else. :func:`Settings.from_env` refuses, in production, the defaults
-that are only fit for a laptop (a missing secret key, a missing signing key). Secrets never appear in the
+that are only fit for a laptop (a missing or weak secret, a missing signing key, no public URL); ``gateway serve``
+and ``gateway relay`` run in production unless ``GATEWAY_ENVIRONMENT`` says otherwise. Secrets never appear in the
 settings' ``repr``/``str`` (and so in no log line or traceback that prints them).
+
+A secret is weak (:func:`secret_weakness`) when it has fewer than 32 characters, when its estimated entropy —
+its length times the Shannon entropy of its own character frequencies — is under 80 bits (``aaaa…``,
+``abab…``), or when fewer than three quarters of its 3-character substrings are distinct (a repeated pattern such
+as ``abcd`` × 16 or a word written three times). ``secrets.token_urlsafe(32)`` always passes.
 """
 
 from __future__ import annotations
 
+import ipaddress
 import logging
+import math
 import os
 import re
+from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
@@ -51,7 +60,8 @@ class Settings:
     """Every tunable of the gateway. Field ``x`` is read from ``GATEWAY_X``."""
 
     environment: str = "development"  # development | sandbox | test | production
-    database_url: str = "sqlite:///./gateway.db"
+    # SQLite by default, in a directory of its own (created 0700; the database and its WAL/SHM 0600)
+    database_url: str = "sqlite:///./gateway-data/gateway.db"
     host: str = "127.0.0.1"
     port: int = 8080
     auto_migrate: bool = True
@@ -101,6 +111,32 @@ class Settings:
     mni_filing_ttl_hours: float = 24.0
     # Bearer token of the operations API (dead letters); empty disables it.
     admin_token: str = ""
+    # --- Hardening against hostile clients (issue 8): the server, brute force, forwarded headers, the ops port ---
+    # The URL clients reach the gateway at, as the WSDLs' soap:address gives it (required in production); empty:
+    # from the request's Host (X-Forwarded-Host/-Proto only from a trusted proxy), validated and escaped.
+    public_url: str = ""
+    # Reverse proxies (addresses or CIDRs, comma-separated) whose X-Forwarded-For/-Host/-Proto are believed.
+    trusted_proxies: str = ""
+    # The HTTP server (gateway/server.py): whole request head within header_timeout_s of the connection (or of the
+    # next request's first byte), whole body within body_timeout_s of the head, an idle kept-alive connection
+    # closed after keepalive_timeout_s; at most max_connections open (per client address:
+    # max_connections_per_client, trusted proxies exempt), plus healthz_reserve connections that may ask only
+    # /healthz; cut and refused connections summed up in one log line per server_log_interval_s.
+    header_timeout_s: float = 10.0
+    body_timeout_s: float = 120.0
+    keepalive_timeout_s: float = 5.0
+    max_connections: int = 1000
+    max_connections_per_client: int = 100
+    healthz_reserve: int = 16
+    server_log_interval_s: float = 10.0
+    # Failed logins per (username, client address): after login_max_failures within login_window_s, that pair is
+    # refused (code E029) without running the KDF until the window has moved on; failures are written to the
+    # audit log as one aggregated entry per login_audit_interval_s.
+    login_max_failures: int = 10
+    login_window_s: float = 300.0
+    login_audit_interval_s: float = 60.0
+    # Serve /metrics, /readyz, /docs and /openapi.json on this HOST:PORT instead of the public port (empty: public).
+    ops_listen: str = ""
     # Test-only crash hook "point:N" (SIGKILL at the N-th pass through point); honoured only when environment=test.
     test_crash_at: str = ""
 
@@ -126,11 +162,24 @@ class Settings:
         """XML limits of the MNI endpoint (documents of real size: text nodes as large as the body)."""
         return XmlLimits(self.mni_max_body_bytes, self.mni_max_depth, self.mni_max_body_bytes)
 
+    @property
+    def trusted_networks(self) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
+        """``GATEWAY_TRUSTED_PROXIES`` parsed (addresses are /32 or /128 networks)."""
+        return parse_networks(self.trusted_proxies)
+
+    @property
+    def ops_address(self) -> tuple[str, int] | None:
+        """``GATEWAY_OPS_LISTEN`` as (host, port), or None when the ops endpoints stay on the public port."""
+        return parse_listen(self.ops_listen) if self.ops_listen else None
+
     @classmethod
-    def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
-        """Build settings from ``GATEWAY_*`` variables (or *environ*), then apply *overrides*, then validate."""
+    def from_env(cls, environ: Mapping[str, str] | None = None, *, defaults: Mapping[str, Any] | None = None,
+                 **overrides: Any) -> Settings:
+        """Build settings from *defaults* (e.g. ``{"environment": "production"}`` for ``gateway serve``), then
+        ``GATEWAY_*`` variables (or *environ*), then *overrides*, then validate. Errors: SettingsError
+        (GATEWAY-E001)."""
         env = os.environ if environ is None else environ
-        values: dict[str, Any] = {}
+        values: dict[str, Any] = dict(defaults or {})
         for f in fields(cls):
             raw = env.get("GATEWAY_" + f.name.upper())
             if raw is None:
@@ -150,10 +199,35 @@ class Settings:
         if self.environment not in {"development", "sandbox", "test", "production"}:
             raise SettingsError(f"GATEWAY_ENVIRONMENT inválido: {self.environment!r}")
         if self.environment == "production":
-            if len(self.secret_key) < 32:
-                raise SettingsError("GATEWAY_SECRET_KEY deve ter ao menos 32 caracteres em produção")
+            if not self.secret_key:
+                raise SettingsError("GATEWAY_SECRET_KEY é obrigatória em produção (o padrão de gateway serve; "
+                                    "use GATEWAY_ENVIRONMENT=development num laptop)")
+            for name in ("secret_key", "admin_token", "mni_credentials_key"):
+                value = getattr(self, name)
+                weakness = secret_weakness(value) if value else None
+                if weakness:
+                    raise SettingsError(f"GATEWAY_{name.upper()} fraca em produção: {weakness}; gere uma com "
+                                        "python -c 'import secrets; print(secrets.token_urlsafe(32))'")
             if not self.signing_key_path or not Path(self.signing_key_path).is_file():
                 raise SettingsError("GATEWAY_SIGNING_KEY_PATH deve apontar para a chave Ed25519 em produção")
+            if not self.public_url:
+                raise SettingsError("GATEWAY_PUBLIC_URL é obrigatória em produção (o endereço que os clientes "
+                                    "usam, p.ex. https://gateway.tribunal.jus.br)")
+        if self.public_url and not _PUBLIC_URL.fullmatch(self.public_url):
+            raise SettingsError(f"GATEWAY_PUBLIC_URL inválida: {self.public_url!r} (http(s)://host[:porta][/caminho], "
+                                "sem barra final)")
+        self.trusted_networks  # noqa: B018  # parsed now: a malformed address is refused at start
+        if self.ops_listen:
+            self.ops_address  # noqa: B018
+        for name in ("header_timeout_s", "body_timeout_s", "keepalive_timeout_s", "server_log_interval_s",
+                     "login_window_s", "login_audit_interval_s"):
+            if getattr(self, name) <= 0:
+                raise SettingsError(f"GATEWAY_{name.upper()} deve ser > 0")
+        for name in ("max_connections", "max_connections_per_client", "login_max_failures"):
+            if getattr(self, name) < 1:
+                raise SettingsError(f"GATEWAY_{name.upper()} deve ser ≥ 1")
+        if self.healthz_reserve < 0:
+            raise SettingsError("GATEWAY_HEALTHZ_RESERVE deve ser ≥ 0")
         if self.test_crash_at and self.environment != "test":
             raise SettingsError("GATEWAY_TEST_CRASH_AT só é aceito com GATEWAY_ENVIRONMENT=test")
         if self.commit_batch_max < 1:
@@ -162,6 +236,52 @@ class Settings:
             raise SettingsError(f"GATEWAY_LOG_LEVEL inválido: {self.log_level!r} (DEBUG, INFO, WARNING, ERROR)")
         if self.log_format not in {"json", "text"}:
             raise SettingsError(f"GATEWAY_LOG_FORMAT inválido: {self.log_format!r} (json ou text)")
+
+
+#: ``http(s)://host[:port][/path]``: a DNS name, an IPv4 address or a bracketed IPv6 one; no query, no final slash.
+_PUBLIC_URL = re.compile(r"https?://(?:[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*"
+                         r"[A-Za-z0-9])?)*|\[[0-9A-Fa-f:.]+\])(?::\d{1,5})?(?:/[A-Za-z0-9._~!$&'()*+,;=:@%/-]*"
+                         r"[A-Za-z0-9._~!$&'()*+,;=:@%-])?")
+MIN_SECRET_LENGTH = 32
+MIN_SECRET_BITS = 80.0
+
+
+def secret_weakness(secret: str) -> str | None:
+    """Why *secret* is weak (a Portuguese phrase), or None. The rule is the module docstring's: 32+ characters,
+    length × Shannon entropy of its character frequencies ≥ 80 bits, and ≥ 3/4 of its 3-character substrings
+    distinct."""
+    n = len(secret)
+    if n < MIN_SECRET_LENGTH:
+        return f"{n} caracteres (mínimo {MIN_SECRET_LENGTH})"
+    bits = max(0.0, n * -sum(c / n * math.log2(c / n) for c in Counter(secret).values()))
+    if bits < MIN_SECRET_BITS:
+        return f"entropia estimada de {bits:.0f} bits (mínimo {MIN_SECRET_BITS:.0f}; caracteres repetidos demais)"
+    trigrams = [secret[i:i + 3] for i in range(n - 2)]
+    if len(set(trigrams)) < 0.75 * len(trigrams):
+        return "padrão repetido (menos de 3/4 das sequências de 3 caracteres são distintas)"
+    return None
+
+
+def parse_networks(raw: str) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
+    """Comma-separated addresses or CIDRs → networks. Errors: SettingsError (GATEWAY-E001)."""
+    networks = []
+    for item in (p.strip() for p in raw.split(",")):
+        if not item:
+            continue
+        try:
+            networks.append(ipaddress.ip_network(item, strict=False))
+        except ValueError as exc:
+            raise SettingsError(f"GATEWAY_TRUSTED_PROXIES: endereço ou CIDR inválido {item!r}") from exc
+    return tuple(networks)
+
+
+def parse_listen(raw: str) -> tuple[str, int]:
+    """``HOST:PORT`` (``[::1]:9090`` for IPv6) → (host, port). Errors: SettingsError (GATEWAY-E001)."""
+    host, sep, port = raw.rpartition(":")
+    host = host[1:-1] if host.startswith("[") and host.endswith("]") else host
+    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise SettingsError(f"GATEWAY_OPS_LISTEN inválido: {raw!r} (use HOST:PORTA, p.ex. 127.0.0.1:9090)")
+    return host, int(port)
 
 
 def _coerce(name: str, type_name: Any, raw: str) -> Any:

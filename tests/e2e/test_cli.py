@@ -109,7 +109,8 @@ def test_operator_errors_are_one_line_with_a_code(tmp_path: Path) -> None:
     assert_one_line(gateway(tmp_path, "audit", "verify", "--public-key", str(tmp_path / "key.pem")),
                     "GATEWAY-E002", "chave pública ilegível")  # a private key where the public one is expected
     assert_one_line(gateway(tmp_path, "replay"), "GATEWAY-E002", "informe --all")
-    assert_one_line(gateway(tmp_path, "relay"), "GATEWAY-E001", "nenhum parceiro configurado")
+    assert_one_line(gateway(tmp_path, "relay", env={"GATEWAY_ENVIRONMENT": "development"}), "GATEWAY-E001",
+                    "nenhum parceiro configurado")  # (relay defaults to production, which refuses this secret first)
     assert_one_line(gateway(tmp_path, "migrate", env={"GATEWAY_PORT": "nove"}), "GATEWAY-E001", "GATEWAY_PORT")
     assert_one_line(gateway(tmp_path, "migrate", env={"GATEWAY_LOG_LEVEL": "verboso"}), "GATEWAY-E001",
                     "GATEWAY_LOG_LEVEL")
