@@ -2,6 +2,8 @@
 
 A wrong password and an unknown user get the same answer, after the same KDF work. The KDF runs once per
 (user, password) per cache period: the verdict is cached under an HMAC of both, never under the password itself.
+Failed logins are throttled per (username, client address) by :class:`gateway.throttle.LoginThrottle`: a throttled
+attempt is refused (``…-E029``) before the cache or the KDF is looked at.
 """
 
 from __future__ import annotations
@@ -20,9 +22,11 @@ from sqlalchemy import select
 from sqlalchemy.engine import Engine
 
 from gateway.db.tables import credentials, organs
-from gateway.errors import AuthenticationFailed
+from gateway.errors import AuthenticationFailed, TooManyRequests
 from gateway.infodip.domain import Kind, competent_kinds
+from gateway.metrics import Metrics
 from gateway.organs import OrganType
+from gateway.throttle import CLIENT_ADDRESS, LoginThrottle
 from gateway.xml.soap import PASSWORD_TEXT, UsernameToken
 
 _DUMMY_SALT = b"gateway-dummy-salt"
@@ -65,7 +69,10 @@ class Authenticator:
     """Verifies UsernameTokens against the credentials table, caching verdicts for a short time."""
 
     def __init__(self, engine: Engine, secret: bytes, ttl_seconds: float = 60.0, kdf_n: int = 2**14,
-                 max_entries: int = 10_000) -> None:
+                 max_entries: int = 10_000, throttle: LoginThrottle | None = None,
+                 metrics: Metrics | None = None) -> None:
+        self.throttle = throttle
+        self.metrics = metrics
         self.engine = engine
         self.secret = secret
         self.ttl = ttl_seconds
@@ -112,12 +119,43 @@ class Authenticator:
             self._cache.popitem(last=False)
         return caller
 
-    async def authenticate(self, token: UsernameToken | None, code_prefix: str = "INFODIP") -> Caller:
-        """The caller named by *token*; the KDF (on a cache miss) runs off the event loop."""
+    async def authenticate(self, token: UsernameToken | None, code_prefix: str = "INFODIP", *,
+                           client: str | None = None, channel: str | None = None) -> Caller:
+        """The caller named by *token*; the KDF (on a cache miss) runs off the event loop.
+
+        *client* is the caller's address (default: the request's, :data:`gateway.throttle.CLIENT_ADDRESS`) and
+        *channel* the metrics label (default: *code_prefix* in lower case). Errors: AuthenticationFailed
+        (``E020`` missing, ``E021`` wrong user or password, ``E024`` password type), TooManyRequests (``E029``: too
+        many failures of this user from this address; nothing was checked)."""
         if token is None or not token.username:
             raise AuthenticationFailed(f"{code_prefix}-E020", field="Header/Security")
         if token.password_type != PASSWORD_TEXT:
             raise AuthenticationFailed(f"{code_prefix}-E024", field="Security/UsernameToken/Password/@Type")
+        address = client or CLIENT_ADDRESS.get() or "?"
+        label = channel or code_prefix.lower()
+        if self.throttle is not None:
+            wait = self.throttle.retry_after(token.username, address)
+            if wait is not None:
+                self.throttle.refused(token.username, address)
+                if self.metrics is not None:
+                    self.metrics.logins_throttled.labels(label).inc()
+                seconds = max(1, int(wait + 0.999))
+                raise TooManyRequests(f"{code_prefix}-E029", f"Muitas tentativas de autenticação malsucedidas deste "
+                                      f"usuário a partir deste endereço; tente novamente em {seconds} s.",
+                                      field="Security/UsernameToken", retry_after=seconds)
+        try:
+            caller = await self._authenticate(token)
+        except AuthenticationFailed:
+            if self.throttle is not None:
+                self.throttle.failed(token.username, address)
+            if self.metrics is not None:
+                self.metrics.login_failures.labels(label).inc()
+            raise
+        if self.throttle is not None:
+            self.throttle.succeeded(token.username, address)
+        return caller
+
+    async def _authenticate(self, token: UsernameToken) -> Caller:
         caller = self.cached(token.username, token.password)
         if caller is not None:
             return caller

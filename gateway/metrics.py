@@ -52,5 +52,13 @@ class Metrics:
         self.circuit_open = Gauge("gateway_circuit_open",
                                   "1 while the circuit breaker towards a partner is not closed (open or half-open)",
                                   ["destination"], registry=self.registry)
+        self.login_failures = Counter("gateway_login_failures_total", "Failed logins (wrong user or password)",
+                                      ["channel"], registry=self.registry)
+        self.logins_throttled = Counter("gateway_logins_throttled_total",
+                                        "Login attempts refused unchecked: too many failures of that user from that "
+                                        "address", ["channel"], registry=self.registry)
+        self.connection_events = Counter("gateway_connection_events_total",
+                                         "Connections cut or refused by the server (slow head or body, idle, caps, "
+                                         "invalid requests, clients gone away)", ["reason"], registry=self.registry)
         if outbox_counts is not None:
             self.registry.register(_DbGauges(outbox_counts))

@@ -1,7 +1,8 @@
 """REST edge (``/api/v1``): consultation of a communication's delivery state, and dead-letter operations.
 
-Organs authenticate with HTTP Basic (the same credentials as the SOAP UsernameToken); operations endpoints take the
-operator's bearer token (``GATEWAY_ADMIN_TOKEN``). Errors are JSON ``{"codigo", "mensagem", "campo"}``.
+Organs authenticate with HTTP Basic (the same credentials as the SOAP UsernameToken, throttled the same way per
+user and client address: 429 with ``Retry-After`` and ``INFODIP-E029``); operations endpoints take the operator's
+bearer token (``GATEWAY_ADMIN_TOKEN``). Errors are JSON ``{"codigo", "mensagem", "campo"}``.
 """
 
 # No "from __future__ import annotations": FastAPI must see the local dependencies in the annotations.
@@ -17,18 +18,20 @@ from pydantic import BaseModel
 
 from gateway.auth import Authenticator, Caller
 from gateway.delivery import DeliveryService
-from gateway.errors import AuthenticationFailed, GatewayError, NotAllowed, NotFound, ServerError
+from gateway.errors import AuthenticationFailed, GatewayError, NotAllowed, NotFound, ServerError, TooManyRequests
 from gateway.infodip.contract import STATUS_PT
 from gateway.infodip.service import InfodipService
 from gateway.xml.soap import PASSWORD_TEXT, UsernameToken
 
-_STATUS = {AuthenticationFailed: 401, NotAllowed: 403, NotFound: 404, ServerError: 503}
+_STATUS = {AuthenticationFailed: 401, TooManyRequests: 429, NotAllowed: 403, NotFound: 404, ServerError: 503}
 
 
 def error_response(exc: GatewayError) -> JSONResponse:
-    """The JSON answer for *exc*."""
+    """The JSON answer for *exc* (401 with ``WWW-Authenticate``, 429 with ``Retry-After`` in seconds, …)."""
     status = next((s for cls, s in _STATUS.items() if isinstance(exc, cls)), 422)
     headers = {"WWW-Authenticate": 'Basic realm="gateway"'} if status == 401 else None
+    if isinstance(exc, TooManyRequests):
+        headers = {"Retry-After": str(max(1, int(exc.retry_after + 0.999)))}
     return JSONResponse({"codigo": exc.code, "mensagem": exc.message, "campo": exc.field}, status_code=status,
                         headers=headers)
 
@@ -50,7 +53,8 @@ def install(app: FastAPI, service: InfodipService, delivery: DeliveryService, au
     async def caller(credentials: Annotated[HTTPBasicCredentials | None, Depends(basic)]) -> Caller:
         if credentials is None:
             raise AuthenticationFailed("INFODIP-E020", "Autenticação ausente: use HTTP Basic.")
-        return await auth.authenticate(UsernameToken(credentials.username, credentials.password, PASSWORD_TEXT))
+        return await auth.authenticate(UsernameToken(credentials.username, credentials.password, PASSWORD_TEXT),
+                                       channel="rest")
 
     async def operator(credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]) -> str:
         if not admin_token:
