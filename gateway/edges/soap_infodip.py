@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import logging
 import time
+from xml.sax.saxutils import escape
 
 from starlette.requests import Request
 from starlette.responses import Response
 
 from gateway.auth import Authenticator
+from gateway.edges.forwarded import BadHost, Forwarding
 from gateway.errors import GatewayError, MalformedRequest, ServerError
 from gateway.infodip import contract
 from gateway.infodip.records import CommunicationView, Receipt
@@ -28,19 +30,25 @@ XML = "text/xml; charset=utf-8"
 
 
 def served_wsdl(wsdl_path: str, address: str) -> bytes:
-    """The WSDL at *wsdl_path* with only ``soap:address/@location`` pointing at *address*."""
+    """The WSDL at *wsdl_path* with only ``soap:address/@location`` pointing at *address* (escaped for an XML
+    attribute: whatever the address holds, it stays one attribute value)."""
     text = open(wsdl_path, encoding="utf-8").read()
     start = text.index("<soap:address")
     loc = text.index('location="', start) + len('location="')
     end = text.index('"', loc)
-    return (text[:loc] + address + text[end:]).encode()
+    return (text[:loc] + escape(address, {'"': "&quot;", "'": "&apos;"}) + text[end:]).encode()
 
 
-def public_url(request: Request, path: str) -> str:
-    """The URL of *path* as the client reached the gateway (honours Host and X-Forwarded-Proto)."""
-    proto = request.headers.get("x-forwarded-proto", request.url.scheme)
-    host = request.headers.get("x-forwarded-host") or request.headers.get("host") or request.url.netloc
-    return f"{proto}://{host}{path}"
+def public_url(request: Request, path: str, forwarding: Forwarding | None = None) -> str:
+    """The URL of *path* as clients reach the gateway: ``GATEWAY_PUBLIC_URL`` when set, else the validated Host
+    (X-Forwarded-Host/-Proto only from a trusted proxy; :class:`~gateway.edges.forwarded.Forwarding`). Errors:
+    BadHost (GATEWAY-E040)."""
+    return (forwarding or Forwarding()).base_url(request) + path
+
+
+def bad_host(exc: BadHost) -> Response:
+    """HTTP 400 for a Host the gateway will not put in a WSDL."""
+    return Response(f"{exc.code}: {exc.message} ({exc.field})\n", status_code=400, media_type="text/plain")
 
 
 async def read_body(request: Request, limit: int, code_prefix: str = "INFODIP") -> bytes:
@@ -61,7 +69,9 @@ async def read_body(request: Request, limit: int, code_prefix: str = "INFODIP") 
 class InfodipEndpoint:
     """ASGI-level handler of ``/soap/infodip``."""
 
-    def __init__(self, service: InfodipService, auth: Authenticator, limits: XmlLimits, metrics: Metrics) -> None:
+    def __init__(self, service: InfodipService, auth: Authenticator, limits: XmlLimits, metrics: Metrics,
+                 forwarding: Forwarding | None = None) -> None:
+        self.forwarding = forwarding or Forwarding()
         self.service = service
         self.auth = auth
         self.limits = limits
@@ -72,7 +82,11 @@ class InfodipEndpoint:
         """``?wsdl`` and ``?xsd=NAME``."""
         params = request.query_params
         if "wsdl" in params or "WSDL" in params:
-            return Response(served_wsdl(str(INFODIP_WSDL), public_url(request, "/soap/infodip")), media_type=XML)
+            try:
+                address = public_url(request, "/soap/infodip", self.forwarding)
+            except BadHost as exc:
+                return bad_host(exc)
+            return Response(served_wsdl(str(INFODIP_WSDL), address), media_type=XML)
         name = params.get("xsd")
         if name and name in SERVED_XSD:
             return Response(SERVED_XSD[name].read_bytes(), media_type=XML)

@@ -8,7 +8,8 @@ import logging
 from starlette.requests import Request
 from starlette.responses import Response
 
-from gateway.edges.soap_infodip import XML, public_url, read_body, served_wsdl
+from gateway.edges.forwarded import BadHost, Forwarding
+from gateway.edges.soap_infodip import XML, bad_host, public_url, read_body, served_wsdl
 from gateway.errors import GatewayError, ServerError
 from gateway.hub.service import Hub
 from gateway.metrics import Metrics
@@ -21,7 +22,9 @@ log = logging.getLogger("gateway.mni")
 class MniEndpoint:
     """ASGI-level handler of ``/soap/mni``."""
 
-    def __init__(self, hub: Hub | None, max_body_bytes: int, metrics: Metrics) -> None:
+    def __init__(self, hub: Hub | None, max_body_bytes: int, metrics: Metrics,
+                 forwarding: Forwarding | None = None) -> None:
+        self.forwarding = forwarding or Forwarding()
         self.hub = hub
         self.max_body_bytes = max_body_bytes
         self.metrics = metrics
@@ -29,7 +32,11 @@ class MniEndpoint:
     async def get(self, request: Request) -> Response:
         """``?wsdl``: the official WSDL pointing at this gateway."""
         if "wsdl" in request.query_params or "WSDL" in request.query_params:
-            return Response(served_wsdl(str(WSDL_PATH), public_url(request, "/soap/mni")), media_type=XML)
+            try:
+                address = public_url(request, "/soap/mni", self.forwarding)
+            except BadHost as exc:
+                return bad_host(exc)
+            return Response(served_wsdl(str(WSDL_PATH), address), media_type=XML)
         return Response("Use POST (SOAP 1.1) ou ?wsdl.\n", status_code=404, media_type="text/plain")
 
     async def post(self, request: Request) -> Response:
