@@ -3,14 +3,20 @@
 SQLite: WAL journal, ``synchronous=FULL`` (a commit survives power loss), a busy timeout, foreign keys on, and
 pysqlite's own transaction handling replaced by explicit ``BEGIN`` so SAVEPOINTs work; the writer engine begins
 with ``BEGIN IMMEDIATE`` so two writers never deadlock on a lock upgrade.
+
+A SQLite database holds personal data: its file is created (or set) 0600 before SQLite opens it, which makes its
+``-wal`` and ``-shm`` files 0600 too (SQLite gives them the database file's permissions), and a directory created
+for it is 0700 (issue 8, point 6).
 """
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import create_engine, event
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.pool import NullPool
 
 
@@ -26,10 +32,37 @@ def normalise_url(url: str) -> str:
     return url
 
 
+def sqlite_path(url: str) -> Path | None:
+    """The file of a SQLite *url* (None for an in-memory database or another engine)."""
+    if not is_sqlite(url):
+        return None
+    database = make_url(url).database
+    if not database or database == ":memory:" or database.startswith("file:"):
+        return None
+    return Path(database)
+
+
+def private_database_file(url: str) -> None:
+    """Make the SQLite file of *url* private before SQLite opens it: its directory created 0700 when missing, the
+    file created 0600 (or set to 0600), and leftover ``-wal``/``-shm`` files set to 0600. Nothing for other
+    engines."""
+    path = sqlite_path(url)
+    if path is None:
+        return
+    if not path.parent.exists():
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    os.close(os.open(path, os.O_RDWR | os.O_CREAT, 0o600))
+    for file in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
+        if file.exists() and file.stat().st_mode & 0o077:
+            os.chmod(file, 0o600)
+
+
 def make_engine(url: str, *, writer: bool = False, pool_size: int = 5) -> Engine:
-    """An engine for *url*; *writer* engines take the write lock at BEGIN on SQLite."""
+    """An engine for *url*; *writer* engines take the write lock at BEGIN on SQLite (whose file is made private
+    first: :func:`private_database_file`)."""
     url = normalise_url(url)
     if is_sqlite(url):
+        private_database_file(url)
         engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30}, poolclass=NullPool
                                if url in ("sqlite://", "sqlite:///:memory:") else None)
         begin = "BEGIN IMMEDIATE" if writer else "BEGIN"
