@@ -12,8 +12,9 @@ each request makes one thread hop for its commit. A single writer is the stronge
 design on SQLite: several writer connections would only contend for the database lock (and SQLite's busy handler
 sleeps), which would make the floor slower and the ratio flattering.
 
-Run: ``python -m bench.floor_app --db PATH --port N`` (uvicorn, one worker, same loop/http implementation as
-``gateway serve``: ``loop="auto"``, ``http="auto"`` → uvloop + httptools when installed).
+Run: ``python -m bench.floor_app --db PATH --port N`` (uvicorn, one worker, the same loop and HTTP parser as
+``gateway serve``: uvloop when installed, httptools — a dependency of the gateway; the gateway's protocol adds its
+timers and connection caps, gateway/server.py, which the floor does without).
 """
 
 from __future__ import annotations
@@ -146,9 +147,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, required=True)
     args = p.parse_args(argv)
-    # the same uvicorn call as gateway.cli.cmd_serve
+    # plain uvicorn with the parser and loop of gateway.cli.cmd_serve (gateway/server.py), without its guards
     uvicorn.run(create_app(args.db), host=args.host, port=args.port, workers=1, log_level="warning",
-                access_log=False, lifespan="on", loop="auto", http="auto", timeout_graceful_shutdown=10)
+                access_log=False, lifespan="on", loop="auto", http="httptools", timeout_graceful_shutdown=10)
     return 0
 
 

@@ -1,8 +1,10 @@
 """The one wiring place: settings → database → committer → services → edges → application.
 
 Nothing here runs at import time. :func:`build` wires a gateway process (``gateway serve``, ``gateway relay``) and
-:func:`create_app` the ASGI application whose lifespan opens and closes it; :func:`console` gives operator commands
-(the CLI, the sandbox's setup) what each needs, opened on first use and closed at the end.
+:func:`create_app` the ASGI application whose lifespan opens and closes it (and :func:`create_ops_app` the
+operations application when ``GATEWAY_OPS_LISTEN`` moves ``/metrics``, ``/readyz``, ``/docs`` and
+``/openapi.json`` off the public port); :func:`console` gives operator commands (the CLI, the sandbox's setup) what
+each needs, opened on first use and closed at the end.
 """
 
 from __future__ import annotations
@@ -20,7 +22,12 @@ from pathlib import Path
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from fastapi import FastAPI
+from fastapi.openapi.docs import get_swagger_ui_html
 from sqlalchemy.engine import Engine
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, JSONResponse, Response
+from starlette.routing import Route
 
 from adapters.base import Adapter
 from adapters.cnj import CnjAdapter
@@ -33,10 +40,11 @@ from gateway.auth import Authenticator
 from gateway.clock import Clock, SystemClock
 from gateway.crash import crash_hook
 from gateway.db import migrate
-from gateway.db.committer import GroupCommitter
+from gateway.db.committer import GroupCommitter, WriteContext
 from gateway.db.engine import is_sqlite, make_engine
 from gateway.delivery import DeliveryService
 from gateway.edges import ops, rest
+from gateway.edges.forwarded import ClientAddressMiddleware, Forwarding
 from gateway.edges.soap_infodip import InfodipEndpoint
 from gateway.edges.soap_mni import MniEndpoint
 from gateway.errors import OperatorError
@@ -50,6 +58,7 @@ from gateway.infodip.service import InfodipService
 from gateway.metrics import Metrics
 from gateway.relay import Relay, RelayPolicy
 from gateway.settings import Settings, SettingsError
+from gateway.throttle import LoginThrottle, report_forever
 
 log = logging.getLogger("gateway")
 
@@ -71,9 +80,13 @@ class Gateway:
     adapters: dict[str, Adapter] = field(default_factory=dict)
     relay: Relay | None = None
     hub: Hub | None = None
+    throttle: LoginThrottle | None = None
+    forwarding: Forwarding = field(default_factory=Forwarding)
     started: bool = field(default=False)
     _relay_task: asyncio.Task[None] | None = None
     _relay_stop: asyncio.Event | None = None
+    _report_task: asyncio.Task[None] | None = None
+    _report_stop: asyncio.Event | None = None
 
     def start(self) -> None:
         """Migrate (when allowed) and start the writer."""
@@ -89,6 +102,31 @@ class Gateway:
             self.started = False
         self.writer_engine.dispose()
         self.reader_engine.dispose()
+
+    def start_reports(self) -> None:
+        """Start writing the failed logins' aggregated audit entries (one per ``GATEWAY_LOGIN_AUDIT_INTERVAL_S``)."""
+        if self.throttle is None or self._report_task is not None:
+            return
+        committer, clock = self.committer, self.clock
+
+        async def write(summary: dict[str, object]) -> None:
+            def job(ctx: WriteContext) -> None:
+                ctx.audit.append(ctx.conn, "auth.falhas", clock.now(), detail=summary)
+            await committer.run(job)
+
+        self._report_stop = asyncio.Event()
+        self._report_task = asyncio.get_running_loop().create_task(report_forever(
+            self.throttle, write, self.settings.login_audit_interval_s, self._report_stop))
+
+    async def stop_reports(self) -> None:
+        """Write the last summary and stop."""
+        if self._report_task is not None and self._report_stop is not None:
+            self._report_stop.set()
+            try:
+                await asyncio.wait_for(self._report_task, timeout=30)
+            except TimeoutError:
+                self._report_task.cancel()
+            self._report_task = None
 
     def start_relay(self) -> None:
         """Start the relay as a task of the running event loop (when there is one to run)."""
@@ -135,9 +173,11 @@ def build(settings: Settings, clock: Clock | None = None, relay_wanted: bool | N
     committer = GroupCommitter(writer, clock, signer, max_batch=settings.commit_batch_max,
                                wait_ms=settings.commit_wait_ms, checkpoint_every=settings.audit_checkpoint_every,
                                crash_hook=hook)
-    auth = Authenticator(reader, secret, settings.auth_cache_seconds, settings.password_kdf_n)
     delivery = DeliveryService(committer, reader)
     metrics = Metrics(delivery.outbox_counts)
+    throttle = LoginThrottle(clock, settings.login_max_failures, settings.login_window_s)
+    auth = Authenticator(reader, secret, settings.auth_cache_seconds, settings.password_kdf_n, throttle=throttle,
+                         metrics=metrics)
     adapters = build_adapters(settings)
     relay = None
     if adapters and relay_wanted:
@@ -156,7 +196,8 @@ def build(settings: Settings, clock: Clock | None = None, relay_wanted: bool | N
     return Gateway(
         settings=settings, clock=clock, writer_engine=writer, reader_engine=reader, signer=signer,
         committer=committer, auth=auth, infodip=infodip, delivery=delivery, metrics=metrics, adapters=adapters,
-        relay=relay, hub=hub,
+        relay=relay, hub=hub, throttle=throttle,
+        forwarding=Forwarding(settings.public_url, settings.trusted_networks),
     )
 
 
@@ -196,40 +237,78 @@ def build_adapters(settings: Settings) -> dict[str, Adapter]:
     return adapters
 
 
+TITLE = "Gateway de interoperabilidade do Judiciário"
+
+
 def create_app(settings: Settings, clock: Clock | None = None, gateway: Gateway | None = None) -> FastAPI:
-    """The ASGI application of ``gateway serve`` and the sandbox."""
+    """The ASGI application of ``gateway serve`` and the sandbox. With ``GATEWAY_OPS_LISTEN`` set it serves neither
+    ``/metrics``, ``/readyz``, ``/docs`` nor ``/openapi.json`` (:func:`create_ops_app` does); ``/healthz`` always."""
     gw = gateway or build(settings, clock)
+    public_ops = settings.ops_address is None
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         gw.start()
         gw.start_relay()
+        gw.start_reports()
         try:
             yield
         finally:
             await gw.stop_relay()
+            await gw.stop_reports()
             gw.stop()
 
+    docs = {} if public_ops else {"docs_url": None, "redoc_url": None, "openapi_url": None}
     app = FastAPI(
-        title="Gateway de interoperabilidade do Judiciário",
+        title=TITLE,
         version="1.0",
         description="INFODIP (SOAP 1.1 em /soap/infodip), operações e saúde. Ver README.",
         lifespan=lifespan,
+        **docs,  # type: ignore[arg-type]
     )
     app.state.gateway = gw
-    infodip = InfodipEndpoint(gw.infodip, gw.auth, settings.infodip_limits, gw.metrics)
+    infodip = InfodipEndpoint(gw.infodip, gw.auth, settings.infodip_limits, gw.metrics, gw.forwarding)
     app.add_route("/soap/infodip", infodip.post, methods=["POST"], include_in_schema=False)
     app.add_route("/soap/infodip", infodip.get, methods=["GET"], include_in_schema=False)
-    mni = MniEndpoint(gw.hub, settings.mni_max_body_bytes, gw.metrics)
+    mni = MniEndpoint(gw.hub, settings.mni_max_body_bytes, gw.metrics, gw.forwarding)
     app.add_route("/soap/mni", mni.post, methods=["POST"], include_in_schema=False)
     app.add_route("/soap/mni", mni.get, methods=["GET"], include_in_schema=False)
     app.add_route("/xsd/{name}", ops.xsd, methods=["GET"], include_in_schema=False)
     app.add_route("/healthz", ops.healthz, methods=["GET"], include_in_schema=False)
-    app.add_route("/readyz", ops.readyz_endpoint(Health(gw.reader_engine, gw.partner_status)), methods=["GET"],
-                  include_in_schema=False)
-    app.add_route("/metrics", ops.metrics_endpoint(gw.metrics), methods=["GET"], include_in_schema=False)
+    if public_ops:
+        app.add_route("/readyz", ops.readyz_endpoint(Health(gw.reader_engine, gw.partner_status)), methods=["GET"],
+                      include_in_schema=False)
+        app.add_route("/metrics", ops.metrics_endpoint(gw.metrics), methods=["GET"], include_in_schema=False)
     rest.install(app, gw.infodip, gw.delivery, gw.auth, settings.admin_token)
+    app.add_middleware(ClientAddressMiddleware, forwarding=gw.forwarding)
     return app
+
+
+def create_ops_app(app: FastAPI) -> Starlette:
+    """The operations application of ``GATEWAY_OPS_LISTEN``: ``/healthz``, ``/readyz``, ``/metrics``, and the public
+    application's ``/openapi.json`` and ``/docs`` (its schema, built on first use). No lifespan: the public
+    application's opens and closes the gateway."""
+    gw: Gateway = app.state.gateway
+    schema: dict[str, object] = {}
+
+    async def openapi(_request: Request) -> Response:
+        if not schema:
+            from fastapi.openapi.utils import get_openapi
+
+            schema.update(get_openapi(title=app.title, version=app.version, description=app.description,
+                                      routes=app.routes))
+        return JSONResponse(schema)
+
+    async def docs(_request: Request) -> Response:
+        return HTMLResponse(get_swagger_ui_html(openapi_url="/openapi.json", title=f"{TITLE} — API").body)
+
+    return Starlette(routes=[
+        Route("/healthz", ops.healthz, methods=["GET"]),
+        Route("/readyz", ops.readyz_endpoint(Health(gw.reader_engine, gw.partner_status)), methods=["GET"]),
+        Route("/metrics", ops.metrics_endpoint(gw.metrics), methods=["GET"]),
+        Route("/openapi.json", openapi, methods=["GET"]),
+        Route("/docs", docs, methods=["GET"]),
+    ])
 
 
 class Console:

@@ -5,6 +5,10 @@ Thin: each command parses its arguments, takes what it needs from one :class:`ga
 one service. Commands are rows of :data:`COMMANDS`; one handler (:func:`main`) prints every
 :class:`~gateway.errors.OperatorError` as one Portuguese line ``GATEWAY-E…: mensagem`` on stderr and exits 2 (any
 other error of the gateway's tree: 1), never with a traceback.
+
+``gateway serve`` and ``gateway relay`` run in production unless ``GATEWAY_ENVIRONMENT`` says otherwise (the other
+commands default to development). Every file the process creates is private to its user: the umask is 077 from
+the first line of :func:`main` (databases and their WAL/SHM, keys, the sandbox's files: 0600; directories 0700).
 """
 
 from __future__ import annotations
@@ -12,6 +16,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import getpass
+import os
 import signal
 import sys
 from collections.abc import Callable
@@ -20,20 +25,30 @@ from pathlib import Path
 from typing import Any
 
 from gateway import logs
-from gateway.bootstrap import Console, console, create_app
+from gateway.bootstrap import Console, console, create_app, create_ops_app
 from gateway.errors import GatewayError, OperatorError
 from gateway.organs import OrganType
 from gateway.settings import Settings
 
 
 def cmd_serve(args: argparse.Namespace, con: Console) -> int:
-    """Production server (settings from GATEWAY_* variables)."""
-    import uvicorn
+    """Production server (settings from GATEWAY_* variables): the public listener and, with GATEWAY_OPS_LISTEN,
+    the operations one (:mod:`gateway.server`: header/body/idle timeouts and connection caps)."""
+    from gateway import server
 
     settings = con.settings
-    uvicorn.run(create_app(settings), host=args.host or settings.host, port=args.port or settings.port, workers=1,
-                log_level=settings.log_level.lower(), access_log=False, lifespan="on",
-                loop="auto", http="auto", timeout_graceful_shutdown=10)
+    limits = server.ServerLimits.of(settings)
+    ops_address = settings.ops_address
+    server.ensure_descriptors(limits.max_connections + limits.healthz_reserve
+                              + (limits.ops().max_connections if ops_address else 0) + 256)
+    sock = server.bind(args.host or settings.host, args.port if args.port is not None else settings.port)
+    ops_sock = server.bind(*ops_address, what="GATEWAY_OPS_LISTEN") if ops_address else None
+    app = create_app(settings)
+    gw = app.state.gateway
+    server.run(server.serve_async(
+        app, limits, sock, ops_app=create_ops_app(app) if ops_sock else None, ops_sock=ops_sock,
+        trusted=gw.forwarding.is_trusted, on_event=lambda reason: gw.metrics.connection_events.labels(reason).inc(),
+        log_level=settings.log_level.lower()))
     return 0
 
 
@@ -153,6 +168,8 @@ class Command:
     arguments: tuple[tuple[tuple[str, ...], dict[str, Any]], ...] = field(default=())
     #: False for a command that builds its own settings (the sandbox): GATEWAY_* variables are then not read
     reads_environment: bool = True
+    #: GATEWAY_ENVIRONMENT when the variable is not set (the long-running processes: production)
+    default_environment: str = "development"
 
 
 #: Help lines of the command groups (``gateway organ …``).
@@ -162,8 +179,8 @@ GROUPS = {"audit": "log de auditoria", "organ": "órgãos remetentes", "credenti
 #: Every command: "name" or "group name" → its row.
 COMMANDS: dict[str, Command] = {
     "serve": Command(cmd_serve, "servidor de produção (configuração por variáveis GATEWAY_*)",
-                     (arg("--host"), arg("--port", type=int))),
-    "relay": Command(cmd_relay, "apenas o entregador (outbox → TSE/CNJ)"),
+                     (arg("--host"), arg("--port", type=int)), default_environment="production"),
+    "relay": Command(cmd_relay, "apenas o entregador (outbox → TSE/CNJ)", default_environment="production"),
     "replay": Command(cmd_replay, "recoloca entregas mortas (dead letters) na fila", (
         arg("--all", action="store_true", help="todas"),
         arg("--destination", help="só deste destino (TSE, CNJ)"),
@@ -221,11 +238,13 @@ def fail(exc: GatewayError) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``gateway`` console script."""
+    os.umask(0o077)  # every file and directory the gateway creates is its user's alone (issue 8, point 6)
     args = parser().parse_args(argv)
     command = COMMANDS[args.command]
     logs.configure("INFO", "text")
     try:
-        settings = Settings.from_env() if command.reads_environment else Settings()
+        settings = (Settings.from_env(defaults={"environment": command.default_environment})
+                    if command.reads_environment else Settings())
         logs.configure(settings.log_level, settings.log_format if command.reads_environment else "text")
         with console(settings) as con:
             return command.run(args, con)

@@ -2,6 +2,8 @@
 
 It deletes a stale info file at start and writes the new one atomically once every server answers (DESIGN.md).
 Passwords are generated once per data directory and kept there, so a restarted sandbox keeps its credentials.
+Everything it writes holds secrets or personal data: the data directory and its subdirectories are 0700, every
+file in them (samples, credentials, keys, the database and its WAL/SHM, the hub's registry) and the info file 0600.
 """
 
 from __future__ import annotations
@@ -10,7 +12,6 @@ import asyncio
 import json
 import os
 import secrets
-import signal
 import socket
 import subprocess
 import sys
@@ -23,8 +24,8 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import httpx
-import uvicorn
 
+from gateway import server
 from gateway.admin import AdminService
 from gateway.audit import create_signing_key
 from gateway.bootstrap import console, create_app
@@ -81,12 +82,35 @@ def _free_socket(host: str, port: int) -> socket.socket:
     return sock
 
 
+def write_private(path: Path, data: bytes) -> None:
+    """Write *data* to *path*, created (or set) 0600 before a byte is written."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    os.fchmod(fd, 0o600)
+    with os.fdopen(fd, "wb") as fh:
+        fh.write(data)
+
+
+def private_dir(path: Path) -> None:
+    """Create *path* (and its parents) if missing and set it 0700."""
+    path.mkdir(mode=0o700, parents=True, exist_ok=True)
+    os.chmod(path, 0o700)
+
+
+def make_private(data_dir: Path) -> None:
+    """Set every directory under *data_dir* 0700 and every file 0600 (what other modules wrote there too)."""
+    for root, dirs, files in os.walk(data_dir):
+        os.chmod(root, 0o700)
+        for name in dirs:
+            os.chmod(os.path.join(root, name), 0o700)
+        for name in files:
+            os.chmod(os.path.join(root, name), 0o600)
+
+
 def _load_or_create(path: Path, make: Any) -> Any:
     if path.exists():
         return json.loads(path.read_text())
     value = make()
-    path.write_text(json.dumps(value, indent=2))
-    os.chmod(path, 0o600)
+    write_private(path, json.dumps(value, indent=2).encode())
     return value
 
 
@@ -133,7 +157,7 @@ def start_mock(module: str, host: str, port: int, timeout: float = 20.0, args: t
 def prepare(data_dir: Path, port: int, host: str = "127.0.0.1", kdf_n: int = 2**14,
             partners: dict[str, str] | None = None) -> tuple[Settings, dict[str, Any]]:
     """Create (or reuse) the sandbox's database, keys, organs, credentials and samples; return settings + info."""
-    data_dir.mkdir(parents=True, exist_ok=True)
+    private_dir(data_dir)
     data_dir = data_dir.resolve()
     key_path = data_dir / "audit-signing-key.pem"
     if not key_path.exists():
@@ -172,16 +196,16 @@ def prepare(data_dir: Path, port: int, host: str = "127.0.0.1", kdf_n: int = 2**
         seed_organs(con.admin, passwords.__getitem__)
         if demos:
             configure(con.admin, demos, Path(settings.mni_registry_path))
-    (data_dir / "credentials.json").write_text(json.dumps(passwords, indent=2))
+    write_private(data_dir / "credentials.json", json.dumps(passwords, indent=2).encode())
 
     samples_dir = data_dir / "samples"
-    samples_dir.mkdir(exist_ok=True)
+    private_dir(samples_dir)
     today = SystemClock().now().astimezone(ZoneInfo(settings.timezone)).date()
     samples: dict[str, Any] = {}
     for kind in Kind:
         user = SAMPLE_USERNAME[kind]
         body = render_sample(kind, username=user, password=passwords[user], fact_date=today - timedelta(days=2))
-        (samples_dir / f"{kind.value}.xml").write_bytes(body)
+        write_private(samples_dir / f"{kind.value}.xml", body)
         samples[kind.value] = {"path": f"samples/{kind.value}.xml", "username": user, "password": passwords[user],
                                "operation": "enviarComunicacao", "reference_xpath": REFERENCE_XPATH}
     info = {
@@ -208,13 +232,14 @@ def prepare(data_dir: Path, port: int, host: str = "127.0.0.1", kdf_n: int = 2**
         info["demo"] = {"processes": {"mni": [p["numeroProcesso"] for d in demos for p in d["processes"]]},
                         "mni": {"wsdl": f"http://{host}:{port}/soap/mni?wsdl",
                                 "clients": {"PGFN": "pgfn-mni", "PGF": "pgf-mni"}}}
+    make_private(data_dir)  # the registry, keys and database other modules wrote: 0600 as well
     return settings, info
 
 
 def write_info(path: Path, info: dict[str, Any]) -> None:
     """Write the info file atomically."""
     tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(info, indent=2, ensure_ascii=False))
+    write_private(tmp, json.dumps(info, indent=2, ensure_ascii=False).encode())
     os.replace(tmp, path)
 
 
@@ -259,30 +284,27 @@ def _serve(sock: socket.socket, port: int, host: str, info_path: Path, data_dir:
            partners: dict[str, str]) -> int:
     settings, info = prepare(data_dir, port, host, partners=partners)
     app = create_app(settings)
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False, lifespan="on"))
+    gw = app.state.gateway
 
     async def main() -> None:
-        serving = asyncio.create_task(server.serve(sockets=[sock]))
+        stop = asyncio.Event()
+        serving = asyncio.create_task(server.serve_async(
+            app, server.ServerLimits.of(settings), sock, stop=stop,
+            on_event=lambda reason: gw.metrics.connection_events.labels(reason).inc()))
         try:
             await _wait_until_answering(info["gateway"])
             for mock in info.get("mocks", {}).values():
                 await _wait_until_answering(mock["url"], path="/_mock/received")
         except Exception:
-            server.should_exit = True
+            stop.set()
             await serving
             raise
         write_info(info_path, info)
         _print_banner(info, info_path)
-        await serving
+        await serving  # until SIGINT or SIGTERM (handled by serve_async: a graceful stop)
 
-    def _terminate(_signum: int, _frame: object) -> None:
-        raise KeyboardInterrupt
-
-    # uvicorn re-raises the signal that stopped it once it has shut down; make SIGTERM end like Ctrl+C so the
-    # info file is removed and nothing is left half-written.
-    signal.signal(signal.SIGTERM, _terminate)
     try:
-        asyncio.run(main())
+        server.run(main())
     except KeyboardInterrupt:
         pass
     finally:

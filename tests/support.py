@@ -181,10 +181,12 @@ def free_port() -> int:
 class GatewayProcess:
     """``gateway serve`` as a real process on 127.0.0.1."""
 
-    def __init__(self, settings: Settings, log_path: Path, extra_env: dict[str, str] | None = None) -> None:
+    def __init__(self, settings: Settings, log_path: Path, extra_env: dict[str, str] | None = None,
+                 ready_url: str | None = None) -> None:
         self.settings = settings
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
+        self.ready_url = ready_url  # where /readyz is served (the ops listener's, when GATEWAY_OPS_LISTEN is set)
         self.log_path = log_path
         self.extra_env = extra_env or {}
         self.proc: subprocess.Popen[bytes] | None = None
@@ -216,7 +218,7 @@ class GatewayProcess:
             if proc.poll() is not None:
                 raise RuntimeError(f"gateway exited with {proc.returncode}: {self.log_path.read_text()[-3000:]}")
             try:
-                return httpx.get(self.url + "/readyz", timeout=1).status_code == 200
+                return httpx.get(self.ready_url or self.url + "/readyz", timeout=1).status_code == 200
             except httpx.HTTPError:
                 return False
 

@@ -125,3 +125,18 @@ def test_readme_lists_every_error_code() -> None:
     readme = (ROOT / "README.md").read_text()
     missing = [code for code in CATALOGUE if f"| {code} |" not in readme]
     assert missing == []
+
+
+def test_the_sandbox_files_are_private(sandbox: tuple[dict[str, object], Path]) -> None:
+    """The running sandbox's info file (passwords, the admin token) is 0600; its data directory and subdirectories
+    are 0700 and every file there — samples, credentials, keys, the database with its WAL and SHM — 0600."""
+    import stat
+
+    info, work = sandbox
+    assert stat.S_IMODE((work / "sandbox-info.json").stat().st_mode) == 0o600
+    data = Path(str(info["data_dir"]))
+    assert (data / "gateway.db-wal").exists()
+    for root, _dirs, files in os.walk(data):
+        assert stat.S_IMODE(os.stat(root).st_mode) == 0o700, root
+        for name in files:
+            assert stat.S_IMODE(os.stat(os.path.join(root, name)).st_mode) == 0o600, name
