@@ -67,7 +67,7 @@ class ServerLimits:
     body_timeout_s: float = 120.0
     keepalive_timeout_s: float = 5.0
     max_connections: int = 1000
-    max_connections_per_client: int = 100
+    max_connections_per_client: int = 256
     healthz_reserve: int = 16
     log_interval_s: float = 10.0
 

@@ -126,7 +126,7 @@ class Settings:
     body_timeout_s: float = 120.0
     keepalive_timeout_s: float = 5.0
     max_connections: int = 1000
-    max_connections_per_client: int = 100
+    max_connections_per_client: int = 256
     healthz_reserve: int = 16
     server_log_interval_s: float = 10.0
     # Failed logins per (username, client address): after login_max_failures within login_window_s, that pair is
