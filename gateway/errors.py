@@ -21,7 +21,8 @@
     └── OperatorError                 an operator's request (CLI, configuration, registry) that cannot be carried out
 
 Every error carries a stable code listed in :data:`CATALOGUE` with its Portuguese message (``INFODIP-E…`` for
-the INFODIP edge, ``MNI-E…`` for the MNI hub, ``GATEWAY-E…`` for operators and partners). Edges translate the
+the INFODIP edge, ``MNI-E…`` for the MNI hub, ``DIVIDA-E…`` for the PGFN/PGF bridge, ``GATEWAY-E…`` for operators
+and partners). Edges translate the
 tree into SOAP Faults, ``sucesso=false`` or HTTP problems, and nothing else is raised across them. Libraries'
 errors are translated into this tree at one boundary per library (``adapters.base.translating`` for httpx and
 lxml, ``adapters.tribunal`` for aiohttp, the group committer for SQLAlchemy); programming errors (``TypeError``,
@@ -110,6 +111,25 @@ CATALOGUE: dict[str, str] = {
     "GATEWAY-E040": "Cabeçalho Host (ou X-Forwarded-Host/-Proto de um proxy confiável) inválido.",
     "GATEWAY-E041": "Tempo esgotado recebendo a requisição (cabeçalhos ou corpo); a conexão foi encerrada.",
     "GATEWAY-E042": "Limite de conexões atingido: esta conexão atende apenas /healthz; tente novamente.",
+    # Dívida ativa (PGFN/PGF bridge, gateway/divida): the caller's input, then what is reported per source
+    "DIVIDA-E001": "CPF ou CNPJ inválido.",
+    "DIVIDA-E002": "Informe de 1 a 100 documentos (CPF ou CNPJ).",
+    "DIVIDA-E003": "Credor desconhecido: use PGFN ou PGF.",
+    "DIVIDA-E004": "Número de inscrição da PGFN inválido (SIDA: 13 dígitos, dois dígitos verificadores módulo 11).",
+    "DIVIDA-E005": "Número de inscrição da PGF inválido (15 dígitos, dígito verificador ISO 7064 MOD 11,10).",
+    "DIVIDA-E006": "Número de inscrição da PGF com código de credor desconhecido.",
+    "DIVIDA-E010": "Inscrição não encontrada.",
+    "DIVIDA-E020": "Valor monetário ilegível na resposta do parceiro.",
+    "DIVIDA-E021": "Data ilegível na resposta do parceiro.",
+    "DIVIDA-E022": "Resposta do parceiro fora do contrato.",
+    "DIVIDA-E030": "Credencial do gateway recusada pelo parceiro.",
+    "DIVIDA-E031": "O parceiro pediu para aguardar (HTTP 429).",
+    "DIVIDA-E032": "Parceiro em falha (circuito aberto): não consultado.",
+    "DIVIDA-E033": "Parceiro não configurado.",
+    "DIVIDA-E034": "Prazo total da consulta esgotado.",
+    "DIVIDA-E035": "O parceiro encerrou a conexão sem responder.",
+    "DIVIDA-E050": "Nenhum parceiro respondeu; tente novamente mais tarde.",
+    "DIVIDA-E090": "Erro interno do gateway ao consultar o parceiro.",
 }
 
 

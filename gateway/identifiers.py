@@ -2,8 +2,9 @@
 
 Covers CPF, CNPJ (including the alphanumeric CNPJ of IN RFB 2.229/2024), the CNJ
 unified process number (Res. CNJ 65/2008), título de eleitor, the matrícula of
-civil-registry certificates (Prov. CNJ 149/2023 art. 473) and the PGFN (SIDA)
-inscription number.  The algorithms are those of ``DOMAIN.md`` section 3.
+civil-registry certificates (Prov. CNJ 149/2023 art. 473), the PGFN (SIDA)
+inscription number and the PGF inscription number (our own partner contract,
+``mocks/README_pgf.md``).  The algorithms are those of ``DOMAIN.md`` section 3.
 
 Every ``is_valid_*`` function accepts the value masked or unmasked, never raises
 for any string, and returns ``False`` for anything that is not a well-formed,
@@ -28,12 +29,16 @@ __all__ = [
     "NumeroProcessoCNJ",
     "cnpj_check_digits",
     "cpf_check_digits",
+    "inscricao_pgf_check_digit",
     "is_valid_cnpj",
     "is_valid_cpf",
+    "is_valid_inscricao_pgf",
     "is_valid_inscricao_pgfn",
     "is_valid_matricula_certidao",
     "is_valid_processo_cnj",
     "is_valid_titulo_eleitor",
+    "normalize_inscricao_pgf",
+    "normalize_inscricao_pgfn",
     "only_digits",
     "parse_processo_cnj",
     "processo_cnj_check_digits",
@@ -337,6 +342,61 @@ def is_valid_inscricao_pgfn(value: str) -> bool:
         return False
     digits = digits.zfill(13)
     return digits[11:] == _pgfn_check_digits(digits[:11])
+
+
+def normalize_inscricao_pgfn(value: str) -> str:
+    """The 13 digits of a valid PGFN (SIDA) inscription number, unmasked and left-padded with zeros.
+
+    Raises ``ValueError`` unless :func:`is_valid_inscricao_pgfn` accepts ``value``.
+    """
+    if not is_valid_inscricao_pgfn(value):
+        raise ValueError("not a valid PGFN (SIDA) inscription number")
+    return only_digits(value).zfill(13)
+
+
+# ------------------------------------------------------------------------- PGF
+# 15 digits ``CCC AAAA NNNNNNN D`` (creditor code, year, sequence, check digit), printed ``CCC.AAAA.NNNNNNN-D``.
+# No public PGF API exists: the format is the one of our own partner contract, ``mocks/README_pgf.md``
+# ("Inscription number"), whose check digit is ISO 7064 MOD 11,10 (the hybrid system of ISO/IEC 7064:2003 §7,
+# which detects every single substituted digit). Whether the creditor code ``CCC`` is known is a rule of the
+# dívida context (``gateway.divida.domain``), not of the number's arithmetic.
+
+_PGF_LENGTH: Final = 15
+
+
+def inscricao_pgf_check_digit(base14: str) -> str:
+    """Return the ISO 7064 MOD 11,10 check digit of the first 14 digits of a PGF inscription number.
+
+    ``p = 10``; for each digit ``d``: ``s = (p + d) mod 10`` (0 → 10), ``p = 2·s mod 11``; the digit is
+    ``(11 − p) mod 10`` (``mocks/README_pgf.md``: ``20120230012345`` → ``7``).  Raises ``ValueError`` unless
+    ``base14`` is 14 ASCII digits.
+    """
+    if not _is_ascii_digits(base14, _PGF_LENGTH - 1):
+        raise ValueError("a PGF inscription base must be exactly 14 digits")
+    p = 10
+    for c in base14:
+        s = (p + ord(c) - 48) % 10 or 10
+        p = 2 * s % 11
+    return str((11 - p) % 10)
+
+
+def is_valid_inscricao_pgf(value: str) -> bool:
+    """Tell whether ``value`` is a PGF inscription number (15 digits, masked ``CCC.AAAA.NNNNNNN-D`` or not) whose
+    last digit is the ISO 7064 MOD 11,10 check digit of the first 14."""
+    digits = _unmask(value)
+    if digits is None or not _is_ascii_digits(digits, _PGF_LENGTH):
+        return False
+    return inscricao_pgf_check_digit(digits[:-1]) == digits[-1]
+
+
+def normalize_inscricao_pgf(value: str) -> str:
+    """The 15 digits of a valid PGF inscription number, unmasked.
+
+    Raises ``ValueError`` unless :func:`is_valid_inscricao_pgf` accepts ``value``.
+    """
+    if not is_valid_inscricao_pgf(value):
+        raise ValueError("not a valid PGF inscription number")
+    return only_digits(value)
 
 
 # ---------------------------------------------------------------------- Dispatch

@@ -43,7 +43,7 @@ class XmlLimits:
 
 
 #: Settings whose values are secrets: shown as ``***`` by ``repr``/``str``.
-SECRET_FIELDS = frozenset({"secret_key", "admin_token", "mni_credentials_key"})
+SECRET_FIELDS = frozenset({"secret_key", "admin_token", "mni_credentials_key", "pgfn_client_secret", "pgf_api_key"})
 # A URL's password: between "user:" and the last "@" (greedy: redacting too much beats leaking), and a
 # ``password=`` query parameter (libpq accepts both).
 _URL_PASSWORD = re.compile(r"(://[^:/@]*:).*@")
@@ -109,6 +109,27 @@ class Settings:
     mni_max_body_bytes: int = 160 * 1024 * 1024
     mni_max_depth: int = 64
     mni_filing_ttl_hours: float = 24.0
+    # Dívida ativa (PGFN/PGF bridge, gateway/divida). An empty URL leaves that partner unconfigured: its source is
+    # reported "indisponivel" (DIVIDA-E033), never as "no debts". PGFN: SERPRO's Consulta Dívida Ativa (OAuth2 client
+    # credentials; token URL defaults to {pgfn_url}/token; the token is renewed pgfn_token_margin_s before it
+    # expires; pgfn_detalhes fetches each inscription's detail for its dates and process number). PGF: our own
+    # contract (mocks/README_pgf.md), X-API-Key, pages up to pgf_max_paginas. Each partner has its own timeout per
+    # call; divida_deadline_s bounds a whole request; divida_cache_ttl_s > 0 keeps answers that long (0: off).
+    pgfn_url: str = ""
+    pgfn_token_url: str = ""
+    pgfn_client_id: str = ""
+    pgfn_client_secret: str = ""
+    pgfn_timeout_s: float = 5.0
+    pgfn_token_margin_s: float = 60.0
+    pgfn_detalhes: bool = True
+    pgf_url: str = ""
+    pgf_api_key: str = ""
+    pgf_timeout_s: float = 5.0
+    pgf_max_paginas: int = 50
+    divida_deadline_s: float = 10.0
+    divida_concorrencia: int = 16
+    divida_cache_ttl_s: float = 0.0
+    divida_cache_max: int = 10_000
     # Bearer token of the operations API (dead letters); empty disables it.
     admin_token: str = ""
     # --- Hardening against hostile clients (issue 8): the server, brute force, forwarded headers, the ops port ---
