@@ -50,6 +50,7 @@ from gateway.infodip.service import InfodipService
 from gateway.metrics import Metrics
 from gateway.relay import Relay, RelayPolicy
 from gateway.settings import Settings, SettingsError
+from gateway.xml.body import BodyBudget
 
 log = logging.getLogger("gateway")
 
@@ -217,10 +218,11 @@ def create_app(settings: Settings, clock: Clock | None = None, gateway: Gateway 
         lifespan=lifespan,
     )
     app.state.gateway = gw
-    infodip = InfodipEndpoint(gw.infodip, gw.auth, settings.infodip_limits, gw.metrics)
+    budget = BodyBudget(settings.body_budget_bytes, settings.body_budget_min_bytes, settings.body_budget_wait_s)
+    infodip = InfodipEndpoint(gw.infodip, gw.auth, settings.infodip_limits, gw.metrics, budget)
     app.add_route("/soap/infodip", infodip.post, methods=["POST"], include_in_schema=False)
     app.add_route("/soap/infodip", infodip.get, methods=["GET"], include_in_schema=False)
-    mni = MniEndpoint(gw.hub, settings.mni_max_body_bytes, gw.metrics)
+    mni = MniEndpoint(gw.hub, settings.mni_max_body_bytes, gw.metrics, budget)
     app.add_route("/soap/mni", mni.post, methods=["POST"], include_in_schema=False)
     app.add_route("/soap/mni", mni.get, methods=["GET"], include_in_schema=False)
     app.add_route("/xsd/{name}", ops.xsd, methods=["GET"], include_in_schema=False)
