@@ -4,8 +4,9 @@
 
 - ``Content-Encoding`` ``gzip``/``x-gzip`` (RFC 1952) and ``deflate`` (RFC 9110 §8.4.1.2: zlib, RFC 1950; the raw
   RFC 1951 stream some clients send is accepted too), alone or stacked, and ``identity``, are inflated as the
-  bytes arrive, never producing more than the limit plus one byte: a zip bomb is refused (``E004``) when its
-  output crosses the limit, not after inflating it. Any other encoding, or a compressed stream that is corrupt or
+  bytes arrive, one megabyte at a time, never producing more than the limit plus one byte nor, past the first
+  megabyte, more than :data:`MAX_INFLATE_RATIO` times the compressed bytes: a zip bomb is refused (``E004``)
+  after inflating about a megabyte, not the limit. Any other encoding, or a compressed stream that is corrupt or
   cut short, is ``<FAMILY>-E013`` naming it;
 - the body (compressed and inflated) is at most the endpoint's limit (``<FAMILY>-E004``), checked on the declared
   ``Content-Length`` before reading and on every chunk;
@@ -14,7 +15,8 @@
   bytes arrive); when the budget is spent the request waits up to :attr:`BodyBudget.wait_s` and is then refused
   with ``<FAMILY>-E092`` (:class:`~gateway.errors.Overloaded`: ``soap:Server``, HTTP 503 with ``Retry-After``; nothing
   was done, sending again is safe). When the last large request ends, freed memory is given back to the system
-  (glibc ``malloc_trim``), so a burst of large bodies does not leave the process at its peak size.
+  (a garbage collection, then glibc ``malloc_trim``), so a burst of large bodies does not leave the process at its
+  peak size.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from __future__ import annotations
 import asyncio
 import ctypes
 import ctypes.util
-import logging
+import gc
 import math
 import zlib
 from collections.abc import AsyncIterator, Callable
@@ -31,13 +33,24 @@ from functools import lru_cache
 from gateway.errors import Overloaded
 from gateway.xml.reader import malformed
 
-log = logging.getLogger("gateway.xml")
 _GZIP, _ZLIB, _RAW = 16 + zlib.MAX_WBITS, zlib.MAX_WBITS, -zlib.MAX_WBITS
 _WBITS = {"gzip": _GZIP, "x-gzip": _GZIP, "deflate": _ZLIB}
 
 
+#: Inflated bytes allowed per compressed byte once a body has inflated past :data:`RATIO_AFTER` (Apache httpd's
+#: ``DeflateInflateRatioLimit`` default): XML compresses 5–20×, base64 documents barely; a bomb 1000×.
+MAX_INFLATE_RATIO = 200
+RATIO_AFTER = 1 << 20
+#: The most bytes one call to zlib may produce (the ratio is checked between calls).
+_PIECE = 1 << 20
+
+
 class _TooLarge(Exception):
-    """The inflated bytes crossed the limit."""
+    """The inflated bytes crossed the limit (or the inflation ratio)."""
+
+    def __init__(self, detail: str | None = None) -> None:
+        super().__init__(detail)
+        self.detail = detail
 
 
 class _Inflater:
@@ -48,9 +61,12 @@ class _Inflater:
         self.wbits = _WBITS[name]
         self.z: zlib._Decompress | None = None
         self.pending = b""  # deflate: the first bytes, until the zlib header can be told from a raw stream
+        self.taken = 0  # compressed bytes this layer consumed
+        self.produced = 0  # bytes it inflated
 
     def feed(self, data: bytes, room: int) -> list[bytes]:
-        """Inflate *data*; raise :class:`_TooLarge` as soon as the output would exceed *room* bytes."""
+        """Inflate *data*; raise :class:`_TooLarge` as soon as the output would exceed *room* bytes, or inflate
+        more than :data:`MAX_INFLATE_RATIO` times what was taken (past :data:`RATIO_AFTER`)."""
         if self.z is None:
             if self.wbits == _ZLIB:
                 data = self.pending + data
@@ -68,13 +84,18 @@ class _Inflater:
                 if self.wbits != _GZIP:
                     raise zlib.error("dados após o fim do fluxo comprimido")
                 self.z = zlib.decompressobj(self.wbits)
-            piece = self.z.decompress(data, room + 1)
+            piece = self.z.decompress(data, min(room + 1, _PIECE))
+            rest = self.z.unconsumed_tail or self.z.unused_data
+            self.taken += len(data) - len(rest)
             room -= len(piece)
+            self.produced += len(piece)
             if room < 0:
                 raise _TooLarge
+            if self.produced > RATIO_AFTER and self.produced > MAX_INFLATE_RATIO * self.taken:
+                raise _TooLarge(f"Taxa de compressão acima de {MAX_INFLATE_RATIO}:1 ({self.name}).")
             if piece:
                 out.append(piece)
-            data = self.z.unconsumed_tail or self.z.unused_data
+            data = rest
         return out
 
     def finish(self) -> None:
@@ -113,7 +134,7 @@ class BodyBudget:
         self.in_use = 0
         self.holders = 0
         self._waiters: list[tuple[int, asyncio.Future[None]]] = []
-        self._give_back = give_back if give_back is not None else release_memory
+        self._give_back = give_back if give_back is not None else _collect_and_trim
 
     def lease(self, family: str) -> Lease:
         """What one request holds (nothing until :meth:`Lease.reserve`); release it when the request is done."""
@@ -164,6 +185,13 @@ class BodyBudget:
     def _give_back_in_thread(self) -> None:
         if self.holders == 0:
             asyncio.get_running_loop().run_in_executor(None, self._give_back)
+
+
+def _collect_and_trim() -> bool:
+    """What the budget runs when the last large request ends: collect reference cycles first (an exception
+    carried through a worker thread's future keeps its frames, and so the body, in one), then trim."""
+    gc.collect()
+    return release_memory()
 
 
 class Lease:
@@ -228,8 +256,8 @@ async def read_body(chunks: AsyncIterator[bytes], *, limit: int, family: str, co
                 await lease.reserve(size, ahead=min(limit, 2 * size))
         for layer in layers:
             layer.finish()
-    except _TooLarge:
-        raise malformed(f"{family}-E004", field="body") from None
+    except _TooLarge as exc:
+        raise malformed(f"{family}-E004", exc.detail, field="body") from None
     except zlib.error as exc:
         names = ", ".join(layer.name for layer in reversed(layers))
         raise malformed(f"{family}-E013", f"Corpo {names} inválido: {exc}.", field="Content-Encoding") from None

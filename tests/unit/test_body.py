@@ -83,6 +83,24 @@ def test_the_limit_applies_to_the_inflated_bytes_and_a_bomb_is_never_inflated() 
         assert e.value.code == "MNI-E004"
 
 
+def test_a_bomb_is_refused_by_its_ratio_long_before_the_limit() -> None:
+    """Under a 100 MB limit, a gzip bomb is refused with E004 naming the compression ratio after about a megabyte
+    of output (Apache's DeflateInflateRatioLimit: 200:1), while a large ordinary document inflates in full."""
+    bomb = gzip.compress(b"\0" * (64 * 1024 * 1024), compresslevel=9)
+    tracemalloc.start()
+    try:
+        with pytest.raises(MalformedRequest) as e:
+            read(bomb, limit=100 * 1024 * 1024, encoding="gzip", size=65536)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert e.value.code == "MNI-E004" and "200:1" in e.value.message
+    assert peak < 4 * 1024 * 1024, f"{peak / 2**20:.1f} MB traced while refusing the bomb"
+    varied = b"".join(b"<movimento id='%d'>%s</movimento>" % (i, str(i * 7919).encode() * 3) for i in range(60_000))
+    assert len(varied) > 2 * 1024 * 1024
+    assert read(gzip.compress(varied), limit=100 * 1024 * 1024, encoding="gzip", size=65536) == varied
+
+
 def test_a_declared_length_over_the_limit_is_refused_before_reading() -> None:
     """A Content-Length over the limit is E004 without a byte of the body being read."""
     async def never() -> AsyncIterator[bytes]:
