@@ -20,7 +20,7 @@ from gateway.infodip.service import InfodipService
 from gateway.metrics import Metrics
 from gateway.schemas import INFODIP_WSDL, SERVED_XSD
 from gateway.settings import XmlLimits
-from gateway.xml.body import BodyBudget, Lease, read_body
+from gateway.xml.body import BodyBudget, Lease, charset_of, read_body
 from gateway.xml.reader import infodip_policy, malformed, read_xml
 from gateway.xml.soap import envelope, fault, read_envelope
 
@@ -90,7 +90,7 @@ class InfodipEndpoint:
         lease = self.budget.lease("INFODIP") if self.budget is not None else None
         try:
             body = await request_body(request, self.limits.max_body_bytes, "INFODIP", lease)
-            root, _info = read_xml(body, self.xml_policy)
+            root, _info = read_xml(body, self.xml_policy, charset_of(request.headers.get("content-type")))
             req = read_envelope(root, endpoint=ENDPOINT)
             name = contract.operation_of(req.operation)  # an unknown operation is refused before authenticating
             caller = await self.auth.authenticate(req.identity())

@@ -26,6 +26,7 @@ import ctypes
 import ctypes.util
 import gc
 import math
+import re
 import zlib
 from collections.abc import AsyncIterator, Callable
 from functools import lru_cache
@@ -222,6 +223,15 @@ class Lease:
             self.budget._release(self.held)
             self.held = 0
             self.budget._ended()
+
+
+_CHARSET = re.compile(r""";\s*charset\s*=\s*["']?([A-Za-z0-9._:-]+)""", re.IGNORECASE)
+
+
+def charset_of(content_type: str | None) -> str | None:
+    """The ``charset`` parameter of an HTTP Content-Type (``text/xml; charset=utf-16`` → ``utf-16``), or None."""
+    match = _CHARSET.search(content_type or "")
+    return match.group(1) if match else None
 
 
 async def read_body(chunks: AsyncIterator[bytes], *, limit: int, family: str, content_encoding: str | None = None,

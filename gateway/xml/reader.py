@@ -65,10 +65,10 @@ _XML_DECL_ENCODING = re.compile(rb"""\s*<\?xml[^>]*?encoding\s*=\s*["']([A-Za-z0
 _XML_DECL_ENCODING_TEXT = re.compile(r"""\s*<\?xml[^>]*?encoding\s*=\s*["']([A-Za-z0-9._-]+)["']""")
 _UTF8_BOM = b"\xef\xbb\xbf"
 _UTF16_BOMS = (b"\xff\xfe", b"\xfe\xff")
-_UTF16_NO_BOM = {b"<\x00?\x00": "utf-16-le", b"\x00<\x00?": "utf-16-be"}  # "<?" of a declaration
+_UTF16_NO_BOM = frozenset({b"<\x00?\x00", b"\x00<\x00?"})  # "<?" of a declaration, little and big endian
 _UCS4 = (b"\x00\x00\xfe\xff", b"\xff\xfe\x00\x00", b"\x00\x00\x00<", b"<\x00\x00\x00", b"\x00\x00<\x00",
          b"\x00<\x00\x00")
-_UTF16_NAMES = frozenset({"utf-16", "utf16", "utf-16le", "utf-16be"})
+_UTF16_NAMES = frozenset({"utf-16", "utf16", "utf-16le", "utf-16be", "utf-16-le", "utf-16-be"})
 _ENCODINGS: dict[bytes, str] = {
     b"utf-8": UTF8, b"utf8": UTF8,
     b"iso-8859-1": LATIN1, b"iso8859-1": LATIN1, b"iso_8859-1": LATIN1, b"latin-1": LATIN1, b"latin1": LATIN1,
@@ -195,8 +195,9 @@ def hardened_parser(*, huge_tree: bool = False, encoding: str | None = None) -> 
 def read_xml(data: bytes, policy: XmlPolicy, charset: str | None = None) -> tuple[etree._Element, XmlInfo]:
     """Parse *data* under *policy* and return its root element and what was learnt (:class:`XmlInfo`).
 
-    *charset* is the ``charset`` parameter of the HTTP Content-Type, used only where ``policy.charset_fallback``
-    and the body has neither BOM nor XML declaration. Raises :class:`MalformedRequest` with ``<FAMILY>-E001`` …
+    *charset* is the ``charset`` parameter of the HTTP Content-Type: it names UTF-16 for a body without
+    byte-order mark (XML 1.0 Appendix F), and, where ``policy.charset_fallback``, ISO-8859-1 for a body with
+    neither BOM nor XML declaration. Raises :class:`MalformedRequest` with ``<FAMILY>-E001`` …
     ``E006`` (module docstring). Copies *data* only when it is UTF-16 (transcoded), and then once.
     """
     limits = policy.limits
@@ -269,8 +270,9 @@ def _decode(data: bytes, policy: XmlPolicy, charset: str | None) -> tuple[bytes,
     head = data[:4]
     if head in _UCS4:
         raise policy.refuse(E_ENCODING, "UTF-32/UCS-4 não aceito.")
-    if head[:2] in _UTF16_BOMS or head in _UTF16_NO_BOM:
-        return _from_utf16(data, policy), UTF16, "UTF-8"
+    named = bool(charset) and charset.strip().lower() in _UTF16_NAMES  # type: ignore[union-attr]
+    if head[:2] in _UTF16_BOMS or head in _UTF16_NO_BOM or (named and head[:2] in (b"<\x00", b"\x00<")):
+        return _from_utf16(data, policy, named), UTF16, "UTF-8"
     bom = data.startswith(_UTF8_BOM)
     declared = _XML_DECL_ENCODING.match(data, len(_UTF8_BOM) if bom else 0)
     if declared is not None:
@@ -290,19 +292,20 @@ def _decode(data: bytes, policy: XmlPolicy, charset: str | None) -> tuple[bytes,
     return data, UTF8, None
 
 
-def _from_utf16(data: bytes, policy: XmlPolicy) -> bytes:
-    """*data* (UTF-16, with a byte-order mark or with ``<?xml`` declaring it) as UTF-8 bytes."""
+def _from_utf16(data: bytes, policy: XmlPolicy, named: bool) -> bytes:
+    """*data* (UTF-16: with a byte-order mark, with ``<?xml`` declaring it, or starting with ``<`` where the HTTP
+    charset, *named*, says UTF-16) as UTF-8 bytes."""
     if UTF16 not in policy.encodings:
         raise policy.refuse(E_ENCODING, "UTF-16 não aceito.")
     bom = data[:2] in _UTF16_BOMS
     try:
-        text = data.decode("utf-16" if bom else _UTF16_NO_BOM[data[:4]])
+        text = data.decode("utf-16" if bom else "utf-16-le" if data[0] == 0x3C else "utf-16-be")
     except UnicodeDecodeError as exc:
         raise policy.refuse(E_ENCODING, f"UTF-16 inválido: {exc.reason}.") from None
     declared = _XML_DECL_ENCODING_TEXT.match(text)
     if declared is not None and declared.group(1).lower() not in _UTF16_NAMES:
         raise policy.refuse(E_ENCODING, f"O corpo está em UTF-16 mas declara {declared.group(1)}.")
-    if declared is None and not bom:
+    if declared is None and not bom and not named:
         raise policy.refuse(E_ENCODING, "UTF-16 sem marca de ordem (BOM) deve declarar encoding=\"UTF-16\".")
     return text.encode("utf-8")  # a strict UTF-16 decode leaves no lone surrogate
 

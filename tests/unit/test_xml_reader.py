@@ -251,6 +251,19 @@ def test_utf16_is_read_like_utf8(policy: XmlPolicy, codec: str, declared: bool) 
 
 
 @pytest.mark.parametrize("policy", POLICIES)
+def test_the_http_charset_can_name_utf16(policy: XmlPolicy) -> None:
+    """A UTF-16 body with neither byte-order mark nor declaration is read when the HTTP charset names UTF-16
+    (XML 1.0 Appendix F: external information), in either byte order; without it, it stays E006."""
+    for codec in ("utf-16-le", "utf-16-be"):
+        data = "<a>ação</a>".encode(codec)
+        for charset in ("utf-16", "UTF-16", codec):
+            root, info = read_xml(data, policy, charset)
+            assert info.utf16 and root.text == "ação"
+        assert code_of(data, policy) == policy.code(6)
+        assert code_of(data, policy, "utf-8") == policy.code(6)
+
+
+@pytest.mark.parametrize("policy", POLICIES)
 def test_utf16_gets_the_same_hardening(policy: XmlPolicy) -> None:
     """Every check runs on the decoded UTF-16 document: a DOCTYPE, an XInclude, the depth, text and size limits
     are refused with the same codes as in UTF-8 (the byte scans never look at UTF-16 bytes)."""
