@@ -323,6 +323,17 @@ SECTIONS.append(Section("mni", "MNI hub consultarProcesso: added latency vs. dir
                                "FastAPI+aiohttp pass-through floor, RSS while 50 MB pass", mni))
 
 
+def flood(ctx: Context) -> dict[str, Any]:
+    """Hostile bodies refused: time, server CPU and peak RSS growth of each (bench/flood.py)."""
+    from bench.flood import flood as run_flood
+
+    return run_flood(ctx)
+
+
+SECTIONS.append(Section("flood", "hostile bodies (16 MB element floods with wrong and valid passwords, gzip, a "
+                                 "text node, a gzip bomb): time to refuse and peak RSS growth vs. 1 s / 64 MB", flood))
+
+
 # -- driver -----------------------------------------------------------------------------------------------------
 
 

@@ -59,6 +59,7 @@ from gateway.metrics import Metrics
 from gateway.relay import Relay, RelayPolicy
 from gateway.settings import Settings, SettingsError
 from gateway.throttle import LoginThrottle, report_forever
+from gateway.xml.body import BodyBudget
 
 log = logging.getLogger("gateway")
 
@@ -267,10 +268,11 @@ def create_app(settings: Settings, clock: Clock | None = None, gateway: Gateway 
         **docs,  # type: ignore[arg-type]
     )
     app.state.gateway = gw
-    infodip = InfodipEndpoint(gw.infodip, gw.auth, settings.infodip_limits, gw.metrics, gw.forwarding)
+    budget = BodyBudget(settings.body_budget_bytes, settings.body_budget_min_bytes, settings.body_budget_wait_s)
+    infodip = InfodipEndpoint(gw.infodip, gw.auth, settings.infodip_limits, gw.metrics, budget, gw.forwarding)
     app.add_route("/soap/infodip", infodip.post, methods=["POST"], include_in_schema=False)
     app.add_route("/soap/infodip", infodip.get, methods=["GET"], include_in_schema=False)
-    mni = MniEndpoint(gw.hub, settings.mni_max_body_bytes, gw.metrics, gw.forwarding)
+    mni = MniEndpoint(gw.hub, settings.mni_max_body_bytes, gw.metrics, budget, gw.forwarding)
     app.add_route("/soap/mni", mni.post, methods=["POST"], include_in_schema=False)
     app.add_route("/soap/mni", mni.get, methods=["GET"], include_in_schema=False)
     app.add_route("/xsd/{name}", ops.xsd, methods=["GET"], include_in_schema=False)

@@ -12,7 +12,8 @@
     │   ├── Conflict                  idempotency and history conflicts
     │   └── NotFound                  what was asked for does not exist (or is not visible to the caller)
     ├── ServerError                   ours → soap:Server (retryable)
-    │   └── StorageUnavailable        the database failed or timed out; nothing was acknowledged
+    │   ├── StorageUnavailable        the database failed or timed out; nothing was acknowledged
+    │   └── Overloaded                no room now (the budget of large bodies): HTTP 503 + Retry-After
     ├── PartnerError                  a partner (TSE, CNJ, a tribunal…) failed; ``retryable`` per instance
     │   ├── PartnerUnreachable        the request never reached the partner (refused, no route, bad address)
     │   ├── PartnerTimeout            sent, no answer in time: whether the partner acted is unknown
@@ -36,14 +37,17 @@ CATALOGUE: dict[str, str] = {
     "INFODIP-E002": "DOCTYPE, DTD e entidades não são aceitos.",
     "INFODIP-E003": "XInclude não é aceito.",
     "INFODIP-E004": "O corpo da requisição excede o limite de tamanho.",
-    "INFODIP-E005": "O documento excede o limite de profundidade ou de tamanho de texto.",
-    "INFODIP-E006": "Codificação inválida: envie UTF-8.",
+    "INFODIP-E005": "O documento excede um limite de estrutura: profundidade, número de elementos ou tamanho de"
+    " texto.",
+    "INFODIP-E006": "Codificação inválida: envie UTF-8 (ou UTF-16).",
     "INFODIP-E007": "Envelope SOAP 1.1 inválido.",
     "INFODIP-E008": "Versão do SOAP não suportada: use SOAP 1.1.",
     "INFODIP-E009": "Operação desconhecida.",
     "INFODIP-E010": "Namespace desconhecido.",
     "INFODIP-E011": "A mensagem não é válida segundo o XSD.",
     "INFODIP-E012": "Cabeçalho SOAP obrigatório (mustUnderstand) não compreendido.",
+    "INFODIP-E013": "Compressão do corpo (Content-Encoding) não suportada ou corpo comprimido inválido: use gzip,"
+    " x-gzip ou deflate.",
     "INFODIP-E020": "Autenticação ausente: envie WS-Security UsernameToken.",
     "INFODIP-E021": "Usuário ou senha inválidos.",
     "INFODIP-E022": "O órgão não é competente para enviar este tipo de comunicação.",
@@ -51,6 +55,7 @@ CATALOGUE: dict[str, str] = {
     "INFODIP-E024": "Tipo de senha não suportado: use PasswordText.",
     "INFODIP-E029": "Muitas tentativas de autenticação malsucedidas deste usuário a partir deste endereço;"
     " aguarde e tente novamente.",
+    "INFODIP-E025": "Mais de uma identidade na requisição: envie uma só credencial.",
     "INFODIP-E030": "CPF inválido.",
     "INFODIP-E031": "CNPJ inválido.",
     "INFODIP-E032": "Número de processo CNJ inválido.",
@@ -62,23 +67,28 @@ CATALOGUE: dict[str, str] = {
     "INFODIP-E043": "Sanção acima do limite legal.",
     "INFODIP-E044": "A data do fato difere da data própria do tipo.",
     "INFODIP-E045": "Pessoa sem CPF nem título de eleitor.",
+    "INFODIP-E046": "Valor aceito pelo XSD mas fora do intervalo que o gateway processa (datas de 0001 a 9999,"
+    " inteiros de até 9 dígitos).",
     "INFODIP-E050": "Referência do remetente já usada com outro conteúdo.",
     "INFODIP-E051": "Protocolo não encontrado.",
     "INFODIP-E052": "Comunicação cancelada: não admite retificação nem novo cancelamento.",
     "INFODIP-E053": "A retificação deve manter o tipo da comunicação original.",
     "INFODIP-E090": "Erro interno do gateway.",
     "INFODIP-E091": "Armazenamento indisponível; tente novamente.",
+    "INFODIP-E092": "Gateway ocupado com outras requisições grandes; tente novamente em instantes.",
     "MNI-E001": "XML ilegível (malformado).",
     "MNI-E002": "DOCTYPE, DTD e entidades não são aceitos.",
     "MNI-E003": "XInclude não é aceito.",
     "MNI-E004": "O corpo da requisição excede o limite de tamanho.",
-    "MNI-E005": "A mensagem excede o limite de profundidade ou de tamanho de texto.",
-    "MNI-E006": "Codificação não aceita: envie UTF-8 (ou ISO-8859-1 declarada).",
+    "MNI-E005": "A mensagem excede um limite de estrutura: profundidade, número de elementos ou tamanho de texto.",
+    "MNI-E006": "Codificação não aceita: envie UTF-8 (ou UTF-16, ou ISO-8859-1 declarada).",
     "MNI-E007": "Envelope SOAP 1.1 inválido.",
     "MNI-E008": "Versão do SOAP não suportada: use SOAP 1.1.",
     "MNI-E009": "Operação desconhecida no MNI 2.2.2.",
     "MNI-E010": "Namespace desconhecido: use os namespaces do MNI 2.2.2.",
     "MNI-E011": "Mensagem MTOM/XOP inválida (partes multipart ou xop:Include sem anexo).",
+    "MNI-E013": "Compressão do corpo (Content-Encoding) não suportada ou corpo comprimido inválido: use gzip,"
+    " x-gzip ou deflate.",
     "MNI-E020": "Autenticação ausente: informe idConsultante/senhaConsultante (ou idManifestante/senhaManifestante)"
     " ou WS-Security UsernameToken.",
     "MNI-E021": "Usuário ou senha inválidos.",
@@ -86,6 +96,8 @@ CATALOGUE: dict[str, str] = {
     "MNI-E023": "O hub não tem credencial deste cliente para a instalação do tribunal.",
     "MNI-E029": "Muitas tentativas de autenticação malsucedidas deste usuário a partir deste endereço;"
     " aguarde e tente novamente.",
+    "MNI-E025": "Mais de uma identidade na requisição (campos do MNI e WS-Security com credenciais diferentes):"
+    " envie uma só credencial.",
     "MNI-E030": "Número de processo inválido (20 dígitos com dígito verificador da Resolução CNJ 65/2008).",
     "MNI-E031": "Requisição fora do padrão MNI 2.2.2 (modo estrito): desvios encontrados.",
     "MNI-E040": "Tribunal desconhecido para o número de processo informado (J.TR).",
@@ -101,6 +113,7 @@ CATALOGUE: dict[str, str] = {
     "MNI-E050": "Manifestação repetida: devolvido o resultado da entrega anterior idêntica.",
     "MNI-E090": "Erro interno do gateway.",
     "MNI-E091": "Armazenamento indisponível; tente novamente.",
+    "MNI-E092": "Gateway ocupado com outras requisições grandes; tente novamente em instantes.",
     "GATEWAY-E001": "Configuração inválida.",
     "GATEWAY-E002": "Pedido de administração inválido.",
     "GATEWAY-E003": "Registro de instalações MNI inválido.",
@@ -205,6 +218,15 @@ class ServerError(GatewayError):
 
 class StorageUnavailable(ServerError):
     """The database failed or did not answer in time; nothing of the request was acknowledged."""
+
+
+class Overloaded(ServerError):
+    """No room to take the request now (the process-wide budget of large bodies is spent): nothing was read or
+    done, the same request may be sent again after ``retry_after_s`` seconds (HTTP 503 with ``Retry-After``)."""
+
+    def __init__(self, code: str, message: str | None = None, *, retry_after_s: int = 1) -> None:
+        super().__init__(code, message)
+        self.retry_after_s = retry_after_s
 
 
 class PartnerError(GatewayError):

@@ -35,11 +35,16 @@ class SettingsError(OperatorError):
 
 @dataclass(frozen=True)
 class XmlLimits:
-    """Hard limits applied by the hardened XML reader of one endpoint."""
+    """Hard limits applied by the hardened XML reader of one endpoint, enforced while parsing.
+
+    ``max_body_bytes``: the body (after decompression); ``max_depth``: element nesting; ``max_text_bytes``: every
+    text node and attribute value outside the policy's binary elements (characters); ``max_elements``: elements in
+    the whole document (attributes included in no count: each is bounded by the text limit)."""
 
     max_body_bytes: int = 512 * 1024
     max_depth: int = 48
     max_text_bytes: int = 64 * 1024
+    max_elements: int = 10_000
 
 
 #: Settings whose values are secrets: shown as ``***`` by ``repr``/``str``.
@@ -158,6 +163,15 @@ class Settings:
     login_audit_interval_s: float = 60.0
     # Serve /metrics, /readyz, /docs and /openapi.json on this HOST:PORT instead of the public port (empty: public).
     ops_listen: str = ""
+    # Input hardening (issue 8): element counts and the MNI text limit enforced while parsing, before
+    # authentication; a process-wide budget of the bytes of large request bodies held at once (a body of at least
+    # body_budget_min_bytes waits up to body_budget_wait_s for room, then is refused: *-E092, HTTP 503)
+    infodip_max_elements: int = 5_000
+    mni_max_elements: int = 20_000
+    mni_max_text_bytes: int = 1024 * 1024
+    body_budget_bytes: int = 256 * 1024 * 1024
+    body_budget_min_bytes: int = 256 * 1024
+    body_budget_wait_s: float = 5.0
     # Test-only crash hook "point:N" (SIGKILL at the N-th pass through point); honoured only when environment=test.
     test_crash_at: str = ""
 
@@ -176,12 +190,14 @@ class Settings:
     @property
     def infodip_limits(self) -> XmlLimits:
         """XML limits of the INFODIP endpoint."""
-        return XmlLimits(self.infodip_max_body_bytes, self.infodip_max_depth, self.infodip_max_text_bytes)
+        return XmlLimits(self.infodip_max_body_bytes, self.infodip_max_depth, self.infodip_max_text_bytes,
+                         self.infodip_max_elements)
 
     @property
     def mni_limits(self) -> XmlLimits:
-        """XML limits of the MNI endpoint (documents of real size: text nodes as large as the body)."""
-        return XmlLimits(self.mni_max_body_bytes, self.mni_max_depth, self.mni_max_body_bytes)
+        """XML limits of the MNI endpoint's requests (documents of real size in the binary elements, exempt from the
+        text limit; tribunals' answers are read with :func:`gateway.xml.reader.mni_answer_policy` of these)."""
+        return XmlLimits(self.mni_max_body_bytes, self.mni_max_depth, self.mni_max_text_bytes, self.mni_max_elements)
 
     @property
     def trusted_networks(self) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
@@ -251,6 +267,9 @@ class Settings:
             raise SettingsError("GATEWAY_HEALTHZ_RESERVE deve ser ≥ 0")
         if self.test_crash_at and self.environment != "test":
             raise SettingsError("GATEWAY_TEST_CRASH_AT só é aceito com GATEWAY_ENVIRONMENT=test")
+        if self.body_budget_bytes < max(self.infodip_max_body_bytes, self.mni_max_body_bytes):
+            raise SettingsError("GATEWAY_BODY_BUDGET_BYTES deve comportar ao menos o maior corpo aceito "
+                                "(GATEWAY_MNI_MAX_BODY_BYTES, GATEWAY_INFODIP_MAX_BODY_BYTES)")
         if self.commit_batch_max < 1:
             raise SettingsError("GATEWAY_COMMIT_BATCH_MAX deve ser ≥ 1")
         if not isinstance(logging.getLevelName(self.log_level.upper()), int):

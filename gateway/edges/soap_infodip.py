@@ -10,23 +10,25 @@ import logging
 import time
 from xml.sax.saxutils import escape
 
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 
 from gateway.auth import Authenticator
 from gateway.edges.forwarded import BadHost, Forwarding
-from gateway.errors import GatewayError, MalformedRequest, ServerError
+from gateway.errors import GatewayError, Overloaded, ServerError
 from gateway.infodip import contract
 from gateway.infodip.records import CommunicationView, Receipt
 from gateway.infodip.service import InfodipService
 from gateway.metrics import Metrics
 from gateway.schemas import INFODIP_WSDL, SERVED_XSD
 from gateway.settings import XmlLimits
-from gateway.xml.reader import infodip_policy, read_xml
+from gateway.xml.body import BodyBudget, Lease, charset_of, read_body
+from gateway.xml.reader import infodip_policy, malformed, read_xml
 from gateway.xml.soap import envelope, fault, read_envelope
 
 log = logging.getLogger("gateway.infodip")
 XML = "text/xml; charset=utf-8"
+ENDPOINT = "/soap/infodip"
 
 
 def served_wsdl(wsdl_path: str, address: str) -> bytes:
@@ -51,28 +53,31 @@ def bad_host(exc: BadHost) -> Response:
     return Response(f"{exc.code}: {exc.message} ({exc.field})\n", status_code=400, media_type="text/plain")
 
 
-async def read_body(request: Request, limit: int, code_prefix: str = "INFODIP") -> bytes:
-    """The request body, refused (code E004) as soon as it exceeds *limit* bytes."""
-    declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > limit:
-        raise MalformedRequest(f"{code_prefix}-E004", field="body")
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise MalformedRequest(f"{code_prefix}-E004", field="body")
-        chunks.append(chunk)
-    return b"".join(chunks)
+async def request_body(request: Request, limit: int, family: str, lease: Lease | None) -> bytes:
+    """The body of *request*, decompressed and within *limit* (:func:`gateway.xml.body.read_body`: E004, E013,
+    E092); a large one holds part of a budget through *lease*, which the caller releases once it has answered.
+    A client that leaves before its body is complete is E001 (a body cut short; nobody reads the answer)."""
+    try:
+        return await read_body(request.stream(), limit=limit, family=family, lease=lease,
+                               content_encoding=request.headers.get("content-encoding"),
+                               content_length=request.headers.get("content-length"))
+    except ClientDisconnect:
+        raise malformed(f"{family}-E001", "Corpo incompleto: o cliente encerrou a conexão.") from None
+
+
+def overloaded_headers(exc: GatewayError) -> dict[str, str] | None:
+    """``Retry-After`` for an :class:`~gateway.errors.Overloaded` refusal (answered 503), None otherwise."""
+    return {"Retry-After": str(exc.retry_after_s)} if isinstance(exc, Overloaded) else None
 
 
 class InfodipEndpoint:
     """ASGI-level handler of ``/soap/infodip``."""
 
     def __init__(self, service: InfodipService, auth: Authenticator, limits: XmlLimits, metrics: Metrics,
-                 forwarding: Forwarding | None = None) -> None:
+                 budget: BodyBudget | None = None, forwarding: Forwarding | None = None) -> None:
         self.forwarding = forwarding or Forwarding()
         self.service = service
+        self.budget = budget
         self.auth = auth
         self.limits = limits
         self.xml_policy = infodip_policy(limits)
@@ -95,24 +100,30 @@ class InfodipEndpoint:
     async def post(self, request: Request) -> Response:
         """One SOAP call."""
         started = time.perf_counter()
+        lease = self.budget.lease("INFODIP") if self.budget is not None else None
         try:
-            body = await read_body(request, self.limits.max_body_bytes)
-            root, _info = read_xml(body, self.xml_policy)
-            req = read_envelope(root)
+            body = await request_body(request, self.limits.max_body_bytes, "INFODIP", lease)
+            root, _info = read_xml(body, self.xml_policy, charset_of(request.headers.get("content-type")))
+            req = read_envelope(root, endpoint=ENDPOINT)
             name = contract.operation_of(req.operation)  # an unknown operation is refused before authenticating
-            caller = await self.auth.authenticate(req.username_token)
+            caller = await self.auth.authenticate(req.identity())
             result = await self.service.handle(caller, req.operation)
             response = Response(envelope(contract.operation_response(name, self._answer(result))), media_type=XML)
         except GatewayError as exc:
             self.metrics.rejected.labels("soap", exc.code).inc()
-            if isinstance(exc, ServerError):
+            if isinstance(exc, ServerError) and not isinstance(exc, Overloaded):
                 log.error("infodip server error %s", exc, exc_info=exc.__cause__ is not None)
-            response = Response(fault(exc, contract.errors_detail(exc)), status_code=500, media_type=XML)
+            response = Response(fault(exc, contract.errors_detail(exc)), media_type=XML,
+                                status_code=503 if isinstance(exc, Overloaded) else 500,
+                                headers=overloaded_headers(exc))
         except Exception:
             log.exception("unexpected error in /soap/infodip")
             exc2 = ServerError("INFODIP-E090")
             self.metrics.rejected.labels("soap", exc2.code).inc()
             response = Response(fault(exc2, contract.errors_detail(exc2)), status_code=500, media_type=XML)
+        finally:
+            if lease is not None:
+                lease.release()
         self.metrics.latency.labels("soap_infodip").observe(time.perf_counter() - started)
         return response
 

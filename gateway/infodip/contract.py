@@ -7,6 +7,7 @@ It imports the domain and the records the use cases return, never the service (t
 from __future__ import annotations
 
 import hashlib
+import re
 from dataclasses import dataclass
 from datetime import date, datetime
 from xml.sax.saxutils import escape
@@ -14,7 +15,7 @@ from xml.sax.saxutils import escape
 from lxml import etree
 
 from gateway import identifiers as ids
-from gateway.errors import GatewayError, MalformedRequest, ValidationFailed
+from gateway.errors import CATALOGUE, GatewayError, MalformedRequest, ValidationFailed
 from gateway.infodip.domain import (
     FACT_DATE_OF_KIND,
     KIND_OF_BLOCK,
@@ -94,17 +95,39 @@ def schema() -> etree.XMLSchema:
 
 
 def validate_operation(element: etree._Element) -> None:
-    """Validate the body element against the XSD; raise INFODIP-E011 naming the first field at fault."""
+    """Validate the body element against the XSD; raise INFODIP-E011 naming the first field at fault, rooted at
+    the operation's payload like every other error's (:func:`field_of`)."""
     xsd = schema()
     if xsd.validate(element):
         return
     err = xsd.error_log[0]  # type: ignore[index]
-    path = (err.path or "").replace("inf:", "").replace("ns0:", "")
-    field = "/".join(p.split(":")[-1] for p in path.strip("/").split("/")) if path else None
     message = err.message
+    field = field_of(err.path, message, etree.QName(element).localname)
     if message.startswith("Element '"):
         message = message.split("': ", 1)[-1]
     raise ValidationFailed("INFODIP-E011", f"Mensagem inválida segundo o XSD: {message}", field=field)
+
+
+_ATTRIBUTE_ERROR = re.compile(r"^Element '[^']*', attribute '(?:\{[^}]*\})?([^']+)'")
+_EXPECTED_ONE = re.compile(r"Expected is \( (?:\{[^}]*\})?([A-Za-z0-9_.-]+) \)")
+
+
+def field_of(path: str | None, message: str, operation: str) -> str | None:
+    """The ``campo`` of a schema error at libxml2's *path* (``/inf:enviarComunicacao/inf:comunicacao/…``):
+    rooted at the operation's payload — its children, ``comunicacao``, ``protocolo``, ``motivo``… — as every
+    rule error is (``comunicacao/cabecalho/pessoa/cpf``), prefixes dropped, ``/@name`` for an attribute; for an
+    error on the operation element itself, the one child it expected (None when the schema names several)."""
+    steps = [step.rpartition(":")[2] for step in (path or "").strip("/").split("/") if step]
+    names = [step.partition("[")[0] for step in steps]
+    if operation in names:
+        steps = steps[names.index(operation) + 1:]
+    attribute = _ATTRIBUTE_ERROR.match(message)
+    if attribute:
+        steps.append("@" + attribute.group(1))
+    elif not steps:
+        expected = _EXPECTED_ONE.search(message)
+        return expected.group(1) if expected else None
+    return "/".join(steps)
 
 
 def c14n(element: etree._Element) -> bytes:
@@ -119,15 +142,50 @@ def _text(el: etree._Element, path: str) -> str | None:
     return found.text.strip()
 
 
-def _date(el: etree._Element, path: str) -> date | None:
+#: xs:date's lexical form (XSD 1.0 §3.2.9): an optional minus, a year of four or more digits, month, day, zone.
+_XS_DATE = re.compile(r"(-?)(\d{4,})-(\d{2})-(\d{2})(?:Z|[+-]\d{2}:\d{2})?")
+#: The most digits a count (years, months, days of a term) may have: the XSD's xs:nonNegativeInteger is unbounded.
+MAX_COUNT_DIGITS = 9
+
+
+def out_of_range(field: str, value: str, why: str) -> ValidationFailed:
+    """INFODIP-E046 for a value the XSD accepts but the domain cannot use (soap:Client: resending fails too)."""
+    shown = value if len(value) <= 40 else value[:20] + "…" + value[-10:]
+    return ValidationFailed("INFODIP-E046", f"{CATALOGUE['INFODIP-E046']} {why}: {shown!r}.", field=field)
+
+
+def _date(el: etree._Element, path: str, field: str) -> date | None:
+    """The xs:date at *path* as a :class:`date` (its zone dropped); INFODIP-E046 for a year the calendar of the
+    domain does not have (negative, 0000, five or more digits)."""
     value = _text(el, path)
-    return date.fromisoformat(value[:10]) if value else None
+    if not value:
+        return None
+    match = _XS_DATE.fullmatch(value)
+    if match is None or match.group(1) or len(match.group(2)) > 4:
+        raise out_of_range(field, value, "Ano fora de 0001–9999")
+    try:
+        return date(int(match.group(2)), int(match.group(3)), int(match.group(4)))
+    except ValueError:
+        raise out_of_range(field, value, "Data fora do calendário") from None
 
 
-def _term(el: etree._Element | None) -> Term | None:
+def _count(el: etree._Element, path: str, field: str) -> int:
+    """The xs:nonNegativeInteger at *path* (0 when absent); INFODIP-E046 beyond :data:`MAX_COUNT_DIGITS` digits
+    (leading zeros and a sign do not count)."""
+    value = _text(el, path)
+    if not value:
+        return 0
+    digits = value.lstrip("+-").lstrip("0") or "0"
+    if len(digits) > MAX_COUNT_DIGITS or not digits.isdigit():
+        raise out_of_range(field, value, f"Número com mais de {MAX_COUNT_DIGITS} dígitos")
+    return int(digits)
+
+
+def _term(el: etree._Element | None, field: str) -> Term | None:
     if el is None:
         return None
-    return Term(int(_text(el, "i:anos") or 0), int(_text(el, "i:meses") or 0), int(_text(el, "i:dias") or 0))
+    return Term(_count(el, "i:anos", f"{field}/anos"), _count(el, "i:meses", f"{field}/meses"),
+                _count(el, "i:dias", f"{field}/dias"))
 
 
 def read_communication(comm_el: etree._Element, where: str = "comunicacao") -> Communication:
@@ -141,11 +199,12 @@ def read_communication(comm_el: etree._Element, where: str = "comunicacao") -> C
     kind = KIND_OF_BLOCK[etree.QName(block).localname]
     pessoa = head.find("i:pessoa", N)
     assert pessoa is not None
+    block_name = etree.QName(block).localname
     person = Person(
         nome=_text(pessoa, "i:nome") or "",
         cpf=_text(pessoa, "i:cpf"),
         titulo_eleitor=_text(pessoa, "i:tituloEleitor"),
-        data_nascimento=_date(pessoa, "i:dataNascimento"),
+        data_nascimento=_date(pessoa, "i:dataNascimento", f"{where}/cabecalho/pessoa/dataNascimento"),
         nome_mae=_text(pessoa, "i:nomeMae"),
     )
     process = _text(head, "i:processo/i:numero")
@@ -169,8 +228,8 @@ def read_communication(comm_el: etree._Element, where: str = "comunicacao") -> C
             alinea=_text(inel_el, "i:alinea"),
             item=_text(inel_el, "i:item"),
         )
-    block_date = _date(block, "i:" + FACT_DATE_OF_KIND[kind])
-    fact_date = _date(head, "i:dataFato")
+    block_date = _date(block, "i:" + FACT_DATE_OF_KIND[kind], f"{where}/{block_name}/{FACT_DATE_OF_KIND[kind]}")
+    fact_date = _date(head, "i:dataFato", f"{where}/cabecalho/dataFato")
     assert block_date is not None and fact_date is not None
     return Communication(
         kind=kind,
@@ -184,8 +243,10 @@ def read_communication(comm_el: etree._Element, where: str = "comunicacao") -> C
         nature=_text(block, "i:natureza"),
         linked_protocol=_text(block, "i:protocoloCondenacao"),
         improbity_articles=tuple(a.text.strip() for a in block.findall("i:artigo", N) if a.text),
-        suspension=_term(block.find("i:sancoes/i:suspensaoDireitosPoliticos", N))
-        if kind is Kind.I else _term(block.find("i:suspensaoDireitosPoliticos", N)),
+        suspension=_term(block.find("i:sancoes/i:suspensaoDireitosPoliticos", N),
+                         f"{where}/{block_name}/sancoes/suspensaoDireitosPoliticos")
+        if kind is Kind.I else _term(block.find("i:suspensaoDireitosPoliticos", N),
+                                     f"{where}/{block_name}/suspensaoDireitosPoliticos"),
         death_registration=death_registration,
         identifiers=tuple(identifiers),
     )

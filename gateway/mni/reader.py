@@ -22,11 +22,11 @@ from dataclasses import dataclass, field
 
 from lxml import etree
 
-from gateway.errors import MalformedRequest, VersionMismatch
+from gateway.errors import AuthenticationFailed, GatewayError, MalformedRequest, VersionMismatch
 from gateway.identifiers import is_valid_processo_cnj
 from gateway.mni import mtom
 from gateway.mni.deviations import CHOICES, classify
-from gateway.mni.errors import TribunalResponseUnreadable, malformed
+from gateway.mni.errors import TribunalResponseUnreadable, malformed, with_detail
 from gateway.mni.names import (
     INTER_NS,
     MNI_NAMESPACES,
@@ -44,8 +44,8 @@ from gateway.mni.normalise import (
 )
 from gateway.mni.schema import content_model, operation_schema
 from gateway.settings import XmlLimits
-from gateway.xml.reader import XmlPolicy, mni_policy, read_xml
-from gateway.xml.soap import SoapRequest, read_envelope
+from gateway.xml.reader import XmlPolicy, mni_answer_policy, mni_policy, read_xml
+from gateway.xml.soap import FOREIGN_TOKEN, SoapRequest, read_envelope
 
 _NOT_BASE64 = re.compile(r"[^A-Za-z0-9+/=\s]")
 _CREDENTIAL_FIELDS = (
@@ -96,7 +96,6 @@ class MniMessage:
     operation: str
     root: etree._Element
     body: etree._Element
-    credentials: Credentials | None = None
     numero_processo: str | None = None
     identificador_aviso: str | None = None
     parameters: list[tuple[str, str]] = field(default_factory=list)
@@ -112,6 +111,19 @@ class MniMessage:
     #: read on the light path: already in the official namespaces, not re-ordered nor checked against the XSD
     #: (deviations then cover only what the light path sees; strict mode reads the message again in full)
     light: bool = False
+    #: why the credentials found cannot be used (raised by :attr:`credentials`): two identities (MNI-E025), or a
+    #: UsernameToken addressed to another node and nothing else (MNI-E020 saying so)
+    credential_error: GatewayError | None = None
+    _credentials: Credentials | None = field(default=None, repr=False)
+
+    @property
+    def credentials(self) -> Credentials | None:
+        """The caller's one identity: MNI's own fields (``idConsultante``/``senhaConsultante``,
+        ``idManifestante``/…, ``idRecebedor``/…) or a UsernameToken addressed to the gateway, which must all agree
+        (None when there is none). Raises :attr:`credential_error` when they cannot be used."""
+        if self.credential_error is not None:
+            raise self.credential_error
+        return self._credentials
 
 
 
@@ -132,7 +144,7 @@ def read_response(body: bytes, content_type: str | None, limits: XmlLimits, *, l
     *light* as in :func:`read_request`: a plain answer with ``sucesso`` and ``mensagem`` can then be passed on
     byte for byte."""
     try:
-        return _read(body, content_type, mni_policy(limits), request=False, light=light)
+        return _read(body, content_type, mni_answer_policy(limits), request=False, light=light)
     except (MalformedRequest, VersionMismatch) as exc:
         raise TribunalResponseUnreadable(exc.code, exc.message) from exc
 
@@ -174,6 +186,13 @@ class _Children:
         el = self.first.get(_TIPOS + name)
         return None if el is None else (el.text or "").strip()
 
+    def texts(self, name: str) -> list[str]:
+        """The stripped, non-empty texts of every tipos child *name*, in order."""
+        tag = _TIPOS + name
+        if tag not in self.first:
+            return []
+        return [text for t, _, el in self.items if t == tag and (text := (el.text or "").strip())]
+
 
 def _read(body: bytes, content_type: str | None, policy: XmlPolicy, *, request: bool,
           light: bool = False) -> MniMessage:
@@ -187,7 +206,7 @@ def _read(body: bytes, content_type: str | None, policy: XmlPolicy, *, request: 
         xml, charset, attachments = parts.root, parts.root_charset or charset, parts.attachments
         found.append(("mtom-xop", f"multipart/related com {len(attachments)} anexo(s)"))
     root, info = read_xml(xml, policy, charset)
-    misspelled = may_have_misspelled_namespaces(xml)
+    misspelled = info.utf16 or may_have_misspelled_namespaces(xml)  # the byte scan knows only 8-bit bodies
     del xml
     if info.latin1:
         found.append(("codificacao-iso-8859-1", "corpo em ISO-8859-1"))
@@ -346,16 +365,7 @@ def _extract(msg: MniMessage, envelope: SoapRequest, children: _Children, found:
         if local in _PARAMETER_NAMES:
             value = child.get("valor")
             msg.parameters.append((child.get("nome") or "", value if value is not None else (child.text or "")))
-    for user_field, password_field, source in _CREDENTIAL_FIELDS:
-        user = children.text(user_field)
-        if user is not None:
-            msg.credentials = Credentials(user, children.text(password_field) or "", source)
-            break
-    token = envelope.username_token
-    if token is not None:
-        found.append(("ws-security", f"UsernameToken de {token.username!r}"))
-        if msg.credentials is None:
-            msg.credentials = Credentials(token.username, token.password, "wsse")
+    _credentials(msg, envelope, children, found)
     for tag in envelope.ignored_headers:
         found.append(("cabecalho-ignorado", f"{tag} com mustUnderstand"))
     dados: etree._Element | None = children.first.get(_TIPOS + "dadosBasicos")
@@ -371,6 +381,32 @@ def _extract(msg: MniMessage, envelope: SoapRequest, children: _Children, found:
         msg.numero_processo = next((v for n, v in msg.parameters if n == "numeroProcesso" and v), None)
     msg.identificador_aviso = children.text("identificadorAviso")
     _semantic_checks(msg, children, found, initial=initial)
+
+
+def _credentials(msg: MniMessage, envelope: SoapRequest, children: _Children, found: list[tuple[str, str]]) -> None:
+    """Every identity the request carries — each MNI credential pair present, each UsernameToken addressed to the
+    gateway — must be the same user with the same password; the first (MNI's fields, then WS-Security) is the
+    caller's. Different ones set ``credential_error`` MNI-E025: which one acts would be a guess."""
+    identities: list[Credentials] = []
+    for user_field, password_field, source in _CREDENTIAL_FIELDS:
+        users = children.texts(user_field)
+        passwords = children.texts(password_field) or [""]
+        identities.extend(Credentials(user, password, source)
+                          for user in dict.fromkeys(users) for password in dict.fromkeys(passwords))
+    for token in envelope.tokens:
+        found.append(("ws-security", f"UsernameToken de {token.username!r}"))
+        identities.append(Credentials(token.username, token.password, "wsse"))
+    if not identities:
+        if envelope.foreign_tokens:
+            msg.credential_error = AuthenticationFailed("MNI-E020", with_detail("MNI-E020", FOREIGN_TOKEN))
+        return
+    first = identities[0]
+    msg._credentials = first
+    distinct = {(c.user, c.password) for c in identities}
+    if len(distinct) > 1:
+        sources = ", ".join(dict.fromkeys(c.source for c in identities))
+        msg.credential_error = AuthenticationFailed("MNI-E025", with_detail(
+            "MNI-E025", f"{len(distinct)} identidades em {sources}."))
 
 
 def _semantic_checks(msg: MniMessage, children: _Children, found: list[tuple[str, str]], *, initial: bool) -> None:

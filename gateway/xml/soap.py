@@ -7,11 +7,12 @@ Faults follow DESIGN.md: HTTP 500, ``faultcode`` Client / Server / VersionMismat
 from __future__ import annotations
 
 from dataclasses import dataclass
+from urllib.parse import urlsplit
 from xml.sax.saxutils import escape
 
 from lxml import etree
 
-from gateway.errors import GatewayError, MustUnderstand, VersionMismatch
+from gateway.errors import CATALOGUE, AuthenticationFailed, GatewayError, MustUnderstand, VersionMismatch
 from gateway.xml.reader import malformed
 
 SOAP11_NS = "http://schemas.xmlsoap.org/soap/envelope/"
@@ -20,11 +21,24 @@ WSSE_NS = "http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-wssecurity-se
 PASSWORD_TEXT = (
     "http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-username-token-profile-1.0#PasswordText"
 )
+#: Targets that address a header block to whoever receives it first — this endpoint (SOAP 1.1 §4.2.2; the SOAP 1.2
+#: roles, which WS-Security allows as ``S12:role``).
+RECEIVER_ACTORS = frozenset({
+    "", "http://schemas.xmlsoap.org/soap/actor/next",
+    "http://www.w3.org/2003/05/soap-envelope/role/next",
+    "http://www.w3.org/2003/05/soap-envelope/role/ultimateReceiver",
+})
+#: Said after E020 when the only UsernameTokens are in blocks addressed to another node.
+FOREIGN_TOKEN = ("O UsernameToken enviado está num cabeçalho wsse:Security endereçado a outro nó (actor/role); "
+                 "omita o atributo.")
 _ENVELOPE = "{%s}Envelope" % SOAP11_NS
 _HEADER = "{%s}Header" % SOAP11_NS
 _BODY = "{%s}Body" % SOAP11_NS
 _MUST_UNDERSTAND = "{%s}mustUnderstand" % SOAP11_NS
+_ACTOR = "{%s}actor" % SOAP11_NS
+_ROLE = "{%s}role" % SOAP12_NS
 _SECURITY = "{%s}Security" % WSSE_NS
+_USERNAME_TOKEN = "{%s}UsernameToken" % WSSE_NS
 
 
 @dataclass(frozen=True)
@@ -40,14 +54,19 @@ class UsernameToken:
 class SoapRequest:
     """A SOAP 1.1 request reduced to what an endpoint needs, read in one pass over the envelope.
 
-    ``username_token`` is the WS-Security UsernameToken of the header (None when absent); ``ignored_headers`` the
-    tags of the mustUnderstand header blocks a tolerant reader did not process (a strict one refuses them).
+    ``tokens`` are the UsernameTokens of every ``wsse:Security`` header block addressed to this endpoint (no
+    ``actor``/``role``, the receiver's, or the endpoint's URL), in document order; ``foreign_tokens`` counts
+    those in blocks addressed to another node (not ours to read); ``ignored_headers`` the tags of the
+    mustUnderstand header blocks addressed to us that a tolerant reader did not process (a strict one refuses
+    them). ``family`` prefixes the codes :meth:`identity` raises.
     """
 
     header: etree._Element | None
     operation: etree._Element
-    username_token: UsernameToken | None = None
+    tokens: tuple[UsernameToken, ...] = ()
     ignored_headers: tuple[str, ...] = ()
+    family: str = "INFODIP"
+    foreign_tokens: int = 0
 
     @property
     def qname(self) -> tuple[str, str]:
@@ -55,12 +74,39 @@ class SoapRequest:
         q = etree.QName(self.operation)
         return (q.namespace or "", q.localname)
 
+    @property
+    def username_token(self) -> UsernameToken | None:
+        """The first UsernameToken addressed to us (None when there is none); :meth:`identity` checks the rest."""
+        return self.tokens[0] if self.tokens else None
 
-def read_envelope(root: etree._Element, family: str = "INFODIP", *, tolerant: bool = False) -> SoapRequest:
-    """Read the SOAP 1.1 envelope *root* once: header, body element, UsernameToken and mustUnderstand headers.
+    def identity(self) -> UsernameToken | None:
+        """The caller's one WS-Security identity, or None when no header addressed to us carries a token.
+
+        Several tokens naming the same user with the same password are one identity. Errors:
+        :class:`AuthenticationFailed` ``<family>-E025`` when they name different identities (which one acts would be
+        a guess), ``<family>-E020`` naming the cause when the only tokens are addressed to another node."""
+        if not self.tokens:
+            if self.foreign_tokens:
+                message = f"{CATALOGUE[self.family + '-E020']} {FOREIGN_TOKEN}"
+                raise AuthenticationFailed(f"{self.family}-E020", message, field="Header/Security")
+            return None
+        first = self.tokens[0]
+        for other in self.tokens[1:]:
+            if other != first:
+                raise AuthenticationFailed(f"{self.family}-E025", field="Header/Security")
+        return first
+
+
+def read_envelope(root: etree._Element, family: str = "INFODIP", *, tolerant: bool = False,
+                  endpoint: str | None = None) -> SoapRequest:
+    """Read the SOAP 1.1 envelope *root* once: header, body element, UsernameTokens and mustUnderstand headers.
 
     Both modes: an ``Envelope`` in another namespace is ``<family>-E008`` (:class:`VersionMismatch`, SOAP 1.1
-    §4.4.1), another root element ``E007``; the Body holds exactly one element (``E007``). Strict (INFODIP): the
+    §4.4.1), another root element ``E007``; the Body holds exactly one element (``E007``). Only header blocks
+    addressed to this endpoint are read: without ``actor`` (or ``role``), with the receiver's (``next``), or with a
+    URI whose path is *endpoint* (``/soap/infodip``: any scheme and host, as proxies rename them); others are for
+    another node and are skipped, their mustUnderstand included (SOAP 1.1 §4.2.2–4.2.3). Every ``wsse:Security``
+    block addressed to us is read (a token is never missed because another block came first). Strict (INFODIP): the
     Envelope holds an optional Header first, then one Body, nothing else (``E007``), and a mustUnderstand header
     block other than WS-Security's is ``E012`` (:class:`MustUnderstand`, SOAP 1.1 §4.2.3). *tolerant* (MNI, which
     reads what real clients send, DOMAIN.md §4): the first Header and the first Body are read wherever they are,
@@ -86,33 +132,50 @@ def read_envelope(root: etree._Element, family: str = "INFODIP", *, tolerant: bo
     elements = [c for c in body if isinstance(c.tag, str)]
     if len(elements) != 1:
         raise malformed(f"{family}-E007", "soap:Body deve conter exatamente um elemento.", field="Body")
-    token = None
+    tokens: list[UsernameToken] = []
+    foreign = 0
     ignored: list[str] = []
     if header is not None:
-        security = None
         for h in header:
-            if h.tag == _SECURITY:  # understood: the first one carries the UsernameToken
-                security = h if security is None else security
-            elif isinstance(h.tag, str) and h.get(_MUST_UNDERSTAND) in ("1", "true"):
+            if not isinstance(h.tag, str):
+                continue
+            ours = _addressed_to_us(_target(h), endpoint)
+            if h.tag == _SECURITY:  # understood: each one addressed to us is read
+                found = _username_tokens(h)
+                if ours:
+                    tokens.extend(found)
+                else:
+                    foreign += len(found)
+            elif ours and h.get(_MUST_UNDERSTAND) in ("1", "true"):
                 if not tolerant:
                     raise MustUnderstand(f"{family}-E012", f"Cabeçalho obrigatório não compreendido: {h.tag}")
                 ignored.append(h.tag)
-        token = _username_token(security)
-    return SoapRequest(header, elements[0], token, tuple(ignored))
+    return SoapRequest(header, elements[0], tuple(tokens), tuple(ignored), family, foreign)
 
 
-def _username_token(security: etree._Element | None) -> UsernameToken | None:
-    """The UsernameToken of a WS-Security header block, or None when there is none."""
-    if security is None:
-        return None
-    token = security.find("{%s}UsernameToken" % WSSE_NS)
-    if token is None:
-        return None
-    user = token.findtext("{%s}Username" % WSSE_NS)
-    pw = token.find("{%s}Password" % WSSE_NS)
-    if user is None or pw is None:
-        return None
-    return UsernameToken(user.strip(), pw.text or "", pw.get("Type") or PASSWORD_TEXT)
+def _target(block: etree._Element) -> str:
+    """The node a header block is addressed to (``""``: the ultimate receiver)."""
+    target = block.get(_ACTOR)
+    if target is None:
+        target = block.get(_ROLE)
+    return (target or "").strip()
+
+
+def _addressed_to_us(target: str, endpoint: str | None) -> bool:
+    if target in RECEIVER_ACTORS:
+        return True
+    return endpoint is not None and urlsplit(target).path.rstrip("/") == endpoint
+
+
+def _username_tokens(security: etree._Element) -> list[UsernameToken]:
+    """The UsernameTokens of a WS-Security header block (each with a Username and a Password)."""
+    tokens = []
+    for token in security.iterchildren(_USERNAME_TOKEN):
+        user = token.findtext("{%s}Username" % WSSE_NS)
+        pw = token.find("{%s}Password" % WSSE_NS)
+        if user is not None and pw is not None:
+            tokens.append(UsernameToken(user.strip(), pw.text or "", pw.get("Type") or PASSWORD_TEXT))
+    return tokens
 
 
 def envelope(body_xml: str) -> bytes:

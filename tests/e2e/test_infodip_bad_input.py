@@ -8,10 +8,12 @@ communication and the same fact sent by another organ.
 
 from __future__ import annotations
 
+import gzip
 import random
 import re
 import time
 import unicodedata
+import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -27,7 +29,15 @@ from gateway.errors import CATALOGUE
 from gateway.infodip.domain import Kind
 from gateway.infodip.samples import SAMPLE_USERNAME
 from gateway.xml.soap import SOAP11_NS, SOAP12_NS, WSSE_NS
-from tests.support import GatewayProcess, password_of, recent_day, sample, unique_ref
+from tests.support import (
+    GatewayProcess,
+    comunicacao_of,
+    infodip_request,
+    password_of,
+    recent_day,
+    sample,
+    unique_ref,
+)
 
 pytestmark = pytest.mark.e2e
 
@@ -345,22 +355,42 @@ def _invalid_utf8() -> bytes:
     return raw.replace("Falcão".encode(), b"Falc\xe3o\xff\xfe", 1)
 
 
-def _utf16_with_bom() -> bytes:
-    text_ = after_declaration(sample(Kind.I)).decode()
-    return ('<?xml version="1.0" encoding="UTF-16"?>\n' + text_).encode("utf-16")  # BOM + native order
-
-
 def _latin1_declared() -> bytes:
     text_ = after_declaration(sample(Kind.I)).decode()
     return ('<?xml version="1.0" encoding="ISO-8859-1"?>\n' + text_).encode("latin-1")
 
 
-@pytest.mark.parametrize("build", [_invalid_utf8, _utf16_with_bom, _latin1_declared],
-                         ids=["invalid-utf8", "utf16-bom", "latin1"])
-def test_encoding_other_than_utf8_is_refused(server: GatewayProcess, db: Engine, build: Callable[[], bytes]) -> None:
-    """Bytes that are not valid UTF-8, a UTF-16 document, and a declared ISO-8859-1 one are refused with
-    INFODIP-E006."""
+def _utf32_with_bom() -> bytes:
+    text_ = after_declaration(sample(Kind.I)).decode()
+    return ('<?xml version="1.0" encoding="UTF-32"?>\n' + text_).encode("utf-32")
+
+
+def _utf16_declaring_utf8() -> bytes:
+    return sample(Kind.I).decode().encode("utf-16")  # a BOM, then a declaration saying UTF-8
+
+
+@pytest.mark.parametrize("build", [_invalid_utf8, _latin1_declared, _utf32_with_bom, _utf16_declaring_utf8],
+                         ids=["invalid-utf8", "latin1", "utf32", "utf16-declaring-utf8"])
+def test_encoding_other_than_utf8_or_utf16_is_refused(server: GatewayProcess, db: Engine,
+                                                      build: Callable[[], bytes]) -> None:
+    """Bytes that are not valid UTF-8, a declared ISO-8859-1 document, UTF-32 and a UTF-16 body whose declaration
+    says UTF-8 are refused with INFODIP-E006."""
     assert_fault(server, db, build(), "INFODIP-E006")
+
+
+@pytest.mark.parametrize("codec", ["utf-16", "utf-16-le", "utf-16-be"])
+def test_utf16_is_accepted_like_utf8(server: GatewayProcess, db: Engine, codec: str) -> None:
+    """A UTF-16 request (with a byte-order mark, or without one and declared — XML 1.0 §4.3.3, WS-I BP R4003)
+    is accepted and stores the same communication as its UTF-8 twin (accents included)."""
+    raw = sample(Kind.I)
+    text_ = '<?xml version="1.0" encoding="UTF-16"?>\n' + after_declaration(raw).decode()
+    before = stored_messages(db)
+    r, _ = post(server, text_.encode(codec), {**HEADERS, "Content-Type": "text/xml; charset=utf-16"})
+    recibo = receipt_of(r)
+    assert recibo.findtext("i:reenvio", namespaces=N) == "false"
+    assert stored_messages(db) == before + 1
+    replay, _ = post(server, raw)  # the same reference in UTF-8: the same payload, so the stored receipt again
+    assert receipt_of(replay).findtext("i:reenvio", namespaces=N) == "true"
 
 
 def _ascii_only(raw: bytes) -> str:
@@ -368,21 +398,15 @@ def _ascii_only(raw: bytes) -> str:
     return unicodedata.normalize("NFKD", raw.decode()).encode("ascii", "ignore").decode()
 
 
-def test_utf16_without_bom_is_refused(server: GatewayProcess, db: Engine) -> None:
-    """A UTF-16LE document without BOM (declaring encoding="UTF-16") is refused with INFODIP-E006 like any
-    UTF-16 body, not parsed and stored."""
-    text_ = _ascii_only(after_declaration(sample(Kind.I)))
-    body = ('<?xml version="1.0" encoding="UTF-16"?>\n' + text_).encode("utf-16-le")
-    body.decode("utf-8")  # the trap: this is valid UTF-8
-    assert_fault(server, db, body, "INFODIP-E006")
-
-
 def test_utf16_without_bom_billion_laughs_is_refused_before_parsing(server: GatewayProcess, db: Engine) -> None:
-    """A billion-laughs DOCTYPE in a BOM-less UTF-16 body is refused as a UTF-16 body (E006) or a DOCTYPE (E002)
-    before libxml2 ever reads the DTD."""
+    """A billion-laughs DOCTYPE in a BOM-less UTF-16 body (whose bytes are also valid UTF-8: the byte scans must
+    look at the decoded text) is refused as a DOCTYPE (E002) before libxml2 ever reads the DTD; so is one with a
+    byte-order mark."""
     text_ = _ascii_only(after_declaration(billion_laughs()))
     body = ('<?xml version="1.0" encoding="UTF-16"?>\n' + text_).encode("utf-16-le")
-    assert_fault(server, db, body, ("INFODIP-E006", "INFODIP-E002"))
+    body.decode("utf-8")  # the trap: this is valid UTF-8
+    assert_fault(server, db, body, "INFODIP-E002")
+    assert_fault(server, db, after_declaration(billion_laughs()).decode().encode("utf-16"), "INFODIP-E002")
 
 
 def _long_text() -> bytes:
@@ -452,18 +476,23 @@ def test_must_understand_header_is_refused(server: GatewayProcess, db: Engine) -
 # -- contract (XSD) and identifiers -----------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("build", [
-    pytest.param(lambda: remove(".//i:pessoa/i:nome"), id="missing-nome"),
-    pytest.param(lambda: remove(".//i:comunicacao/i:cabecalho"), id="missing-cabecalho"),
-    pytest.param(lambda: remove(".//i:cabecalho/i:pessoa"), id="missing-pessoa"),
-    pytest.param(lambda: set_text(".//i:pessoa/i:cpf", "3184629570X"), id="letter-in-cpf"),
-    pytest.param(lambda: set_text(".//i:cabecalho/i:dataFato", "ontem"), id="not-a-date"),
+@pytest.mark.parametrize(("build", "field"), [
+    # a missing element is reported where libxml2 found another one instead
+    pytest.param(lambda: remove(".//i:pessoa/i:nome"), "comunicacao/cabecalho/pessoa/cpf", id="missing-nome"),
+    pytest.param(lambda: remove(".//i:comunicacao/i:cabecalho"), "comunicacao/condenacaoImprobidade",
+                 id="missing-cabecalho"),
+    pytest.param(lambda: remove(".//i:cabecalho/i:pessoa"), "comunicacao/cabecalho/processo", id="missing-pessoa"),
+    pytest.param(lambda: remove(".//i:enviarComunicacao/i:comunicacao"), "comunicacao", id="missing-comunicacao"),
+    pytest.param(lambda: set_text(".//i:pessoa/i:cpf", "3184629570X"), "comunicacao/cabecalho/pessoa/cpf",
+                 id="letter-in-cpf"),
+    pytest.param(lambda: set_text(".//i:cabecalho/i:dataFato", "ontem"), "comunicacao/cabecalho/dataFato",
+                 id="not-a-date"),
 ])
-def test_xsd_invalid(server: GatewayProcess, db: Engine, build: Callable[[], bytes]) -> None:
+def test_xsd_invalid(server: GatewayProcess, db: Engine, build: Callable[[], bytes], field: str) -> None:
     """A request the XSD rejects (missing required element, a letter in the CPF, a date that is not a date) is
-    refused with INFODIP-E011 naming the field."""
+    refused with INFODIP-E011 naming the field, rooted at the operation's payload (``comunicacao/…``)."""
     answer = assert_fault(server, db, build(), "INFODIP-E011")
-    assert answer.field
+    assert answer.field == field
 
 
 def _matricula_invalid() -> bytes:
@@ -553,7 +582,7 @@ def test_password_digest_is_refused(server: GatewayProcess, db: Engine) -> None:
 def test_future_fact_date_is_refused(server: GatewayProcess, db: Engine) -> None:
     """A fact dated after today (in America/Sao_Paulo) is refused with INFODIP-E040."""
     answer = assert_fault(server, db, sample(Kind.I, fact_date=recent_day(-2)), "INFODIP-E040")
-    assert answer.field == "cabecalho/dataFato"
+    assert answer.field == "comunicacao/cabecalho/dataFato"
 
 
 def test_tipo_attribute_disagreeing_with_block(server: GatewayProcess, db: Engine) -> None:
@@ -570,7 +599,7 @@ def test_fact_date_differing_from_the_blocks_date(server: GatewayProcess, db: En
     INFODIP-E044."""
     answer = assert_fault(server, db, set_text(".//i:cabecalho/i:dataFato", recent_day(3).isoformat()),
                           "INFODIP-E044")
-    assert answer.field == "cabecalho/dataFato"
+    assert answer.field == "comunicacao/cabecalho/dataFato"
 
 
 # -- odd but accepted ---------------------------------------------------------------------------------------------
@@ -640,3 +669,191 @@ def test_cdata_containing_lt_bang_is_accepted(server: GatewayProcess) -> None:
     assert cdata != raw
     r, _ = post(server, cdata)
     assert r.status_code == 200, r.text[-600:]
+
+
+# -- issue 8: what real clients send, and what hostile ones do --------------------------------------------------
+
+
+def _deflate_raw(data: bytes) -> bytes:
+    z = zlib.compressobj(wbits=-15)
+    return z.compress(data) + z.flush()
+
+
+@pytest.mark.parametrize(("encoding", "compress"), [
+    ("gzip", gzip.compress), ("x-gzip", gzip.compress), ("deflate", zlib.compress),
+    ("deflate", _deflate_raw), ("gzip, identity", gzip.compress),
+    ("deflate, gzip", lambda data: gzip.compress(zlib.compress(data))),
+], ids=["gzip", "x-gzip", "deflate-zlib", "deflate-raw", "gzip-identity", "deflate-then-gzip"])
+def test_compressed_request_is_accepted(server: GatewayProcess, db: Engine, encoding: str,
+                                        compress: Callable[[bytes], bytes]) -> None:
+    """A body sent with Content-Encoding gzip, x-gzip or deflate (zlib, or the raw stream .NET sends), or stacked,
+    is inflated and accepted like the plain request (Apache CXF and Axis2/.NET with compression on)."""
+    before = stored_messages(db)
+    r, _ = post(server, compress(sample(Kind.I)), {**HEADERS, "Content-Encoding": encoding})
+    assert receipt_of(r).findtext("i:protocolo", namespaces=N)
+    assert stored_messages(db) == before + 1
+
+
+def test_compression_bomb_and_unknown_encodings_are_refused(server: GatewayProcess, db: Engine) -> None:
+    """A gzip bomb (200 MB of zeros in ~200 KB) is refused with INFODIP-E004 as soon as its inflated bytes pass
+    the body limit; an encoding the gateway does not inflate (br, compress) is INFODIP-E013 naming it, and so is
+    a corrupt or truncated gzip body."""
+    bomb = gzip.compress(b"\0" * (200 * 1024 * 1024), compresslevel=9)
+    assert len(bomb) < 512 * 1024
+    assert_fault(server, db, bomb, "INFODIP-E004", headers={**HEADERS, "Content-Encoding": "gzip"})
+    for name in ("br", "compress"):
+        answer = assert_fault(server, db, sample(Kind.I), "INFODIP-E013", headers={**HEADERS, "Content-Encoding": name})
+        assert name in answer.faultstring and answer.field == "Content-Encoding"
+    packed = gzip.compress(sample(Kind.I))
+    for broken in (packed[:-20], packed[:10] + b"\xff" * 20 + packed[30:]):
+        assert_fault(server, db, broken, "INFODIP-E013", headers={**HEADERS, "Content-Encoding": "gzip"})
+
+
+def _with_headers(*blocks: str, kind: Kind = Kind.I) -> bytes:
+    """The sample with its soap:Header's content replaced by *blocks*."""
+    raw = sample(kind)
+    head = re.search(rb"<soap:Header>.*</soap:Header>", raw, re.S)
+    assert head is not None
+    return raw.replace(head.group(0), ("<soap:Header>" + "".join(blocks) + "</soap:Header>").encode())
+
+
+def _security(user: str | None, password: str | None = None, attrs: str = "") -> str:
+    token = "" if user is None else (f"<wsse:UsernameToken><wsse:Username>{user}</wsse:Username><wsse:Password>"
+                                     f"{password if password is not None else password_of(user)}</wsse:Password>"
+                                     "</wsse:UsernameToken>")
+    timestamp = ('<wsu:Timestamp xmlns:wsu="http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-wssecurity-'
+                 'utility-1.0.xsd"><wsu:Created>2026-01-01T00:00:00Z</wsu:Created></wsu:Timestamp>')
+    return f'<wsse:Security xmlns:wsse="{WSSE_NS}"{attrs}>{token or timestamp}</wsse:Security>'
+
+
+def test_several_security_headers(server: GatewayProcess, db: Engine) -> None:
+    """The token is read from whichever wsse:Security block addressed to the gateway carries it (a Timestamp-only
+    block first no longer makes it "absent"); a block for another actor is skipped; two identities are
+    INFODIP-E025; a token only in a block for another node is E020 saying so."""
+    other = ' soap:actor="urn:outro-no" soap:mustUnderstand="1"'
+    for blocks in ((_security(None), _security("tjrj-sistema")),
+                   (_security("tjrj-1vfp", attrs=other), _security("tjrj-sistema")),
+                   (_security("tjrj-sistema"), _security("tjrj-sistema"))):
+        receipt_of(post(server, _with_headers(*blocks))[0])
+    assert_fault(server, db, _with_headers(_security("tjrj-sistema"), _security("tjrj-1vfp")), "INFODIP-E025")
+    assert_fault(server, db, _with_headers(_security("tjrj-sistema"), _security("tjrj-sistema", "outra")),
+                 "INFODIP-E025")
+    answer = assert_fault(server, db, _with_headers(_security("tjrj-sistema", attrs=other)), "INFODIP-E020")
+    assert "outro nó" in answer.faultstring
+
+
+def _edit_text(path: str, value: str, kind: Kind = Kind.I) -> Callable[[], bytes]:
+    return lambda: set_text(path, value, kind)
+
+
+def _set_tipo(value: str) -> Callable[[], bytes]:
+    def edit(root: etree._Element) -> None:
+        find(root, ".//i:comunicacao").set("tipo", value)
+    return lambda: body_of(Kind.I, edit)
+
+
+def _no_person_ids() -> bytes:
+    def edit(root: etree._Element) -> None:
+        pessoa = find(root, ".//i:pessoa")
+        for name in ("cpf", "tituloEleitor", "nomeMae"):
+            pessoa.remove(find(pessoa, f"i:{name}"))
+    return body_of(Kind.I, edit)
+
+
+def _as_retification(build: Callable[[], bytes]) -> Callable[[], bytes]:
+    """*build*'s communication sent as a retificação of a protocol (the checks run before the lookup)."""
+    return lambda: infodip_request("retificarComunicacao", "<i:protocolo>20260101-AAAAAAAAAAAA</i:protocolo>"
+                                   + comunicacao_of(build()))
+
+
+CPF = "comunicacao/cabecalho/pessoa/cpf"
+FACT = "comunicacao/cabecalho/dataFato"
+TIPO = "comunicacao/@tipo"
+SUSPENSION = "comunicacao/condenacaoImprobidade/sancoes/suspensaoDireitosPoliticos"
+FIELD_LAYERS = [  # (field, [(what, build, code)]): the same field refused by each layer that can catch it
+    (CPF, [("xsd", _edit_text(".//i:pessoa/i:cpf", "3184629570X"), "INFODIP-E011"),
+           ("check-digits", _edit_text(".//i:pessoa/i:cpf", "31846295701"), "INFODIP-E030")]),
+    (FACT, [("xsd", _edit_text(".//i:cabecalho/i:dataFato", "ontem"), "INFODIP-E011"),
+            ("out-of-range", _edit_text(".//i:cabecalho/i:dataFato", "10000-01-01"), "INFODIP-E046"),
+            ("future", lambda: sample(Kind.I, fact_date=recent_day(-2)), "INFODIP-E040"),
+            ("differs", _edit_text(".//i:cabecalho/i:dataFato", recent_day(3).isoformat()), "INFODIP-E044")]),
+    (TIPO, [("xsd", _set_tipo("X"), "INFODIP-E011"), ("block", _set_tipo("II"), "INFODIP-E041"),
+            ("competence", lambda: sample(Kind.I, username="pgfn-mni"), "INFODIP-E022")]),
+    ("comunicacao/cabecalho/pessoa", [("rule", _no_person_ids, "INFODIP-E045")]),
+    (SUSPENSION + "/anos", [("xsd", _edit_text(".//i:suspensaoDireitosPoliticos/i:anos", "dez"), "INFODIP-E011"),
+                            ("out-of-range", _edit_text(".//i:suspensaoDireitosPoliticos/i:anos", "9" * 5000),
+                             "INFODIP-E046")]),
+    (SUSPENSION, [("legal-limit", _edit_text(".//i:suspensaoDireitosPoliticos/i:anos", "15"), "INFODIP-E043")]),
+]
+
+
+@pytest.mark.parametrize("operation", ["enviar", "retificar"])
+@pytest.mark.parametrize(("field", "layers"), FIELD_LAYERS, ids=[f for f, _ in FIELD_LAYERS])
+def test_every_layer_roots_campo_at_the_payload(server: GatewayProcess, db: Engine, field: str,
+                                                layers: list[tuple[str, Callable[[], bytes], str]],
+                                                operation: str) -> None:
+    """The same bad field gets the same ``campo``, rooted at the operation's payload as the README shows
+    (``comunicacao/cabecalho/pessoa/cpf``), whichever layer refuses it — the XSD (E011), reading into the domain
+    (E046), identifiers (E030), the legal rules (E040–E045), competence (E022) — in an envio and a retificação."""
+    for what, build, code in layers:
+        if operation == "retificar" and code == "INFODIP-E022":
+            continue  # the retificação helper sends as the tribunal
+        content = build() if operation == "enviar" else _as_retification(build)()
+        answer = assert_fault(server, db, content, code)
+        assert answer.field == field, (what, answer.field)
+
+
+def _person_born(day: str) -> Callable[[], bytes]:
+    return _edit_text(".//i:pessoa/i:dataNascimento", day)
+
+
+@pytest.mark.parametrize(("build", "field"), [
+    pytest.param(_edit_text(".//i:cabecalho/i:dataFato", "10000-01-01"), FACT, id="fact-year-10000"),
+    pytest.param(_edit_text(".//i:cabecalho/i:dataFato", "-2020-01-01"), FACT, id="fact-negative-year"),
+    pytest.param(_edit_text(".//i:condenacaoImprobidade/i:dataTransitoJulgado", "12020-01-01"),
+                 "comunicacao/condenacaoImprobidade/dataTransitoJulgado", id="block-date-year-12020"),
+    pytest.param(_person_born("10000-01-01"), "comunicacao/cabecalho/pessoa/dataNascimento", id="birth-10000"),
+    pytest.param(_person_born("-2020-01-01"), "comunicacao/cabecalho/pessoa/dataNascimento", id="birth-negative"),
+    pytest.param(_edit_text(".//i:suspensaoDireitosPoliticos/i:anos", "1" * 5000), SUSPENSION + "/anos",
+                 id="5000-digit-years"),
+    pytest.param(_edit_text(".//i:suspensaoDireitosPoliticos/i:anos", "1" * 10), SUSPENSION + "/anos",
+                 id="10-digit-years"),
+])
+def test_schema_valid_values_the_domain_cannot_use(server: GatewayProcess, db: Engine, build: Callable[[], bytes],
+                                                   field: str) -> None:
+    """Years of five digits or negative (dates of the fact, of the block, of birth) and a 5,000-digit count pass
+    the XSD but not the domain: INFODIP-E046 soap:Client naming the field — never E090 soap:Server, and no
+    traceback in the server's log."""
+    log_before = server.log_path.stat().st_size
+    answer = assert_fault(server, db, build(), "INFODIP-E046")
+    assert answer.field == field
+    with open(server.log_path, "rb") as log:
+        log.seek(log_before)
+        assert b"Traceback" not in log.read()
+
+
+@pytest.mark.parametrize("where", ["comment", "attribute", "processing-instruction"])
+def test_doctype_text_in_a_comment_or_attribute_is_accepted(server: GatewayProcess, where: str) -> None:
+    """The text ``<!DOCTYPE`` in a comment, a processing instruction or an attribute value declares nothing: the
+    request is accepted like any other (only a declaration in the prolog is refused)."""
+    raw = sample(Kind.I)
+    marker = {"comment": b"<!-- <!DOCTYPE x [<!ENTITY y 'z'>]> -->",
+              "attribute": b'<wsse:UsernameToken xmlns:x="urn:x" x:nota="&lt;!DOCTYPE x [&lt;!ENTITY y \'z\'>]>">',
+              "processing-instruction": b"<?nota <!DOCTYPE x>?>"}[where]
+    if where == "attribute":  # on a header block: the XSD validates only the operation
+        changed = raw.replace(b"<wsse:UsernameToken>", marker, 1)
+    else:
+        changed = raw.replace(b"<inf:cabecalho>", b"<inf:cabecalho>" + marker, 1)
+    assert changed != raw
+    receipt_of(post(server, changed)[0])
+
+
+def test_element_flood_is_refused_before_authenticating(server: GatewayProcess, db: Engine) -> None:
+    """A body at the size limit made of empty elements, with a wrong password after them, is refused with
+    INFODIP-E005 while it is parsed (the element limit), before the credential is looked at."""
+    raw = sample(Kind.I, password="senha-errada")
+    room = 512 * 1024 - len(raw) - 16
+    flood_ = raw.replace(b"<soap:Header>", b"<soap:Header><x>" + b"<a/>" * (room // 4) + b"</x>", 1)
+    assert len(flood_) <= 512 * 1024
+    answer = assert_fault(server, db, flood_, "INFODIP-E005")
+    assert "elementos" in answer.faultstring

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import dataclasses
 import hashlib
 import subprocess
 import sys
@@ -202,11 +203,12 @@ def test_ws_security_username_token() -> None:
 
 def test_header_read_once_and_foreign_security_is_not_understood() -> None:
     """The envelope's Header is on the message (the hub needs no second look); a mustUnderstand Security block
-    outside the OASIS WS-Security namespace is not processed, so it is recorded like any ignored header."""
+    outside the OASIS WS-Security namespace is not processed, so it is recorded like any ignored header. (The
+    token repeats the MNI fields' identity: different ones are MNI-E025, tested apart.)"""
     wsse = "http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-wssecurity-secext-1.0.xsd"
     header = (
-        f'<w:Security xmlns:w="{wsse}" s:mustUnderstand="1"><w:UsernameToken><w:Username>pgfn-mni</w:Username>'
-        '<w:Password>segredo</w:Password></w:UsernameToken></w:Security>'
+        f'<w:Security xmlns:w="{wsse}" s:mustUnderstand="1"><w:UsernameToken><w:Username>u</w:Username>'
+        '<w:Password>p</w:Password></w:UsernameToken></w:Security>'
         '<o:Security xmlns:o="urn:outra-seguranca" s:mustUnderstand="1"/>'
     )
     for light in (True, False):
@@ -397,3 +399,85 @@ def test_60mb_inline_conteudo_memory() -> None:
     assert size > 60_000_000
     print(f"60 MB body: peak RSS grew {growth / size:.2f}× the body")
     assert growth < 6 * size, f"peak RSS grew {growth / size:.1f}× the body"
+
+
+# -- issue 8 ------------------------------------------------------------------------------------------------------
+
+
+WSSE = "http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-wssecurity-secext-1.0.xsd"
+
+
+def token(user: str, password: str, attrs: str = "") -> str:
+    """A wsse:Security block with one UsernameToken."""
+    return (f'<w:Security xmlns:w="{WSSE}"{attrs}><w:UsernameToken><w:Username>{user}</w:Username>'
+            f"<w:Password>{password}</w:Password></w:UsernameToken></w:Security>")
+
+
+@pytest.mark.parametrize("light", [True, False])
+def test_two_identities_are_mni_e025(light: bool) -> None:
+    """MNI's own fields and a UsernameToken (or two pairs of MNI fields) naming different identities make the
+    credentials unusable: reading them raises MNI-E025 (answered sucesso=false by the hub), never one silently
+    chosen; the same identity in both places is one identity."""
+    same = read_request(envelope(CONSULTA, token("u", "p")), None, LIMITS, light=light)
+    assert same.credentials is not None and (same.credentials.user, same.credentials.source) == ("u", "consultante")
+    conflicts = [
+        envelope(CONSULTA, token("outro", "p")),
+        envelope(CONSULTA, token("u", "outra")),
+        envelope(CONSULTA, token("u", "p") + token("v", "q")),
+        envelope(CONSULTA.replace("<tip:numeroProcesso>", "<tip:idManifestante>v</tip:idManifestante>"
+                                  "<tip:senhaManifestante>q</tip:senhaManifestante><tip:numeroProcesso>")),
+        envelope(CONSULTA.replace("<tip:numeroProcesso>", "<tip:idConsultante>v</tip:idConsultante>"
+                                  "<tip:numeroProcesso>")),
+    ]
+    for body in conflicts:
+        msg = read_request(body, None, LIMITS, light=light)
+        with pytest.raises(GatewayError) as e:
+            _ = msg.credentials
+        assert e.value.code == "MNI-E025" and e.value.faultcode == "soap:Client" and "MNI-E025" in CATALOGUE
+
+
+def test_tokens_are_read_from_the_security_block_addressed_to_the_gateway() -> None:
+    """Without MNI fields, the token comes from whichever wsse:Security block addressed to the gateway carries it;
+    a block for another actor is not ours: alone, it is MNI-E020 saying so (a present token is never reported as
+    plainly absent)."""
+    consulta = "<ser:consultarProcesso><tip:numeroProcesso>50224418220178130024</tip:numeroProcesso>" \
+               "</ser:consultarProcesso>"
+    empty = f'<w:Security xmlns:w="{WSSE}"/>'
+    other = ' s:actor="urn:outro"'
+    msg = read_request(envelope(consulta, empty + token("u", "p")), None, LIMITS)
+    assert msg.credentials is not None and (msg.credentials.user, msg.credentials.source) == ("u", "wsse")
+    msg = read_request(envelope(consulta, token("x", "y", other) + token("u", "p")), None, LIMITS)
+    assert msg.credentials is not None and msg.credentials.user == "u"
+    msg = read_request(envelope(consulta, token("x", "y", other)), None, LIMITS)
+    with pytest.raises(GatewayError) as e:
+        _ = msg.credentials
+    assert e.value.code == "MNI-E020" and "outro nó" in e.value.message
+
+
+@pytest.mark.parametrize("codec", ["utf-16", "utf-16-le", "utf-16-be"])
+def test_utf16_requests_are_read_like_utf8(codec: str) -> None:
+    """A UTF-16 request (byte-order mark, or declared) is read like its UTF-8 twin, misspelled namespaces and
+    ISO-8859-1-only traps included: the namespace scan looks at the decoded document."""
+    for name in (REQUESTS[0].name, MISSPELLED_FILES[0]):
+        raw = fixture(name)
+        text = raw.decode("utf-8")
+        text = text.split("?>", 1)[1] if text.lstrip().startswith("<?xml") else text
+        utf16 = ('<?xml version="1.0" encoding="UTF-16"?>' + text).encode(codec)
+        plain, wide = read_request(raw, "text/xml", LIMITS), read_request(utf16, "text/xml", LIMITS)
+        assert wide.operation == plain.operation and codes(wide) == codes(plain), name
+        assert etree.tostring(wide.root, method="c14n") == etree.tostring(plain.root, method="c14n")
+
+
+def test_flood_is_refused_wherever_the_credential_is() -> None:
+    """A request of more elements than the limit is MNI-E005 with a wrong or a valid credential, before or after
+    the flood (the element limit does not depend on who asks); tribunals' answers have no such limit."""
+    limits = XmlLimits(max_body_bytes=8 * 1024 * 1024, max_depth=64, max_text_bytes=256 * 1024, max_elements=500)
+    flood = "<tip:x/>" * 600
+    for body in (CONSULTA.replace("<tip:idConsultante>", flood + "<tip:idConsultante>"),
+                 CONSULTA.replace("</ser:consultarProcesso>", flood + "</ser:consultarProcesso>")):
+        with pytest.raises(MalformedRequest) as e:
+            read_request(envelope(body), None, limits)
+        assert e.value.code == "MNI-E005"
+    answer = fixture("consultarProcesso_resp_anexoA_cabecalho_movimentos.xml")  # 118 elements
+    assert read_response(answer, "text/xml", dataclasses.replace(limits, max_elements=50)).operation.endswith(
+        "Resposta")
