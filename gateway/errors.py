@@ -11,7 +11,8 @@
     │   ├── Conflict                  idempotency and history conflicts
     │   └── NotFound                  what was asked for does not exist (or is not visible to the caller)
     ├── ServerError                   ours → soap:Server (retryable)
-    │   └── StorageUnavailable        the database failed or timed out; nothing was acknowledged
+    │   ├── StorageUnavailable        the database failed or timed out; nothing was acknowledged
+    │   └── Overloaded                beyond capacity: refused at once, nothing stored (retry after a pause)
     ├── PartnerError                  a partner (TSE, CNJ, a tribunal…) failed; ``retryable`` per instance
     │   ├── PartnerUnreachable        the request never reached the partner (refused, no route, bad address)
     │   ├── PartnerTimeout            sent, no answer in time: whether the partner acted is unknown
@@ -64,6 +65,8 @@ CATALOGUE: dict[str, str] = {
     "INFODIP-E053": "A retificação deve manter o tipo da comunicação original.",
     "INFODIP-E090": "Erro interno do gateway.",
     "INFODIP-E091": "Armazenamento indisponível; tente novamente.",
+    "INFODIP-E092": "Gateway sobrecarregado: nada foi armazenado; tente novamente em instantes com a mesma "
+    "referência.",
     "MNI-E001": "XML ilegível (malformado).",
     "MNI-E002": "DOCTYPE, DTD e entidades não são aceitos.",
     "MNI-E003": "XInclude não é aceito.",
@@ -168,6 +171,16 @@ class ServerError(GatewayError):
 
 class StorageUnavailable(ServerError):
     """The database failed or did not answer in time; nothing of the request was acknowledged."""
+
+
+class Overloaded(ServerError):
+    """The gateway is beyond its capacity and refused the request at once, before storing anything: retrying the
+    same request (same ``referenciaRemetente``) after ``retry_after_s`` seconds is safe (INFODIP-E092)."""
+
+    def __init__(self, code: str = "INFODIP-E092", message: str | None = None, field: str | None = None, *,
+                 retry_after_s: int = 1) -> None:
+        super().__init__(code, message, field)
+        self.retry_after_s = retry_after_s
 
 
 class PartnerError(GatewayError):

@@ -3,6 +3,9 @@
 SQLite: WAL journal, ``synchronous=FULL`` (a commit survives power loss), a busy timeout, foreign keys on, and
 pysqlite's own transaction handling replaced by explicit ``BEGIN`` so SAVEPOINTs work; the writer engine begins
 with ``BEGIN IMMEDIATE`` so two writers never deadlock on a lock upgrade.
+
+Every wait is bounded by *timeout_s* when given (the gateway passes ``GATEWAY_COMMIT_TIMEOUT_S``): SQLite's busy
+timeout; on PostgreSQL each session's ``statement_timeout`` and ``lock_timeout`` and the pool's checkout wait.
 """
 
 from __future__ import annotations
@@ -26,11 +29,14 @@ def normalise_url(url: str) -> str:
     return url
 
 
-def make_engine(url: str, *, writer: bool = False, pool_size: int = 5) -> Engine:
-    """An engine for *url*; *writer* engines take the write lock at BEGIN on SQLite."""
+def make_engine(url: str, *, writer: bool = False, pool_size: int = 5, timeout_s: float | None = None) -> Engine:
+    """An engine for *url*; *writer* engines take the write lock at BEGIN on SQLite. *timeout_s* bounds every wait
+    for a lock, a statement or a pooled connection (seconds; None: 30 s on SQLite, no bound on PostgreSQL)."""
     url = normalise_url(url)
+    busy_ms = int((timeout_s if timeout_s is not None else 30.0) * 1000)
     if is_sqlite(url):
-        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30}, poolclass=NullPool
+        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": busy_ms / 1000},
+                               poolclass=NullPool
                                if url in ("sqlite://", "sqlite:///:memory:") else None)
         begin = "BEGIN IMMEDIATE" if writer else "BEGIN"
 
@@ -41,7 +47,7 @@ def make_engine(url: str, *, writer: bool = False, pool_size: int = 5) -> Engine
             cur.execute("PRAGMA journal_mode=WAL")
             cur.execute("PRAGMA synchronous=FULL")
             cur.execute("PRAGMA foreign_keys=ON")
-            cur.execute("PRAGMA busy_timeout=30000")
+            cur.execute(f"PRAGMA busy_timeout={busy_ms}")
             cur.close()
 
         @event.listens_for(engine, "begin")
@@ -49,5 +55,17 @@ def make_engine(url: str, *, writer: bool = False, pool_size: int = 5) -> Engine
             conn.exec_driver_sql(begin)
 
         return engine
-    return create_engine(url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True,
-                         pool_timeout=30, connect_args={"connect_timeout": 10})
+    engine = create_engine(url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True,
+                           pool_timeout=timeout_s if timeout_s is not None else 30,
+                           connect_args={"connect_timeout": 10})
+    if timeout_s is not None:
+
+        @event.listens_for(engine, "connect")
+        def _bound_waits(dbapi_connection: Any, _record: Any) -> None:
+            # session settings (the URL's own ``options``, e.g. a search_path, stay untouched)
+            with dbapi_connection.cursor() as cur:
+                cur.execute(f"SET statement_timeout = {busy_ms}")
+                cur.execute(f"SET lock_timeout = {busy_ms}")
+            dbapi_connection.commit()
+
+    return engine
