@@ -13,7 +13,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from gateway.auth import Authenticator
-from gateway.errors import GatewayError, MalformedRequest, ServerError
+from gateway.errors import GatewayError, MalformedRequest, Overloaded, ServerError
 from gateway.infodip import contract
 from gateway.infodip.records import CommunicationView, Receipt
 from gateway.infodip.service import InfodipService
@@ -93,7 +93,9 @@ class InfodipEndpoint:
             self.metrics.rejected.labels("soap", exc.code).inc()
             if isinstance(exc, ServerError):
                 log.error("infodip server error %s", exc, exc_info=exc.__cause__ is not None)
-            response = Response(fault(exc, contract.errors_detail(exc)), status_code=500, media_type=XML)
+            retry = {"Retry-After": str(exc.retry_after_s)} if isinstance(exc, Overloaded) else None
+            response = Response(fault(exc, contract.errors_detail(exc)), status_code=500, media_type=XML,
+                                headers=retry)
         except Exception:
             log.exception("unexpected error in /soap/infodip")
             exc2 = ServerError("INFODIP-E090")
