@@ -142,7 +142,9 @@ def build(settings: Settings, clock: Clock | None = None, relay_wanted: bool | N
     delivery = DeliveryService(committer, reader)
     metrics = Metrics(delivery.outbox_counts)
     admission = Admission(settings.intake_max_inflight, settings.overload_retry_after_s,
-                          lambda channel: metrics.rejected.labels(channel, "INFODIP-E092").inc())
+                          lambda channel: metrics.rejected.labels(channel, "INFODIP-E092").inc(),
+                          target_s=settings.intake_target_ms / 1000,
+                          lag_target_s=settings.intake_max_lag_ms / 1000, monotonic=clock.monotonic)
     adapters = build_adapters(settings)
     relay = None
     if adapters and relay_wanted:

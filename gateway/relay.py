@@ -218,6 +218,11 @@ class Relay:
                 done = 0
             if done == 0:
                 await self._idle(stop)
+            elif self.yielding():  # intake first: a pause between rounds (intake's wake-ups do not shorten it)
+                try:
+                    await asyncio.wait_for(stop.wait(), timeout=self.policy.poll_interval_s)
+                except TimeoutError:
+                    pass
 
     async def _idle(self, stop: asyncio.Event) -> None:
         waits = [asyncio.ensure_future(self._wake.wait()), asyncio.ensure_future(stop.wait())]

@@ -100,3 +100,58 @@ def test_reads_and_other_routes_are_never_counted_nor_refused() -> None:
         assert (await held)[0] == 200
 
     asyncio.run(scenario())
+
+
+def test_a_standing_queue_sheds_beyond_the_floor_until_the_stays_are_short_again() -> None:
+    """CoDel's rule on a fake clock: while every request of a 100 ms interval stayed longer than the 300 ms
+    target, intake is refused beyond the floor of requests in flight (the count bound, 256, is far); one interval
+    whose shortest stay is under the target admits again, and so does an interval with nothing completing."""
+    from gateway.admission import FLOOR
+
+    now = [0.0]
+    gate = Admission(256, target_s=0.3, monotonic=lambda: now[0])
+    gate.inflight = FLOOR + 10
+    for stay in (0.5, 0.4, 0.45):
+        now[0] += 0.06
+        gate.observe(stay)
+    assert gate.standing and gate.full() and gate.busy()
+    gate.inflight = FLOOR - 1
+    assert not gate.full(), "the floor is always admitted"
+    gate.inflight = FLOOR + 10
+    now[0] += 0.06
+    gate.observe(0.05)
+    now[0] += 0.06
+    gate.observe(0.2)
+    assert not gate.standing and not gate.full()
+    for stay in (0.6, 0.7):
+        now[0] += 0.07
+        gate.observe(stay)
+    assert gate.full()
+    now[0] += 0.25
+    assert not gate.full(), "an interval without a completion ends the standing queue"
+
+
+def test_a_lagging_event_loop_sheds_beyond_the_floor() -> None:
+    """The loop's lag is sampled by a timer: a callback hogging the loop for 300 ms is seen as a lag above the
+    100 ms target, and intake beyond the floor is refused while it lasts (the wait before a request reaches the
+    middleware is invisible to the stays); a calm loop admits again."""
+    import time
+
+    from gateway.admission import FLOOR
+
+    gate = Admission(256, lag_target_s=0.1)
+
+    async def scenario() -> tuple[bool, bool]:
+        gate.watch_loop()
+        gate.inflight = FLOOR
+        await asyncio.sleep(0)
+        time.sleep(0.3)  # the load being measured: the loop's thread busy for 300 ms, not a synchronisation
+        deadline = time.monotonic() + 5
+        while gate.lag <= 0.1 and time.monotonic() < deadline:
+            await asyncio.sleep(0.01)
+        lagging = gate.full() and gate.busy()
+        while gate.lag > 0.1 and time.monotonic() < deadline:
+            await asyncio.sleep(0.01)
+        return lagging, gate.full()
+
+    assert asyncio.run(scenario()) == (True, False)
