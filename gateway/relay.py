@@ -39,15 +39,21 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Interval, bindparam, exists, func, insert, select, update
-from sqlalchemy.engine import Connection
-from sqlalchemy.orm import aliased
-from sqlalchemy.sql.elements import ColumnElement
+from sqlalchemy import select, update
 
 from adapters.base import Adapter, DeliveryResult, OutboundMessage, PartnerError
 from gateway.clock import Clock, utc
 from gateway.db.committer import GroupCommitter, WriteContext
-from gateway.db.tables import communications, delivery_attempts, messages, organs, outbox
+from gateway.db.outbox import (
+    INSERT_ATTEMPT,
+    MARK_LATE_DELIVERED,
+    Q_CLAIMED,
+    Q_STILL_MINE,
+    SQL,
+    release_after_delivery,
+    release_blocked,
+)
+from gateway.db.tables import outbox
 from gateway.errors import PartnerTimeout
 from gateway.metrics import Metrics
 from gateway.settings import Settings, SettingsError
@@ -192,7 +198,7 @@ class Relay:
         for name in self.adapters:
             self.breakers[name] = CircuitBreaker(self.policy.breaker_threshold, self.policy.breaker_cooldown_s,
                                                  self.clock)
-        self._sql = _SQL[self.is_postgres]
+        self._sql = SQL[self.is_postgres]
 
     def wake(self) -> None:
         """Ask the loop to look for work now (called after intake commits)."""
@@ -368,7 +374,7 @@ class Relay:
         if not ids:
             return []
         conn.execute(sql.lease, {"ids": ids, "owner": self.owner, **self._lease_params(ctx)})
-        rows = conn.execute(_Q_CLAIMED, {"ids": ids}).all()
+        rows = conn.execute(Q_CLAIMED, {"ids": ids}).all()
         return [Claimed(r.id, r.destination, r.attempts, OutboundMessage(
             message_id=r.message_id, protocol=r.protocol, version=r.version, operation=r.operation, kind=r.kind,
             organ=r.code, received_at=utc(r.received_at), payload=bytes(r.payload))) for r in rows]
@@ -385,7 +391,7 @@ class Relay:
             return
         # a failure on a row whose lease another relay took over is that relay's to record; a positive answer is
         # a fact and is recorded whoever holds the row (unless it is recorded delivered already)
-        mine = {r.id for r in conn.execute(_Q_STILL_MINE, {"ids": [c.outbox_id for c, _ in results],
+        mine = {r.id for r in conn.execute(Q_STILL_MINE, {"ids": [c.outbox_id for c, _ in results],
                                                            "owner": self.owner})}
         updates: dict[str, list[dict[str, Any]]] = {"delivered": [], "failed": [], "dead": []}
         attempts: list[dict[str, Any]] = []
@@ -395,7 +401,7 @@ class Relay:
         for claimed, result in results:
             error: str | None = None
             if claimed.outbox_id not in mine:
-                if not result.ok or not conn.execute(_MARK_LATE_DELIVERED, {
+                if not result.ok or not conn.execute(MARK_LATE_DELIVERED, {
                         "row_id": claimed.outbox_id, "receipt": (result.receipt or "")[:200], "now": now}).rowcount:
                     continue
                 outcome = "delivered"
@@ -434,100 +440,10 @@ class Relay:
             if params:
                 conn.execute(self._sql.mark[outcome], params)
         if attempts:
-            conn.execute(_INSERT_ATTEMPT, attempts)
+            conn.execute(INSERT_ATTEMPT, attempts)
             ctx.audit.append_many(conn, entries, now)
         if delivered:
             release_after_delivery(conn, delivered)
-
-
-# Constant statements of the relay's hot path (compiled once; parameters per execution), in two dialects of time:
-# PostgreSQL compares and computes leases (and due times) with the database's ``now()``, shared by every host;
-# SQLite, one host, with the clock's reading passed as ``now``.
-@dataclass(frozen=True)
-class _Statements:
-    due: Any
-    expired: Any
-    lease: Any
-    extend: Any
-    mark: dict[str, Any]
-
-
-def _statements(postgres: bool) -> _Statements:
-    db_now: ColumnElement[Any] = func.now() if postgres else bindparam("now")
-    lease_until: ColumnElement[Any] = (func.now() + bindparam("lease_for", type_=Interval())) if postgres \
-        else bindparam("lease_until")
-    next_at: ColumnElement[Any] = (func.now() + bindparam("delay", type_=Interval())) if postgres \
-        else bindparam("next")
-    ids = outbox.c.id.in_(bindparam("ids", expanding=True))
-    row = outbox.c.id == bindparam("row_id")
-    return _Statements(
-        due=select(outbox.c.id).where(outbox.c.status == bindparam("status"), outbox.c.next_attempt_at <= db_now)
-        .order_by(outbox.c.next_attempt_at),
-        expired=select(outbox.c.id).where(outbox.c.status == "sending", outbox.c.lease_until < db_now),
-        lease=update(outbox).where(ids).values(
-            status="sending", lease_owner=bindparam("owner"), lease_until=lease_until,
-            attempts=outbox.c.attempts + 1, updated_at=bindparam("now")),
-        extend=update(outbox).where(ids, outbox.c.lease_owner == bindparam("owner"), outbox.c.status == "sending")
-        .values(lease_until=lease_until),
-        mark={
-            "delivered": update(outbox).where(row).values(
-                status="delivered", receipt=bindparam("receipt"), last_error=None, lease_owner=None,
-                lease_until=None, updated_at=bindparam("now")),
-            "failed": update(outbox).where(row).values(
-                status="failed", last_error=bindparam("error"), next_attempt_at=next_at, lease_owner=None,
-                lease_until=None, updated_at=bindparam("now")),
-            "dead": update(outbox).where(row).values(
-                status="dead", last_error=bindparam("error"), lease_owner=None, lease_until=None,
-                updated_at=bindparam("now")),
-        },
-    )
-
-
-_SQL = {False: _statements(False), True: _statements(True)}
-_Q_CLAIMED = (
-    select(outbox.c.id, outbox.c.destination, outbox.c.attempts, messages.c.message_id, messages.c.protocol,
-           messages.c.version, messages.c.operation, messages.c.received_at, messages.c.payload,
-           communications.c.kind, organs.c.code)
-    .join(messages, messages.c.message_id == outbox.c.message_id)
-    .join(communications, communications.c.protocol == messages.c.protocol)
-    .join(organs, organs.c.id == messages.c.organ_id)
-    .where(outbox.c.id.in_(bindparam("ids", expanding=True))).order_by(outbox.c.id)
-)
-_Q_STILL_MINE = select(outbox.c.id).where(outbox.c.id.in_(bindparam("ids", expanding=True)),
-                                          outbox.c.lease_owner == bindparam("owner"), outbox.c.status == "sending")
-#: a positive answer for a row another relay holds now (its lease expired meanwhile): delivered, unless it is already
-_MARK_LATE_DELIVERED = update(outbox).where(outbox.c.id == bindparam("row_id"), outbox.c.status != "delivered").values(
-    status="delivered", receipt=bindparam("receipt"), last_error=None, lease_owner=None, lease_until=None,
-    updated_at=bindparam("now"))
-_INSERT_ATTEMPT = insert(delivery_attempts)
-_Q_BLOCKED_IN = select(outbox.c.protocol, outbox.c.destination).where(
-    outbox.c.status == "blocked", outbox.c.protocol.in_(bindparam("protocols", expanding=True)))
-
-
-def release_after_delivery(conn: Connection, delivered: set[tuple[str, str]]) -> None:
-    """Release the versions waiting behind the (protocol, destination) pairs just delivered."""
-    protocols = sorted({p for p, _ in delivered})
-    waiting = {(r.protocol, r.destination) for r in conn.execute(_Q_BLOCKED_IN, {"protocols": protocols})}
-    for protocol, destination in waiting & delivered:
-        release_blocked(conn, protocol, destination)
-
-
-def release_blocked(conn: Connection, protocol: str | None = None, destination: str | None = None) -> int:
-    """Turn "blocked" rows whose earlier versions (same communication and destination) are all delivered into
-    "pending". Returns how many were released."""
-    earlier = aliased(outbox)
-    undelivered_before = exists().where(
-        earlier.c.protocol == outbox.c.protocol,
-        earlier.c.destination == outbox.c.destination,
-        earlier.c.version < outbox.c.version,
-        earlier.c.status != "delivered",
-    )
-    cond = [outbox.c.status == "blocked", ~undelivered_before]
-    if protocol is not None:
-        cond.append(outbox.c.protocol == protocol)
-    if destination is not None:
-        cond.append(outbox.c.destination == destination)
-    return int(conn.execute(update(outbox).where(*cond).values(status="pending")).rowcount or 0)
 
 
 def replay_dead(ctx: WriteContext, *, destination: str | None = None, message_id: str | None = None,

@@ -296,7 +296,7 @@ def _store_version(ctx: WriteContext, caller: Caller, protocol: str, version: in
     rows = [
         {"message_id": message_id, "protocol": protocol, "version": version, "destination": d,
          # a later version waits ("blocked") while an earlier one has not reached that destination (order within
-         # a history); the relay releases it (gateway.relay.release_blocked)
+         # a history); the relay releases it (gateway.db.outbox.release_blocked)
          "status": "blocked" if d in waiting else "pending",
          "attempts": 0, "next_attempt_at": now, "created_at": now, "updated_at": now}
         for d in dests
