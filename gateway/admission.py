@@ -12,12 +12,13 @@ admitted keeps a latency of about ``limit`` ÷ throughput; the group committer's
 A count alone does not fit every machine: the same 256 in flight is 0.3 s of work on a fast host and 1.1 s on a
 slow one. So the bound also follows the queueing delay itself, as CoDel does for network queues: when the
 *shortest* time an admitted request spent in the gateway during an interval (``interval_s``, 100 ms) exceeds
-``target_s`` (``GATEWAY_INTAKE_TARGET_MS``, 200 ms) a standing queue has formed, and new intake requests are refused
+``target_s`` (``GATEWAY_INTAKE_TARGET_MS``, 300 ms) a standing queue has formed, and new intake requests are refused
 while more than :data:`FLOOR` are in flight, until an interval's shortest stay is back under the target. What is
 admitted then keeps a latency of a few times the target (``make bench``'s overload section: p99 < 1 s). The wait
 *before* a request reaches this middleware (the event loop too busy to read its socket) is invisible to that rule:
-the loop's own lag is sampled every 50 ms, and above ``lag_target_s`` (``GATEWAY_INTAKE_MAX_LAG_MS``, 100 ms)
-intake is refused beyond the floor as well, so refusing (which costs next to nothing) always has room.
+the loop's own lag is sampled every 50 ms, and while every sample of the last 200 ms is above ``lag_target_s``
+(``GATEWAY_INTAKE_MAX_LAG_MS``, 150 ms) intake is refused beyond the floor as well, so refusing (which costs next
+to nothing) always has room. A single pause (a collection, a burst of the relay) is not a queue and sheds nothing.
 
 The relay yields to intake while :meth:`Admission.busy` (half the limit or more in flight, or a standing queue).
 """
@@ -27,6 +28,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+from collections import deque
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
@@ -43,6 +45,8 @@ ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 #: requests always admitted in flight, whatever the queueing delay (so the delay keeps being measured)
 FLOOR = 4
+#: lag samples (one per half interval) that must all be above the target to shed
+LAG_SAMPLES = 4
 
 
 class Admission:
@@ -60,8 +64,9 @@ class Admission:
         self.interval_s = interval_s
         self.monotonic = monotonic
         self.lag_target_s = lag_target_s
-        #: the event loop's last sampled lag (seconds)
+        #: the event loop's sampled lag (seconds): the smallest of the last :data:`LAG_SAMPLES` samples
         self.lag = 0.0
+        self._lags: deque[float] = deque(maxlen=LAG_SAMPLES)
         self._watched: asyncio.AbstractEventLoop | None = None
         self.inflight = 0
         self.refused = 0
@@ -106,7 +111,8 @@ class Admission:
         period = self.interval_s / 2
 
         def tick(due: float) -> None:
-            self.lag = max(0.0, loop.time() - due)
+            self._lags.append(max(0.0, loop.time() - due))
+            self.lag = min(self._lags)
             if self._watched is loop:
                 loop.call_later(period, tick, loop.time() + period)
 

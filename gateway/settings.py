@@ -76,9 +76,9 @@ class Settings:
     commit_queue_max: int = 1024
     intake_max_inflight: int = 256
     # ... and while the shortest stay of an admitted request over 100 ms exceeds this (a standing queue)
-    intake_target_ms: float = 200.0
+    intake_target_ms: float = 300.0
     # ... and while the event loop lags behind by more than this
-    intake_max_lag_ms: float = 100.0
+    intake_max_lag_ms: float = 150.0
     overload_retry_after_s: int = 1
     timezone: str = "America/Sao_Paulo"
     # Art. 7º of Res. Conjunta 6/2020: 10 days after the fact (inferred counting rule, configurable).
