@@ -321,6 +321,8 @@ def mni(ctx: Context) -> dict[str, Any]:
 
 SECTIONS.append(Section("mni", "MNI hub consultarProcesso: added latency vs. direct, throughput vs. the "
                                "FastAPI+aiohttp pass-through floor, RSS while 50 MB pass", mni))
+SECTIONS.append(Section("overload", "intake beyond capacity (relay running): achieved, refused, p99 of accepted "
+                                    "< 1 s", lambda ctx: __import__("bench.overload", fromlist=["x"]).overload(ctx)))
 
 
 def flood(ctx: Context) -> dict[str, Any]:

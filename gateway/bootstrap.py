@@ -35,6 +35,7 @@ from adapters.tribunal import AiohttpTribunalClient
 from adapters.tse import TseAdapter
 from gateway import audit
 from gateway.admin import AdminService
+from gateway.admission import Admission, AdmissionMiddleware
 from gateway.audit import Signer, load_signing_key
 from gateway.auth import Authenticator
 from gateway.clock import Clock, SystemClock
@@ -78,6 +79,7 @@ class Gateway:
     infodip: InfodipService
     delivery: DeliveryService
     metrics: Metrics
+    admission: Admission
     adapters: dict[str, Adapter] = field(default_factory=dict)
     relay: Relay | None = None
     hub: Hub | None = None
@@ -166,24 +168,29 @@ def build(settings: Settings, clock: Clock | None = None, relay_wanted: bool | N
     if relay_wanted is None:
         relay_wanted = settings.relay_enabled
     clock = clock or SystemClock()
-    writer = make_engine(settings.database_url, writer=True, pool_size=2)
-    reader = make_engine(settings.database_url, pool_size=10)
+    writer = make_engine(settings.database_url, writer=True, pool_size=2, timeout_s=settings.commit_timeout_s)
+    reader = make_engine(settings.database_url, pool_size=10, timeout_s=settings.commit_timeout_s)
     signer = _signer(settings)
     secret = settings.secret_key.encode() if settings.secret_key else secrets.token_bytes(32)
     hook = crash_hook(settings)
     committer = GroupCommitter(writer, clock, signer, max_batch=settings.commit_batch_max,
                                wait_ms=settings.commit_wait_ms, checkpoint_every=settings.audit_checkpoint_every,
-                               crash_hook=hook)
+                               crash_hook=hook, timeout_s=settings.commit_timeout_s,
+                               queue_max=settings.commit_queue_max)
     delivery = DeliveryService(committer, reader)
     metrics = Metrics(delivery.outbox_counts)
     throttle = LoginThrottle(clock, settings.login_max_failures, settings.login_window_s)
     auth = Authenticator(reader, secret, settings.auth_cache_seconds, settings.password_kdf_n, throttle=throttle,
                          metrics=metrics)
+    admission = Admission(settings.intake_max_inflight, settings.overload_retry_after_s,
+                          lambda channel: metrics.rejected.labels(channel, "INFODIP-E092").inc(),
+                          target_s=settings.intake_target_ms / 1000,
+                          lag_target_s=settings.intake_max_lag_ms / 1000, monotonic=clock.monotonic)
     adapters = build_adapters(settings)
     relay = None
     if adapters and relay_wanted:
         relay = Relay(committer, adapters, clock, metrics, policy=RelayPolicy.of(settings),
-            is_postgres=not is_sqlite(settings.database_url), crash_hook=hook)
+                      is_postgres=not is_sqlite(settings.database_url), crash_hook=hook, intake_busy=admission.busy)
     infodip = InfodipService(IntakeChecks(settings, clock), committer, reader, clock)
     if relay is not None:  # what intake stores and what an operator replays is delivered now, not at the next poll
         infodip.listeners.append(relay.wake)
@@ -196,8 +203,8 @@ def build(settings: Settings, clock: Clock | None = None, relay_wanted: bool | N
                   timedelta(hours=settings.mni_filing_ttl_hours))
     return Gateway(
         settings=settings, clock=clock, writer_engine=writer, reader_engine=reader, signer=signer,
-        committer=committer, auth=auth, infodip=infodip, delivery=delivery, metrics=metrics, adapters=adapters,
-        relay=relay, hub=hub, throttle=throttle,
+        committer=committer, auth=auth, infodip=infodip, delivery=delivery, metrics=metrics, admission=admission,
+        adapters=adapters, relay=relay, hub=hub, throttle=throttle,
         forwarding=Forwarding(settings.public_url, settings.trusted_networks),
     )
 
@@ -283,6 +290,7 @@ def create_app(settings: Settings, clock: Clock | None = None, gateway: Gateway 
         app.add_route("/metrics", ops.metrics_endpoint(gw.metrics), methods=["GET"], include_in_schema=False)
     rest.install(app, gw.infodip, gw.delivery, gw.auth, settings.admin_token)
     app.add_middleware(ClientAddressMiddleware, forwarding=gw.forwarding)
+    app.add_middleware(AdmissionMiddleware, admission=gw.admission)  # intake sheds load beyond its bound
     return app
 
 

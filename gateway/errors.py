@@ -13,7 +13,8 @@
     │   └── NotFound                  what was asked for does not exist (or is not visible to the caller)
     ├── ServerError                   ours → soap:Server (retryable)
     │   ├── StorageUnavailable        the database failed or timed out; nothing was acknowledged
-    │   └── Overloaded                no room now (the budget of large bodies): HTTP 503 + Retry-After
+    │   └── Overloaded                beyond capacity (admission, the writer's queue, the budget of large bodies):
+    │                                 refused at once, nothing stored (HTTP 503 on REST; retry after Retry-After)
     ├── PartnerError                  a partner (TSE, CNJ, a tribunal…) failed; ``retryable`` per instance
     │   ├── PartnerUnreachable        the request never reached the partner (refused, no route, bad address)
     │   ├── PartnerTimeout            sent, no answer in time: whether the partner acted is unknown
@@ -75,7 +76,8 @@ CATALOGUE: dict[str, str] = {
     "INFODIP-E053": "A retificação deve manter o tipo da comunicação original.",
     "INFODIP-E090": "Erro interno do gateway.",
     "INFODIP-E091": "Armazenamento indisponível; tente novamente.",
-    "INFODIP-E092": "Gateway ocupado com outras requisições grandes; tente novamente em instantes.",
+    "INFODIP-E092": "Gateway sobrecarregado: nada foi armazenado; tente novamente em instantes com a mesma "
+    "referência.",
     "MNI-E001": "XML ilegível (malformado).",
     "MNI-E002": "DOCTYPE, DTD e entidades não são aceitos.",
     "MNI-E003": "XInclude não é aceito.",
@@ -221,11 +223,13 @@ class StorageUnavailable(ServerError):
 
 
 class Overloaded(ServerError):
-    """No room to take the request now (the process-wide budget of large bodies is spent): nothing was read or
-    done, the same request may be sent again after ``retry_after_s`` seconds (HTTP 503 with ``Retry-After``)."""
+    """The gateway is beyond its capacity — too many requests in flight, the writer's queue full, or the process-wide
+    budget of large bodies spent — and refused the request at once, before storing anything: retrying the same
+    request (same ``referenciaRemetente``) after ``retry_after_s`` seconds is safe (``*-E092``)."""
 
-    def __init__(self, code: str, message: str | None = None, *, retry_after_s: int = 1) -> None:
-        super().__init__(code, message)
+    def __init__(self, code: str = "INFODIP-E092", message: str | None = None, field: str | None = None, *,
+                 retry_after_s: int = 1) -> None:
+        super().__init__(code, message, field)
         self.retry_after_s = retry_after_s
 
 

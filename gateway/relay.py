@@ -9,8 +9,22 @@ retries are dead letters, replayable by command or REST. An error that is not a 
 adapter's) is logged with its traceback and retried as the gateway's own failure ("erro interno do gateway"),
 never counted against the partner's breaker.
 
-Time comes from the injected :class:`~gateway.clock.Clock`: ``now()`` for what is stored (due times, leases,
-attempts), ``monotonic()`` for the breakers' cooldowns; the jitter source is injected too, so tests are exact.
+Leases and slow partners (issue 9). A lease is measured by the database's clock — ``now()`` in SQL on
+PostgreSQL, where relays on several hosts share rows; on SQLite the single host's clock (the injected one) is the
+database's — so replicas whose clocks differ never take each other's live rows. A relay refuses to start with a
+lease not longer than the partner timeout plus :data:`LEASE_MARGIN_S`; every adapter call is bounded by that
+timeout; and before each call of a round the relay extends the lease of the round's rows when what is left of it
+(measured on its monotonic clock from before the lease was taken) could not cover the call and the record. A
+positive answer is a fact: it is recorded even when the row's lease was meanwhile taken by another relay (the
+partners deduplicate by message id), so a slow partner can never make two relays send the same rows for ever.
+
+Under load the relay yields to intake: its transactions are the group committer's *background* jobs, and while
+callers' jobs are queued (or ``intake_busy`` says intake is near its admission limit) a round leases at most one
+adapter batch per destination.
+
+Time comes from the injected :class:`~gateway.clock.Clock`: ``now()`` for what is stored (due times, leases on
+SQLite, attempts), ``monotonic()`` for the breakers' cooldowns and the lease's remaining time; the jitter source
+is injected too, so tests are exact.
 """
 
 from __future__ import annotations
@@ -25,19 +39,29 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import bindparam, exists, insert, select, update
-from sqlalchemy.engine import Connection
-from sqlalchemy.orm import aliased
+from sqlalchemy import select, update
 
 from adapters.base import Adapter, DeliveryResult, OutboundMessage, PartnerError
 from gateway.clock import Clock, utc
 from gateway.db.committer import GroupCommitter, WriteContext
-from gateway.db.tables import communications, delivery_attempts, messages, organs, outbox
+from gateway.db.outbox import (
+    INSERT_ATTEMPT,
+    MARK_LATE_DELIVERED,
+    Q_CLAIMED,
+    Q_STILL_MINE,
+    SQL,
+    release_after_delivery,
+    release_blocked,
+)
+from gateway.db.tables import outbox
+from gateway.errors import PartnerTimeout
 from gateway.metrics import Metrics
-from gateway.settings import Settings
+from gateway.settings import Settings, SettingsError
 
 log = logging.getLogger("gateway.relay")
 
+#: what a lease must leave, beyond the partner's timeout, for the record transaction after the answer (seconds)
+LEASE_MARGIN_S = 1.0
 
 
 @dataclass(frozen=True)
@@ -53,14 +77,26 @@ class RelayPolicy:
     breaker_threshold: int = 5
     breaker_cooldown_s: float = 10.0
     concurrency_per_destination: int = 4
+    #: the bound of every adapter call (``GATEWAY_PARTNER_TIMEOUT_S``)
+    partner_timeout_s: float = 10.0
+
+    def __post_init__(self) -> None:
+        if self.lease_seconds <= self.partner_timeout_s + LEASE_MARGIN_S:
+            raise SettingsError(
+                f"GATEWAY_RELAY_LEASE_S ({self.lease_seconds:g} s) deve ser maior que GATEWAY_PARTNER_TIMEOUT_S "
+                f"({self.partner_timeout_s:g} s) mais {LEASE_MARGIN_S:g} s: um parceiro lento faria outro "
+                "entregador reenviar o que ainda está em curso")
 
     @classmethod
     def of(cls, settings: Settings) -> RelayPolicy:
-        """The policy configured by ``GATEWAY_RELAY_*`` and ``GATEWAY_BREAKER_*``."""
+        """The policy configured by ``GATEWAY_RELAY_*``, ``GATEWAY_BREAKER_*`` and ``GATEWAY_PARTNER_TIMEOUT_S``.
+        Errors: SettingsError (GATEWAY-E001) for a lease not longer than the partner timeout plus
+        :data:`LEASE_MARGIN_S`."""
         return cls(batch_size=settings.relay_batch_size, lease_seconds=settings.relay_lease_s,
                    base_backoff_s=settings.relay_base_backoff_s, max_backoff_s=settings.relay_max_backoff_s,
                    max_attempts=settings.relay_max_attempts, poll_interval_s=settings.relay_poll_interval_s,
-                   breaker_threshold=settings.breaker_threshold, breaker_cooldown_s=settings.breaker_cooldown_s)
+                   breaker_threshold=settings.breaker_threshold, breaker_cooldown_s=settings.breaker_cooldown_s,
+                   partner_timeout_s=settings.partner_timeout_s)
 
 
 def backoff(attempt: int, policy: RelayPolicy, rng: Callable[[], float] = random.random) -> float:
@@ -130,6 +166,16 @@ class Claimed:
 
 
 @dataclass
+class _Lease:
+    """The rows of one round and until when (on this relay's monotonic clock) their lease surely holds."""
+
+    ids: list[int]
+    deadline: float
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    extensions: int = 0
+
+
+@dataclass
 class Relay:
     """Delivery worker; runs inside ``gateway serve`` or alone as ``gateway relay``."""
 
@@ -143,6 +189,8 @@ class Relay:
     owner: str = field(default_factory=lambda: f"{socket.gethostname()}:{os.getpid()}:{random.randrange(1 << 30)}")
     #: the backoff's jitter source, a float in [0, 1)
     jitter: Callable[[], float] = random.random
+    #: whether intake is near its admission limit (bootstrap wires the admission gate); the relay then yields
+    intake_busy: Callable[[], bool] | None = None
     breakers: dict[str, CircuitBreaker] = field(default_factory=dict)
     _wake: asyncio.Event = field(default_factory=asyncio.Event)
 
@@ -150,6 +198,7 @@ class Relay:
         for name in self.adapters:
             self.breakers[name] = CircuitBreaker(self.policy.breaker_threshold, self.policy.breaker_cooldown_s,
                                                  self.clock)
+        self._sql = SQL[self.is_postgres]
 
     def wake(self) -> None:
         """Ask the loop to look for work now (called after intake commits)."""
@@ -159,9 +208,15 @@ class Relay:
         """State of each destination's breaker."""
         return {name: b.state for name, b in self.breakers.items()}
 
+    def yielding(self) -> bool:
+        """Whether intake has priority now: callers' jobs are queued at the writer, or intake is near its limit."""
+        return self.committer.queued() > 0 or bool(self.intake_busy and self.intake_busy())
+
     async def run_forever(self, stop: asyncio.Event) -> None:
         """Deliver until *stop* is set. When a round sent nothing, wait for :meth:`wake` (a wake during the round
-        counts), *stop*, or the poll interval — a bounded wait on the event loop, not a time measurement."""
+        counts), *stop*, or the poll interval — a bounded wait on the event loop, not a time measurement. While
+        intake has priority (:meth:`yielding`), a round that sent rows is followed by a pause of the poll interval:
+        the relay catches up once intake calms down (``make bench``, section ``delivery``)."""
         while not stop.is_set():
             self._wake.clear()
             try:
@@ -171,6 +226,11 @@ class Relay:
                 done = 0
             if done == 0:
                 await self._idle(stop)
+            elif self.yielding():  # intake first: a pause between rounds (intake's wake-ups do not shorten it)
+                try:
+                    await asyncio.wait_for(stop.wait(), timeout=self.policy.poll_interval_s)
+                except TimeoutError:
+                    pass
 
     async def _idle(self, stop: asyncio.Event) -> None:
         waits = [asyncio.ensure_future(self._wake.wait()), asyncio.ensure_future(stop.wait())]
@@ -183,19 +243,24 @@ class Relay:
     async def run_once(self) -> int:
         """One round: release, lease, send, record. Returns how many rows were sent.
 
-        A destination whose breaker is open is skipped; a half-open one gets one call (at most one adapter batch)."""
+        A destination whose breaker is open is skipped; a half-open one gets one call (at most one adapter batch).
+        While intake has priority (:meth:`yielding`) a round leases one adapter batch per destination at most."""
         allowed = [name for name, b in self.breakers.items() if b.allow()]
         for name, b in self.breakers.items():
             self.metrics.circuit_open.labels(name).set(0 if b.state == "closed" else 1)
         if not allowed:
-            await self.committer.run(lambda ctx: release_blocked(ctx.conn))
+            await self.committer.run(lambda ctx: release_blocked(ctx.conn), background=True)
             return 0
         closed = [name for name in allowed if not self.breakers[name].probing]
         groups = [([name], self.adapters[name].max_batch) for name in allowed if self.breakers[name].probing]
         if closed:
-            groups.insert(0, (closed, self.policy.batch_size))
-        now = self.clock.now()
-        claimed: list[Claimed] = await self.committer.run(lambda ctx: self._claim(ctx, groups, now))
+            limit = self.policy.batch_size
+            if self.yielding():
+                limit = min(limit, min(self.adapters[name].max_batch for name in closed) * len(closed))
+            groups.insert(0, (closed, limit))
+        started = self.clock.now()
+        leased_at = self.clock.monotonic()  # before the lease is taken: the lease surely holds lease_seconds after
+        claimed: list[Claimed] = await self.committer.run(lambda ctx: self._claim(ctx, groups), background=True)
         if not claimed:
             # a half-open probe that found nothing to send must not keep the breaker waiting forever
             for name in allowed:
@@ -203,6 +268,7 @@ class Relay:
             return 0
         if self.crash_hook:
             self.crash_hook("after_claim")
+        lease = _Lease([c.outbox_id for c in claimed], leased_at + self.policy.lease_seconds)
         by_dest: dict[str, list[Claimed]] = {}
         for c in claimed:
             by_dest.setdefault(c.destination, []).append(c)
@@ -210,25 +276,48 @@ class Relay:
         for dest, rows in by_dest.items():
             size = self.adapters[dest].max_batch
             batches = [rows[i:i + size] for i in range(0, len(rows), size)]
-            tasks.append(self._send_destination(dest, batches))
+            tasks.append(self._send_destination(dest, batches, lease))
         outcomes = await asyncio.gather(*tasks)
-        started = now
         results: list[tuple[Claimed, DeliveryResult]] = [pair for outcome in outcomes for pair in outcome]
         if self.crash_hook:
             self.crash_hook("after_partner_answer")
-        await self.committer.run(lambda ctx: self._record(ctx, results, started))
+        await self.committer.run(lambda ctx: self._record(ctx, results, started), background=True)
         return len(results)
 
-    async def _send_destination(self, dest: str, batches: list[list[Claimed]]) -> list[tuple[Claimed, DeliveryResult]]:
+    async def _keep_leased(self, lease: _Lease) -> None:
+        """Before a call: extend the round's lease when what is left of it could not cover the call (the partner
+        timeout) and the record after it (:data:`LEASE_MARGIN_S`). A failed extension is logged and the call goes
+        on: a resend is deduplicated by the partner, and a positive answer is recorded whoever holds the row."""
+        async with lease.lock:
+            if self.clock.monotonic() + self.policy.partner_timeout_s + LEASE_MARGIN_S < lease.deadline:
+                return
+            asked = self.clock.monotonic()
+            try:
+                await self.committer.run(lambda ctx: self._extend(ctx, lease.ids), background=True)
+            except Exception:
+                log.warning("could not extend the lease of %d rows", len(lease.ids), exc_info=True)
+                return
+            lease.deadline = asked + self.policy.lease_seconds
+            lease.extensions += 1
+
+    async def _send_destination(self, dest: str, batches: list[list[Claimed]],
+                                lease: _Lease) -> list[tuple[Claimed, DeliveryResult]]:
         adapter = self.adapters[dest]
         breaker = self.breakers[dest]
         sem = asyncio.Semaphore(self.policy.concurrency_per_destination)
         out: list[tuple[Claimed, DeliveryResult]] = []
+        bound = self.policy.partner_timeout_s
 
         async def one(batch: list[Claimed]) -> None:
             async with sem:
+                await self._keep_leased(lease)
                 try:
-                    answers = await adapter.deliver([c.message for c in batch])
+                    try:
+                        async with asyncio.timeout(bound):
+                            answers = await adapter.deliver([c.message for c in batch])
+                    except TimeoutError as exc:
+                        raise PartnerTimeout(f"{dest}: tempo esgotado ({bound:g} s)", retryable=True,
+                                             partner=dest) from exc
                     by_id = {a.message_id: a for a in answers}
                     results = [(c, by_id[c.message.message_id]) for c in batch]
                 except PartnerError as exc:
@@ -253,19 +342,28 @@ class Relay:
 
     # -- transactions ------------------------------------------------------------------------------------------
 
-    def _claim(self, ctx: WriteContext, groups: Sequence[tuple[Sequence[str], int]], now: datetime) -> list[Claimed]:
-        """Lease up to *limit* due rows for each (destinations, limit) of *groups*, as of *now*."""
+    def _lease_params(self, ctx: WriteContext) -> dict[str, Any]:
+        """Parameters of the lease statements: the database computes the lease on PostgreSQL, the clock on SQLite."""
+        now = ctx.clock.now()
+        if self.is_postgres:
+            return {"now": now, "lease_for": timedelta(seconds=self.policy.lease_seconds)}
+        return {"now": now, "lease_until": now + timedelta(seconds=self.policy.lease_seconds)}
+
+    def _claim(self, ctx: WriteContext, groups: Sequence[tuple[Sequence[str], int]]) -> list[Claimed]:
+        """Lease up to *limit* due rows for each (destinations, limit) of *groups*, as of the database's now."""
         conn = ctx.conn
+        sql = self._sql
         release_blocked(conn)
+        now = ctx.clock.now()
         ids: list[int] = []
         for destinations, limit in groups:
             taken = 0
             # three index-driven queries (status, next_attempt_at) rather than one OR ordered by id, which would
             # walk the delivered rows of the whole history
             for query, params in (
-                (_Q_DUE, {"status": "pending", "now": now}),
-                (_Q_DUE, {"status": "failed", "now": now}),
-                (_Q_EXPIRED, {"now": now}),
+                (sql.due, {"status": "pending", "now": now}),
+                (sql.due, {"status": "failed", "now": now}),
+                (sql.expired, {"now": now}),
             ):
                 if taken >= limit:
                     break
@@ -277,20 +375,25 @@ class Relay:
                 taken += len(found)
         if not ids:
             return []
-        lease_until = now + timedelta(seconds=self.policy.lease_seconds)
-        conn.execute(_LEASE, {"ids": ids, "owner": self.owner, "lease_until": lease_until, "now": now})
-        rows = conn.execute(_Q_CLAIMED, {"ids": ids}).all()
+        conn.execute(sql.lease, {"ids": ids, "owner": self.owner, **self._lease_params(ctx)})
+        rows = conn.execute(Q_CLAIMED, {"ids": ids}).all()
         return [Claimed(r.id, r.destination, r.attempts, OutboundMessage(
             message_id=r.message_id, protocol=r.protocol, version=r.version, operation=r.operation, kind=r.kind,
             organ=r.code, received_at=utc(r.received_at), payload=bytes(r.payload))) for r in rows]
+
+    def _extend(self, ctx: WriteContext, ids: list[int]) -> int:
+        """Extend the lease of the rows of *ids* still held by this relay; how many were."""
+        return int(ctx.conn.execute(self._sql.extend, {"ids": ids, "owner": self.owner,
+                                                       **self._lease_params(ctx)}).rowcount or 0)
 
     def _record(self, ctx: WriteContext, results: list[tuple[Claimed, DeliveryResult]], started: datetime) -> None:
         conn = ctx.conn
         now = ctx.clock.now()
         if not results:
             return
-        # rows whose lease expired and that another relay took over are that relay's to record
-        mine = {r.id for r in conn.execute(_Q_STILL_MINE, {"ids": [c.outbox_id for c, _ in results],
+        # a failure on a row whose lease another relay took over is that relay's to record; a positive answer is
+        # a fact and is recorded whoever holds the row (unless it is recorded delivered already)
+        mine = {r.id for r in conn.execute(Q_STILL_MINE, {"ids": [c.outbox_id for c, _ in results],
                                                            "owner": self.owner})}
         updates: dict[str, list[dict[str, Any]]] = {"delivered": [], "failed": [], "dead": []}
         attempts: list[dict[str, Any]] = []
@@ -298,10 +401,14 @@ class Relay:
         delivered: set[tuple[str, str]] = set()
         counts: dict[tuple[str, str], int] = {}
         for claimed, result in results:
-            if claimed.outbox_id not in mine:
-                continue
             error: str | None = None
-            if result.ok:
+            if claimed.outbox_id not in mine:
+                if not result.ok or not conn.execute(MARK_LATE_DELIVERED, {
+                        "row_id": claimed.outbox_id, "receipt": (result.receipt or "")[:200], "now": now}).rowcount:
+                    continue
+                outcome = "delivered"
+                delivered.add((claimed.message.protocol, claimed.destination))
+            elif result.ok:
                 outcome = "delivered"
                 updates[outcome].append({"row_id": claimed.outbox_id, "receipt": (result.receipt or "")[:200],
                                          "now": now})
@@ -309,9 +416,9 @@ class Relay:
             elif result.retryable and claimed.attempts < self.policy.max_attempts:
                 outcome = "failed"
                 error = result.error
-                delay = backoff(claimed.attempts, self.policy, self.jitter)
+                delay = timedelta(seconds=backoff(claimed.attempts, self.policy, self.jitter))
                 updates[outcome].append({"row_id": claimed.outbox_id, "error": error, "now": now,
-                                         "next": now + timedelta(seconds=delay)})
+                                         **({"delay": delay} if self.is_postgres else {"next": now + delay})})
             else:
                 outcome = "dead"
                 error = result.error if not result.retryable else (
@@ -333,71 +440,12 @@ class Relay:
             self.metrics.deliveries.labels(destination, outcome).inc(n)
         for outcome, params in updates.items():
             if params:
-                conn.execute(_MARK[outcome], params)
+                conn.execute(self._sql.mark[outcome], params)
         if attempts:
-            conn.execute(_INSERT_ATTEMPT, attempts)
+            conn.execute(INSERT_ATTEMPT, attempts)
             ctx.audit.append_many(conn, entries, now)
         if delivered:
             release_after_delivery(conn, delivered)
-
-
-# Constant statements of the relay's hot path (compiled once; parameters per execution).
-_Q_DUE = select(outbox.c.id).where(outbox.c.status == bindparam("status"),
-                                   outbox.c.next_attempt_at <= bindparam("now")).order_by(outbox.c.next_attempt_at)
-_Q_EXPIRED = select(outbox.c.id).where(outbox.c.status == "sending", outbox.c.lease_until < bindparam("now"))
-_LEASE = update(outbox).where(outbox.c.id.in_(bindparam("ids", expanding=True))).values(
-    status="sending", lease_owner=bindparam("owner"), lease_until=bindparam("lease_until"),
-    attempts=outbox.c.attempts + 1, updated_at=bindparam("now"))
-_Q_CLAIMED = (
-    select(outbox.c.id, outbox.c.destination, outbox.c.attempts, messages.c.message_id, messages.c.protocol,
-           messages.c.version, messages.c.operation, messages.c.received_at, messages.c.payload,
-           communications.c.kind, organs.c.code)
-    .join(messages, messages.c.message_id == outbox.c.message_id)
-    .join(communications, communications.c.protocol == messages.c.protocol)
-    .join(organs, organs.c.id == messages.c.organ_id)
-    .where(outbox.c.id.in_(bindparam("ids", expanding=True))).order_by(outbox.c.id)
-)
-_Q_STILL_MINE = select(outbox.c.id).where(outbox.c.id.in_(bindparam("ids", expanding=True)),
-                                          outbox.c.lease_owner == bindparam("owner"), outbox.c.status == "sending")
-_ROW = outbox.c.id == bindparam("row_id")
-_MARK = {
-    "delivered": update(outbox).where(_ROW).values(status="delivered", receipt=bindparam("receipt"), last_error=None,
-                                                   lease_owner=None, lease_until=None, updated_at=bindparam("now")),
-    "failed": update(outbox).where(_ROW).values(status="failed", last_error=bindparam("error"),
-                                                next_attempt_at=bindparam("next"), lease_owner=None,
-                                                lease_until=None, updated_at=bindparam("now")),
-    "dead": update(outbox).where(_ROW).values(status="dead", last_error=bindparam("error"), lease_owner=None,
-                                              lease_until=None, updated_at=bindparam("now")),
-}
-_INSERT_ATTEMPT = insert(delivery_attempts)
-_Q_BLOCKED_IN = select(outbox.c.protocol, outbox.c.destination).where(
-    outbox.c.status == "blocked", outbox.c.protocol.in_(bindparam("protocols", expanding=True)))
-
-
-def release_after_delivery(conn: Connection, delivered: set[tuple[str, str]]) -> None:
-    """Release the versions waiting behind the (protocol, destination) pairs just delivered."""
-    protocols = sorted({p for p, _ in delivered})
-    waiting = {(r.protocol, r.destination) for r in conn.execute(_Q_BLOCKED_IN, {"protocols": protocols})}
-    for protocol, destination in waiting & delivered:
-        release_blocked(conn, protocol, destination)
-
-
-def release_blocked(conn: Connection, protocol: str | None = None, destination: str | None = None) -> int:
-    """Turn "blocked" rows whose earlier versions (same communication and destination) are all delivered into
-    "pending". Returns how many were released."""
-    earlier = aliased(outbox)
-    undelivered_before = exists().where(
-        earlier.c.protocol == outbox.c.protocol,
-        earlier.c.destination == outbox.c.destination,
-        earlier.c.version < outbox.c.version,
-        earlier.c.status != "delivered",
-    )
-    cond = [outbox.c.status == "blocked", ~undelivered_before]
-    if protocol is not None:
-        cond.append(outbox.c.protocol == protocol)
-    if destination is not None:
-        cond.append(outbox.c.destination == destination)
-    return int(conn.execute(update(outbox).where(*cond).values(status="pending")).rowcount or 0)
 
 
 def replay_dead(ctx: WriteContext, *, destination: str | None = None, message_id: str | None = None,

@@ -83,7 +83,18 @@ class Settings:
     # Group commit: how many intake transactions one durable commit may carry, and how long to wait for more.
     commit_batch_max: int = 256
     commit_wait_ms: float = 0.0
-    commit_timeout_s: float = 30.0
+    # Every caller is answered within this many seconds (INFODIP-E091 past it); it also bounds each database wait
+    # (SQLite busy timeout; PostgreSQL statement_timeout and lock_timeout).
+    commit_timeout_s: float = 10.0
+    # Overload: callers' jobs queued at the writer, and intake requests in flight, beyond which a request is
+    # refused at once (INFODIP-E092, Retry-After: overload_retry_after_s); 0 disables the bound.
+    commit_queue_max: int = 1024
+    intake_max_inflight: int = 256
+    # ... and while the shortest stay of an admitted request over 100 ms exceeds this (a standing queue)
+    intake_target_ms: float = 300.0
+    # ... and while the event loop lags behind by more than this
+    intake_max_lag_ms: float = 150.0
+    overload_retry_after_s: int = 1
     timezone: str = "America/Sao_Paulo"
     # Art. 7º of Res. Conjunta 6/2020: 10 days after the fact (inferred counting rule, configurable).
     deadline_days: int = 10
@@ -272,6 +283,8 @@ class Settings:
                                 "(GATEWAY_MNI_MAX_BODY_BYTES, GATEWAY_INFODIP_MAX_BODY_BYTES)")
         if self.commit_batch_max < 1:
             raise SettingsError("GATEWAY_COMMIT_BATCH_MAX deve ser ≥ 1")
+        if self.commit_timeout_s <= 0:
+            raise SettingsError("GATEWAY_COMMIT_TIMEOUT_S deve ser > 0")
         if not isinstance(logging.getLevelName(self.log_level.upper()), int):
             raise SettingsError(f"GATEWAY_LOG_LEVEL inválido: {self.log_level!r} (DEBUG, INFO, WARNING, ERROR)")
         if self.log_format not in {"json", "text"}:

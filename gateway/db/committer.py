@@ -6,6 +6,19 @@ durable. Business refusals happen before a job writes; any other failure rolls t
 run again one by one, each in its own transaction, so one job's failure never touches another's rows.
 One thread hop per batch, not per request; on SQLite this turns ~4k commits/s into tens of thousands of rows per
 second (DESIGN.md). The gathering window (``wait_ms``) is measured on the injected clock's monotonic reading.
+
+Bounded waits and overload (issue 9):
+
+- every caller is answered within ``timeout_s`` (``GATEWAY_COMMIT_TIMEOUT_S``): a job still unanswered then is
+  *abandoned* — its caller gets INFODIP-E091 (retry-safe: the idempotency key returns the original protocol if the
+  job did commit) and the writer skips it if it has not started it yet; each transaction's lock wait is bounded by
+  what is left of that budget (SQLite ``busy_timeout`` per transaction; PostgreSQL ``lock_timeout`` and
+  ``statement_timeout`` per session, :func:`gateway.db.engine.make_engine`);
+- two queues: *callers'* jobs (intake, the hub, operators) and *background* jobs (the relay's leases and records).
+  A batch takes every caller's job queued and at most ``background_share`` background jobs while callers wait, so
+  the relay's catch-up never delays intake by more than a few jobs;
+- the callers' queue is bounded (``queue_max``, ``GATEWAY_COMMIT_QUEUE_MAX``): beyond it :meth:`run` refuses at
+  once with :class:`~gateway.errors.Overloaded` (INFODIP-E092), nothing queued.
 """
 
 from __future__ import annotations
@@ -13,8 +26,8 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import logging
-import queue
 import threading
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
@@ -24,7 +37,7 @@ from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from gateway.audit import AuditChain, Signer
 from gateway.clock import Clock
-from gateway.errors import GatewayError, ServerError, StorageUnavailable
+from gateway.errors import GatewayError, Overloaded, ServerError, StorageUnavailable
 
 log = logging.getLogger("gateway.committer")
 T = TypeVar("T")
@@ -46,20 +59,24 @@ Job = Callable[[WriteContext], T]
 
 
 class _Pending(Generic[T]):
-    __slots__ = ("error", "future", "job", "loop", "result")
+    __slots__ = ("abandoned", "enqueued", "error", "future", "job", "loop", "result")
 
-    def __init__(self, job: Job[T], loop: asyncio.AbstractEventLoop | None, future: Any) -> None:
+    def __init__(self, job: Job[T], loop: asyncio.AbstractEventLoop | None, future: Any, enqueued: float) -> None:
         self.job = job
         self.loop = loop
         self.future = future
+        self.enqueued = enqueued
         self.result: Any = None
         self.error: BaseException | None = None
+        #: set by the waiting side when it stopped waiting (timeout, cancellation): the writer skips the job if it
+        #: has not started it (a benign race: a job already running commits, and the retry finds it)
+        self.abandoned = False
 
 
 def _settle(batch: list[_Pending[Any]]) -> None:
     """Resolve the futures of *batch* (on their loop's thread for asyncio futures)."""
     for p in batch:
-        if p.future.done():  # an asyncio request cancelled while it waited
+        if p.future.done():  # an asyncio request cancelled or timed out while it waited
             continue
         if p.error is not None:
             p.future.set_exception(p.error)
@@ -67,11 +84,17 @@ def _settle(batch: list[_Pending[Any]]) -> None:
             p.future.set_result(p.result)
 
 
+def _timed_out() -> StorageUnavailable:
+    return StorageUnavailable("INFODIP-E091", "Armazenamento indisponível (tempo esgotado); tente novamente com a "
+                                              "mesma referência.")
+
+
 class GroupCommitter:
     """The single writer of this process."""
 
     def __init__(self, engine: Engine, clock: Clock, signer: Signer | None, *, max_batch: int = 256,
-                 wait_ms: float = 0.0, checkpoint_every: int = 1000, crash_hook: Callable[[str], None] | None = None):
+                 wait_ms: float = 0.0, checkpoint_every: int = 1000, crash_hook: Callable[[str], None] | None = None,
+                 timeout_s: float = 30.0, queue_max: int = 0, background_share: int = 4):
         self.engine = engine
         self.clock = clock
         self.signer = signer
@@ -79,11 +102,24 @@ class GroupCommitter:
         self.wait_s = wait_ms / 1000
         self.checkpoint_every = checkpoint_every
         self.crash_hook = crash_hook
-        self._queue: queue.SimpleQueue[_Pending[Any] | None] = queue.SimpleQueue()
+        #: seconds within which every caller is answered (``GATEWAY_COMMIT_TIMEOUT_S``)
+        self.timeout_s = timeout_s
+        #: callers' jobs queued beyond which :meth:`run` refuses at once (0: unbounded)
+        self.queue_max = queue_max
+        #: background jobs a batch takes while callers' jobs are queued
+        self.background_share = max(1, background_share)
+        self._cond = threading.Condition()
+        self._callers: deque[_Pending[Any]] = deque()
+        self._background: deque[_Pending[Any]] = deque()
+        self._stopping = False
         self._thread: threading.Thread | None = None
         self._conn: Connection | None = None
+        self._sqlite = engine.dialect.name == "sqlite"
+        self._busy_ms: int | None = None
         self.audit: AuditChain | None = None
         self.batches = 0
+        #: callers refused at once (queue full) since start
+        self.refused = 0
 
     def start(self) -> None:
         """Open the connection, start this writer's audit chain and the thread."""
@@ -92,6 +128,7 @@ class GroupCommitter:
         self._conn = self.engine.connect()
         with self._conn.begin():
             self.audit = AuditChain.start(self._conn, self.clock.now(), self.signer, self.checkpoint_every)
+        self._stopping = False
         self._thread = threading.Thread(target=self._run, name="group-committer", daemon=True)
         self._thread.start()
 
@@ -99,7 +136,9 @@ class GroupCommitter:
         """Finish queued work, sign the chain's head, close the connection."""
         if self._thread is None:
             return
-        self._queue.put(None)
+        with self._cond:
+            self._stopping = True
+            self._cond.notify_all()
         self._thread.join(timeout=60)
         self._thread = None
         if self._conn is not None and self.audit is not None:
@@ -111,60 +150,88 @@ class GroupCommitter:
             self._conn.close()
             self._conn = None
 
-    async def run(self, job: Job[T]) -> T:
-        """Run *job* in the next group transaction; return its result once that transaction is durable (raise
-        its :class:`GatewayError`, or ``ServerError`` INFODIP-E090/E091 for any other failure)."""
+    def queued(self) -> int:
+        """Callers' jobs waiting for the writer now (what the relay yields to)."""
+        return len(self._callers)
+
+    def _put(self, pending: _Pending[Any], background: bool) -> None:
+        with self._cond:
+            if not background and self.queue_max and len(self._callers) >= self.queue_max:
+                self.refused += 1
+                raise Overloaded()
+            (self._background if background else self._callers).append(pending)
+            self._cond.notify()
+
+    async def run(self, job: Job[T], *, background: bool = False, timeout: float | None = None) -> T:
+        """Run *job* in the next group transaction; return its result once that transaction is durable.
+
+        Waits at most *timeout* seconds (default ``timeout_s``). Errors: the job's :class:`GatewayError`;
+        ``Overloaded`` (INFODIP-E092) at once when the callers' queue is full (*background* jobs — the relay's —
+        are never refused: their queue is bounded by the relay's own rounds); ``StorageUnavailable`` (INFODIP-E091)
+        when the storage failed or the wait ran out (the job is then skipped unless it had started: retrying with
+        the same idempotency key is safe either way); ``ServerError`` (INFODIP-E090) for a bug in the job."""
         loop = asyncio.get_running_loop()
         fut: asyncio.Future[T] = loop.create_future()
-        self._queue.put(_Pending(job, loop, fut))
-        return await fut
+        pending = _Pending(job, loop, fut, self.clock.monotonic())
+        self._put(pending, background)
+        try:
+            return await asyncio.wait_for(fut, self.timeout_s if timeout is None else timeout)
+        except TimeoutError:
+            pending.abandoned = True
+            raise _timed_out() from None
+        except asyncio.CancelledError:
+            pending.abandoned = True
+            raise
 
-    def submit(self, job: Job[T]) -> concurrent.futures.Future[T]:
-        """Queue *job* from any thread without waiting; the future resolves once its transaction is durable."""
+    def submit(self, job: Job[T], *, background: bool = False) -> concurrent.futures.Future[T]:
+        """Queue *job* from any thread without waiting; the future resolves once its transaction is durable.
+        Errors: ``Overloaded`` at once when the callers' queue is full."""
         fut: concurrent.futures.Future[T] = concurrent.futures.Future()
-        self._queue.put(_Pending(job, None, fut))
+        self._put(_Pending(job, None, fut, self.clock.monotonic()), background)
         return fut
 
-    def run_sync(self, job: Job[T], timeout: float = 60.0) -> T:
-        """Run *job* from a thread that has no event loop (CLI), waiting up to *timeout* seconds for the commit."""
-        return self.submit(job).result(timeout=timeout)
+    def run_sync(self, job: Job[T], timeout: float | None = None) -> T:
+        """Run *job* from a thread that has no event loop (CLI), waiting up to *timeout* seconds (default
+        ``timeout_s``) for the commit. Errors: as :meth:`run`."""
+        fut: concurrent.futures.Future[T] = concurrent.futures.Future()
+        pending = _Pending(job, None, fut, self.clock.monotonic())
+        self._put(pending, False)
+        try:
+            return fut.result(timeout=self.timeout_s if timeout is None else timeout)
+        except concurrent.futures.TimeoutError:
+            pending.abandoned = True
+            raise _timed_out() from None
 
     # -- the writer thread -------------------------------------------------------------------------------------
 
+    def _take(self) -> list[_Pending[Any]] | None:
+        """The next batch: every caller's job queued (up to ``max_batch``) and background jobs — at most
+        ``background_share`` of them while callers' jobs were taken. None once stopping with nothing queued."""
+        with self._cond:
+            while not self._callers and not self._background:
+                if self._stopping:
+                    return None
+                self._cond.wait(timeout=1.0)
+            if self.wait_s > 0:
+                deadline = self.clock.monotonic() + self.wait_s
+                while len(self._callers) + len(self._background) < self.max_batch and not self._stopping:
+                    left = deadline - self.clock.monotonic()
+                    if left <= 0:
+                        break
+                    self._cond.wait(timeout=left)
+            batch = [self._callers.popleft() for _ in range(min(self.max_batch, len(self._callers)))]
+            share = self.background_share if batch else self.max_batch
+            batch.extend(self._background.popleft() for _ in range(min(share, len(self._background))))
+            return batch
+
     def _run(self) -> None:
-        stopping = False
-        while not stopping:
-            first = self._queue.get()
-            if first is None:
-                break
-            batch = [first]
-            deadline = self.clock.monotonic() + self.wait_s
-            while len(batch) < self.max_batch:
-                try:
-                    timeout = deadline - self.clock.monotonic()
-                    item = self._queue.get(timeout=timeout) if timeout > 0 else self._queue.get_nowait()
-                except queue.Empty:
-                    break
-                if item is None:
-                    stopping = True
-                    break
-                batch.append(item)
+        while (batch := self._take()) is not None:
             self._commit_batch(batch)
-        # drain anything left after the stop marker
-        rest: list[_Pending[Any]] = []
-        while True:
-            try:
-                item = self._queue.get_nowait()
-            except queue.Empty:
-                break
-            if item is not None:
-                rest.append(item)
-        if rest:
-            self._commit_batch(rest)
 
     def _commit_batch(self, batch: list[_Pending[Any]]) -> None:
-        if not self._commit_together(batch):
-            self._commit_one_by_one(batch)
+        live = [p for p in batch if not self._skip(p)]
+        if live and not self._commit_together(live):
+            self._commit_one_by_one(live)
         self.batches += 1
         by_loop: dict[Any, list[_Pending[Any]]] = {}
         for p in batch:
@@ -178,6 +245,25 @@ class GroupCommitter:
                 except RuntimeError:  # the loop is closed: its requests are gone
                     pass
 
+    def _skip(self, p: _Pending[Any]) -> bool:
+        """Whether *p* is abandoned (its caller was answered E091 already): then it is not run."""
+        if p.abandoned:
+            p.result, p.error = None, _timed_out()
+            return True
+        return False
+
+    def _bound_lock_wait(self, batch: list[_Pending[Any]]) -> None:
+        """SQLite: let this transaction wait for the write lock no longer than what is left of the oldest job's
+        budget (at least 50 ms), so a lock held elsewhere fails the batch in time instead of after 30 s."""
+        if not self._sqlite or self._conn is None:
+            return
+        oldest = min(p.enqueued for p in batch)
+        left = self.timeout_s - (self.clock.monotonic() - oldest)
+        ms = max(50, int(left * 1000))
+        if ms != self._busy_ms:
+            self._conn.connection.driver_connection.execute(f"PRAGMA busy_timeout={ms}")  # type: ignore[union-attr]
+            self._busy_ms = ms
+
     def _commit_together(self, batch: list[_Pending[Any]]) -> bool:
         """The fast path: every job of the batch in one transaction, no savepoints. Jobs raise GatewayError only
         before their first write (the job contract), so such an error leaves nothing to undo. Any other failure
@@ -187,6 +273,7 @@ class GroupCommitter:
         mark = audit.mark()
         ctx = WriteContext(conn, audit, self.clock)
         try:
+            self._bound_lock_wait(batch)
             with conn.begin():
                 for p in batch:
                     try:
@@ -204,16 +291,20 @@ class GroupCommitter:
         return True
 
     def _commit_one_by_one(self, batch: list[_Pending[Any]]) -> None:
-        """The slow path: each job in its own transaction; an IntegrityError (another process stored the same key
-        first) runs the job once more, and it then sees the stored row."""
+        """The slow path: each job in its own transaction, skipping those abandoned meanwhile (their callers were
+        answered); an IntegrityError (another process stored the same key first) runs the job once more, and it
+        then sees the stored row."""
         conn, audit = self._conn, self.audit
         assert conn is not None and audit is not None
         ctx = WriteContext(conn, audit, self.clock)
         for p in batch:
             p.result, p.error = None, None
             for attempt in (1, 2):
+                if self._skip(p):
+                    break
                 mark = audit.mark()
                 try:
+                    self._bound_lock_wait([p])
                     with conn.begin():
                         p.result = p.job(ctx)
                     p.error = None

@@ -7,6 +7,9 @@ with ``BEGIN IMMEDIATE`` so two writers never deadlock on a lock upgrade.
 A SQLite database holds personal data: its file is created (or set) 0600 before SQLite opens it, which makes its
 ``-wal`` and ``-shm`` files 0600 too (SQLite gives them the database file's permissions), and a directory created
 for it is 0700 (issue 8, point 6).
+
+Every wait is bounded by *timeout_s* when given (the gateway passes ``GATEWAY_COMMIT_TIMEOUT_S``): SQLite's busy
+timeout; on PostgreSQL each session's ``statement_timeout`` and ``lock_timeout`` and the pool's checkout wait.
 """
 
 from __future__ import annotations
@@ -57,13 +60,16 @@ def private_database_file(url: str) -> None:
             os.chmod(file, 0o600)
 
 
-def make_engine(url: str, *, writer: bool = False, pool_size: int = 5) -> Engine:
+def make_engine(url: str, *, writer: bool = False, pool_size: int = 5, timeout_s: float | None = None) -> Engine:
     """An engine for *url*; *writer* engines take the write lock at BEGIN on SQLite (whose file is made private
-    first: :func:`private_database_file`)."""
+    first: :func:`private_database_file`). *timeout_s* bounds every wait for a lock, a statement or a pooled
+    connection (seconds; None: 30 s on SQLite, no bound on PostgreSQL)."""
     url = normalise_url(url)
+    busy_ms = int((timeout_s if timeout_s is not None else 30.0) * 1000)
     if is_sqlite(url):
         private_database_file(url)
-        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30}, poolclass=NullPool
+        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": busy_ms / 1000},
+                               poolclass=NullPool
                                if url in ("sqlite://", "sqlite:///:memory:") else None)
         begin = "BEGIN IMMEDIATE" if writer else "BEGIN"
 
@@ -74,7 +80,7 @@ def make_engine(url: str, *, writer: bool = False, pool_size: int = 5) -> Engine
             cur.execute("PRAGMA journal_mode=WAL")
             cur.execute("PRAGMA synchronous=FULL")
             cur.execute("PRAGMA foreign_keys=ON")
-            cur.execute("PRAGMA busy_timeout=30000")
+            cur.execute(f"PRAGMA busy_timeout={busy_ms}")
             cur.close()
 
         @event.listens_for(engine, "begin")
@@ -82,5 +88,17 @@ def make_engine(url: str, *, writer: bool = False, pool_size: int = 5) -> Engine
             conn.exec_driver_sql(begin)
 
         return engine
-    return create_engine(url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True,
-                         pool_timeout=30, connect_args={"connect_timeout": 10})
+    engine = create_engine(url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True,
+                           pool_timeout=timeout_s if timeout_s is not None else 30,
+                           connect_args={"connect_timeout": 10})
+    if timeout_s is not None:
+
+        @event.listens_for(engine, "connect")
+        def _bound_waits(dbapi_connection: Any, _record: Any) -> None:
+            # session settings (the URL's own ``options``, e.g. a search_path, stay untouched)
+            with dbapi_connection.cursor() as cur:
+                cur.execute(f"SET statement_timeout = {busy_ms}")
+                cur.execute(f"SET lock_timeout = {busy_ms}")
+            dbapi_connection.commit()
+
+    return engine

@@ -36,6 +36,8 @@ def upgrade(engine: Engine, revision: str = "head") -> None:
     """Bring the database to *revision* (head by default)."""
     cfg = _config()
     with engine.begin() as conn:
+        if conn.dialect.name == "postgresql":  # a migration may take longer than a request's budget
+            conn.exec_driver_sql("SET LOCAL statement_timeout = 0")
         cfg.attributes["connection"] = conn
         command.upgrade(cfg, revision)
 

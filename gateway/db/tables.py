@@ -20,6 +20,11 @@ from sqlalchemy import (
 
 metadata = MetaData()
 
+#: every state an outbox row may be in (the contract's word for each: ``gateway.infodip.contract.STATUS_PT``)
+OUTBOX_STATES = ("pending", "blocked", "sending", "delivered", "failed", "dead")
+#: every state a communication may be in
+COMMUNICATION_STATES = ("ativa", "cancelada")
+
 organs = Table(
     "organs",
     metadata,

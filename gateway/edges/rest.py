@@ -18,8 +18,16 @@ from pydantic import BaseModel
 
 from gateway.auth import Authenticator, Caller
 from gateway.delivery import DeliveryService
-from gateway.errors import AuthenticationFailed, GatewayError, NotAllowed, NotFound, ServerError, TooManyRequests
-from gateway.infodip.contract import STATUS_PT
+from gateway.errors import (
+    AuthenticationFailed,
+    GatewayError,
+    NotAllowed,
+    NotFound,
+    Overloaded,
+    ServerError,
+    TooManyRequests,
+)
+from gateway.infodip.contract import communication_situacao, delivery_situacao
 from gateway.infodip.service import InfodipService
 from gateway.xml.soap import PASSWORD_TEXT, UsernameToken
 
@@ -32,6 +40,8 @@ def error_response(exc: GatewayError) -> JSONResponse:
     headers = {"WWW-Authenticate": 'Basic realm="gateway"'} if status == 401 else None
     if isinstance(exc, TooManyRequests):
         headers = {"Retry-After": str(max(1, int(exc.retry_after + 0.999)))}
+    elif isinstance(exc, Overloaded):  # *-E092: 503 and when to come back
+        headers = {"Retry-After": str(exc.retry_after_s)}
     return JSONResponse({"codigo": exc.code, "mensagem": exc.message, "campo": exc.field}, status_code=status,
                         headers=headers)
 
@@ -67,13 +77,13 @@ def install(app: FastAPI, service: InfodipService, delivery: DeliveryService, au
     async def get_communication(protocolo: str, who: Annotated[Caller, Depends(caller)]) -> dict[str, Any]:
         view = await anyio.to_thread.run_sync(service.consult, who, protocolo)
         return {
-            "protocolo": view.protocol, "tipo": view.kind, "situacao": view.status,
+            "protocolo": view.protocol, "tipo": view.kind, "situacao": communication_situacao(view.status),
             "versaoAtual": view.current_version,
             "versoes": [{"numero": v.version, "operacao": v.operation, "idMensagem": v.message_id,
                          "referenciaRemetente": v.reference, "dataRecebimento": v.received_at.isoformat(),
                          "emAtraso": v.late, "motivoCancelamento": v.cancel_reason} for v in view.versions],
             "entregas": [{"versao": d.version, "destino": d.destination,
-                          "situacao": STATUS_PT.get(d.status, d.status), "tentativas": d.attempts,
+                          "situacao": delivery_situacao(d.status), "tentativas": d.attempts,
                           "recibo": d.receipt, "motivo": d.reason, "atualizadoEm": d.updated_at.isoformat()}
                          for d in view.deliveries],
         }

@@ -113,8 +113,7 @@ class InfodipEndpoint:
             self.metrics.rejected.labels("soap", exc.code).inc()
             if isinstance(exc, ServerError) and not isinstance(exc, Overloaded):
                 log.error("infodip server error %s", exc, exc_info=exc.__cause__ is not None)
-            response = Response(fault(exc, contract.errors_detail(exc)), media_type=XML,
-                                status_code=503 if isinstance(exc, Overloaded) else 500,
+            response = Response(fault(exc, contract.errors_detail(exc)), media_type=XML, status_code=500,
                                 headers=overloaded_headers(exc))
         except Exception:
             log.exception("unexpected error in /soap/infodip")

@@ -10,7 +10,7 @@ from starlette.responses import Response
 
 from gateway.edges.forwarded import BadHost, Forwarding
 from gateway.edges.soap_infodip import XML, bad_host, overloaded_headers, public_url, request_body, served_wsdl
-from gateway.errors import GatewayError, Overloaded, ServerError
+from gateway.errors import GatewayError, ServerError
 from gateway.hub.service import Hub
 from gateway.metrics import Metrics
 from gateway.mni.names import WSDL_PATH
@@ -52,7 +52,7 @@ class MniEndpoint:
                                            request.headers.get("content-type"))
         except GatewayError as exc:
             self.metrics.rejected.labels("mni", exc.code).inc()
-            return Response(fault_for(exc), status_code=503 if isinstance(exc, Overloaded) else 500,
+            return Response(fault_for(exc), status_code=500,
                             headers=overloaded_headers(exc), media_type=XML)
         except Exception:
             log.exception("unexpected error in /soap/mni")

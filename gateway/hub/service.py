@@ -53,6 +53,14 @@ _FILING = "entregarManifestacaoProcessual"
 Probe = Callable[[Installation], Awaitable[tuple[bytes, MniMessage]]]
 
 
+class _Miss(Exception):
+    """A credential not in the cache: to be read off the event loop."""
+
+
+def _miss() -> TribunalCredential | None:
+    raise _Miss
+
+
 @dataclass(frozen=True)
 class HubAnswer:
     """What the edge sends back (always HTTP 200: MNI's business answers)."""
@@ -181,7 +189,7 @@ class Hub:
         installations = domain.tribunal_installations(self.registry, caller.organ_code, jtr)
         remembered = self._locations.get(jtr, number)
         if remembered is None:
-            remembered = store.located_instance(self.reader, jtr, number)
+            remembered = await anyio.to_thread.run_sync(store.located_instance, self.reader, jtr, number)
         choice = domain.locate(installations, remembered, probe_with_request)
         if not isinstance(choice, ProbePlan):
             if choice.instance == remembered:
@@ -205,10 +213,13 @@ class Hub:
 
     # -- calls ------------------------------------------------------------------------------------------------
 
-    def _credential(self, caller: Caller, inst: Installation) -> TribunalCredential:
-        cred = self._credentials.get(
-            (caller.organ_id, inst.jtr, inst.instance),
-            lambda: store.credential(self.reader, self.credentials, caller.organ_id, inst.jtr, inst.instance))
+    async def _credential(self, caller: Caller, inst: Installation) -> TribunalCredential:
+        key = (caller.organ_id, inst.jtr, inst.instance)
+        try:  # a cache hit on the event loop; a miss is read from the database in a worker thread
+            cred = self._credentials.get(key, _miss)
+        except _Miss:
+            loaded = await anyio.to_thread.run_sync(store.credential, self.reader, self.credentials, *key)
+            cred = self._credentials.get(key, lambda: loaded)
         if cred is None:
             raise hub_error("MNI-E023", f"Sem credencial de {caller.organ_code} para {inst.key}.")
         if "senha-eproc" in inst.quirks:
@@ -217,13 +228,13 @@ class Hub:
 
     async def _call(self, caller: Caller, msg: MniMessage, inst: Installation) -> tuple[bytes, MniMessage]:
         """Forward *msg* with only its credential fields rewritten; return our answer bytes and the parsed one."""
-        body = contract.with_credentials(msg, self._credential(caller, inst))
+        body = contract.with_credentials(msg, await self._credential(caller, inst))
         return await self._send(inst, msg.operation, body)
 
     async def _call_own(self, caller: Caller, inst: Installation, operation: str,
                         inner: str) -> tuple[bytes, MniMessage]:
         """Send one of the hub's own requests (a probe, a consultarAlteracao) with the client's credential."""
-        body = contract.own_request(operation, self._credential(caller, inst), inner)
+        body = contract.own_request(operation, await self._credential(caller, inst), inner)
         return await self._send(inst, operation, body)
 
     async def _send(self, inst: Installation, operation: str, body: bytes) -> tuple[bytes, MniMessage]:

@@ -33,10 +33,26 @@ N = {"i": NS}
 ENVIAR, RETIFICAR, CANCELAR, CONSULTAR = (
     "enviarComunicacao", "retificarComunicacao", "cancelarComunicacao", "consultarComunicacao")
 OPERATIONS = (ENVIAR, RETIFICAR, CANCELAR, CONSULTAR)
-#: Outbox states as the contract (and the REST API) names them (``tipoSituacaoEntrega``); a row under a relay's
-#: lease is still waiting for the destination's answer, so "sending" is "pendente" on the wire.
+#: Outbox states (``gateway.db.tables.OUTBOX_STATES``) as the contract (and the REST API) names them
+#: (``tipoSituacaoEntrega``); a row under a relay's lease is still waiting for the destination's answer — while
+#: it is sent, and up to the lease after a crash — so "sending" is "pendente" on the wire.
 STATUS_PT = {"pending": "pendente", "sending": "pendente", "blocked": "bloqueada", "delivered": "entregue",
              "failed": "falha", "dead": "morta"}
+#: Communication states (``gateway.db.tables.COMMUNICATION_STATES``) as the contract names them
+#: (``tipoSituacaoComunicacao``).
+COMMUNICATION_STATUS_PT = {"ativa": "ativa", "cancelada": "cancelada"}
+
+
+def delivery_situacao(status: str) -> str:
+    """The contract's word (``tipoSituacaoEntrega``) for the outbox state *status*. Errors: KeyError for a state
+    the contract has no word for — a bug, answered INFODIP-E090 rather than a value the XSD does not allow."""
+    return STATUS_PT[status]
+
+
+def communication_situacao(status: str) -> str:
+    """The contract's word (``tipoSituacaoComunicacao``) for the communication state *status*. Errors: KeyError
+    for a state the contract has no word for (a bug)."""
+    return COMMUNICATION_STATUS_PT[status]
 
 
 @dataclass(frozen=True)
@@ -302,7 +318,7 @@ def consultation_xml(view: CommunicationView) -> str:
     parts = [
         f"<i:protocolo>{view.protocol}</i:protocolo>",
         f"<i:tipo>{view.kind}</i:tipo>",
-        f"<i:situacao>{view.status}</i:situacao>",
+        f"<i:situacao>{communication_situacao(view.status)}</i:situacao>",
         f"<i:versaoAtual>{view.current_version}</i:versaoAtual>",
         view.current_payload.decode(),
         "<i:versoes>",
@@ -324,7 +340,7 @@ def consultation_xml(view: CommunicationView) -> str:
     for d in view.deliveries:
         parts.append(
             f"<i:entrega><i:versao>{d.version}</i:versao><i:destino>{d.destination}</i:destino>"
-            f"<i:situacao>{STATUS_PT.get(d.status, d.status)}</i:situacao><i:tentativas>{d.attempts}</i:tentativas>"
+            f"<i:situacao>{delivery_situacao(d.status)}</i:situacao><i:tentativas>{d.attempts}</i:tentativas>"
         )
         if d.receipt:
             parts.append(f"<i:reciboDestino>{escape(d.receipt)}</i:reciboDestino>")

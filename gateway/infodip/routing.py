@@ -1,6 +1,13 @@
 """Where each communication must be delivered: the routing table, each rule with its legal basis.
 
 Pure functions. The destinations are stable names used in the outbox, the metrics and the consultation answers.
+
+Histories: the table routes each *version*. A retificação goes wherever the earlier versions went and wherever its
+own content routes it; a destination never leaves a history (the cancelamento goes to all of them). A destination
+that **joins** a history — e.g. a IV without inelegibility (TSE) corrected to one with inelegibility (TSE and CNJ)
+— receives the history from its first version, in order: the earlier versions are queued towards it too, ahead of
+the new one (``gateway/infodip/service.py``), so the CNJ never holds a retificação or a cancelamento of something
+it never received.
 """
 
 from __future__ import annotations

@@ -4,10 +4,19 @@ Every acceptance is one transaction (run by the group committer) writing the ver
 destination) and its audit entry — or nothing. The sender's own reference is the idempotency key: the same key with
 the same payload (exclusive C14N of the communication) returns the stored receipt, the same key with another payload
 is refused (INFODIP-E050).
+
+Render once, store the bytes, send those bytes, hash those bytes: a version's ``payload_digest`` — stored and
+audited — is the SHA-256 of exactly the bytes stored (and sent by the relay); for a retificação the protocol it
+corrects is compared beside it, so that it stays part of the idempotency key.
+
+A destination that joins a history (a retificação now routed where the earlier versions were not) receives the
+history from its first version, in order: the earlier versions get outbox rows towards it too, the first pending,
+the others and the new version blocked behind it (``gateway/infodip/routing.py``).
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from collections.abc import Callable, Iterable
 from datetime import datetime
@@ -80,7 +89,7 @@ class InfodipService:
         assert comm is not None  # an envio carries its communication
 
         def job(ctx: WriteContext) -> Receipt:
-            replay = _replay(ctx.conn, caller, req.reference, req.digest)
+            replay = _replay(ctx.conn, caller, req.reference, _digest(req))
             if replay is not None:
                 return replay
             protocol = new_protocol(local_today(now, self.tz))
@@ -104,7 +113,7 @@ class InfodipService:
         assert comm is not None  # a retificação carries the corrected communication
 
         def job(ctx: WriteContext) -> Receipt:
-            replay = _replay(ctx.conn, caller, req.reference, req.digest)
+            replay = _replay(ctx.conn, caller, req.reference, _digest(req), protocol)
             if replay is not None:
                 return replay
             current = _load_for_change(ctx.conn, caller, protocol)
@@ -113,12 +122,16 @@ class InfodipService:
             version = current["current_version"] + 1
             ended = _ended_conviction_destinations(ctx.conn, comm) if comm.kind is Kind.V else None
             earlier = _destinations_of(ctx.conn, protocol)
-            dests = tuple(dict.fromkeys((*earlier, *destinations_for(comm, ended))))
+            wanted = destinations_for(comm, ended)
+            dests = tuple(d for d in DESTINATIONS if d in earlier or d in wanted)
+            joining = tuple(d for d in dests if d not in earlier)
             ctx.conn.execute(update(communications).where(communications.c.protocol == protocol).values(
                 current_version=version, person_key=comm.person.key, process_number=comm.process_number,
                 fact_date=comm.fact_date, updated_at=now))
+            if joining:
+                _send_history(ctx.conn, protocol, version, joining, now)
             return _store_version(ctx, caller, protocol, version, RETIFICACAO, comm.kind.value, req, now, deadline,
-                                  dests, current["duplicate_of"], previous=version - 1)
+                                  dests, current["duplicate_of"], previous=version - 1, joining=joining)
 
         return self._notify(await self.committer.run(job))
 
@@ -127,7 +140,7 @@ class InfodipService:
         req, now, protocol = checked.request, checked.received_at, checked.request.protocol or ""
 
         def job(ctx: WriteContext) -> Receipt:
-            replay = _replay(ctx.conn, caller, req.reference, req.digest)
+            replay = _replay(ctx.conn, caller, req.reference, _digest(req), protocol)
             if replay is not None:
                 return replay
             current = _load_for_change(ctx.conn, caller, protocol)
@@ -188,11 +201,19 @@ _INSERT_MESSAGE = insert(messages)
 _INSERT_OUTBOX = insert(outbox)
 
 
-def _replay(conn: Connection, caller: Caller, reference: str, digest: str) -> Receipt | None:
+def _digest(req: contract.Request) -> str:
+    """SHA-256 (hex) of the bytes stored for the version: what is stored, audited and sent is what is hashed."""
+    return hashlib.sha256(req.payload).hexdigest()
+
+
+def _replay(conn: Connection, caller: Caller, reference: str, digest: str,
+            protocol: str | None = None) -> Receipt | None:
+    """The stored receipt when *reference* was used already by the caller's organ with the same bytes (and, for a
+    retificação or a cancelamento, on the same *protocol*); None when unused. Errors: Conflict INFODIP-E050."""
     row = conn.execute(_Q_BY_REFERENCE, {"organ_id": caller.organ_id, "reference": reference}).mappings().first()
     if row is None:
         return None
-    if row["payload_digest"] != digest:
+    if row["payload_digest"] != digest or (protocol is not None and row["protocol"] != protocol):
         raise Conflict("INFODIP-E050", f"A referência {reference} já foi usada com outro conteúdo "
                                        f"(protocolo {row['protocol']}).", field="referenciaRemetente")
     comm = conn.execute(select(communications.c.duplicate_of, communications.c.kind).where(
@@ -239,14 +260,30 @@ def _ended_conviction_destinations(conn: Connection, comm: Communication) -> tup
     return _destinations_of(conn, protocol) if protocol else ()
 
 
+def _send_history(conn: Connection, protocol: str, version: int, joining: Iterable[str], now: datetime) -> None:
+    """Queue the versions before *version* of *protocol* towards each destination of *joining* (new to the
+    history): the first pending, the later ones blocked behind it, so the destination receives the history from its
+    first version, in order (the new version itself is queued blocked by :func:`_store_version`)."""
+    earlier = conn.execute(select(messages.c.message_id, messages.c.version).where(
+        messages.c.protocol == protocol, messages.c.version < version).order_by(messages.c.version)).all()
+    rows = [{"message_id": m.message_id, "protocol": protocol, "version": m.version, "destination": d,
+             "status": "pending" if i == 0 else "blocked", "attempts": 0, "next_attempt_at": now,
+             "created_at": now, "updated_at": now}
+            for d in joining for i, m in enumerate(earlier)]
+    if rows:
+        conn.execute(_INSERT_OUTBOX, rows)
+
+
 def _store_version(ctx: WriteContext, caller: Caller, protocol: str, version: int, operation: str, kind: str,
                    req: contract.Request, now: datetime, deadline: Deadline | None, destinations: Iterable[str],
-                   duplicate_of: str | None, previous: int | None, cancel_reason: str | None = None) -> Receipt:
+                   duplicate_of: str | None, previous: int | None, cancel_reason: str | None = None,
+                   joining: tuple[str, ...] = ()) -> Receipt:
     message_id = new_message_id()
     conn = ctx.conn
+    digest = _digest(req)
     conn.execute(_INSERT_MESSAGE, {
         "message_id": message_id, "protocol": protocol, "version": version, "operation": operation,
-        "organ_id": caller.organ_id, "sender_reference": req.reference, "payload_digest": req.digest,
+        "organ_id": caller.organ_id, "sender_reference": req.reference, "payload_digest": digest,
         "payload": req.payload, "received_at": now, "due_date": deadline.due if deadline else None,
         "late": deadline.late if deadline else False, "days_late": deadline.days_late if deadline else 0,
         "cancel_reason": cancel_reason})
@@ -259,7 +296,7 @@ def _store_version(ctx: WriteContext, caller: Caller, protocol: str, version: in
     rows = [
         {"message_id": message_id, "protocol": protocol, "version": version, "destination": d,
          # a later version waits ("blocked") while an earlier one has not reached that destination (order within
-         # a history); the relay releases it (gateway.relay.release_blocked)
+         # a history); the relay releases it (gateway.db.outbox.release_blocked)
          "status": "blocked" if d in waiting else "pending",
          "attempts": 0, "next_attempt_at": now, "created_at": now, "updated_at": now}
         for d in dests
@@ -267,9 +304,10 @@ def _store_version(ctx: WriteContext, caller: Caller, protocol: str, version: in
     if rows:
         conn.execute(_INSERT_OUTBOX, rows)
     ctx.audit.append(conn, f"infodip.{operation}", now, organ_id=caller.organ_id, message_id=message_id,
-                     protocol=protocol, payload_digest=req.digest,
+                     protocol=protocol, payload_digest=digest,
                      detail={"versao": version, "destinos": list(dests), "usuario": caller.username,
-                             "emAtraso": bool(deadline and deadline.late), "duplicidade": duplicate_of})
+                             "emAtraso": bool(deadline and deadline.late), "duplicidade": duplicate_of,
+                             **({"destinosComHistorico": list(joining)} if joining else {})})
     return Receipt(protocol=protocol, version=version, message_id=message_id, operation=operation, kind=kind,
                    received_at=now, replay=False, due_date=deadline.due if deadline else None,
                    late=bool(deadline and deadline.late), days_late=deadline.days_late if deadline else 0,

@@ -1,5 +1,8 @@
 """Crash tests: SIGKILL the gateway at chosen points (and at random) while partners are slow or failing, restart,
-let it drain, and check the invariants of DESIGN.md "Testing and measuring". Real processes, loopback, bounded."""
+let it drain, and check the invariants of DESIGN.md "Testing and measuring". Real processes, loopback, bounded.
+
+The third scenario is issue 9's: ``gateway serve`` and ``gateway relay`` on PostgreSQL, partners slower than a short
+lease, retificações that add a destination to their history, and both processes SIGKILLed at chosen points."""
 
 from __future__ import annotations
 
@@ -8,8 +11,9 @@ import random
 import re
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Protocol
 
 import httpx
 import pytest
@@ -20,6 +24,13 @@ from gateway.db.engine import make_engine
 from gateway.db.tables import delivery_attempts, messages, outbox
 from gateway.infodip.domain import Kind
 from gateway.settings import Settings
+from tests.saf_support import (
+    RelayProcess,
+    cancellation,
+    conviction_without_inelegibility,
+    relay_settings_env,
+    retification_with_inelegibility,
+)
 from tests.support import (
     GatewayProcess,
     Mocks,
@@ -32,7 +43,20 @@ from tests.support import (
 
 pytestmark = pytest.mark.e2e
 SOAP = "http://schemas.xmlsoap.org/soap/envelope/"
-CRASH_ENV = {"GATEWAY_RELAY_LEASE_S": "2", "GATEWAY_RELAY_MAX_ATTEMPTS": "1000"}
+# a short lease (a partner timeout the relay accepts with it: the lease must exceed it by 1 s)
+CRASH_ENV = {**relay_settings_env(lease_s=3.0, partner_timeout_s=1.5), "GATEWAY_RELAY_MAX_ATTEMPTS": "1000"}
+
+
+class Restartable(Protocol):
+    """A process the supervisor restarts: ``gateway serve`` or ``gateway relay``."""
+
+    def start(self) -> Restartable: ...
+
+    def alive(self) -> bool: ...
+
+    def kill(self) -> None: ...
+
+    def stop(self) -> None: ...
 
 
 class Client:
@@ -100,11 +124,12 @@ def run_workload(client: Client, n: int, deadline: float) -> tuple[dict[str, byt
     return bodies, fixes
 
 
-def supervise(make: Callable[[int], GatewayProcess], procs: list[GatewayProcess], restarts: list[int],
+def supervise(makes: Sequence[Callable[[int], Restartable]], procs: list[Restartable], restarts: list[int],
               stop: threading.Event, killed_outside: set[int] | None = None) -> None:
-    """Restart each gateway that dies: with the next step of its crash plan when its own crash hook fired, with the
-    same step when the test killed it from outside (*killed_outside* holds those processes' ids). A gateway whose
-    hook fires while it is still starting (its relay finds work at once) counts as crashed too."""
+    """Restart each process that dies (``procs[i]`` made by ``makes[i]``): with the next step of its crash plan when
+    its own crash hook fired, with the same step when the test killed it from outside (*killed_outside* holds those
+    processes' ids). A process whose hook fires while it is still starting (its relay finds work at once) counts as
+    crashed too."""
     step = {i: 0 for i in range(len(procs))}
     while not stop.is_set():
         for i, proc in enumerate(procs):
@@ -113,7 +138,7 @@ def supervise(make: Callable[[int], GatewayProcess], procs: list[GatewayProcess]
             if killed_outside is None or id(proc) not in killed_outside:
                 step[i] += 1
             restarts.append(step[i])
-            candidate = make(step[i])
+            candidate = makes[i](step[i])
             try:
                 procs[i] = candidate.start()
             except RuntimeError:
@@ -124,7 +149,7 @@ def supervise(make: Callable[[int], GatewayProcess], procs: list[GatewayProcess]
 
 def check_invariants(db_url: str, settings: Settings, mocks: Mocks, client: Client, bodies: dict[str, bytes],
                      fixes: list[str]) -> None:
-    """DESIGN.md's invariants after the storm."""
+    """DESIGN.md's invariants after the storm (*fixes*: the retificações' references, which must be stored)."""
     engine = make_engine(db_url)
     try:
         def undelivered() -> int:
@@ -136,6 +161,9 @@ def check_invariants(db_url: str, settings: Settings, mocks: Mocks, client: Clie
         with engine.connect() as conn:
             stored = {r.sender_reference: (r.protocol, r.message_id) for r in conn.execute(
                 select(messages.c.sender_reference, messages.c.protocol, messages.c.message_id))}
+            histories: dict[str, list[str]] = {}
+            for r in conn.execute(select(messages.c.protocol, messages.c.message_id).order_by(messages.c.version)):
+                histories.setdefault(r.protocol, []).append(r.message_id)
             expected: dict[str, set[str]] = {"TSE": set(), "CNJ": set()}
             for r in conn.execute(select(outbox.c.destination, outbox.c.message_id)):
                 expected[r.destination].add(r.message_id)
@@ -148,7 +176,7 @@ def check_invariants(db_url: str, settings: Settings, mocks: Mocks, client: Clie
                                            delivery_attempts.c.started_at, delivery_attempts.c.finished_at)
                                     .order_by(delivery_attempts.c.outbox_id, delivery_attempts.c.started_at)).all()
         # 1. every acknowledged message is stored, and every answer for a key named the same protocol and id
-        assert set(client.answers) == set(bodies)
+        assert set(client.answers) == set(bodies) and set(fixes) <= set(stored)
         for ref, answers in client.answers.items():
             assert len(set(answers)) == 1, f"{ref} answered differently: {answers}"
             assert stored[ref] == answers[0]
@@ -158,13 +186,11 @@ def check_invariants(db_url: str, settings: Settings, mocks: Mocks, client: Clie
             kept = [str(e["id"]) for e in received if not e["duplicate"]]
             assert len(kept) == len(set(kept)), f"{dest} store holds a duplicate"
             assert set(kept) == expected[dest], f"{dest}: missing {len(expected[dest] - set(kept))}"
-            # 3. order within a history: a retificação reached the store after its original
+            # 3. order within a history: each version reached the store after the earlier ones
             order = {m: i for i, m in enumerate(kept)}
-            for fix in fixes:
-                protocol, fix_id = stored[fix]
-                original = next(mid for ref, (p, mid) in stored.items() if p == protocol and ref != fix)
-                if fix_id in order:
-                    assert order[original] < order[fix_id], f"{dest}: retificação before its original"
+            for versions in histories.values():
+                sent = [order[m] for m in versions if m in order]
+                assert sent == sorted(sent), f"{dest}: a version before an earlier one of its history"
         # 5. no row was ever held by two attempts at once: per row, each attempt starts after the previous ended
         for (oid, _r1, _s1, f1), (oid2, _r2, s2, _f2) in itertools.pairwise(attempts):
             if oid == oid2:
@@ -205,7 +231,7 @@ def test_sigkill_at_every_point_loses_and_doubles_nothing(db_url: str, mocks: Mo
     stop = threading.Event()
     restarts: list[int] = []
     killed_outside: set[int] = set()
-    supervisor = threading.Thread(target=supervise, args=(make, procs, restarts, stop, killed_outside))
+    supervisor = threading.Thread(target=supervise, args=([make], procs, restarts, stop, killed_outside))
     supervisor.start()
     mocks.faults("tse", latency_ms=30, error_rate=0.2)
     mocks.faults("cnj", down=True)
@@ -257,7 +283,7 @@ def test_two_gateways_on_postgres_relay_at_once_through_kills(db_url: str, mocks
     client = Client(lambda: [p.url for p in procs])
     stop = threading.Event()
     restarts: list[int] = []
-    supervisor = threading.Thread(target=supervise, args=(make, procs, restarts, stop))
+    supervisor = threading.Thread(target=supervise, args=([make, make], procs, restarts, stop))
     supervisor.start()
     mocks.faults("tse", latency_ms=20, error_rate=0.1)
     mocks.faults("cnj", latency_ms=20)
@@ -272,6 +298,96 @@ def test_two_gateways_on_postgres_relay_at_once_through_kills(db_url: str, mocks
         engine.dispose()
         assert len(relays) >= 2, "both gateways relayed"
         assert len(restarts) >= 2, f"only {len(restarts)} crashes happened"
+    finally:
+        stop.set()
+        supervisor.join()
+        for p in procs:
+            p.stop()
+        mocks.reset()
+
+
+def run_changing_workload(client: Client, n: int, deadline: float) -> tuple[dict[str, bytes], list[str]]:
+    """Submit *n* IV without inelegibility (TSE only) from 8 threads, retify each with inelegibility (the CNJ joins
+    the history) and cancel every fifth; returns the bodies by reference and the retificação references."""
+    bodies = {ref: conviction_without_inelegibility(ref) for ref in (unique_ref("S") for _ in range(n))}
+
+    def each(send: Callable[[str], None], refs: list[str]) -> None:
+        errors: list[BaseException] = []
+
+        def worker(part: list[str]) -> None:
+            try:
+                for ref in part:
+                    send(ref)
+            except BaseException as exc:  # surfaced below
+                errors.append(exc)
+
+        threads = [threading.Thread(target=worker, args=(refs[i::8],)) for i in range(8)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert not errors, errors[0]
+
+    def submit(ref: str) -> None:
+        client.send(ref, bodies[ref], deadline)
+
+    each(submit, list(bodies))
+    fixes = {unique_ref("SF"): ref for ref in list(bodies)}
+
+    def fix(ref: str) -> None:
+        body = retification_with_inelegibility(client.answers[fixes[ref]][0][0], reference=ref)
+        bodies[ref] = body
+        client.send(ref, body, deadline)
+
+    each(fix, list(fixes))
+    cancels = {unique_ref("SC"): ref for ref in list(fixes.values())[::5]}
+
+    def cancel(ref: str) -> None:
+        body = cancellation(client.answers[cancels[ref]][0][0], reference=ref)
+        bodies[ref] = body
+        client.send(ref, body, deadline)
+
+    each(cancel, list(cancels))
+    return bodies, list(fixes)
+
+
+@pytest.mark.parametrize("db_url", ["postgres"], indirect=True)
+def test_slow_partners_short_lease_and_joining_destinations_through_kills(db_url: str, mocks: Mocks,
+                                                                         tmp_path: Path) -> None:
+    """Issue 9's scenario: ``gateway serve`` and ``gateway relay`` on PostgreSQL, partners answering in 1.2 s of a
+    3 s lease (1.5 s partner timeout), five messages per call; IV without inelegibility retified with it, so the CNJ
+    joins each history and must receive v1 before v2 (and the cancelamentos after). Both processes are SIGKILLed at
+    chosen points (the relay after leasing and after the partner answered; serve after a commit and after an
+    answer). Everything acknowledged arrives once in each store, in order, and the invariants hold."""
+    mocks.reset()
+    settings = test_settings(db_url, tmp_path)
+    serve_plan = ["after_partner_answer:2", "after_commit:45", None]
+    relay_plan = ["after_claim:2", "after_partner_answer:3", "after_commit:6", None]
+    base = {**mocks.env(), **CRASH_ENV, "GATEWAY_PARTNER_BATCH_MAX": "5"}
+
+    def env(point: str | None) -> dict[str, str]:
+        return {**base, **({"GATEWAY_TEST_CRASH_AT": point} if point else {})}
+
+    def make_serve(step: int) -> Restartable:
+        return GatewayProcess(settings, tmp_path / f"serve-{step}-{random.randrange(10**6)}.log",
+                              extra_env=env(serve_plan[min(step, len(serve_plan) - 1)]))
+
+    def make_relay(step: int) -> Restartable:
+        return RelayProcess(settings, tmp_path / f"relay-{step}-{random.randrange(10**6)}.log",
+                            env(relay_plan[min(step, len(relay_plan) - 1)]))
+
+    procs: list[Restartable] = [make_serve(0).start(), make_relay(0).start()]
+    client = Client(lambda: [p.url for p in procs if isinstance(p, GatewayProcess)])
+    stop = threading.Event()
+    restarts: list[int] = []
+    supervisor = threading.Thread(target=supervise, args=([make_serve, make_relay], procs, restarts, stop))
+    supervisor.start()
+    mocks.faults("tse", latency_ms=1200)
+    mocks.faults("cnj", latency_ms=1200)
+    try:
+        bodies, fixes = run_changing_workload(client, 60, time.monotonic() + 150)
+        check_invariants(db_url, settings, mocks, client, bodies, fixes)
+        assert len(restarts) >= 4, f"only {len(restarts)} crashes happened: {restarts}"
     finally:
         stop.set()
         supervisor.join()

@@ -194,3 +194,47 @@ def test_cli_replay_of_dead_letters(gw: GatewayProcess, mocks: Mocks) -> None:
     assert out.returncode == 0, out.stderr
     assert one["idMensagem"] in out.stdout
     wait_until(lambda: one["idMensagem"] in ids_in(mocks, "tse"), what="replayed delivery")
+
+
+def test_a_delivery_in_flight_is_pendente_on_both_channels_and_every_answer_follows_the_xsd(
+    gw: GatewayProcess, mocks: Mocks, db_url: str
+) -> None:
+    """While the TSE takes 2 s to answer, the row is ``sending`` under the relay's lease: the SOAP consultation
+    (checked against ``infodip-1.0.xsd`` by the suite's client hook, as every INFODIP answer of the e2e suite) and
+    the REST view both say ``pendente``, never the internal ``sending``; once delivered, ``entregue``. The hook
+    itself refuses an answer carrying ``sending``."""
+    from tests.e2e.conftest import CHECKED
+    from tests.saf_support import check_infodip_answer
+
+    mocks.faults("tse", latency_ms=2000)
+    sent = submit(gw, sample(Kind.VI))
+    engine = make_engine(db_url)
+
+    def sending() -> bool:
+        with engine.connect() as conn:
+            return conn.execute(select(outbox.c.status).where(
+                outbox.c.message_id == sent["idMensagem"])).scalar_one() == "sending"
+
+    wait_until(sending, what="the row under the relay's lease")
+    checked = dict(CHECKED)
+    consult = infodip_consult(gw, sent["protocolo"], "rcpn-rj-capital-01")
+    assert CHECKED["soap"] == checked["soap"] + 1
+    assert re.findall(r"<i:situacao>([^<]+)", consult) == ["ativa", "pendente"]
+    assert rest_state(gw, sent["protocolo"], "rcpn-rj-capital-01") == {(1, "TSE"): "pendente"}
+    assert sending(), "still in flight while both channels answered"
+    engine.dispose()
+    wait_until(lambda: rest_state(gw, sent["protocolo"], "rcpn-rj-capital-01") == {(1, "TSE"): "entregue"},
+               what="delivered")
+    leaked = consult.replace("<i:situacao>pendente</i:situacao>", "<i:situacao>sending</i:situacao>").encode()
+    with pytest.raises(AssertionError, match=r"not valid against infodip-1\.0\.xsd"):
+        check_infodip_answer(200, leaked)
+
+
+def infodip_consult(gw: GatewayProcess, protocol: str, user: str) -> str:
+    """The SOAP ``consultarComunicacao`` answer for *protocol*, as *user*."""
+    from tests.support import infodip_request
+
+    r = httpx.post(gw.url + "/soap/infodip", content=infodip_request(
+        "consultarComunicacao", f"<i:protocolo>{protocol}</i:protocolo>", user), timeout=10)
+    assert r.status_code == 200, r.text
+    return r.text

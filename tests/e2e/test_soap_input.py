@@ -143,9 +143,10 @@ class SlowClient:
         self.sock.close()
 
 
-def test_the_budget_of_large_bodies_refuses_with_503_then_frees(gw: GatewayProcess) -> None:
+def test_the_budget_of_large_bodies_refuses_then_frees(gw: GatewayProcess) -> None:
     """While a slow client holds most of the budget, a large body on either endpoint waits 0.3 s and is refused:
-    HTTP 503, Retry-After, a soap:Server Fault with INFODIP-E092 / MNI-E092 (retry-safe, nothing done); small
+    HTTP 500 (every SOAP Fault, DESIGN.md), Retry-After, a soap:Server Fault with INFODIP-E092 / MNI-E092
+    (retry-safe, nothing done); small
     bodies are not held back; once the slow client is gone the large body goes through."""
     padding = "".join(f"<!-- {i:06d} {'x' * 1000} -->" for i in range(300))  # ~300 KB of comments
     infodip_big = sample(Kind.I).replace(b"<soap:Header>", b"<soap:Header>" + padding.encode(), 1)
@@ -153,11 +154,11 @@ def test_the_budget_of_large_bodies_refuses_with_503_then_frees(gw: GatewayProce
     assert len(infodip_big) > 256 * 1024 and len(mni_big) > 256 * 1024
     slow = SlowClient(gw, HOLD)
     try:
-        refused = wait_until(lambda: (r := post(gw, "/soap/mni", mni_big)).status_code == 503 and r, timeout=20)
+        refused = wait_until(lambda: (r := post(gw, "/soap/mni", mni_big)).status_code == 500 and r, timeout=20)
         assert refused and refused.headers["retry-after"] == "1"
         assert fault_code(refused) == ("soap:Server", "MNI-E092") and "MNI-E092" in CATALOGUE
         r = post(gw, "/soap/infodip", infodip_big)
-        assert r.status_code == 503 and r.headers["retry-after"] == "1"
+        assert r.status_code == 500 and r.headers["retry-after"] == "1"
         assert fault_code(r) == ("soap:Server", "INFODIP-E092")
         assert post(gw, "/soap/infodip", sample(Kind.I)).status_code == 200  # small: not counted
     finally:

@@ -208,3 +208,109 @@ def test_an_integrity_error_reruns_the_job_once_and_it_then_sees_the_stored_row(
         with pytest.raises(ServerError) as err:
             committer.run_sync(conflicting)
         assert err.value.code == "INFODIP-E091" and len(always) == 3
+
+
+# -- bounded waits, overload, priority (issue 9) ------------------------------------------------------------------
+
+
+def insert_once(code: str, calls: list[str] | None = None) -> Callable[[WriteContext], str]:
+    """An idempotent job (like intake's, keyed by *code*): inserts organ *code* unless it is stored already."""
+    def job(ctx: WriteContext) -> str:
+        if calls is not None:
+            calls.append(code)
+        if ctx.conn.execute(select(organs.c.id).where(organs.c.code == code)).first() is None:
+            add_organ(code)(ctx)
+        return code
+    return job
+
+
+def test_every_caller_is_answered_within_the_budget_while_another_process_holds_the_lock(
+    sqlite_url: str, clock: FakeClock, reader: Engine
+) -> None:
+    """Another connection holds SQLite's write lock: three callers waiting on the committer are each answered
+    INFODIP-E091 within the commit budget (0.5 s; the test's own bound is 10 s, against the 30 s busy wait of each
+    lone retry before), the writer goes on once the lock is released, and retrying the same idempotent jobs stores
+    each key exactly once."""
+    import sqlite3
+
+    codes = ["ORG-W1", "ORG-W2", "ORG-W3"]
+    with running_committer(sqlite_url, clock, timeout_s=0.5) as committer:
+        holder = sqlite3.connect(sqlite_url.removeprefix("sqlite:///"), isolation_level=None, timeout=5)
+        holder.execute("BEGIN IMMEDIATE")
+
+        async def callers() -> list[BaseException | str]:
+            return await asyncio.wait_for(asyncio.gather(*(committer.run(insert_once(c)) for c in codes),
+                                                         return_exceptions=True), timeout=10)
+
+        try:
+            answers = asyncio.run(callers())
+        finally:
+            holder.execute("ROLLBACK")
+            holder.close()
+        assert all(isinstance(a, ServerError) and a.code == "INFODIP-E091" for a in answers), answers
+
+        async def retry() -> list[str]:
+            return list(await asyncio.gather(*(committer.run(insert_once(c)) for c in codes)))
+
+        assert asyncio.run(retry()) == codes
+    for code in codes:
+        assert stored(reader, code) == 1
+    assert chain_ok(reader)
+
+
+def test_a_job_abandoned_before_the_writer_reached_it_is_never_run(sqlite_url: str, clock: FakeClock,
+                                                                   reader: Engine) -> None:
+    """A caller whose wait runs out while its job is still queued gets INFODIP-E091, and the writer skips the job
+    (its caller was answered): only the jobs still awaited are run."""
+    calls: list[str] = []
+    with running_committer(sqlite_url, clock) as committer:
+        release, gate = held(committer)
+
+        async def impatient() -> None:
+            await committer.run(add_organ("ORG-GONE", calls), timeout=0.05)
+
+        with pytest.raises(ServerError) as err:
+            asyncio.run(impatient())
+        assert err.value.code == "INFODIP-E091"
+        kept = committer.submit(add_organ("ORG-KEPT", calls))
+        release.set()
+        assert kept.result(10) == "ORG-KEPT"
+        gate.result(10)
+    assert calls == ["ORG-KEPT"]
+    assert stored(reader, "ORG-GONE") == 0
+
+
+def test_callers_beyond_the_queue_bound_are_refused_at_once(sqlite_url: str, clock: FakeClock,
+                                                            reader: Engine) -> None:
+    """With two callers' jobs queued behind a busy writer and a bound of two, a third is refused at once with
+    INFODIP-E092 (retry-safe, with a Retry-After hint), queueing nothing; the two queued commit."""
+    from gateway.errors import Overloaded
+
+    with running_committer(sqlite_url, clock, queue_max=2) as committer:
+        release, _ = held(committer)
+        queued = [committer.submit(add_organ(f"ORG-Q{n}")) for n in range(2)]
+        with pytest.raises(Overloaded) as err:
+            committer.submit(add_organ("ORG-Q2"))
+        assert err.value.code == "INFODIP-E092" and err.value.retryable and err.value.retry_after_s >= 1
+        assert committer.refused == 1
+        release.set()
+        assert [f.result(10) for f in queued] == ["ORG-Q0", "ORG-Q1"]
+    assert stored(reader, "ORG-Q0", "ORG-Q1", "ORG-Q2") == 2
+
+
+def test_background_jobs_yield_to_callers(sqlite_url: str, clock: FakeClock, reader: Engine) -> None:
+    """Five relay (background) jobs queued before three callers' jobs: the next batch runs the callers first and
+    takes at most ``background_share`` (1) background job beside them; the other background jobs follow."""
+    calls: list[str] = []
+    with running_committer(sqlite_url, clock, background_share=1) as committer:
+        release, _ = held(committer)
+        background = [committer.submit(add_organ(f"ORG-B{n}", calls), background=True) for n in range(5)]
+        callers = [committer.submit(add_organ(f"ORG-C{n}", calls)) for n in range(3)]
+        before = committer.batches
+        release.set()
+        for f in callers + background:
+            f.result(10)
+        assert calls[:4] == ["ORG-C0", "ORG-C1", "ORG-C2", "ORG-B0"]
+        assert calls[4:] == ["ORG-B1", "ORG-B2", "ORG-B3", "ORG-B4"]
+        assert committer.batches - before >= 2
+    assert stored(reader, *calls) == 8
