@@ -197,11 +197,11 @@ def check_invariants(db_url: str, settings: Settings, mocks: Mocks, client: Clie
                 assert s2 >= f1, f"row {oid}: overlapping delivery attempts"
         # 4. the same key with the same payload has no second effect; with another payload it is refused
         ref = next(iter(bodies))
-        again = httpx.post(_any_url(client) + "/soap/infodip", content=bodies[ref], timeout=10)
+        again = _post_to_a_live_gateway(client, bodies[ref])
         assert "<i:reenvio>true</i:reenvio>" in again.text
         other = bodies[ref].replace(b"</inf:observacao>", b" (alterado)</inf:observacao>")
         assert other != bodies[ref]
-        refused = httpx.post(_any_url(client) + "/soap/infodip", content=other, timeout=10)
+        refused = _post_to_a_live_gateway(client, other)
         assert refused.status_code == 500 and "INFODIP-E050" in refused.text
         with engine.connect() as conn:
             assert conn.execute(select(func.count()).select_from(messages)).scalar_one() == len(bodies)
@@ -209,8 +209,19 @@ def check_invariants(db_url: str, settings: Settings, mocks: Mocks, client: Clie
         engine.dispose()
 
 
-def _any_url(client: Client) -> str:
-    return client.urls()[0]
+def _post_to_a_live_gateway(client: Client, body: bytes) -> httpx.Response:
+    """POST *body* to whichever gateway is up, as a client retries: the supervisor may be restarting the one it
+    tried (a crash point can still fire while the invariants are checked), and resending is safe by design."""
+
+    def attempt() -> httpx.Response | None:
+        try:
+            return httpx.post(client.urls()[0] + "/soap/infodip", content=body, timeout=10)
+        except httpx.TransportError:
+            return None
+
+    answer = wait_until(attempt, timeout=60, interval=0.2, what="a gateway answering")
+    assert answer is not None
+    return answer
 
 
 @pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
