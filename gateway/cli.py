@@ -351,6 +351,10 @@ def _scrub(exc: GatewayError, settings: Settings | None) -> GatewayError:
     return exc
 
 
+def _say(line: str) -> None:
+    print(line, flush=True)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``gateway`` console script: every error ends in one line per problem on stderr
     (``GATEWAY-E…: mensagem``) and a non-zero status — 2 for an operator's error, 1 for ours, 130 for Ctrl+C —
@@ -368,7 +372,7 @@ def main(argv: list[str] | None = None) -> int:
             args.config_file = getattr(args, "config", None)
             settings = Settings()
         logs.configure(settings.log_level, settings.log_format if command.reads_environment else "text")
-        with console(settings, announce=print if command.reads_environment else None,
+        with console(settings, announce=_say if command.reads_environment else None,
                      create_database=command.creates_database) as con:
             return command.run(args, con)
     except GatewayError as exc:

@@ -404,9 +404,10 @@ class Settings(BaseSettings):
         if self.relay_enabled:
             missing = [f"GATEWAY_{n.upper()}" for n in ("tse_url", "cnj_url") if not getattr(self, n)]
             if missing:
+                verb = "são obrigatórias" if len(missing) > 1 else "é obrigatória"
                 yield (("relay_enabled", "tse_url", "cnj_url"),
-                       f"{' e '.join(missing)} obrigatória(s) em produção com o entregador ativo: sem elas as "
-                       "entregas se acumulam (ou GATEWAY_RELAY_ENABLED=false e um gateway relay configurado à parte)")
+                       f"{' e '.join(missing)} {verb} em produção com o entregador ativo: sem elas as entregas se "
+                       "acumulam (ou GATEWAY_RELAY_ENABLED=false e um gateway relay configurado à parte)")
 
 
 def _describe(exc: ValidationError, values: Mapping[str, Any]) -> list[str]:
@@ -429,7 +430,8 @@ def _describe(exc: ValidationError, values: Mapping[str, Any]) -> list[str]:
 
 def _reason(error: Any) -> str:
     """Pydantic's error *error* in Portuguese."""
-    kind, ctx = error["type"], error.get("ctx", {})
+    kind = error["type"]
+    ctx = {k: (int(v) if isinstance(v, float) and v.is_integer() else v) for k, v in error.get("ctx", {}).items()}
     reasons = {
         "int_parsing": "número inteiro esperado", "int_from_float": "número inteiro esperado",
         "int_type": "número inteiro esperado", "float_parsing": "número esperado", "float_type": "número esperado",

@@ -105,12 +105,12 @@ def read_config_file(cls: type[BaseSettings], path: Path) -> tuple[dict[str, Any
 def unknown_names(names: Any, fields: set[str], where: str) -> list[str]:
     """A problem per ``GATEWAY_*`` name in *names* that is no field (nor reserved, nor the loader's own), each with
     the closest valid name when one is close enough."""
-    valid = sorted(PREFIX + f.upper() for f in fields)
+    valid = sorted(f.upper() for f in fields)  # compared without the prefix, which every name shares
     problems = []
     for name in sorted(set(names)):
         if name.startswith(RESERVED_PREFIX) or name in OWN_VARIABLES or name[len(PREFIX):].lower() in fields:
             continue
-        close = difflib.get_close_matches(name, valid, n=1, cutoff=0.6)
-        hint = f"; quis dizer {close[0]}?" if close else " (veja gateway config show)"
+        close = difflib.get_close_matches(name[len(PREFIX):], valid, n=1, cutoff=0.6)
+        hint = f"; quis dizer {PREFIX}{close[0]}?" if close else " (veja gateway config show)"
         problems.append(f"{name}: {where} desconhecida{hint}")
     return problems
