@@ -16,6 +16,7 @@ import sys
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
@@ -113,20 +114,11 @@ def start_mock(module: str, host: str, port: int, timeout: float = START_TIMEOUT
         return SimulatorError(f"o simulador {label} não iniciou: {reason}"
                               + (f"; saída do simulador: {' | '.join(said)}" if said else ""))
 
-    deadline = time.monotonic() + timeout
-    last_ticks, last_progress = cpu_ticks(proc.pid), time.monotonic()
-    while not ready.wait(0.1):
-        now = time.monotonic()
-        if proc.poll() is not None:
-            ready.wait(2)  # its last words
-            break
-        ticks = cpu_ticks(proc.pid)
-        if ticks is None or ticks != last_ticks:
-            last_ticks, last_progress = ticks, now
-        if now - last_progress > stall_s:
-            raise give_up(f"sem progresso há {stall_s:.0f} s")
-        if now > deadline:
-            raise give_up(f"não ficou pronto em {timeout:.0f} s")
+    try:
+        _wait_ready(proc, ready, timeout, stall_s, give_up)
+    except BaseException:  # a refusal above, or Ctrl+C while waiting: the child goes with it
+        mock.stop()
+        raise
     try:
         mock.url = str(json.loads(first[0])["url"]) if first and first[0] else ""
     except (ValueError, KeyError, TypeError):
@@ -142,3 +134,23 @@ def start_mock(module: str, host: str, port: int, timeout: float = START_TIMEOUT
     started.set()
     return mock
 
+
+
+def _wait_ready(proc: subprocess.Popen[bytes], ready: threading.Event, timeout: float, stall_s: float,
+                give_up: Callable[[str], SimulatorError]) -> None:
+    """Wait until *ready* (the child's first line, or the end of its output), the child exits, it shows no CPU
+    progress for *stall_s* seconds, or *timeout* seconds pass (the last two: *give_up*)."""
+    deadline = time.monotonic() + timeout
+    last_ticks, last_progress = cpu_ticks(proc.pid), time.monotonic()
+    while not ready.wait(0.1):
+        now = time.monotonic()
+        if proc.poll() is not None:
+            ready.wait(2)  # its last words
+            return
+        ticks = cpu_ticks(proc.pid)
+        if ticks is None or ticks != last_ticks:
+            last_ticks, last_progress = ticks, now
+        if now - last_progress > stall_s:
+            raise give_up(f"sem progresso há {stall_s:.0f} s")
+        if now > deadline:
+            raise give_up(f"não ficou pronto em {timeout:.0f} s")
