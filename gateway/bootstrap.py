@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import secrets
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -42,7 +42,7 @@ from gateway.clock import Clock, SystemClock
 from gateway.crash import crash_hook
 from gateway.db import migrate
 from gateway.db.committer import GroupCommitter, WriteContext
-from gateway.db.engine import is_sqlite, make_engine
+from gateway.db.engine import is_sqlite, make_engine, normalise_url, sqlite_path
 from gateway.delivery import DeliveryService
 from gateway.edges import ops, rest
 from gateway.edges.forwarded import ClientAddressMiddleware, Forwarding
@@ -58,7 +58,7 @@ from gateway.infodip.routing import CNJ, TSE
 from gateway.infodip.service import InfodipService
 from gateway.metrics import Metrics
 from gateway.relay import Relay, RelayPolicy
-from gateway.settings import Settings, SettingsError
+from gateway.settings import Settings, SettingsError, redact_url
 from gateway.throttle import LoginThrottle, report_forever
 from gateway.xml.body import BodyBudget
 
@@ -328,19 +328,42 @@ class Console:
     ``gateway validate`` opens nothing, ``gateway organ add`` one engine, ``gateway replay`` a started gateway
     (its writer and its audit chain)."""
 
-    def __init__(self, settings: Settings, clock: Clock | None = None) -> None:
+    def __init__(self, settings: Settings, clock: Clock | None = None, *,
+                 announce: Callable[[str], None] | None = None, create_database: bool = True) -> None:
         self.settings = settings
         self.clock = clock or SystemClock()
+        self.announce = announce
+        self.create_database = create_database
         self._gateway: Gateway | None = None
+        self._announced = False
+
+    def database(self) -> str:
+        """Say which database this console touches (once, through *announce*: ``banco de dados: URL (origem)``,
+        its password masked; a SQLite file by its absolute path). Errors: OperatorError (GATEWAY-E050) when the
+        SQLite file does not exist and this console may not create it — an operator command run in the wrong
+        directory must not answer from a new, empty database."""
+        url = self.settings.database_url
+        path = sqlite_path(normalise_url(url))
+        if path is not None and not self.create_database and not path.exists():
+            raise OperatorError(f"banco de dados não encontrado: {path.resolve()} — defina GATEWAY_DATABASE_URL "
+                                "ou GATEWAY_CONFIG_FILE (o sandbox imprime a linha a usar), ou crie-o com gateway "
+                                "migrate", code="GATEWAY-E050", field="database_url")
+        shown = f"sqlite:///{path.resolve()}" if path is not None else redact_url(url)
+        if self.announce is not None and not self._announced:
+            self._announced = True
+            self.announce(f"banco de dados: {shown} ({self.settings.sources.get('database_url', 'padrão')})")
+        return shown
 
     @cached_property
     def writer(self) -> Engine:
         """A writer engine on the settings' database (SQLite: the write lock taken at BEGIN)."""
+        self.database()
         return make_engine(self.settings.database_url, writer=True)
 
     @cached_property
     def reader(self) -> Engine:
         """A reading engine on the settings' database (never takes the write lock)."""
+        self.database()
         return make_engine(self.settings.database_url, pool_size=1)
 
     @cached_property
@@ -358,6 +381,7 @@ class Console:
         """A started gateway (migrated when allowed), with its relay when *relay*. Errors: SettingsError
         (GATEWAY-E001) when a relay is asked for and no partner is configured."""
         if self._gateway is None:
+            self.database()
             gw = build(self.settings, self.clock, relay_wanted=relay)
             if relay and gw.relay is None:
                 raise SettingsError("nenhum parceiro configurado (GATEWAY_TSE_URL, GATEWAY_CNJ_URL)")
@@ -401,9 +425,10 @@ class Console:
 
 
 @contextmanager
-def console(settings: Settings, clock: Clock | None = None) -> Iterator[Console]:
-    """A :class:`Console` for the block, closed at its end."""
-    con = Console(settings, clock)
+def console(settings: Settings, clock: Clock | None = None, *, announce: Callable[[str], None] | None = None,
+            create_database: bool = True) -> Iterator[Console]:
+    """A :class:`Console` for the block, closed at its end (*announce*, *create_database*: :meth:`Console.database`)."""
+    con = Console(settings, clock, announce=announce, create_database=create_database)
     try:
         yield con
     finally:

@@ -17,18 +17,20 @@ import argparse
 import asyncio
 import getpass
 import os
+import re
 import signal
 import sys
+import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from gateway import logs
 from gateway.bootstrap import Console, console, create_app, create_ops_app
 from gateway.errors import GatewayError, OperatorError
 from gateway.organs import OrganType
-from gateway.settings import Settings
+from gateway.settings import SECRET_FIELDS, Settings, SettingsError, redact_url
 
 
 def cmd_serve(args: argparse.Namespace, con: Console) -> int:
@@ -37,6 +39,7 @@ def cmd_serve(args: argparse.Namespace, con: Console) -> int:
     from gateway import server
 
     settings = con.settings
+    con.database()
     limits = server.ServerLimits.of(settings)
     ops_address = settings.ops_address
     server.ensure_descriptors(limits.max_connections + limits.healthz_reserve
@@ -85,10 +88,12 @@ def cmd_replay(args: argparse.Namespace, con: Console) -> int:
 
 
 def cmd_sandbox(args: argparse.Namespace, _con: Console) -> int:
-    """One-command sandbox on SQLite."""
+    """One-command sandbox on SQLite; it reads the GATEWAY_* settings that make sense for it itself
+    (:mod:`gateway.sandbox`)."""
     from gateway import sandbox
 
-    return sandbox.run(port=args.port, info_path=Path(args.info), data_dir=Path(args.data_dir), host=args.host)
+    return sandbox.run(port=args.port, info_path=Path(args.info), data_dir=Path(args.data_dir), host=args.host,
+                       start_timeout=args.start_timeout, config_file=args.config_file)
 
 
 def cmd_migrate(args: argparse.Namespace, con: Console) -> int:
@@ -154,8 +159,17 @@ def cmd_mni_credential(args: argparse.Namespace, con: Console) -> int:
     return 0
 
 
+def cmd_config_show(_args: argparse.Namespace, con: Console) -> int:
+    """Print the effective configuration: one ``GATEWAY_NAME=value  # origem`` line per setting, secrets ``***``,
+    each value's source (``padrão``, ``arquivo PATH``, ``ambiente``, ``fixado``). Touches no database."""
+    print("# configuração efetiva (segredos mascarados); origem: padrão | arquivo | ambiente")
+    for line in con.settings.show():
+        print(line)
+    return 0
+
+
 def arg(*flags: str, **options: Any) -> tuple[tuple[str, ...], dict[str, Any]]:
-    """One ``add_argument`` call of a command, as data."""
+    """One ``add_argument`` call of a command, as data (every option has a ``help``: a test checks)."""
     return flags, options
 
 
@@ -166,90 +180,208 @@ class Command:
     run: Callable[[argparse.Namespace, Console], int]
     help: str
     arguments: tuple[tuple[tuple[str, ...], dict[str, Any]], ...] = field(default=())
-    #: False for a command that builds its own settings (the sandbox): GATEWAY_* variables are then not read
+    #: False for a command that builds its own settings (the sandbox): the CLI then reads no settings for it
     reads_environment: bool = True
     #: GATEWAY_ENVIRONMENT when the variable is not set (the long-running processes: production)
     default_environment: str = "development"
+    #: True for the commands that may create a new SQLite database (serve, relay, migrate); the others refuse a
+    #: missing file (GATEWAY-E050) instead of answering from an empty database
+    creates_database: bool = False
 
 
 #: Help lines of the command groups (``gateway organ …``).
 GROUPS = {"audit": "log de auditoria", "organ": "órgãos remetentes", "credential": "credenciais",
-          "mni": "hub MNI"}
+          "mni": "hub MNI", "config": "configuração"}
+
+PORT_HELP = "porta TCP (0: uma livre)"
 
 #: Every command: "name" or "group name" → its row.
 COMMANDS: dict[str, Command] = {
-    "serve": Command(cmd_serve, "servidor de produção (configuração por variáveis GATEWAY_*)",
-                     (arg("--host"), arg("--port", type=int)), default_environment="production"),
-    "relay": Command(cmd_relay, "apenas o entregador (outbox → TSE/CNJ)", default_environment="production"),
+    "serve": Command(cmd_serve, "servidor de produção (configuração por variáveis GATEWAY_*)", (
+        arg("--host", help="endereço de escuta (padrão: GATEWAY_HOST)"),
+        arg("--port", type=int, help="porta de escuta (padrão: GATEWAY_PORT)")),
+        default_environment="production", creates_database=True),
+    "relay": Command(cmd_relay, "apenas o entregador (outbox → TSE/CNJ)", default_environment="production",
+                     creates_database=True),
     "replay": Command(cmd_replay, "recoloca entregas mortas (dead letters) na fila", (
         arg("--all", action="store_true", help="todas"),
         arg("--destination", help="só deste destino (TSE, CNJ)"),
         arg("--message-id", help="só desta mensagem"))),
-    "sandbox": Command(cmd_sandbox, "sandbox em SQLite com órgãos, credenciais e exemplos", (
-        arg("--port", type=int, default=8080), arg("--host", default="127.0.0.1"),
-        arg("--info", default="sandbox-info.json"), arg("--data-dir", default="sandbox-data")),
+    "sandbox": Command(cmd_sandbox, "sandbox em SQLite com órgãos, credenciais, exemplos e simuladores", (
+        arg("--port", type=int, default=8080, help="porta do gateway (0: uma livre; simuladores nas seguintes)"),
+        arg("--host", default="127.0.0.1", help="endereço de escuta do gateway e dos simuladores"),
+        arg("--info", default="sandbox-info.json", help="arquivo de informações escrito quando tudo responde"),
+        arg("--data-dir", default="sandbox-data", help="diretório dos dados (banco, chaves, exemplos, "
+            "gateway.toml para a CLI)"),
+        arg("--start-timeout", type=float, default=180.0, help="segundos, no máximo, para cada simulador iniciar "
+            "(desiste antes se o simulador parar de progredir por 60 s)")),
         reads_environment=False),
-    "migrate": Command(cmd_migrate, "aplica as migrações do banco de dados", (arg("--revision", default="head"),)),
-    "validate": Command(cmd_validate, "valida um arquivo de requisição INFODIP sem enviá-lo", (arg("file"),)),
+    "migrate": Command(cmd_migrate, "aplica as migrações do banco de dados", (
+        arg("--revision", default="head", help="revisão alvo (padrão: a mais recente)"),), creates_database=True),
+    "validate": Command(cmd_validate, "valida um arquivo de requisição INFODIP sem enviá-lo", (
+        arg("file", help="envelope SOAP ou elemento da operação"),)),
     "audit verify": Command(cmd_audit_verify, "verifica a cadeia de hashes e as assinaturas dos checkpoints", (
         arg("--public-key", help="chave pública Ed25519 (PEM); padrão: a da chave de assinatura"),)),
     "organ add": Command(cmd_organ_add, "cadastra um órgão", (
-        arg("--code", required=True), arg("--name", required=True),
-        arg("--type", required=True, choices=[t.value for t in OrganType]),
+        arg("--code", required=True, help="código do órgão, p.ex. TJMG"),
+        arg("--name", required=True, help="nome por extenso"),
+        arg("--type", required=True, choices=[t.value for t in OrganType], help="tipo do órgão"),
         arg("--kinds", help="tipos permitidos, separados por vírgula (substitui o padrão do tipo)"),
         arg("--cns", help="CNS do cartório"))),
     "credential set": Command(cmd_credential_set, "cria uma credencial ou troca sua senha", (
-        arg("--username", required=True), arg("--organ", required=True), arg("--password"))),
+        arg("--username", required=True, help="usuário (WS-Security / MNI)"),
+        arg("--organ", required=True, help="código do órgão dono da credencial"),
+        arg("--password", help="senha; se omitida, uma é gerada e impressa uma vez"))),
     "mni credential": Command(cmd_mni_credential,
                               "credencial de um cliente do hub junto a uma instalação de tribunal", (
         arg("--organ", required=True, help="órgão cliente (tipo mni_cliente), p.ex. PGFN"),
         arg("--tribunal", required=True, help="J.TR, p.ex. 8.19"),
         arg("--instance", required=True, help="instalação (grau), p.ex. 1"),
-        arg("--username", required=True),
+        arg("--username", required=True, help="usuário no tribunal"),
         arg("--password", help="se omitida, é pedida no terminal"))),
+    "config show": Command(cmd_config_show, "mostra a configuração efetiva, com a origem de cada valor e os "
+                           "segredos mascarados"),
 }
+
+# ---------------------------------------------------------------------------------------------- grammar
+
+#: argparse's English messages, in Portuguese (the start of each).
+_ARGPARSE_PT = (("the following arguments are required", "argumentos obrigatórios ausentes"),
+                ("unrecognized arguments", "argumentos não reconhecidos"),
+                ("invalid choice", "escolha inválida"), ("expected one argument", "falta o valor da opção"),
+                ("invalid int value", "número inteiro inválido"), ("invalid float value", "número inválido"),
+                ("argument ", "argumento "), ("choose from", "escolha entre"), ("not allowed with", "não combina com"))
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse with its usage errors as one line ``GATEWAY-E002: …`` (exit 2), in Portuguese where it can."""
+
+    def error(self, message: str) -> NoReturn:
+        """Print one line and exit 2."""
+        for english, portuguese in _ARGPARSE_PT:
+            message = message.replace(english, portuguese)
+        print(f"GATEWAY-E002: {message} (veja {self.prog} --help)", file=sys.stderr)
+        raise SystemExit(2)
 
 
 def parser() -> argparse.ArgumentParser:
-    """The command-line grammar, built from :data:`COMMANDS`."""
-    p = argparse.ArgumentParser(prog="gateway", description="Gateway de interoperabilidade do Judiciário")
-    sub = p.add_subparsers(dest="command", required=True)
+    """The command-line grammar, built from :data:`COMMANDS`; ``--config FILE`` before or after the command."""
+    common = Parser(add_help=False)
+    common.add_argument("--config", metavar="ARQUIVO", default=argparse.SUPPRESS,
+                        help="arquivo de configuração (TOML ou .env) lido antes das variáveis GATEWAY_* (que "
+                             "prevalecem); padrão: GATEWAY_CONFIG_FILE")
+    p = Parser(prog="gateway", description="Gateway de interoperabilidade do Judiciário", parents=[common])
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMANDO", parser_class=Parser)
     groups: dict[str, Any] = {}
     for name, command in COMMANDS.items():
         group, _, leaf = name.partition(" ")
         if leaf:
             if group not in groups:
-                groups[group] = sub.add_parser(group, help=GROUPS[group]).add_subparsers(
-                    dest=f"{group}_command", required=True)
-            s = groups[group].add_parser(leaf, help=command.help)
+                groups[group] = sub.add_parser(group, help=GROUPS[group], description=GROUPS[group]).add_subparsers(
+                    dest=f"{group}_command", required=True, metavar="SUBCOMANDO", parser_class=Parser)
+            s = groups[group].add_parser(leaf, help=command.help, description=command.help, parents=[common])
         else:
-            s = sub.add_parser(name, help=command.help)
+            s = sub.add_parser(name, help=command.help, description=command.help, parents=[common])
         for flags, options in command.arguments:
             s.add_argument(*flags, **options)
         s.set_defaults(command=name)
     return p
 
 
+# ---------------------------------------------------------------------------------------------- errors
+
 def fail(exc: GatewayError) -> int:
-    """Print *exc* as one line ``CODE: mensagem`` on stderr; the exit status (2 for an operator's error, else 1)."""
-    print(f"{exc.code}: {' '.join(exc.message.split())}", file=sys.stderr)
+    """Print *exc* on stderr, one line ``CODE: mensagem`` per problem (a SettingsError lists each); the exit status
+    (2 for an operator's error, else 1)."""
+    for problem in exc.problems if isinstance(exc, SettingsError) else (exc.message,):
+        print(f"{exc.code}: {' '.join(problem.split())}", file=sys.stderr)
     return 2 if isinstance(exc, OperatorError) else 1
 
 
+def translate(exc: BaseException, settings: Settings | None) -> GatewayError:
+    """What the CLI says about an error that is not of the gateway's tree: the database's (unreachable, not
+    migrated), the system's, an interruption, and anything else as an internal error — one line each, the
+    database's password and every secret of *settings* masked."""
+    from sqlalchemy.exc import DBAPIError, SQLAlchemyError
+
+    where = _database(settings)
+    if isinstance(exc, DBAPIError):
+        first = _first_line(str(exc.orig) if exc.orig is not None else str(exc))
+        if _MISSING_TABLE.search(first):
+            return OperatorError(f"o banco de dados {where} não tem as tabelas do gateway ({first}): rode "
+                                 "gateway migrate ou aponte para o banco certo (GATEWAY_DATABASE_URL, "
+                                 "GATEWAY_CONFIG_FILE)", code="GATEWAY-E051")
+        return OperatorError(f"banco de dados inacessível: {where} ({first})", code="GATEWAY-E050")
+    if isinstance(exc, SQLAlchemyError):
+        return OperatorError(f"banco de dados {where}: {_first_line(str(exc))}", code="GATEWAY-E050")
+    if isinstance(exc, KeyboardInterrupt):
+        return OperatorError("interrompido (Ctrl+C)", code="GATEWAY-E053")
+    if isinstance(exc, OSError):
+        return OperatorError(f"erro do sistema: {exc.strerror or exc}" + (f": {exc.filename}" if exc.filename
+                                                                            else ""), code="GATEWAY-E052")
+    return GatewayError("GATEWAY-E059", f"erro interno inesperado ({type(exc).__name__}: {_first_line(str(exc))}); "
+                        "GATEWAY_LOG_LEVEL=DEBUG mostra os detalhes")
+
+
+_MISSING_TABLE = re.compile(r"no such table|relation .* does not exist|UndefinedTable", re.IGNORECASE)
+
+
+def _first_line(text: str) -> str:
+    return next((line.strip() for line in text.splitlines() if line.strip()), "")
+
+
+def _database(settings: Settings | None) -> str:
+    return redact_url(settings.database_url) if settings is not None else "(configuração não lida)"
+
+
+def _scrub(exc: GatewayError, settings: Settings | None) -> GatewayError:
+    """*exc* with every secret of *settings* (and the database's password) masked in its message."""
+    if settings is None:
+        return exc
+    message = exc.message
+    for name in SECRET_FIELDS:
+        value = getattr(settings, name, "")
+        if value and len(value) >= 4:
+            message = message.replace(value, "***")
+    url = settings.database_url
+    message = message.replace(url, redact_url(url)) if url else message
+    if message == exc.message:
+        return exc
+    exc.message = message
+    return exc
+
+
+def _say(line: str) -> None:
+    print(line, flush=True)
+
+
 def main(argv: list[str] | None = None) -> int:
-    """Entry point of the ``gateway`` console script."""
+    """Entry point of the ``gateway`` console script: every error ends in one line per problem on stderr
+    (``GATEWAY-E…: mensagem``) and a non-zero status — 2 for an operator's error, 1 for ours, 130 for Ctrl+C —
+    never in a traceback (shown only with ``GATEWAY_LOG_LEVEL=DEBUG`` for an unexpected error)."""
     os.umask(0o077)  # every file and directory the gateway creates is its user's alone (issue 8, point 6)
     args = parser().parse_args(argv)
     command = COMMANDS[args.command]
     logs.configure("INFO", "text")
+    settings: Settings | None = None
     try:
-        settings = (Settings.from_env(defaults={"environment": command.default_environment})
-                    if command.reads_environment else Settings())
+        if command.reads_environment:
+            settings = Settings.from_env(defaults={"environment": command.default_environment},
+                                         config_file=getattr(args, "config", None))
+        else:
+            args.config_file = getattr(args, "config", None)
+            settings = Settings()
         logs.configure(settings.log_level, settings.log_format if command.reads_environment else "text")
-        with console(settings) as con:
+        with console(settings, announce=_say if command.reads_environment else None,
+                     create_database=command.creates_database) as con:
             return command.run(args, con)
     except GatewayError as exc:
-        return fail(exc)
+        return fail(_scrub(exc, settings))
+    except (Exception, KeyboardInterrupt) as exc:
+        if settings is not None and settings.log_level.upper() == "DEBUG":
+            traceback.print_exc()
+        status = fail(_scrub(translate(exc, settings), settings))
+        return 130 if isinstance(exc, KeyboardInterrupt) else status
 
 
 if __name__ == "__main__":

@@ -1,6 +1,6 @@
 """A crash hook for tests: SIGKILL the process the N-th time it passes a named point.
 
-Enabled only by ``GATEWAY_TEST_CRASH_AT=point:N`` together with ``GATEWAY_ENVIRONMENT=test`` (settings refuse it
+Enabled only by ``GATEWAY_CRASH_AT=point:N`` together with ``GATEWAY_ENVIRONMENT=test`` (settings refuse it
 otherwise). Points: ``before_commit``, ``after_commit`` (group committer), ``after_claim``,
 ``after_partner_answer`` (relay).
 """
@@ -16,9 +16,9 @@ from gateway.settings import Settings
 
 def crash_hook(settings: Settings) -> Callable[[str], None] | None:
     """The hook configured by *settings*, or None."""
-    if settings.environment != "test" or not settings.test_crash_at:
+    if settings.environment != "test" or not settings.crash_at:
         return None
-    point, _, count = settings.test_crash_at.partition(":")
+    point, _, count = settings.crash_at.partition(":")
     remaining = {"n": int(count or 1)}
 
     def hook(where: str) -> None:

@@ -126,6 +126,12 @@ CATALOGUE: dict[str, str] = {
     "GATEWAY-E040": "Cabeçalho Host (ou X-Forwarded-Host/-Proto de um proxy confiável) inválido.",
     "GATEWAY-E041": "Tempo esgotado recebendo a requisição (cabeçalhos ou corpo); a conexão foi encerrada.",
     "GATEWAY-E042": "Limite de conexões atingido: esta conexão atende apenas /healthz; tente novamente.",
+    "GATEWAY-E050": "Banco de dados inacessível ou inexistente.",
+    "GATEWAY-E051": "O banco de dados não tem as tabelas do gateway (migrações não aplicadas ou banco errado).",
+    "GATEWAY-E052": "Erro do sistema (arquivo, porta ou permissão).",
+    "GATEWAY-E053": "Interrompido pelo operador.",
+    "GATEWAY-E054": "Um simulador do sandbox não iniciou.",
+    "GATEWAY-E059": "Erro interno inesperado da linha de comando.",
     # Dívida ativa (PGFN/PGF bridge, gateway/divida): the caller's input, then what is reported per source
     "DIVIDA-E001": "CPF ou CNPJ inválido.",
     "DIVIDA-E002": "Informe de 1 a 100 documentos (CPF ou CNPJ).",

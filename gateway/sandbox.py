@@ -13,9 +13,7 @@ import json
 import os
 import secrets
 import socket
-import subprocess
 import sys
-import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import timedelta
@@ -35,6 +33,7 @@ from gateway.infodip.domain import Kind
 from gateway.infodip.samples import REFERENCE_XPATH, SAMPLE_USERNAME, render_sample
 from gateway.organs import OrganType
 from gateway.settings import Settings
+from gateway.simulators import START_TIMEOUT_S, MockProcess, SimulatorError, start_mock
 
 
 @dataclass(frozen=True)
@@ -73,15 +72,6 @@ def seed_organs(admin: AdminService, password_of: Callable[[str], str],
         admin.set_credential(o.username, o.code, password_of(o.username))
 
 
-def _free_socket(host: str, port: int) -> socket.socket:
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind((host, port))
-    sock.listen(2048)
-    sock.set_inheritable(True)
-    return sock
-
-
 def write_private(path: Path, data: bytes) -> None:
     """Write *data* to *path*, created (or set) 0600 before a byte is written."""
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
@@ -114,79 +104,58 @@ def _load_or_create(path: Path, make: Any) -> Any:
     return value
 
 
-@dataclass
-class MockProcess:
-    """A partner simulator running as a child process."""
-
-    name: str
-    proc: subprocess.Popen[bytes]
-    url: str
-
-    def stop(self) -> None:
-        """Terminate the child (by its own id) and wait for it."""
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+#: Settings the sandbox fixes whatever the environment says: its own database, keys and simulators (and the
+#: environment itself, its host and port, from its options). Every other GATEWAY_* setting is honoured.
+FIXED = ("environment", "database_url", "host", "port", "secret_key", "signing_key_path", "admin_token",
+         "mni_registry_path", "mni_credentials_key", "tse_url", "cnj_url", "pgfn_url", "pgfn_token_url",
+         "pgfn_client_id", "pgfn_client_secret", "pgf_url", "pgf_api_key", "crash_at")
+#: The sandbox's own defaults where they differ from production's: recovery shown within seconds, text logs.
+SANDBOX_DEFAULTS = {"relay_max_backoff_s": 10.0, "breaker_cooldown_s": 5.0, "log_format": "text"}
+CONFIG_FILE = "gateway.toml"
 
 
-def start_mock(module: str, host: str, port: int, timeout: float = 20.0, args: tuple[str, ...] = (),
-               name: str | None = None) -> MockProcess:
-    """Start ``python -m mocks.<module>`` and wait for the URL it prints once it listens."""
-    proc = subprocess.Popen([sys.executable, "-m", f"mocks.{module}", "--host", host, "--port", str(port), *args],
-                            stdout=subprocess.PIPE, cwd=Path(__file__).resolve().parent.parent)
-    assert proc.stdout is not None
-    ready: list[str] = []
+def prepare(data_dir: Path, port: int, host: str = "127.0.0.1", kdf_n: int | None = None,
+            partners: dict[str, str] | None = None, debts: dict[str, dict[str, Any]] | None = None,
+            environ: dict[str, str] | None = None, config_file: str | None = None,
+            ) -> tuple[Settings, dict[str, Any]]:
+    """Create (or reuse) the sandbox's database, keys, organs, credentials and samples, and the config file that
+    points the CLI at them (``DATA_DIR/gateway.toml``, 0600); return settings + info.
 
-    def read() -> None:
-        assert proc.stdout is not None
-        ready.append(proc.stdout.readline().decode())
-
-    reader = threading.Thread(target=read, daemon=True)
-    reader.start()
-    reader.join(timeout)
-    if not ready or not ready[0].strip():
-        proc.kill()
-        raise RuntimeError(f"o simulador {module} não iniciou")
-    return MockProcess(name or module, proc, json.loads(ready[0])["url"])
-
-
-def prepare(data_dir: Path, port: int, host: str = "127.0.0.1", kdf_n: int = 2**14,
-            partners: dict[str, str] | None = None) -> tuple[Settings, dict[str, Any]]:
-    """Create (or reuse) the sandbox's database, keys, organs, credentials and samples; return settings + info."""
+    Settings: the ``GATEWAY_*`` variables of *environ* (default: the process's) and *config_file* (default:
+    ``GATEWAY_CONFIG_FILE``, unless it is the sandbox's own file) are honoured, except the :data:`FIXED` ones;
+    *partners*: simulator name → URL; *debts*: ``{"pgfn": demo, "pgf": demo}``, the debt simulators'
+    ``/_mock/demo``. Errors: SettingsError (GATEWAY-E001) for a malformed or unknown setting."""
     private_dir(data_dir)
     data_dir = data_dir.resolve()
+    env = dict(os.environ if environ is None else environ)
+    own_config = data_dir / CONFIG_FILE
+    config_file = config_file if config_file is not None else env.pop("GATEWAY_CONFIG_FILE", None)
+    if config_file and Path(config_file).resolve() == own_config:
+        config_file = None  # the file this sandbox writes for the CLI, not a configuration of it
     key_path = data_dir / "audit-signing-key.pem"
     if not key_path.exists():
         create_signing_key(str(key_path))
     secrets_ = _load_or_create(data_dir / "secret.json", lambda: {"secret": secrets.token_urlsafe(48),
                                                                    "admin_token": secrets.token_urlsafe(24)})
-    secret = secrets_["secret"]
     admin_token = secrets_.get("admin_token") or secrets.token_urlsafe(24)
     partners = partners or {}
+    debts = debts or {}
     passwords: dict[str, str] = _load_or_create(
         data_dir / "credentials.json", lambda: {o.username: secrets.token_urlsafe(12) for o in DEMO_ORGANS})
-    settings = Settings.from_env(
-        {},
-        environment="sandbox",
-        database_url=f"sqlite:///{data_dir / 'gateway.db'}",
-        host=host,
-        port=port,
-        secret_key=secret,
-        signing_key_path=str(key_path),
-        password_kdf_n=kdf_n,
-        tse_url=partners.get("tse", ""),
-        cnj_url=partners.get("cnj", ""),
-        mni_registry_path=str(data_dir / "mni-registry.json") if any(
+    fixed: dict[str, Any] = {
+        "environment": "sandbox", "database_url": f"sqlite:///{data_dir / 'gateway.db'}", "host": host,
+        "port": port, "secret_key": secrets_["secret"], "signing_key_path": str(key_path),
+        "admin_token": admin_token, "mni_credentials_key": "", "crash_at": "",
+        "tse_url": partners.get("tse", ""), "cnj_url": partners.get("cnj", ""),
+        "mni_registry_path": str(data_dir / "mni-registry.json") if any(
             k.startswith("tribunal-") for k in partners) else "",
-        admin_token=admin_token,
-        # a sandbox shows recovery within seconds, not minutes
-        relay_max_backoff_s=10.0,
-        breaker_cooldown_s=5.0,
-    )
+        **_debt_settings(partners, debts),
+    }
+    defaults = dict(SANDBOX_DEFAULTS)
+    if kdf_n is not None:
+        defaults["password_kdf_n"] = kdf_n
+    settings = Settings.from_env(env, defaults=defaults, config_file=config_file or "", **fixed)
+    ignored = sorted(f"GATEWAY_{n.upper()}" for n in FIXED if f"GATEWAY_{n.upper()}" in env)
     for o in DEMO_ORGANS:
         passwords.setdefault(o.username, secrets.token_urlsafe(12))
     tribunal_urls = [url for name, url in partners.items() if name.startswith("tribunal-")]
@@ -197,6 +166,7 @@ def prepare(data_dir: Path, port: int, host: str = "127.0.0.1", kdf_n: int = 2**
         if demos:
             configure(con.admin, demos, Path(settings.mni_registry_path))
     write_private(data_dir / "credentials.json", json.dumps(passwords, indent=2).encode())
+    write_private(own_config, cli_config(settings, fixed))
 
     samples_dir = data_dir / "samples"
     private_dir(samples_dir)
@@ -208,32 +178,87 @@ def prepare(data_dir: Path, port: int, host: str = "127.0.0.1", kdf_n: int = 2**
         write_private(samples_dir / f"{kind.value}.xml", body)
         samples[kind.value] = {"path": f"samples/{kind.value}.xml", "username": user, "password": passwords[user],
                                "operation": "enviarComunicacao", "reference_xpath": REFERENCE_XPATH}
-    info = {
+    info: dict[str, Any] = {
         "gateway": f"http://{host}:{port}",
         "data_dir": str(data_dir),
+        "config_file": str(own_config),
         "credentials": [{"username": o.username, "password": passwords[o.username], "organ": o.code,
                          "organ_type": o.organ_type.value} for o in DEMO_ORGANS],
         "samples": {"infodip": samples},
         "admin_token": admin_token,
+        "settings": {"ignored": ignored, "relay": "ativo" if settings.relay_enabled else "desativado"},
     }
+    mocks = _describe_mocks(partners, demos, settings)
+    if mocks:
+        info["mocks"] = mocks
+    demo: dict[str, Any] = {}
+    if demos:
+        demo["processes"] = {"mni": [p["numeroProcesso"] for d in demos for p in d["processes"]]}
+        demo["mni"] = {"wsdl": f"http://{host}:{port}/soap/mni?wsdl",
+                       "clients": {"PGFN": "pgfn-mni", "PGF": "pgf-mni"}}
+    devedores = _devedores(debts)
+    if devedores:
+        demo["devedores"] = devedores
+    if demo:
+        info["demo"] = demo
+    make_private(data_dir)  # the registry, keys and database other modules wrote: 0600 as well
+    return settings, info
+
+
+def _debt_settings(partners: dict[str, str], debts: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """The dívida block's settings pointing at the PGFN and PGF simulators (empty where one is not running)."""
+    pgfn, pgf = partners.get("pgfn", ""), partners.get("pgf", "")
+    pgfn_keys = debts.get("pgfn", {}).get("credentials", {})
+    return {"pgfn_url": pgfn, "pgfn_token_url": pgfn + "/token" if pgfn else "",
+            "pgfn_client_id": pgfn_keys.get("consumer_key", "") if pgfn else "",
+            "pgfn_client_secret": pgfn_keys.get("consumer_secret", "") if pgfn else "",
+            "pgf_url": pgf, "pgf_api_key": debts.get("pgf", {}).get("credentials", {}).get("api_key", "") if pgf
+            else ""}
+
+
+def _devedores(debts: dict[str, dict[str, Any]]) -> dict[str, list[str]]:
+    """``demo.devedores``: the debt simulators' demo documents, merged (both serve the same seeded base)."""
+    merged: dict[str, list[str]] = {}
+    for demo in debts.values():
+        for group, documents in demo.get("devedores", {}).items():
+            merged.setdefault(group, [])
+            merged[group] += [d for d in documents if d not in merged[group]]
+    return merged
+
+
+def _describe_mocks(partners: dict[str, str], demos: list[dict[str, Any]], settings: Settings) -> dict[str, Any]:
+    """The info file's ``mocks``: each running simulator with its URL and kind."""
     mocks: dict[str, Any] = {}
     if "tse" in partners:
         mocks["tse"] = {"url": partners["tse"], "kind": "soap", "wsdl": partners["tse"] + "/?wsdl"}
     if "cnj" in partners:
         mocks["cnj"] = {"url": partners["cnj"], "kind": "rest", "openapi": partners["cnj"] + "/openapi.json"}
+    if "pgfn" in partners:
+        mocks["pgfn"] = {"url": partners["pgfn"], "kind": "rest", "token_url": settings.pgfn_token_url}
+    if "pgf" in partners:
+        mocks["pgf"] = {"url": partners["pgf"], "kind": "rest"}
     for demo in demos:
         url = partners[f"tribunal-{demo['jtr']}"]
         mocks[f"tribunal-{demo['jtr']}"] = {
             "url": url, "kind": "mni", "system": demo["system"], "tribunal": demo["tribunal"],
             "installations": [{"instance": i["instance"], "url": i["url"]} for i in demo["installations"]]}
-    if mocks:
-        info["mocks"] = mocks
-    if demos:
-        info["demo"] = {"processes": {"mni": [p["numeroProcesso"] for d in demos for p in d["processes"]]},
-                        "mni": {"wsdl": f"http://{host}:{port}/soap/mni?wsdl",
-                                "clients": {"PGFN": "pgfn-mni", "PGF": "pgf-mni"}}}
-    make_private(data_dir)  # the registry, keys and database other modules wrote: 0600 as well
-    return settings, info
+    return mocks
+
+
+def cli_config(settings: Settings, fixed: dict[str, Any]) -> bytes:
+    """The config file (TOML) that points the CLI at this sandbox's data: its fixed settings but the host and
+    port (a ``gateway serve`` with it must not collide with the running sandbox)."""
+    lines = ["# Escrito pelo gateway sandbox: aponta a CLI para os dados deste sandbox.",
+             "# Use: export GATEWAY_CONFIG_FILE=<este arquivo>  (ou gateway --config <este arquivo> COMANDO)"]
+    for name in fixed:
+        if name in {"host", "port", "crash_at"}:
+            continue
+        value = getattr(settings, name)
+        if value in ("", None):
+            continue
+        lines.append(f"GATEWAY_{name.upper()} = {json.dumps(value)}")
+    lines.append(f"GATEWAY_PASSWORD_KDF_N = {settings.password_kdf_n}")
+    return ("\n".join(lines) + "\n").encode()
 
 
 def write_info(path: Path, info: dict[str, Any]) -> None:
@@ -243,9 +268,10 @@ def write_info(path: Path, info: dict[str, Any]) -> None:
     os.replace(tmp, path)
 
 
-async def _wait_until_answering(url: str, timeout: float = 30.0, path: str = "/readyz") -> None:
+async def _wait_until_answering(url: str, timeout: float, path: str = "/readyz") -> None:
+    """Poll *url* + *path* until it answers 200. Errors: SimulatorError (GATEWAY-E054) after *timeout* s."""
     deadline = asyncio.get_running_loop().time() + timeout
-    async with httpx.AsyncClient(timeout=2.0) as client:
+    async with httpx.AsyncClient(timeout=5.0) as client:
         while True:
             try:
                 if (await client.get(url + path)).status_code == 200:
@@ -253,36 +279,56 @@ async def _wait_until_answering(url: str, timeout: float = 30.0, path: str = "/r
             except httpx.HTTPError:
                 pass
             if asyncio.get_running_loop().time() > deadline:
-                raise RuntimeError(f"o gateway não respondeu em {url} em {timeout:.0f} s")
+                raise SimulatorError(f"{url} não respondeu em {timeout:.0f} s")
             await asyncio.sleep(0.05)
 
 
+#: The simulators the sandbox runs: (module, name, extra arguments), on --port+1, +2, … in this order.
+SIMULATORS = (("tse", "tse", ()), ("cnj", "cnj", ()), ("tribunal", "tribunal-8.19", ("--profile", "pje-tjrj")),
+              ("tribunal", "tribunal-4.04", ("--profile", "eproc-trf4")), ("pgfn", "pgfn", ()), ("pgf", "pgf", ()))
+
+
+def _port_or_any(host: str, port: int) -> int:
+    """*port* when it is free on *host* right now, else 0 (the simulator takes any free port: DESIGN.md)."""
+    with socket.socket() as probe:
+        try:
+            probe.bind((host, port))
+        except OSError:
+            return 0
+    return port
+
+
 def run(port: int = 8080, info_path: Path = Path("sandbox-info.json"), data_dir: Path = Path("sandbox-data"),
-        host: str = "127.0.0.1") -> int:
-    """Run the sandbox until interrupted."""
+        host: str = "127.0.0.1", start_timeout: float = START_TIMEOUT_S, config_file: str | None = None) -> int:
+    """Run the sandbox until interrupted. *start_timeout*: the bound of each simulator's start and of the
+    gateway's (seconds; a simulator that stops progressing is given up sooner). Errors: SettingsError (a busy
+    port, a malformed setting), SimulatorError (GATEWAY-E054, with the simulator's own error output)."""
     info_path = info_path.resolve()
     info_path.unlink(missing_ok=True)
     requested_port = port
-    sock = _free_socket(host, port)
+    sock = server.bind(host, port, what="--port")
     port = sock.getsockname()[1]
     mocks: list[MockProcess] = []
     try:
         fixed = bool(port and requested_port)
-        mocks.append(start_mock("tse", host, port + 1 if fixed else 0))
-        mocks.append(start_mock("cnj", host, port + 2 if fixed else 0))
-        mocks.append(start_mock("tribunal", host, port + 3 if fixed else 0, args=("--profile", "pje-tjrj"),
-                                name="tribunal-8.19"))
-        mocks.append(start_mock("tribunal", host, port + 4 if fixed else 0, args=("--profile", "eproc-trf4"),
-                                name="tribunal-4.04"))
-        return _serve(sock, port, host, info_path, data_dir, {m.name: m.url for m in mocks})
+        for offset, (module, name, args) in enumerate(SIMULATORS, start=1):
+            wanted = _port_or_any(host, port + offset) if fixed and port + offset < 65536 else 0
+            mocks.append(start_mock(module, host, wanted, timeout=start_timeout, args=args, name=name))
+        partners = {m.name: m.url for m in mocks}
+        debts = {name: httpx.get(partners[name] + "/_mock/demo", timeout=30).json() for name in ("pgfn", "pgf")}
+        return _serve(sock, port, host, info_path, data_dir, partners, debts, start_timeout, config_file)
     finally:
+        sock.close()
         for m in mocks:
             m.stop()
 
 
-def _serve(sock: socket.socket, port: int, host: str, info_path: Path, data_dir: Path,
-           partners: dict[str, str]) -> int:
-    settings, info = prepare(data_dir, port, host, partners=partners)
+def _serve(sock: socket.socket, port: int, host: str, info_path: Path, data_dir: Path, partners: dict[str, str],
+           debts: dict[str, dict[str, Any]], start_timeout: float, config_file: str | None) -> int:
+    settings, info = prepare(data_dir, port, host, partners=partners, debts=debts, config_file=config_file)
+    from gateway import logs
+
+    logs.configure(settings.log_level, settings.log_format)
     app = create_app(settings)
     gw = app.state.gateway
 
@@ -292,10 +338,10 @@ def _serve(sock: socket.socket, port: int, host: str, info_path: Path, data_dir:
             app, server.ServerLimits.of(settings), sock, stop=stop,
             on_event=lambda reason: gw.metrics.connection_events.labels(reason).inc()))
         try:
-            await _wait_until_answering(info["gateway"])
+            await _wait_until_answering(info["gateway"], start_timeout)
             for mock in info.get("mocks", {}).values():
-                await _wait_until_answering(mock["url"], path="/_mock/received")
-        except Exception:
+                await _wait_until_answering(mock["url"], start_timeout, path="/_mock/received")
+        except BaseException:
             stop.set()
             await serving
             raise
@@ -316,11 +362,17 @@ def _print_banner(info: dict[str, Any], info_path: Path) -> None:
     out = sys.stdout
     out.write(f"\nSandbox do gateway pronto em {info['gateway']}\n")
     out.write(f"  WSDL INFODIP: {info['gateway']}/soap/infodip?wsdl\n")
-    if "demo" in info:
+    if "processes" in info.get("demo", {}):
         out.write(f"  WSDL MNI (hub): {info['gateway']}/soap/mni?wsdl  (clientes: pgfn-mni, pgf-mni)\n")
     for name, mock in info.get("mocks", {}).items():
         out.write(f"  simulador {name.upper()}: {mock['url']}  (falhas: POST {mock['url']}/_mock/faults)\n")
-    out.write(f"  dados: {info['data_dir']}\n  arquivo de informações: {info_path}\n\n")
+    out.write(f"  dados: {info['data_dir']}\n  arquivo de informações: {info_path}\n")
+    if info["settings"]["ignored"]:
+        out.write(f"  ignoradas (o sandbox usa as suas): {', '.join(info['settings']['ignored'])}\n")
+    if info["settings"]["relay"] != "ativo":
+        out.write("  entregador desativado (GATEWAY_RELAY_ENABLED=false): as entregas ficam na fila\n")
+    out.write(f"\n  CLI ao lado deste sandbox (replay, audit verify, organ …):\n"
+              f"  export GATEWAY_CONFIG_FILE={info['config_file']}\n\n")
     out.write(f"  {'usuário':<22} {'senha':<18} {'órgão':<12} tipo\n")
     for c in info["credentials"]:
         out.write(f"  {c['username']:<22} {c['password']:<18} {c['organ']:<12} {c['organ_type']}\n")

@@ -1,9 +1,20 @@
-"""One typed settings object, read from ``GATEWAY_*`` environment variables and validated at start.
+"""One typed settings object, read from ``GATEWAY_*`` environment variables (and an optional config file) and
+validated at start with pydantic-settings.
 
-Nothing reads the environment anywhere else. :func:`Settings.from_env` refuses, in production, the defaults
-that are only fit for a laptop (a missing or weak secret, a missing signing key, no public URL); ``gateway serve``
-and ``gateway relay`` run in production unless ``GATEWAY_ENVIRONMENT`` says otherwise. Secrets never appear in the
-settings' ``repr``/``str`` (and so in no log line or traceback that prints them).
+Nothing reads the environment anywhere else. :meth:`Settings.from_env` gathers the values — command defaults, then
+the config file (``GATEWAY_CONFIG_FILE`` or ``gateway --config``, TOML or .env), then ``GATEWAY_*`` variables, then
+values fixed by the caller (the sandbox's) — in :mod:`gateway.settings_sources`, and validates them here. Every
+problem is reported at once, one line each naming its variable (:class:`SettingsError`, ``GATEWAY-E001``): a
+malformed value, an unknown ``GATEWAY_*`` name (with the closest valid one suggested), and in production the
+defaults that are only fit for a laptop (a missing or weak secret, a missing signing key, no public URL, a relay
+with no partner to deliver to). ``gateway serve`` and ``gateway relay`` run in production unless
+``GATEWAY_ENVIRONMENT`` says otherwise.
+
+Names starting ``GATEWAY_TEST_`` are the test suite's (``GATEWAY_TEST_PG_URL``) and never read by the product. The
+test-only crash hook is ``GATEWAY_CRASH_AT`` (a name of the product, refused unless ``GATEWAY_ENVIRONMENT=test``).
+
+Secrets (:data:`SECRET_FIELDS`, and the password inside any ``*_url``) never appear in ``repr``/``str``, in
+``gateway config show``, in a log line or in an error message: problems name the variable, never echo a secret.
 
 A secret is weak (:func:`secret_weakness`) when it has fewer than 32 characters, when its estimated entropy —
 its length times the Shannon entropy of its own character frequencies — is under 80 bits (``aaaa…``,
@@ -16,38 +27,40 @@ from __future__ import annotations
 import ipaddress
 import logging
 import math
-import os
 import re
 from collections import Counter
-from collections.abc import Mapping
-from dataclasses import dataclass, fields, replace
+from collections.abc import Iterator, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
+
+from pydantic import Field, PrivateAttr, ValidationError, ValidationInfo, field_validator, model_validator
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from gateway.errors import OperatorError
+from gateway.limits import XmlLimits
+
+PREFIX = "GATEWAY_"
+__all__ = ["SECRET_FIELDS", "Settings", "SettingsError", "XmlLimits", "parse_listen", "parse_networks",
+           "redact_url", "secret_weakness"]
 
 
 class SettingsError(OperatorError):
-    """A setting is missing or malformed."""
+    """A setting is missing or malformed. ``problems``: one Portuguese line per problem, each naming its variable
+    (the CLI prints one line each)."""
 
     default_code = "GATEWAY-E001"
 
+    def __init__(self, message: str, *, problems: tuple[str, ...] | None = None, field: str | None = None) -> None:
+        super().__init__(message, field=field)
+        self.problems = problems or (message,)
 
-@dataclass(frozen=True)
-class XmlLimits:
-    """Hard limits applied by the hardened XML reader of one endpoint, enforced while parsing.
-
-    ``max_body_bytes``: the body (after decompression); ``max_depth``: element nesting; ``max_text_bytes``: every
-    text node and attribute value outside the policy's binary elements (characters); ``max_elements``: elements in
-    the whole document (attributes included in no count: each is bounded by the text limit)."""
-
-    max_body_bytes: int = 512 * 1024
-    max_depth: int = 48
-    max_text_bytes: int = 64 * 1024
-    max_elements: int = 10_000
+    @classmethod
+    def of(cls, problems: list[str]) -> SettingsError:
+        """One error carrying every problem (its message: the problems joined by ``; ``)."""
+        return cls("; ".join(problems), problems=tuple(problems))
 
 
-#: Settings whose values are secrets: shown as ``***`` by ``repr``/``str``.
+#: Settings whose values are secrets: shown as ``***`` by ``repr``/``str``/``gateway config show``.
 SECRET_FIELDS = frozenset({"secret_key", "admin_token", "mni_credentials_key", "pgfn_client_secret", "pgf_api_key"})
 # A URL's password: between "user:" and the last "@" (greedy: redacting too much beats leaking), and a
 # ``password=`` query parameter (libpq accepts both).
@@ -60,71 +73,89 @@ def redact_url(url: str) -> str:
     return _QUERY_PASSWORD.sub(r"\1***", _URL_PASSWORD.sub(r"\1***@", url))
 
 
-@dataclass(frozen=True, repr=False)
-class Settings:
-    """Every tunable of the gateway. Field ``x`` is read from ``GATEWAY_X``."""
+def shown(name: str, value: Any) -> Any:
+    """*value* of field *name* as it may be shown: ``***`` for a set secret, a URL with its password redacted."""
+    if name in SECRET_FIELDS and value:
+        return "***"
+    if name.endswith("_url") and isinstance(value, str):
+        return redact_url(value)
+    return value
 
-    environment: str = "development"  # development | sandbox | test | production
+
+Environment = Literal["development", "sandbox", "test", "production"]
+_TRUE = {"sim"}
+_FALSE = {"nao", "não"}
+
+
+class Settings(BaseSettings):
+    """Every tunable of the gateway. Field ``x`` is read from ``GATEWAY_X`` (or key ``GATEWAY_X``/``x`` of the config
+    file). Frozen; build it with :meth:`from_env` (``Settings()`` alone gives the defaults and reads nothing)."""
+
+    model_config = SettingsConfigDict(env_prefix=PREFIX, frozen=True, extra="forbid", case_sensitive=False,
+                                      validate_default=True)
+
+    environment: Environment = "development"
     # SQLite by default, in a directory of its own (created 0700; the database and its WAL/SHM 0600)
     database_url: str = "sqlite:///./gateway-data/gateway.db"
     host: str = "127.0.0.1"
-    port: int = 8080
+    port: int = Field(8080, ge=0, le=65535)
     auto_migrate: bool = True
     # Secret for HMAC keys (credential cache); production refuses the empty default.
     secret_key: str = ""
     # Ed25519 private key (PEM, PKCS#8) signing audit checkpoints; production requires it.
     signing_key_path: str = ""
-    audit_checkpoint_every: int = 1000
-    auth_cache_seconds: float = 60.0
-    password_kdf_n: int = 2**14
-    infodip_max_body_bytes: int = 512 * 1024
-    infodip_max_depth: int = 48
-    infodip_max_text_bytes: int = 64 * 1024
+    audit_checkpoint_every: int = Field(1000, ge=1)
+    auth_cache_seconds: float = Field(60.0, ge=0)
+    password_kdf_n: int = Field(2**14, ge=2)
+    infodip_max_body_bytes: int = Field(512 * 1024, ge=1)
+    infodip_max_depth: int = Field(48, ge=1)
+    infodip_max_text_bytes: int = Field(64 * 1024, ge=1)
     # Group commit: how many intake transactions one durable commit may carry, and how long to wait for more.
-    commit_batch_max: int = 256
-    commit_wait_ms: float = 0.0
+    commit_batch_max: int = Field(256, ge=1)
+    commit_wait_ms: float = Field(0.0, ge=0)
     # Every caller is answered within this many seconds (INFODIP-E091 past it); it also bounds each database wait
     # (SQLite busy timeout; PostgreSQL statement_timeout and lock_timeout).
-    commit_timeout_s: float = 10.0
+    commit_timeout_s: float = Field(10.0, gt=0)
     # Overload: callers' jobs queued at the writer, and intake requests in flight, beyond which a request is
     # refused at once (INFODIP-E092, Retry-After: overload_retry_after_s); 0 disables the bound.
-    commit_queue_max: int = 1024
-    intake_max_inflight: int = 256
+    commit_queue_max: int = Field(1024, ge=0)
+    intake_max_inflight: int = Field(256, ge=0)
     # ... and while the shortest stay of an admitted request over 100 ms exceeds this (a standing queue)
     intake_target_ms: float = 300.0
     # ... and while the event loop lags behind by more than this
     intake_max_lag_ms: float = 150.0
-    overload_retry_after_s: int = 1
+    overload_retry_after_s: int = Field(1, ge=0)
     timezone: str = "America/Sao_Paulo"
     # Art. 7º of Res. Conjunta 6/2020: 10 days after the fact (inferred counting rule, configurable).
-    deadline_days: int = 10
+    deadline_days: int = Field(10, ge=0)
     # Código Eleitoral art. 71 §3º: deaths of a month by this day of the next month.
-    death_deadline_day: int = 15
+    death_deadline_day: int = Field(15, ge=1, le=31)
     log_level: str = "INFO"
-    log_format: str = "json"  # json | text
-    # Partners (empty URL: the destination is not configured and its rows wait in the outbox).
+    log_format: Literal["json", "text"] = "json"
+    # Partners (empty URL: the destination is not configured and its rows wait in the outbox; production with the
+    # relay on refuses that).
     tse_url: str = ""
     cnj_url: str = ""
-    partner_timeout_s: float = 10.0
-    partner_batch_max: int = 100
+    partner_timeout_s: float = Field(10.0, gt=0)
+    partner_batch_max: int = Field(100, ge=1)
     # Delivery
     relay_enabled: bool = True
-    relay_batch_size: int = 800
-    relay_lease_s: float = 60.0
-    relay_max_attempts: int = 12
-    relay_base_backoff_s: float = 1.0
-    relay_max_backoff_s: float = 300.0
-    relay_poll_interval_s: float = 0.5
-    breaker_threshold: int = 5
-    breaker_cooldown_s: float = 10.0
+    relay_batch_size: int = Field(800, ge=1)
+    relay_lease_s: float = Field(60.0, gt=0)
+    relay_max_attempts: int = Field(12, ge=1)
+    relay_base_backoff_s: float = Field(1.0, ge=0)
+    relay_max_backoff_s: float = Field(300.0, ge=0)
+    relay_poll_interval_s: float = Field(0.5, gt=0)
+    breaker_threshold: int = Field(5, ge=1)
+    breaker_cooldown_s: float = Field(10.0, ge=0)
     # MNI hub: the registry of tribunal installations and clients (JSON), the key encrypting the credentials towards
     # tribunals (Fernet; derived from secret_key when empty), timeouts and limits
     mni_registry_path: str = ""
     mni_credentials_key: str = ""
-    mni_timeout_s: float = 60.0
-    mni_max_body_bytes: int = 160 * 1024 * 1024
-    mni_max_depth: int = 64
-    mni_filing_ttl_hours: float = 24.0
+    mni_timeout_s: float = Field(60.0, gt=0)
+    mni_max_body_bytes: int = Field(160 * 1024 * 1024, ge=1)
+    mni_max_depth: int = Field(64, ge=1)
+    mni_filing_ttl_hours: float = Field(24.0, gt=0)
     # Dívida ativa (PGFN/PGF bridge, gateway/divida). An empty URL leaves that partner unconfigured: its source is
     # reported "indisponivel" (DIVIDA-E033), never as "no debts". PGFN: SERPRO's Consulta Dívida Ativa (OAuth2 client
     # credentials; token URL defaults to {pgfn_url}/token; the token is renewed pgfn_token_margin_s before it
@@ -159,45 +190,116 @@ class Settings:
     # closed after keepalive_timeout_s; at most max_connections open (per client address:
     # max_connections_per_client, trusted proxies exempt), plus healthz_reserve connections that may ask only
     # /healthz; cut and refused connections summed up in one log line per server_log_interval_s.
-    header_timeout_s: float = 10.0
-    body_timeout_s: float = 120.0
-    keepalive_timeout_s: float = 5.0
-    max_connections: int = 1000
-    max_connections_per_client: int = 256
-    healthz_reserve: int = 16
-    server_log_interval_s: float = 10.0
+    header_timeout_s: float = Field(10.0, gt=0)
+    body_timeout_s: float = Field(120.0, gt=0)
+    keepalive_timeout_s: float = Field(5.0, gt=0)
+    max_connections: int = Field(1000, ge=1)
+    max_connections_per_client: int = Field(256, ge=1)
+    healthz_reserve: int = Field(16, ge=0)
+    server_log_interval_s: float = Field(10.0, gt=0)
     # Failed logins per (username, client address): after login_max_failures within login_window_s, that pair is
     # refused (code E029) without running the KDF until the window has moved on; failures are written to the
     # audit log as one aggregated entry per login_audit_interval_s.
-    login_max_failures: int = 10
-    login_window_s: float = 300.0
-    login_audit_interval_s: float = 60.0
+    login_max_failures: int = Field(10, ge=1)
+    login_window_s: float = Field(300.0, gt=0)
+    login_audit_interval_s: float = Field(60.0, gt=0)
     # Serve /metrics, /readyz, /docs and /openapi.json on this HOST:PORT instead of the public port (empty: public).
     ops_listen: str = ""
     # Input hardening (issue 8): element counts and the MNI text limit enforced while parsing, before
     # authentication; a process-wide budget of the bytes of large request bodies held at once (a body of at least
     # body_budget_min_bytes waits up to body_budget_wait_s for room, then is refused: *-E092, HTTP 503)
-    infodip_max_elements: int = 5_000
-    mni_max_elements: int = 20_000
-    mni_max_text_bytes: int = 1024 * 1024
-    body_budget_bytes: int = 256 * 1024 * 1024
-    body_budget_min_bytes: int = 256 * 1024
-    body_budget_wait_s: float = 5.0
-    # Test-only crash hook "point:N" (SIGKILL at the N-th pass through point); honoured only when environment=test.
-    test_crash_at: str = ""
+    infodip_max_elements: int = Field(5_000, ge=1)
+    mni_max_elements: int = Field(20_000, ge=1)
+    mni_max_text_bytes: int = Field(1024 * 1024, ge=1)
+    body_budget_bytes: int = Field(256 * 1024 * 1024, ge=1)
+    body_budget_min_bytes: int = Field(256 * 1024, ge=0)
+    body_budget_wait_s: float = Field(5.0, ge=0)
+    # Test-only crash hook "point:N" (SIGKILL at the N-th pass through point, gateway/crash.py); refused unless
+    # environment=test. Not GATEWAY_TEST_*: those names are the suite's own and never read by the product.
+    crash_at: str = ""
 
-    def __repr__(self) -> str:
-        """Every field, with secrets as ``***`` and the passwords of URLs (database, partners) redacted."""
-        shown = []
-        for f in fields(self):
-            value = getattr(self, f.name)
-            if f.name in SECRET_FIELDS and value:
-                value = "***"
-            elif f.name.endswith("_url"):
-                value = redact_url(value)
-            shown.append(f"{f.name}={value!r}")
-        return f"Settings({', '.join(shown)})"
+    # --- Fields added by issue 10's other parts (credentials and keys; deployment): one block each, below. ---
 
+    _sources: dict[str, str] = PrivateAttr(default_factory=dict)
+
+    # ------------------------------------------------------------------ construction
+    @classmethod
+    def settings_customise_sources(cls, settings_cls: type[BaseSettings], init_settings: PydanticBaseSettingsSource,
+                                   env_settings: PydanticBaseSettingsSource,
+                                   dotenv_settings: PydanticBaseSettingsSource,
+                                   file_secret_settings: PydanticBaseSettingsSource,
+                                   ) -> tuple[PydanticBaseSettingsSource, ...]:
+        """``Settings(**values)`` takes *values* only: the environment and files are read by :meth:`from_env`, which
+        also refuses unknown names and records where each value came from."""
+        return (init_settings,)
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None, *, defaults: Mapping[str, Any] | None = None,
+                 config_file: str | Path | None = None, **overrides: Any) -> Settings:
+        """Settings from *defaults* (a command's, e.g. ``{"environment": "production"}`` for ``gateway serve``),
+        then the config file (*config_file*, else ``GATEWAY_CONFIG_FILE``), then ``GATEWAY_*`` variables of *environ*
+        (default: the process's), then *overrides* (values fixed by the caller), validated. Errors: SettingsError
+        (GATEWAY-E001) carrying every problem, one line each."""
+        from gateway.settings_sources import gather
+
+        values, sources, problems = gather(cls, environ, defaults or {}, config_file, overrides)
+        return cls.validated(values, sources, problems)
+
+    @classmethod
+    def validated(cls, values: Mapping[str, Any], sources: Mapping[str, str] | None = None,
+                  problems: list[str] | None = None) -> Settings:
+        """Validate *values* (field → raw value) and return settings remembering each value's *sources*. Errors:
+        SettingsError with *problems* plus every problem found here, one line each."""
+        problems = list(problems or [])
+        try:
+            settings = cls.model_validate(dict(values))
+        except ValidationError as exc:
+            failed = {str(e["loc"][0]) for e in exc.errors() if e["loc"]}
+            problems += _describe(exc, values)
+            if failed:  # the checks across fields that do not involve a failed field: every problem at once
+                rest = {k: v for k, v in values.items() if k not in failed}
+                try:
+                    cls.model_validate(rest, context={"skip": failed})
+                except ValidationError as again:
+                    problems += [p for p in _describe(again, rest) if p not in problems]
+            raise SettingsError.of(problems) from None
+        if problems:
+            raise SettingsError.of(problems)
+        settings._sources = {name: (sources or {}).get(name, "padrão") for name in cls.model_fields}
+        return settings
+
+    def with_(self, **changes: Any) -> Settings:
+        """A copy with *changes* applied (validated; their source is "fixado")."""
+        sources = {**self._sources, **dict.fromkeys(changes, "fixado")}
+        return type(self).validated({**self.model_dump(), **changes}, sources)
+
+    @property
+    def sources(self) -> dict[str, str]:
+        """Field → where its value came from: ``padrão``, ``arquivo PATH``, ``ambiente`` or ``fixado``."""
+        return dict(self._sources) or dict.fromkeys(type(self).model_fields, "padrão")
+
+    def redacted(self) -> Iterator[tuple[str, Any]]:
+        """Every (field, value) as it may be shown: secrets ``***``, URL passwords redacted."""
+        for name in type(self).model_fields:
+            yield name, shown(name, getattr(self, name))
+
+    def show(self) -> list[str]:
+        """The lines of ``gateway config show``: one ``GATEWAY_NAME=value  # source`` per field, secrets ``***``,
+        URL passwords redacted — a valid .env file once the masked secrets are filled in."""
+        sources = self.sources
+        rows = []
+        for name, value in self.redacted():
+            text = ("true" if value else "false") if isinstance(value, bool) else str(value)
+            rows.append((f"{PREFIX}{name.upper()}={text}", sources.get(name, "padrão")))
+        width = min(max(len(r[0]) for r in rows), 72)
+        return [f"{left:<{width}}  # {source}" for left, source in rows]
+
+    def __repr_args__(self) -> Iterator[tuple[str, Any]]:  # type: ignore[override]
+        """Every field, with secrets as ``***`` and the passwords of URLs (database, partners) redacted: ``repr``,
+        ``str`` and f-strings show no secret."""
+        yield from self.redacted()
+
+    # ------------------------------------------------------------------ derived values
     @property
     def infodip_limits(self) -> XmlLimits:
         """XML limits of the INFODIP endpoint."""
@@ -220,75 +322,128 @@ class Settings:
         """``GATEWAY_OPS_LISTEN`` as (host, port), or None when the ops endpoints stay on the public port."""
         return parse_listen(self.ops_listen) if self.ops_listen else None
 
+    # ------------------------------------------------------------------ validation
+    @field_validator("auto_migrate", "relay_enabled", "pgfn_detalhes", mode="before")
     @classmethod
-    def from_env(cls, environ: Mapping[str, str] | None = None, *, defaults: Mapping[str, Any] | None = None,
-                 **overrides: Any) -> Settings:
-        """Build settings from *defaults* (e.g. ``{"environment": "production"}`` for ``gateway serve``), then
-        ``GATEWAY_*`` variables (or *environ*), then *overrides*, then validate. Errors: SettingsError
-        (GATEWAY-E001)."""
-        env = os.environ if environ is None else environ
-        values: dict[str, Any] = dict(defaults or {})
-        for f in fields(cls):
-            raw = env.get("GATEWAY_" + f.name.upper())
-            if raw is None:
-                continue
-            values[f.name] = _coerce(f.name, f.type, raw)
-        values.update(overrides)
-        settings = cls(**values)
-        settings.validate()
-        return settings
+    def _portuguese_booleans(cls, value: Any) -> Any:
+        if isinstance(value, str) and value.strip().lower() in _TRUE | _FALSE:
+            return value.strip().lower() in _TRUE
+        return value
 
-    def with_(self, **changes: Any) -> Settings:
-        """A copy with *changes* applied."""
-        return replace(self, **changes)
+    @field_validator("log_level")
+    @classmethod
+    def _log_level(cls, value: str) -> str:
+        if not isinstance(logging.getLevelName(value.upper()), int):
+            raise ValueError("use DEBUG, INFO, WARNING ou ERROR")
+        return value
 
-    def validate(self) -> None:
-        """Refuse settings that cannot work, and laptop defaults in production."""
-        if self.environment not in {"development", "sandbox", "test", "production"}:
-            raise SettingsError(f"GATEWAY_ENVIRONMENT inválido: {self.environment!r}")
+    @field_validator("public_url")
+    @classmethod
+    def _public_url(cls, value: str) -> str:
+        if value and not _PUBLIC_URL.fullmatch(value):
+            raise ValueError("use http(s)://host[:porta][/caminho], sem barra final")
+        return value
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _trusted_proxies(cls, value: str) -> str:
+        _networks(value)
+        return value
+
+    @field_validator("ops_listen")
+    @classmethod
+    def _ops_listen(cls, value: str) -> str:
+        if value:
+            _listen(value)
+        return value
+
+    @field_validator("password_kdf_n")
+    @classmethod
+    def _power_of_two(cls, value: int) -> int:
+        if value & (value - 1):
+            raise ValueError(f"deve ser uma potência de 2 (p.ex. 16384), não {value}")
+        return value
+
+    @model_validator(mode="after")
+    def _across_fields(self, info: ValidationInfo) -> Settings:
+        skip: set[str] = set((info.context or {}).get("skip", ()))
+        problems = [message for fields_, message in self.cross_problems() if not skip & set(fields_)]
+        if problems:
+            raise ValueError("\n".join(problems))
+        return self
+
+    def cross_problems(self) -> Iterator[tuple[tuple[str, ...], str]]:
+        """The problems between fields, each with the fields it involves: laptop defaults in production, the crash
+        hook outside tests, a budget smaller than a body."""
         if self.environment == "production":
-            if not self.secret_key:
-                raise SettingsError("GATEWAY_SECRET_KEY é obrigatória em produção (o padrão de gateway serve; "
-                                    "use GATEWAY_ENVIRONMENT=development num laptop)")
-            for name in ("secret_key", "admin_token", "mni_credentials_key"):
-                value = getattr(self, name)
-                weakness = secret_weakness(value) if value else None
-                if weakness:
-                    raise SettingsError(f"GATEWAY_{name.upper()} fraca em produção: {weakness}; gere uma com "
-                                        "python -c 'import secrets; print(secrets.token_urlsafe(32))'")
-            if not self.signing_key_path or not Path(self.signing_key_path).is_file():
-                raise SettingsError("GATEWAY_SIGNING_KEY_PATH deve apontar para a chave Ed25519 em produção")
-            if not self.public_url:
-                raise SettingsError("GATEWAY_PUBLIC_URL é obrigatória em produção (o endereço que os clientes "
-                                    "usam, p.ex. https://gateway.tribunal.jus.br)")
-        if self.public_url and not _PUBLIC_URL.fullmatch(self.public_url):
-            raise SettingsError(f"GATEWAY_PUBLIC_URL inválida: {self.public_url!r} (http(s)://host[:porta][/caminho], "
-                                "sem barra final)")
-        self.trusted_networks  # noqa: B018  # parsed now: a malformed address is refused at start
-        if self.ops_listen:
-            self.ops_address  # noqa: B018
-        for name in ("header_timeout_s", "body_timeout_s", "keepalive_timeout_s", "server_log_interval_s",
-                     "login_window_s", "login_audit_interval_s"):
-            if getattr(self, name) <= 0:
-                raise SettingsError(f"GATEWAY_{name.upper()} deve ser > 0")
-        for name in ("max_connections", "max_connections_per_client", "login_max_failures"):
-            if getattr(self, name) < 1:
-                raise SettingsError(f"GATEWAY_{name.upper()} deve ser ≥ 1")
-        if self.healthz_reserve < 0:
-            raise SettingsError("GATEWAY_HEALTHZ_RESERVE deve ser ≥ 0")
-        if self.test_crash_at and self.environment != "test":
-            raise SettingsError("GATEWAY_TEST_CRASH_AT só é aceito com GATEWAY_ENVIRONMENT=test")
+            yield from self._production_problems()
+        if self.crash_at and self.environment != "test":
+            yield ("crash_at", "environment"), "GATEWAY_CRASH_AT só é aceito com GATEWAY_ENVIRONMENT=test"
         if self.body_budget_bytes < max(self.infodip_max_body_bytes, self.mni_max_body_bytes):
-            raise SettingsError("GATEWAY_BODY_BUDGET_BYTES deve comportar ao menos o maior corpo aceito "
-                                "(GATEWAY_MNI_MAX_BODY_BYTES, GATEWAY_INFODIP_MAX_BODY_BYTES)")
-        if self.commit_batch_max < 1:
-            raise SettingsError("GATEWAY_COMMIT_BATCH_MAX deve ser ≥ 1")
-        if self.commit_timeout_s <= 0:
-            raise SettingsError("GATEWAY_COMMIT_TIMEOUT_S deve ser > 0")
-        if not isinstance(logging.getLevelName(self.log_level.upper()), int):
-            raise SettingsError(f"GATEWAY_LOG_LEVEL inválido: {self.log_level!r} (DEBUG, INFO, WARNING, ERROR)")
-        if self.log_format not in {"json", "text"}:
-            raise SettingsError(f"GATEWAY_LOG_FORMAT inválido: {self.log_format!r} (json ou text)")
+            yield (("body_budget_bytes", "infodip_max_body_bytes", "mni_max_body_bytes"),
+                   "GATEWAY_BODY_BUDGET_BYTES deve comportar ao menos o maior corpo aceito "
+                   "(GATEWAY_MNI_MAX_BODY_BYTES, GATEWAY_INFODIP_MAX_BODY_BYTES)")
+
+    def _production_problems(self) -> Iterator[tuple[tuple[str, ...], str]]:
+        if not self.secret_key:
+            yield ("secret_key",), ("GATEWAY_SECRET_KEY é obrigatória em produção (o padrão de gateway serve; use "
+                                    "GATEWAY_ENVIRONMENT=development num laptop)")
+        for name in ("secret_key", "admin_token", "mni_credentials_key"):
+            value = getattr(self, name)
+            weakness = secret_weakness(value) if value else None
+            if weakness:
+                yield (name,), (f"GATEWAY_{name.upper()} fraca em produção: {weakness}; gere uma com "
+                                "python -c 'import secrets; print(secrets.token_urlsafe(32))'")
+        if not self.signing_key_path or not Path(self.signing_key_path).is_file():
+            yield ("signing_key_path",), ("GATEWAY_SIGNING_KEY_PATH deve apontar para a chave Ed25519 em produção"
+                                          + (f" (arquivo não encontrado: {self.signing_key_path})"
+                                             if self.signing_key_path else ""))
+        if not self.public_url:
+            yield ("public_url",), ("GATEWAY_PUBLIC_URL é obrigatória em produção (o endereço que os clientes usam, "
+                                    "p.ex. https://gateway.tribunal.jus.br)")
+        if self.relay_enabled:
+            missing = [f"GATEWAY_{n.upper()}" for n in ("tse_url", "cnj_url") if not getattr(self, n)]
+            if missing:
+                verb = "são obrigatórias" if len(missing) > 1 else "é obrigatória"
+                yield (("relay_enabled", "tse_url", "cnj_url"),
+                       f"{' e '.join(missing)} {verb} em produção com o entregador ativo: sem elas as entregas se "
+                       "acumulam (ou GATEWAY_RELAY_ENABLED=false e um gateway relay configurado à parte)")
+
+
+def _describe(exc: ValidationError, values: Mapping[str, Any]) -> list[str]:
+    """One line per error of *exc*, naming the variable; a secret's value is never echoed."""
+    lines: list[str] = []
+    for error in exc.errors(include_url=False):
+        if not error["loc"]:  # the checks across fields: already one problem per line
+            lines += str(error.get("ctx", {}).get("error", error["msg"])).splitlines()
+            continue
+        name = str(error["loc"][0])
+        variable = PREFIX + name.upper()
+        if error["type"] == "extra_forbidden":
+            lines.append(f"{variable}: configuração desconhecida")
+            continue
+        raw = values.get(name)
+        echo = "" if name in SECRET_FIELDS or raw is None else f" {shown(name, raw)!r}"
+        lines.append(f"{variable}: valor inválido{echo} ({_reason(error)})")
+    return lines
+
+
+def _reason(error: Any) -> str:
+    """Pydantic's error *error* in Portuguese."""
+    kind = error["type"]
+    ctx = {k: (int(v) if isinstance(v, float) and v.is_integer() else v) for k, v in error.get("ctx", {}).items()}
+    reasons = {
+        "int_parsing": "número inteiro esperado", "int_from_float": "número inteiro esperado",
+        "int_type": "número inteiro esperado", "float_parsing": "número esperado", "float_type": "número esperado",
+        "bool_parsing": "esperado true/false, 1/0, yes/no, on/off ou sim/não", "bool_type": "esperado true/false",
+        "string_type": "texto esperado",
+        "literal_error": f"valores aceitos: {ctx.get('expected', '')}".replace("'", ""),
+        "greater_than": f"deve ser > {ctx.get('gt')}", "greater_than_equal": f"deve ser ≥ {ctx.get('ge')}",
+        "less_than_equal": f"deve ser ≤ {ctx.get('le')}", "less_than": f"deve ser < {ctx.get('lt')}",
+    }
+    if kind == "value_error":
+        return str(ctx.get("error", error["msg"]))
+    return reasons.get(kind, str(error["msg"]))
 
 
 #: ``http(s)://host[:port][/path]``: a DNS name, an IPv4 address or a bracketed IPv6 one; no query, no final slash.
@@ -315,41 +470,37 @@ def secret_weakness(secret: str) -> str | None:
     return None
 
 
-def parse_networks(raw: str) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
-    """Comma-separated addresses or CIDRs → networks. Errors: SettingsError (GATEWAY-E001)."""
+def _networks(raw: str) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
     networks = []
     for item in (p.strip() for p in raw.split(",")):
         if not item:
             continue
         try:
             networks.append(ipaddress.ip_network(item, strict=False))
-        except ValueError as exc:
-            raise SettingsError(f"GATEWAY_TRUSTED_PROXIES: endereço ou CIDR inválido {item!r}") from exc
+        except ValueError:
+            raise ValueError(f"endereço ou CIDR inválido {item!r}") from None
     return tuple(networks)
+
+
+def _listen(raw: str) -> tuple[str, int]:
+    host, sep, port = raw.rpartition(":")
+    host = host[1:-1] if host.startswith("[") and host.endswith("]") else host
+    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise ValueError("use HOST:PORTA, p.ex. 127.0.0.1:9090")
+    return host, int(port)
+
+
+def parse_networks(raw: str) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
+    """Comma-separated addresses or CIDRs → networks. Errors: SettingsError (GATEWAY-E001)."""
+    try:
+        return _networks(raw)
+    except ValueError as exc:
+        raise SettingsError(f"GATEWAY_TRUSTED_PROXIES: {exc}") from None
 
 
 def parse_listen(raw: str) -> tuple[str, int]:
     """``HOST:PORT`` (``[::1]:9090`` for IPv6) → (host, port). Errors: SettingsError (GATEWAY-E001)."""
-    host, sep, port = raw.rpartition(":")
-    host = host[1:-1] if host.startswith("[") and host.endswith("]") else host
-    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
-        raise SettingsError(f"GATEWAY_OPS_LISTEN inválido: {raw!r} (use HOST:PORTA, p.ex. 127.0.0.1:9090)")
-    return host, int(port)
-
-
-def _coerce(name: str, type_name: Any, raw: str) -> Any:
-    kind = str(type_name)
     try:
-        if kind == "bool":
-            if raw.lower() in {"1", "true", "yes", "on", "sim"}:
-                return True
-            if raw.lower() in {"0", "false", "no", "off", "nao", "não"}:
-                return False
-            raise ValueError(raw)
-        if kind == "int":
-            return int(raw)
-        if kind == "float":
-            return float(raw)
+        return _listen(raw)
     except ValueError as exc:
-        raise SettingsError(f"GATEWAY_{name.upper()}: valor inválido {raw!r}") from exc
-    return raw
+        raise SettingsError(f"GATEWAY_OPS_LISTEN inválido: {raw!r} ({exc})") from None

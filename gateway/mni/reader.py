@@ -24,6 +24,7 @@ from lxml import etree
 
 from gateway.errors import AuthenticationFailed, GatewayError, MalformedRequest, VersionMismatch
 from gateway.identifiers import is_valid_processo_cnj
+from gateway.limits import XmlLimits
 from gateway.mni import mtom
 from gateway.mni.deviations import CHOICES, classify
 from gateway.mni.errors import TribunalResponseUnreadable, malformed, with_detail
@@ -43,7 +44,6 @@ from gateway.mni.normalise import (
     path_of,
 )
 from gateway.mni.schema import content_model, operation_schema
-from gateway.settings import XmlLimits
 from gateway.xml.reader import XmlPolicy, mni_answer_policy, mni_policy, read_xml
 from gateway.xml.soap import FOREIGN_TOKEN, SoapRequest, read_envelope
 

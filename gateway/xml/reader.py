@@ -42,7 +42,7 @@ from functools import cached_property, lru_cache
 from lxml import etree
 
 from gateway.errors import CATALOGUE, MalformedRequest
-from gateway.settings import XmlLimits
+from gateway.limits import XmlLimits
 
 XINCLUDE_NS = "http://www.w3.org/2001/XInclude"
 UTF8 = "utf-8"

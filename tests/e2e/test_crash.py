@@ -234,7 +234,7 @@ def test_sigkill_at_every_point_loses_and_doubles_nothing(db_url: str, mocks: Mo
 
     def make(step: int) -> GatewayProcess:
         point = plan[min(step, len(plan) - 1)]
-        env = {**mocks.env(), **CRASH_ENV, **({"GATEWAY_TEST_CRASH_AT": point} if point else {})}
+        env = {**mocks.env(), **CRASH_ENV, **({"GATEWAY_CRASH_AT": point} if point else {})}
         return GatewayProcess(settings, tmp_path / f"gw{step}.log", extra_env=env)
 
     procs = [make(0).start()]
@@ -287,7 +287,7 @@ def test_two_gateways_on_postgres_relay_at_once_through_kills(db_url: str, mocks
 
     def make(step: int) -> GatewayProcess:
         point = plan[min(step, len(plan) - 1)]
-        env = {**mocks.env(), **CRASH_ENV, **({"GATEWAY_TEST_CRASH_AT": point} if point else {})}
+        env = {**mocks.env(), **CRASH_ENV, **({"GATEWAY_CRASH_AT": point} if point else {})}
         return GatewayProcess(settings, tmp_path / f"gw-{step}-{random.randrange(10**6)}.log", extra_env=env)
 
     procs = [make(0).start(), make(len(plan)).start()]
@@ -377,7 +377,7 @@ def test_slow_partners_short_lease_and_joining_destinations_through_kills(db_url
     base = {**mocks.env(), **CRASH_ENV, "GATEWAY_PARTNER_BATCH_MAX": "5"}
 
     def env(point: str | None) -> dict[str, str]:
-        return {**base, **({"GATEWAY_TEST_CRASH_AT": point} if point else {})}
+        return {**base, **({"GATEWAY_CRASH_AT": point} if point else {})}
 
     def make_serve(step: int) -> Restartable:
         return GatewayProcess(settings, tmp_path / f"serve-{step}-{random.randrange(10**6)}.log",

@@ -47,15 +47,18 @@ def run(tmp: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
 
 
 def one_line(out: subprocess.CompletedProcess[str], *words: str) -> None:
-    """Exit 2 with exactly one ``GATEWAY-E001`` line holding *words*, no traceback."""
-    assert out.returncode == 2 and len(out.stderr.splitlines()) == 1, out.stderr
-    assert out.stderr.startswith("GATEWAY-E001: ") and all(w in out.stderr for w in words), out.stderr
+    """Exit 2 with one ``GATEWAY-E001`` line per problem (issue 10: every problem at once), one of them holding
+    *words*, no traceback."""
+    lines = out.stderr.splitlines()
+    assert out.returncode == 2 and lines and "Traceback" not in out.stderr, out.stderr
+    assert all(line.startswith("GATEWAY-E001: ") for line in lines), out.stderr
+    assert any(all(w in line for w in words) for line in lines), out.stderr
 
 
 def test_serve_and_relay_are_production_by_default(tmp_path: Path) -> None:
-    """Without GATEWAY_ENVIRONMENT both refuse to start with no secret, with each weak secret, and with no public
-    URL — one line each; with strong settings ``gateway serve`` starts in production (the WSDL names the public
-    URL, checkpoints are signed)."""
+    """Without GATEWAY_ENVIRONMENT both refuse to start with no secret, with each weak secret, with no public
+    URL, and with the relay on but no partner URL — one line each, all at once; with strong settings ``gateway
+    serve`` starts in production (the WSDL names the public URL, checkpoints are signed)."""
     key = tmp_path / "key.pem"
     create_signing_key(str(key))
     for command in ("serve", "relay"):
@@ -65,11 +68,15 @@ def test_serve_and_relay_are_production_by_default(tmp_path: Path) -> None:
                      "GATEWAY_SECRET_KEY fraca", why)
         one_line(run(tmp_path, command, GATEWAY_SECRET_KEY=secrets.token_urlsafe(32),
                      GATEWAY_SIGNING_KEY_PATH=str(key)), "GATEWAY_PUBLIC_URL")
+        one_line(run(tmp_path, command, GATEWAY_SECRET_KEY=secrets.token_urlsafe(32),
+                     GATEWAY_SIGNING_KEY_PATH=str(key), GATEWAY_PUBLIC_URL="https://gateway.jus.br"),
+                 "GATEWAY_TSE_URL e GATEWAY_CNJ_URL são obrigatórias")
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("GATEWAY_")}
     env.update({"GATEWAY_DATABASE_URL": f"sqlite:///{tmp_path / 'gw.db'}", "GATEWAY_SECRET_KEY":
                 secrets.token_urlsafe(32), "GATEWAY_SIGNING_KEY_PATH": str(key),
-                "GATEWAY_PUBLIC_URL": "https://gateway.jus.br", "GATEWAY_LOG_LEVEL": "WARNING"})
+                "GATEWAY_PUBLIC_URL": "https://gateway.jus.br", "GATEWAY_LOG_LEVEL": "WARNING",
+                "GATEWAY_RELAY_ENABLED": "false"})  # a relay of its own elsewhere: no partner URL needed here
     log = open(tmp_path / "serve.log", "wb")
     proc = subprocess.Popen([sys.executable, "-m", "gateway.cli", "serve", "--port", str(port)], cwd=ROOT, env=env,
                             stdout=log, stderr=log)

@@ -6,8 +6,11 @@ import json
 import os
 import re
 import signal
+import sqlite3
+import stat
 import subprocess
 import sys
+import tomllib
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -16,6 +19,7 @@ import pytest
 from lxml import etree
 
 from gateway.errors import CATALOGUE
+from gateway.simulators import SimulatorError, start_mock
 from tests.support import ROOT, wait_until
 
 pytestmark = pytest.mark.e2e
@@ -27,12 +31,13 @@ def sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[dict[str
     work = tmp_path_factory.mktemp("sandbox")
     info_path = work / "sandbox-info.json"
     info_path.write_text("stale")  # a stale file must be removed at start and replaced only when ready
+    log = open(work / "sandbox.log", "wb")  # closed below, after the process
     proc = subprocess.Popen([sys.executable, "-m", "gateway.cli", "sandbox", "--port", "0", "--info", str(info_path),
-                             "--data-dir", str(work / "data")], cwd=work, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, env={**os.environ, "PYTHONPATH": str(ROOT)})
+                             "--data-dir", str(work / "data")], cwd=work, stdout=log, stderr=subprocess.STDOUT,
+                            env={**clean_env(), "PYTHONPATH": str(ROOT)})
 
     def written() -> bool:
-        assert proc.poll() is None, proc.stdout.read().decode() if proc.stdout else ""
+        assert proc.poll() is None, (work / "sandbox.log").read_text()
         try:
             return info_path.read_text() != "stale"
         except FileNotFoundError:  # removed at start, not yet written
@@ -45,7 +50,13 @@ def sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[dict[str
     finally:
         proc.send_signal(signal.SIGTERM)
         proc.wait(timeout=20)
+        log.close()
     assert not info_path.exists(), "the sandbox removes its info file when it stops"
+
+
+def clean_env(**extra: str) -> dict[str, str]:
+    """The environment without GATEWAY_* settings, plus *extra*."""
+    return {**{k: v for k, v in os.environ.items() if not k.startswith("GATEWAY_")}, **extra}
 
 
 def test_info_file_has_the_keys_of_the_intake_capability(sandbox: tuple[dict[str, object], Path]) -> None:
@@ -130,8 +141,6 @@ def test_readme_lists_every_error_code() -> None:
 def test_the_sandbox_files_are_private(sandbox: tuple[dict[str, object], Path]) -> None:
     """The running sandbox's info file (passwords, the admin token) is 0600; its data directory and subdirectories
     are 0700 and every file there — samples, credentials, keys, the database with its WAL and SHM — 0600."""
-    import stat
-
     info, work = sandbox
     assert stat.S_IMODE((work / "sandbox-info.json").stat().st_mode) == 0o600
     data = Path(str(info["data_dir"]))
@@ -140,3 +149,101 @@ def test_the_sandbox_files_are_private(sandbox: tuple[dict[str, object], Path]) 
         assert stat.S_IMODE(os.stat(root).st_mode) == 0o700, root
         for name in files:
             assert stat.S_IMODE(os.stat(os.path.join(root, name)).st_mode) == 0o600, name
+
+
+def test_pgfn_and_pgf_simulators_and_their_demo_debtors(sandbox: tuple[dict[str, object], Path]) -> None:
+    """The debt simulators run with the others: ``mocks.pgfn`` (``url``, ``kind`` rest, ``token_url``) and
+    ``mocks.pgf``, and ``demo.devedores`` lists documents per group; the dívida settings point at them (the
+    config file for the CLI names them, and the PGFN simulator issues a token for the configured client)."""
+    info, _ = sandbox
+    mocks = info["mocks"]
+    assert isinstance(mocks, dict)
+    assert mocks["pgfn"]["kind"] == "rest" and mocks["pgfn"]["token_url"] == mocks["pgfn"]["url"] + "/token"
+    assert mocks["pgf"]["kind"] == "rest" and set(mocks["pgf"]) >= {"url", "kind"}
+    devedores = info["demo"]["devedores"]  # type: ignore[index]
+    assert set(devedores) == {"pgfn", "pgf", "ambos", "nenhum"} and all(devedores[g] for g in devedores)
+    config = tomllib.loads(Path(str(info["config_file"])).read_text())
+    assert config["GATEWAY_PGFN_URL"] == mocks["pgfn"]["url"] and config["GATEWAY_PGF_URL"] == mocks["pgf"]["url"]
+    token = httpx.post(config["GATEWAY_PGFN_TOKEN_URL"], data={"grant_type": "client_credentials"},
+                       auth=(config["GATEWAY_PGFN_CLIENT_ID"], config["GATEWAY_PGFN_CLIENT_SECRET"]), timeout=10)
+    assert token.status_code == 200 and token.json()["token_type"] == "Bearer"
+    assert httpx.post(mocks["pgf"]["url"] + "/api/v1/inscricoes/consulta", json={"documento": devedores["pgf"][0]},
+                      headers={"X-API-Key": config["GATEWAY_PGF_API_KEY"]}, timeout=10).status_code == 200
+
+
+def test_cli_beside_the_sandbox_touches_its_data(sandbox: tuple[dict[str, object], Path]) -> None:
+    """The sandbox prints the one line that points the CLI at its data; with it, a dead letter made through the
+    TSE simulator's faults is found by ``gateway replay --destination TSE`` (which names the sandbox's database),
+    delivered again once the fault is gone, and ``gateway audit verify`` checks the sandbox's audit log."""
+    info, work = sandbox
+    banner = (work / "sandbox.log").read_text()
+    line = next(row.strip() for row in banner.splitlines() if row.strip().startswith("export GATEWAY_CONFIG_FILE="))
+    config = line.split("=", 1)[1]
+    assert config == info["config_file"] and stat.S_IMODE(os.stat(config).st_mode) == 0o600
+    tse = info["mocks"]["tse"]["url"]  # type: ignore[index]
+    database = Path(str(info["data_dir"])) / "gateway.db"
+    httpx.post(tse + "/_mock/faults", json={"error_rate": 1.0, "status": 400}, timeout=10).raise_for_status()
+    try:
+        sample_ = info["samples"]["infodip"]["IV"]  # type: ignore[index]
+        body = (Path(str(info["data_dir"])) / sample_["path"]).read_bytes()
+        tree = etree.fromstring(body)
+        tree.xpath(sample_["reference_xpath"])[0].text = "MORTA-TSE-0001"
+        assert httpx.post(f"{info['gateway']}/soap/infodip", content=etree.tostring(tree),
+                          headers={"Content-Type": "text/xml"}, timeout=30).status_code == 200
+
+        def dead() -> int:
+            with sqlite3.connect(database) as db:
+                return int(db.execute("select count(*) from outbox where status = 'dead' and destination = 'TSE'"
+                                      ).fetchone()[0])
+
+        wait_until(dead, timeout=60, what="a dead letter towards TSE")
+    finally:
+        httpx.post(tse + "/_mock/reset", timeout=10).raise_for_status()
+    env = clean_env(GATEWAY_CONFIG_FILE=config)
+    replay = subprocess.run([sys.executable, "-m", "gateway.cli", "replay", "--destination", "TSE"], cwd=work,
+                            env=env, capture_output=True, text=True, timeout=120)
+    assert replay.returncode == 0, replay.stderr
+    assert replay.stdout.splitlines()[0] == f"banco de dados: sqlite:///{database} (arquivo {config})"
+    assert "1 entrega(s) recolocada(s) na fila" in replay.stdout
+    wait_until(lambda: any(r["duplicate"] is False for r in httpx.get(tse + "/_mock/received", timeout=10).json()),
+               timeout=60, what="the replayed message at the TSE simulator")
+    verify = subprocess.run([sys.executable, "-m", "gateway.cli", "audit", "verify"], cwd=work, env=env,
+                            capture_output=True, text=True, timeout=120)
+    assert verify.returncode == 0 and "íntegro" in verify.stdout and str(database) in verify.stdout, verify.stderr
+
+
+def test_sandbox_honours_its_settings_and_fixes_its_own(tmp_path: Path) -> None:
+    """``GATEWAY_RELAY_ENABLED=false`` reaches the sandbox's gateway (``/readyz`` reports the relay off, the banner
+    says so), while ``GATEWAY_DATABASE_URL`` is the sandbox's own: reported as ignored, the database stays in its
+    data directory."""
+    info_path = tmp_path / "info.json"
+    env = clean_env(PYTHONPATH=str(ROOT), GATEWAY_RELAY_ENABLED="false",
+                    GATEWAY_DATABASE_URL=f"sqlite:///{tmp_path / 'outro.db'}")
+    with open(tmp_path / "sandbox.log", "wb") as log:
+        proc = subprocess.Popen([sys.executable, "-m", "gateway.cli", "sandbox", "--port", "0", "--info",
+                                 str(info_path), "--data-dir", str(tmp_path / "data")], cwd=tmp_path, stdout=log,
+                                stderr=subprocess.STDOUT, env=env)
+    try:
+        def ready() -> bool:
+            assert proc.poll() is None, (tmp_path / "sandbox.log").read_text()
+            return info_path.exists()
+
+        wait_until(ready, timeout=120, interval=0.1, what="the sandbox with the relay off")
+        info = json.loads(info_path.read_text())
+        assert httpx.get(info["gateway"] + "/readyz", timeout=10).json()["relay"] == "desativado"
+        assert info["settings"] == {"ignored": ["GATEWAY_DATABASE_URL"], "relay": "desativado"}
+        assert (tmp_path / "data" / "gateway.db").exists() and not (tmp_path / "outro.db").exists()
+        assert "entregador desativado" in (tmp_path / "sandbox.log").read_text()
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=30)
+
+
+def test_a_simulator_that_fails_to_start_shows_its_own_error() -> None:
+    """A simulator that exits at start (here: an unknown profile) is reported as GATEWAY-E054 with its own last
+    lines of error output, and its process is gone."""
+    with pytest.raises(SimulatorError) as failed:
+        start_mock("tribunal", "127.0.0.1", 0, args=("--profile", "inexistente"), name="tribunal-9.99")
+    message = failed.value.message
+    assert failed.value.code == "GATEWAY-E054" and "o simulador tribunal-9.99 não iniciou" in message
+    assert "invalid choice: 'inexistente'" in message and "terminou com status 2" in message
