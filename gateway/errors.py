@@ -126,6 +126,13 @@ CATALOGUE: dict[str, str] = {
     "GATEWAY-E040": "Cabeçalho Host (ou X-Forwarded-Host/-Proto de um proxy confiável) inválido.",
     "GATEWAY-E041": "Tempo esgotado recebendo a requisição (cabeçalhos ou corpo); a conexão foi encerrada.",
     "GATEWAY-E042": "Limite de conexões atingido: esta conexão atende apenas /healthz; tente novamente.",
+    # Credentials, keys and tokens (issue 10): the start, the password policy, the REST API's authentication
+    "GATEWAY-E060": "A chave configurada não lê as credenciais MNI guardadas.",
+    "GATEWAY-E061": "Senha fora da política (mínimo de 12 caracteres, mais de uma classe, não comum, sem o usuário).",
+    "GATEWAY-E062": "Token de acesso ausente, inválido, expirado ou revogado.",
+    "GATEWAY-E063": "Escopo insuficiente para esta operação.",
+    "GATEWAY-E064": "Cabeçalho On-Behalf-Of ausente: informe o CPF da pessoa que consulta.",
+    "GATEWAY-E065": "Cabeçalho On-Behalf-Of com CPF inválido.",
     # Dívida ativa (PGFN/PGF bridge, gateway/divida): the caller's input, then what is reported per source
     "DIVIDA-E001": "CPF ou CNPJ inválido.",
     "DIVIDA-E002": "Informe de 1 a 100 documentos (CPF ou CNPJ).",
