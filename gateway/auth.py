@@ -2,6 +2,9 @@
 
 A wrong password and an unknown user get the same answer, after the same KDF work. The KDF runs once per
 (user, password) per cache period: the verdict is cached under an HMAC of both, never under the password itself.
+A cached verdict is used only while its credential's version is still the current one and the credential and its
+organ are active (:mod:`gateway.auth_state`: at once on this process after a change made here, within
+``GATEWAY_AUTH_REFRESH_S`` on every other).
 Failed logins are throttled per (username, client address) by :class:`gateway.throttle.LoginThrottle`: a throttled
 attempt is refused (``…-E029``) before the cache or the KDF is looked at.
 """
@@ -21,6 +24,7 @@ import anyio.to_thread
 from sqlalchemy import select
 from sqlalchemy.engine import Engine
 
+from gateway.auth_state import AuthState
 from gateway.db.tables import credentials, organs
 from gateway.errors import AuthenticationFailed, TooManyRequests
 from gateway.infodip.domain import Kind, competent_kinds
@@ -34,13 +38,15 @@ _DUMMY_SALT = b"gateway-dummy-salt"
 
 @dataclass(frozen=True)
 class Caller:
-    """An authenticated sender: its credential and its organ."""
+    """An authenticated sender: its credential (and the version it was checked at) and its organ."""
 
     username: str
     organ_id: int
     organ_code: str
     organ_type: OrganType
     kinds: frozenset[Kind]
+    credential_id: int = 0
+    version: int = 0
 
 
 def hash_password(password: str, n: int = 2**14, r: int = 8, p: int = 1) -> str:
@@ -66,11 +72,13 @@ def verify_password(password: str, stored: str) -> bool:
 
 
 class Authenticator:
-    """Verifies UsernameTokens against the credentials table, caching verdicts for a short time."""
+    """Verifies UsernameTokens against the credentials table, caching verdicts for a short time (each checked
+    against *state*, this process's view of revocations, on every use)."""
 
     def __init__(self, engine: Engine, secret: bytes, ttl_seconds: float = 60.0, kdf_n: int = 2**14,
                  max_entries: int = 10_000, throttle: LoginThrottle | None = None,
-                 metrics: Metrics | None = None) -> None:
+                 metrics: Metrics | None = None, state: AuthState | None = None) -> None:
+        self.state = state or AuthState(engine)
         self.throttle = throttle
         self.metrics = metrics
         self.engine = engine
@@ -80,7 +88,7 @@ class Authenticator:
         self._dummy = hash_password("dummy-password", n=kdf_n)
         self._cache: OrderedDict[bytes, tuple[float, Caller]] = OrderedDict()
         # one KDF run per (user, password) at a time: concurrent misses wait for the same verification
-        self._inflight: dict[bytes, asyncio.Future[Caller]] = {}
+        self._inflight: dict[bytes, tuple[int, asyncio.Future[Caller]]] = {}
 
     def _key(self, username: str, password: str) -> bytes:
         return hmac.new(self.secret, username.encode() + b"\0" + password.encode(), hashlib.sha256).digest()
@@ -100,8 +108,9 @@ class Authenticator:
         """Check the pair against the database (runs the KDF); raises :class:`AuthenticationFailed`."""
         with self.engine.connect() as conn:
             row = conn.execute(
-                select(credentials.c.password_hash, credentials.c.active, organs.c.id, organs.c.code,
-                       organs.c.organ_type, organs.c.kinds, organs.c.active.label("organ_active"))
+                select(credentials.c.id.label("credential_id"), credentials.c.version, credentials.c.password_hash,
+                       credentials.c.active, organs.c.id, organs.c.code, organs.c.organ_type, organs.c.kinds,
+                       organs.c.active.label("organ_active"))
                 .join(organs, organs.c.id == credentials.c.organ_id)
                 .where(credentials.c.username == username)
             ).first()
@@ -113,7 +122,8 @@ class Authenticator:
             raise AuthenticationFailed("INFODIP-E021", field="Security/UsernameToken")
         organ_type = OrganType(row.organ_type)
         override = row.kinds.split(",") if row.kinds else None
-        caller = Caller(username, row.id, row.code, organ_type, competent_kinds(organ_type, override))
+        caller = Caller(username, row.id, row.code, organ_type, competent_kinds(organ_type, override),
+                        row.credential_id, row.version)
         self._cache[self._key(username, password)] = (time.monotonic() + self.ttl, caller)
         while len(self._cache) > self.max_entries:
             self._cache.popitem(last=False)
@@ -157,14 +167,20 @@ class Authenticator:
 
     async def _authenticate(self, token: UsernameToken) -> Caller:
         caller = self.cached(token.username, token.password)
-        if caller is not None:
-            return caller
         key = self._key(token.username, token.password)
+        if caller is not None:
+            snapshot = await self.state.fresh()
+            if caller.credential_id not in snapshot.credentials:  # created after the snapshot: look again, once
+                snapshot = await self.state.fresh(force=True)
+            if snapshot.current(caller.credential_id, caller.version) is not None:
+                return caller
+            self._cache.pop(key, None)  # revoked, changed or disabled since: check the password again
+        generation = self.state.generation
         pending = self._inflight.get(key)
-        if pending is not None:
-            return await asyncio.shield(pending)
+        if pending is not None and pending[0] == generation:  # not one begun before a change made here since
+            return await asyncio.shield(pending[1])
         future: asyncio.Future[Caller] = asyncio.get_running_loop().create_future()
-        self._inflight[key] = future
+        self._inflight[key] = (generation, future)
         try:
             caller = await anyio.to_thread.run_sync(self.verify, token.username, token.password)
             future.set_result(caller)
@@ -174,5 +190,6 @@ class Authenticator:
             future.exception()  # retrieved: no "never retrieved" warning when nobody else waited
             raise
         finally:
-            del self._inflight[key]
+            if self._inflight.get(key, (0, None))[1] is future:
+                del self._inflight[key]
 

@@ -33,24 +33,25 @@ from adapters.base import Adapter
 from adapters.cnj import CnjAdapter
 from adapters.tribunal import AiohttpTribunalClient
 from adapters.tse import TseAdapter
-from gateway import audit
-from gateway.admin import AdminService
+from gateway import audit, keys
+from gateway.admin import Actor, AdminService, Transactions
 from gateway.admission import Admission, AdmissionMiddleware
 from gateway.audit import Signer, load_signing_key
 from gateway.auth import Authenticator
+from gateway.auth_state import AuthState
 from gateway.clock import Clock, SystemClock
 from gateway.crash import crash_hook
 from gateway.db import migrate
 from gateway.db.committer import GroupCommitter, WriteContext
 from gateway.db.engine import is_sqlite, make_engine, normalise_url, sqlite_path
 from gateway.delivery import DeliveryService
-from gateway.edges import ops, rest
+from gateway.edges import admin_api, oauth, ops, rest
 from gateway.edges.forwarded import ClientAddressMiddleware, Forwarding
 from gateway.edges.soap_infodip import InfodipEndpoint
 from gateway.edges.soap_mni import MniEndpoint
 from gateway.errors import OperatorError
 from gateway.health import Health
-from gateway.hub.credentials import CredentialStore, fernet_key
+from gateway.hub.credentials import CredentialStore
 from gateway.hub.registry import load_registry
 from gateway.hub.service import Hub
 from gateway.infodip.intake import IntakeChecks
@@ -60,6 +61,7 @@ from gateway.metrics import Metrics
 from gateway.relay import Relay, RelayPolicy
 from gateway.settings import Settings, SettingsError, redact_url
 from gateway.throttle import LoginThrottle, report_forever
+from gateway.tokens import TokenIssuer
 from gateway.xml.body import BodyBudget
 
 log = logging.getLogger("gateway")
@@ -84,6 +86,8 @@ class Gateway:
     relay: Relay | None = None
     hub: Hub | None = None
     throttle: LoginThrottle | None = None
+    tokens: TokenIssuer | None = None
+    admin: AdminService | None = None
     forwarding: Forwarding = field(default_factory=Forwarding)
     started: bool = field(default=False)
     _relay_task: asyncio.Task[None] | None = None
@@ -95,6 +99,8 @@ class Gateway:
         """Migrate (when allowed) and start the writer."""
         if self.settings.auto_migrate:
             migrate.upgrade(self.writer_engine)
+        if self.hub is not None:  # a key that cannot read the stored MNI credentials: refused now (GATEWAY-E060)
+            keys.check_readable(self.reader_engine, self.hub.credentials)
         self.committer.start()
         self.started = True
 
@@ -168,6 +174,7 @@ def build(settings: Settings, clock: Clock | None = None, relay_wanted: bool | N
     if relay_wanted is None:
         relay_wanted = settings.relay_enabled
     clock = clock or SystemClock()
+    keys.check_settings(settings)
     writer = make_engine(settings.database_url, writer=True, pool_size=2, timeout_s=settings.commit_timeout_s)
     reader = make_engine(settings.database_url, pool_size=10, timeout_s=settings.commit_timeout_s)
     signer = _signer(settings)
@@ -180,8 +187,12 @@ def build(settings: Settings, clock: Clock | None = None, relay_wanted: bool | N
     delivery = DeliveryService(committer, reader)
     metrics = Metrics(delivery.outbox_counts)
     throttle = LoginThrottle(clock, settings.login_max_failures, settings.login_window_s)
+    state = AuthState(reader, clock, settings.auth_refresh_s)
     auth = Authenticator(reader, secret, settings.auth_cache_seconds, settings.password_kdf_n, throttle=throttle,
-                         metrics=metrics)
+                         metrics=metrics, state=state)
+    tribunal_store = keys.credential_store(settings, secret.hex())
+    admin = AdminService(committer.run_sync, reader, clock, settings.password_kdf_n, tribunal_store,
+                         Actor("desconhecido", "rest"), listeners=[state.invalidate])
     admission = Admission(settings.intake_max_inflight, settings.overload_retry_after_s,
                           lambda channel: metrics.rejected.labels(channel, "INFODIP-E092").inc(),
                           target_s=settings.intake_target_ms / 1000,
@@ -197,14 +208,15 @@ def build(settings: Settings, clock: Clock | None = None, relay_wanted: bool | N
         delivery.listeners.append(relay.wake)
     hub = None
     if settings.mni_registry_path:
-        hub = Hub(load_registry(settings.mni_registry_path),
-                  CredentialStore(fernet_key(settings.mni_credentials_key, settings.secret_key or secret.hex())),
-                  auth, committer, reader, clock, AiohttpTribunalClient(settings.mni_timeout_s), settings.mni_limits,
+        assert tribunal_store is not None  # a fallback secret always forms a key
+        hub = Hub(load_registry(settings.mni_registry_path), tribunal_store, auth, committer, reader, clock,
+                  AiohttpTribunalClient(settings.mni_timeout_s), settings.mni_limits,
                   timedelta(hours=settings.mni_filing_ttl_hours))
     return Gateway(
         settings=settings, clock=clock, writer_engine=writer, reader_engine=reader, signer=signer,
         committer=committer, auth=auth, infodip=infodip, delivery=delivery, metrics=metrics, admission=admission,
         adapters=adapters, relay=relay, hub=hub, throttle=throttle,
+        tokens=TokenIssuer(secret, clock, settings.token_ttl_s), admin=admin,
         forwarding=Forwarding(settings.public_url, settings.trusted_networks),
     )
 
@@ -223,16 +235,10 @@ def _signer(settings: Settings) -> Signer | None:
 
 
 def tribunal_credential_store(settings: Settings) -> CredentialStore | None:
-    """The encrypted store of the hub clients' credentials towards tribunals, keyed by
-    ``GATEWAY_MNI_CREDENTIALS_KEY`` (or derived from ``GATEWAY_SECRET_KEY``); None when neither is set. Errors:
-    SettingsError (GATEWAY-E001) for a key that is not a Fernet key."""
-    if not (settings.mni_credentials_key or settings.secret_key):
-        return None
-    try:
-        return CredentialStore(fernet_key(settings.mni_credentials_key, settings.secret_key))
-    except ValueError as exc:
-        raise SettingsError("GATEWAY_MNI_CREDENTIALS_KEY inválida: use uma chave Fernet (32 bytes em base64 "
-                            "URL-safe)") from exc
+    """The encrypted store of the hub clients' credentials towards tribunals (:func:`gateway.keys.fernet_keys`: the
+    current key writes, the previous ones read); None when no key is set. Errors: SettingsError (GATEWAY-E001) for a
+    key that is not a Fernet key."""
+    return keys.credential_store(settings)
 
 
 def build_adapters(settings: Settings) -> dict[str, Adapter]:
@@ -288,7 +294,10 @@ def create_app(settings: Settings, clock: Clock | None = None, gateway: Gateway 
         app.add_route("/readyz", ops.readyz_endpoint(Health(gw.reader_engine, gw.partner_status)), methods=["GET"],
                       include_in_schema=False)
         app.add_route("/metrics", ops.metrics_endpoint(gw.metrics), methods=["GET"], include_in_schema=False)
-    rest.install(app, gw.infodip, gw.delivery, gw.auth, settings.admin_token)
+    assert gw.tokens is not None and gw.admin is not None  # build() sets both
+    oauth.install(app, oauth.OAuthEdge(gw.auth, gw.tokens, settings.admin_token))
+    rest.install(app, gw.infodip, gw.delivery)
+    admin_api.install(app, gw.admin)
     app.add_middleware(ClientAddressMiddleware, forwarding=gw.forwarding)
     app.add_middleware(AdmissionMiddleware, admission=gw.admission)  # intake sheds load beyond its bound
     return app
@@ -368,9 +377,23 @@ class Console:
 
     @cached_property
     def admin(self) -> AdminService:
-        """Organs and credentials."""
-        return AdminService(self.writer, self.clock, kdf_n=self.settings.password_kdf_n,
-                            tribunal_credentials=tribunal_credential_store(self.settings))
+        """Organs, credentials and grants; changes in transactions of their own, audited on a chain of this command
+        (the operator: the OS user unless a command names another)."""
+        signer = _signer(self.settings) if self.settings.signing_key_path else None
+        return AdminService(Transactions(self.writer, self.clock, signer), self.reader, self.clock,
+                            self.settings.password_kdf_n, tribunal_credential_store(self.settings),
+                            Actor.os_user())
+
+    def check_keys(self) -> None:
+        """Refuse, before serving, a key that cannot read the stored MNI credentials (when the hub is configured).
+        Errors: KeyMismatch (GATEWAY-E060)."""
+        if not self.settings.mni_registry_path:
+            return
+        engine = make_engine(self.settings.database_url, pool_size=1)
+        try:  # its own engine, closed before the gateway's are made
+            keys.check_readable(engine, tribunal_credential_store(self.settings))
+        finally:
+            engine.dispose()
 
     @cached_property
     def intake(self) -> IntakeChecks:
@@ -418,6 +441,9 @@ class Console:
         if self._gateway is not None:
             self._gateway.stop()
             self._gateway = None
+        admin = self.__dict__.pop("admin", None)
+        if isinstance(admin, AdminService) and isinstance(admin.run, Transactions):
+            admin.run.close()
         for name in ("writer", "reader"):
             engine = self.__dict__.pop(name, None)
             if engine is not None:

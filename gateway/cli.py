@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import getpass
 import os
 import re
 import signal
@@ -26,7 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NoReturn
 
-from gateway import logs
+from gateway import admin_cli, logs
 from gateway.bootstrap import Console, console, create_app, create_ops_app
 from gateway.errors import GatewayError, OperatorError
 from gateway.organs import OrganType
@@ -46,6 +45,7 @@ def cmd_serve(args: argparse.Namespace, con: Console) -> int:
                               + (limits.ops().max_connections if ops_address else 0) + 256)
     sock = server.bind(args.host or settings.host, args.port if args.port is not None else settings.port)
     ops_sock = server.bind(*ops_address, what="GATEWAY_OPS_LISTEN") if ops_address else None
+    con.check_keys()  # a key that cannot read the stored MNI credentials: one line GATEWAY-E060, before serving
     app = create_app(settings)
     gw = app.state.gateway
     server.run(server.serve_async(
@@ -80,7 +80,7 @@ def cmd_replay(args: argparse.Namespace, con: Console) -> int:
     if not (args.all or args.destination or args.message_id):
         raise OperatorError("informe --all, --destination ou --message-id", field="replay")
     done = con.gateway().delivery.replay_sync(destination=args.destination, message_id=args.message_id,
-                                               actor="cli")
+                                               actor=f"cli:{admin_cli.actor(args).name}")
     for r in done:
         print(f"reprocessada: {r.message_id} → {r.destination}")
     print(f"{len(done)} entrega(s) recolocada(s) na fila")
@@ -136,29 +136,6 @@ def cmd_audit_verify(args: argparse.Namespace, con: Console) -> int:
     return 0 if report.ok else 2
 
 
-def cmd_organ_add(args: argparse.Namespace, con: Console) -> int:
-    """Register an organ."""
-    kinds = args.kinds.split(",") if args.kinds is not None else None
-    con.admin.add_organ(args.code, args.name, OrganType(args.type), kinds=kinds, cns=args.cns)
-    print(f"órgão {args.code} cadastrado")
-    return 0
-
-
-def cmd_credential_set(args: argparse.Namespace, con: Console) -> int:
-    """Create a credential or replace its password (a generated one is printed once)."""
-    password = con.admin.set_credential(args.username, args.organ, args.password)
-    print(f"credencial {args.username} do órgão {args.organ}" + ("" if args.password else f"; senha: {password}"))
-    return 0
-
-
-def cmd_mni_credential(args: argparse.Namespace, con: Console) -> int:
-    """Store (encrypted) the credential of a hub client towards one tribunal installation."""
-    password = args.password or getpass.getpass("senha no tribunal: ")
-    con.admin.set_tribunal_credential(args.organ, args.tribunal, args.instance, args.username, password)
-    print(f"credencial de {args.organ} para {args.tribunal}/{args.instance} guardada (cifrada)")
-    return 0
-
-
 def cmd_config_show(_args: argparse.Namespace, con: Console) -> int:
     """Print the effective configuration: one ``GATEWAY_NAME=value  # origem`` line per setting, secrets ``***``,
     each value's source (``padrão``, ``arquivo PATH``, ``ambiente``, ``fixado``). Touches no database."""
@@ -189,9 +166,12 @@ class Command:
     creates_database: bool = False
 
 
+#: ``--operador``: who the audit log records for an administrative command (default: the OS user).
+OPERADOR = arg("--operador", help="nome do operador registrado na auditoria (padrão: o usuário do sistema)")
+
 #: Help lines of the command groups (``gateway organ …``).
 GROUPS = {"audit": "log de auditoria", "organ": "órgãos remetentes", "credential": "credenciais",
-          "mni": "hub MNI", "config": "configuração"}
+          "mni": "hub MNI", "keys": "chaves das credenciais MNI", "config": "configuração"}
 
 PORT_HELP = "porta TCP (0: uma livre)"
 
@@ -222,23 +202,51 @@ COMMANDS: dict[str, Command] = {
         arg("file", help="envelope SOAP ou elemento da operação"),)),
     "audit verify": Command(cmd_audit_verify, "verifica a cadeia de hashes e as assinaturas dos checkpoints", (
         arg("--public-key", help="chave pública Ed25519 (PEM); padrão: a da chave de assinatura"),)),
-    "organ add": Command(cmd_organ_add, "cadastra um órgão", (
+    "organ add": Command(admin_cli.cmd_organ_add, "cadastra um órgão", (
         arg("--code", required=True, help="código do órgão, p.ex. TJMG"),
         arg("--name", required=True, help="nome por extenso"),
         arg("--type", required=True, choices=[t.value for t in OrganType], help="tipo do órgão"),
         arg("--kinds", help="tipos permitidos, separados por vírgula (substitui o padrão do tipo)"),
-        arg("--cns", help="CNS do cartório"))),
-    "credential set": Command(cmd_credential_set, "cria uma credencial ou troca sua senha", (
-        arg("--username", required=True, help="usuário (WS-Security / MNI)"),
+        arg("--cns", help="CNS do cartório"), OPERADOR)),
+    "organ list": Command(admin_cli.cmd_organ_list, "lista os órgãos, sua situação, credenciais e permissões"),
+    "organ disable": Command(admin_cli.cmd_organ_disable,
+                             "desativa um órgão: suas credenciais e tokens deixam de valer", (
+        arg("code", help="código do órgão, p.ex. TJRJ"), OPERADOR)),
+    "organ enable": Command(admin_cli.cmd_organ_enable, "reativa um órgão desativado", (
+        arg("code", help="código do órgão"), OPERADOR)),
+    "organ grant": Command(admin_cli.cmd_organ_grant, "concede escopos da API REST a um órgão", (
+        arg("organ", help="código do órgão"), arg("scopes", nargs="+", metavar="SCOPE", help=admin_cli.scopes_help()),
+        OPERADOR)),
+    "organ revoke": Command(admin_cli.cmd_organ_revoke, "revoga escopos de um órgão (inclusive dos tokens emitidos)", (
+        arg("organ", help="código do órgão"), arg("scopes", nargs="+", metavar="SCOPE", help=admin_cli.scopes_help()),
+        OPERADOR)),
+    "credential create": Command(admin_cli.cmd_credential_create, "cria uma credencial (senha gerada, se omitida)", (
+        arg("--username", required=True, help="usuário (WS-Security, MNI, OAuth2 client_id)"),
         arg("--organ", required=True, help="código do órgão dono da credencial"),
-        arg("--password", help="senha; se omitida, uma é gerada e impressa uma vez"))),
-    "mni credential": Command(cmd_mni_credential,
+        arg("--password", help="senha (política: README); omitida, é gerada e impressa uma vez"), OPERADOR)),
+    "credential rotate": Command(admin_cli.cmd_credential_rotate, "troca a senha de uma credencial (a anterior deixa "
+                                 "de valer)", (
+        arg("--username", required=True, help="usuário da credencial"),
+        arg("--password", help="senha nova; omitida, é gerada e impressa uma vez"), OPERADOR)),
+    "credential revoke": Command(admin_cli.cmd_credential_revoke, "revoga uma credencial (senha e tokens)", (
+        arg("--username", required=True, help="usuário da credencial"), OPERADOR)),
+    "credential list": Command(admin_cli.cmd_credential_list, "lista as credenciais (sem senhas)", (
+        arg("--organ", help="só as deste órgão"),)),
+    "credential set": Command(admin_cli.cmd_credential_set, "cria uma credencial ou troca sua senha", (
+        arg("--username", required=True, help="usuário (WS-Security, MNI, OAuth2 client_id)"),
+        arg("--organ", required=True, help="código do órgão dono da credencial"),
+        arg("--password", help="senha; omitida, é gerada e impressa uma vez"),
+        arg("--mover", action="store_true", help="transfere a credencial de outro órgão para --organ"), OPERADOR)),
+    "mni credential": Command(admin_cli.cmd_mni_credential,
                               "credencial de um cliente do hub junto a uma instalação de tribunal", (
         arg("--organ", required=True, help="órgão cliente (tipo mni_cliente), p.ex. PGFN"),
         arg("--tribunal", required=True, help="J.TR, p.ex. 8.19"),
         arg("--instance", required=True, help="instalação (grau), p.ex. 1"),
         arg("--username", required=True, help="usuário no tribunal"),
-        arg("--password", help="se omitida, é pedida no terminal"))),
+        arg("--password", help="se omitida, é pedida no terminal"), OPERADOR)),
+    "keys rotate": Command(admin_cli.cmd_keys_rotate, "recifra as credenciais MNI com a chave atual "
+                           "(as anteriores em GATEWAY_MNI_CREDENTIALS_PREVIOUS_KEYS)", (OPERADOR,)),
+    "keys generate": Command(admin_cli.cmd_keys_generate, "imprime uma chave Fernet nova"),
     "config show": Command(cmd_config_show, "mostra a configuração efetiva, com a origem de cada valor e os "
                            "segredos mascarados"),
 }

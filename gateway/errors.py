@@ -132,6 +132,13 @@ CATALOGUE: dict[str, str] = {
     "GATEWAY-E053": "Interrompido pelo operador.",
     "GATEWAY-E054": "Um simulador do sandbox não iniciou.",
     "GATEWAY-E059": "Erro interno inesperado da linha de comando.",
+    # Credentials, keys and tokens (issue 10): the start, the password policy, the REST API's authentication
+    "GATEWAY-E060": "A chave configurada não lê as credenciais MNI guardadas.",
+    "GATEWAY-E061": "Senha fora da política (mínimo de 12 caracteres, mais de uma classe, não comum, sem o usuário).",
+    "GATEWAY-E062": "Token de acesso ausente, inválido, expirado ou revogado.",
+    "GATEWAY-E063": "Escopo insuficiente para esta operação.",
+    "GATEWAY-E064": "Cabeçalho On-Behalf-Of ausente: informe o CPF da pessoa que consulta.",
+    "GATEWAY-E065": "Cabeçalho On-Behalf-Of com CPF inválido.",
     # Dívida ativa (PGFN/PGF bridge, gateway/divida): the caller's input, then what is reported per source
     "DIVIDA-E001": "CPF ou CNPJ inválido.",
     "DIVIDA-E002": "Informe de 1 a 100 documentos (CPF ou CNPJ).",

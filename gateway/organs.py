@@ -18,3 +18,4 @@ class OrganType(StrEnum):
     CARTORIO = "cartorio"  # a Cartório de Registro Civil (RCPN), identified by its CNS
     CRC = "crc"  # the central of the civil registries
     MNI_CLIENTE = "mni_cliente"  # a user of the MNI hub (PGFN, PGF, an integrator)
+    OPERADOR = "operador"  # the gateway's operations team or a monitoring system: REST grants only, no INFODIP kind

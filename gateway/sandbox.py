@@ -28,6 +28,7 @@ from gateway.admin import AdminService
 from gateway.audit import create_signing_key
 from gateway.bootstrap import console, create_app
 from gateway.clock import SystemClock
+from gateway.demo_grants import seed_sandbox
 from gateway.hub.demo import configure, describe
 from gateway.infodip.domain import Kind
 from gateway.infodip.samples import REFERENCE_XPATH, SAMPLE_USERNAME, render_sample
@@ -163,6 +164,7 @@ def prepare(data_dir: Path, port: int, host: str = "127.0.0.1", kdf_n: int | Non
     with console(settings) as con:
         con.migrate()
         seed_organs(con.admin, passwords.__getitem__)
+        credentials = seed_sandbox(con.admin, passwords, DEMO_ORGANS)  # + the operations organ, grants per organ
         if demos:
             configure(con.admin, demos, Path(settings.mni_registry_path))
     write_private(data_dir / "credentials.json", json.dumps(passwords, indent=2).encode())
@@ -182,8 +184,7 @@ def prepare(data_dir: Path, port: int, host: str = "127.0.0.1", kdf_n: int | Non
         "gateway": f"http://{host}:{port}",
         "data_dir": str(data_dir),
         "config_file": str(own_config),
-        "credentials": [{"username": o.username, "password": passwords[o.username], "organ": o.code,
-                         "organ_type": o.organ_type.value} for o in DEMO_ORGANS],
+        "credentials": credentials,
         "samples": {"infodip": samples},
         "admin_token": admin_token,
         "settings": {"ignored": ignored, "relay": "ativo" if settings.relay_enabled else "desativado"},

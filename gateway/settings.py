@@ -61,7 +61,8 @@ class SettingsError(OperatorError):
 
 
 #: Settings whose values are secrets: shown as ``***`` by ``repr``/``str``/``gateway config show``.
-SECRET_FIELDS = frozenset({"secret_key", "admin_token", "mni_credentials_key", "pgfn_client_secret", "pgf_api_key"})
+SECRET_FIELDS = frozenset({"secret_key", "admin_token", "mni_credentials_key", "pgfn_client_secret", "pgf_api_key",
+                           "mni_credentials_previous_keys"})
 # A URL's password: between "user:" and the last "@" (greedy: redacting too much beats leaking), and a
 # ``password=`` query parameter (libpq accepts both).
 _URL_PASSWORD = re.compile(r"(://[^:/@]*:).*@")
@@ -217,6 +218,17 @@ class Settings(BaseSettings):
     # Test-only crash hook "point:N" (SIGKILL at the N-th pass through point, gateway/crash.py); refused unless
     # environment=test. Not GATEWAY_TEST_*: those names are the suite's own and never read by the product.
     crash_at: str = ""
+    # --- Credentials, grants, tokens and keys (issue 10, part B): gateway/auth_state.py, tokens.py, keys.py -------
+    # Checked at start by gateway.keys.check_settings (pydantic: gt=0, le=2.0 / ge=60, le=86400 / a secret).
+    # A change of credentials, organs or grants stops old passwords and tokens on every other process within this
+    # many seconds (at once on the process that made it); at most 2.
+    auth_refresh_s: float = 1.0
+    # Lifetime of the REST API's bearer tokens (POST /oauth/token's expires_in), seconds.
+    token_ttl_s: int = 900
+    # Older Fernet keys (comma-separated) that still read the MNI credentials while `gateway keys rotate` moves them
+    # to GATEWAY_MNI_CREDENTIALS_KEY. Secret.
+    mni_credentials_previous_keys: str = ""
+    # --- end of issue 10, part B ----------------------------------------------------------------------------------
 
     # --- Fields added by issue 10's other parts (credentials and keys; deployment): one block each, below. ---
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 import signal
 import socket
@@ -40,8 +41,9 @@ T = TypeVar("T")
 
 
 def password_of(username: str) -> str:
-    """The password every test credential gets."""
-    return f"senha-{username}"
+    """The password every test credential gets (it passes the password policy: 12+ characters of several classes,
+    not common, without the username)."""
+    return "Teste#" + hashlib.sha256(username.encode()).hexdigest()[:12]
 
 
 def recent_day(days_ago: int = 2) -> date:

@@ -54,7 +54,11 @@ def private_database_file(url: str) -> None:
         return
     if not path.parent.exists():
         path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-    os.close(os.open(path, os.O_RDWR | os.O_CREAT, 0o600))
+    if not path.exists():
+        # never open (and close) an existing database file here: closing any descriptor of a file drops every
+        # POSIX lock this process holds on it, the SQLite connections' included, and another process could then
+        # take the WAL away from under them
+        os.close(os.open(path, os.O_RDWR | os.O_CREAT, 0o600))
     for file in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
         if file.exists() and file.stat().st_mode & 0o077:
             os.chmod(file, 0o600)

@@ -48,6 +48,32 @@ credentials = Table(
     Column("password_hash", String(200), nullable=False),
     Column("active", Boolean, nullable=False, default=True),
     Column("created_at", DateTime(timezone=True), nullable=False),
+    # Bumped by every change of the credential (password, organ, revocation): a cached verdict or a bearer token
+    # carries the version it was issued for and stops working once it differs (gateway/auth_state.py).
+    Column("version", Integer, nullable=False, default=1, server_default="1"),
+    Column("revoked_at", DateTime(timezone=True), nullable=True),
+    Column("updated_at", DateTime(timezone=True), nullable=True),
+)
+
+# -- grants and revocation (issue 10) ----------------------------------------------------------------------------
+
+#: The REST scopes given to an organ (deny by default: no row, no scope). Scope names: gateway/grants.py.
+organ_grants = Table(
+    "organ_grants",
+    metadata,
+    Column("organ_id", Integer, ForeignKey("organs.id"), primary_key=True),
+    Column("scope", String(40), primary_key=True),
+    Column("granted_at", DateTime(timezone=True), nullable=False),
+)
+
+#: One row (id 1), bumped in the transaction of every change of credentials, organs or grants: each process reads
+#: it at most every GATEWAY_AUTH_REFRESH_S and reloads what it knows of credentials when it moved.
+auth_epoch = Table(
+    "auth_epoch",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("epoch", Integer, nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
 )
 
 communications = Table(

@@ -1,23 +1,24 @@
 """REST edge (``/api/v1``): consultation of a communication's delivery state, and dead-letter operations.
 
-Organs authenticate with HTTP Basic (the same credentials as the SOAP UsernameToken, throttled the same way per
-user and client address: 429 with ``Retry-After`` and ``INFODIP-E029``); operations endpoints take the operator's
-bearer token (``GATEWAY_ADMIN_TOKEN``). Errors are JSON ``{"codigo", "mensagem", "campo"}``.
+Callers authenticate as every REST route does (:func:`gateway.edges.oauth.require_scopes`): a bearer token from
+``POST /oauth/token``; the consultation also takes HTTP Basic as before (the same credentials as the SOAP
+UsernameToken, throttled the same way per user and client address: 429 with ``Retry-After`` and ``INFODIP-E029``);
+the dead-letter operations need the scope ``operador``, which the operations token (``GATEWAY_ADMIN_TOKEN``) holds.
+Errors are JSON ``{"codigo", "mensagem", "campo"}``.
 """
 
 # No "from __future__ import annotations": FastAPI must see the local dependencies in the annotations.
 
-import hmac
 from typing import Annotated, Any
 
 import anyio.to_thread
 from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.responses import JSONResponse
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBasic, HTTPBasicCredentials, HTTPBearer
 from pydantic import BaseModel
 
-from gateway.auth import Authenticator, Caller
 from gateway.delivery import DeliveryService
+from gateway.edges.oauth import Principal, require_scopes
+from gateway.edges.problems import HTTPProblem
 from gateway.errors import (
     AuthenticationFailed,
     GatewayError,
@@ -29,7 +30,6 @@ from gateway.errors import (
 )
 from gateway.infodip.contract import communication_situacao, delivery_situacao
 from gateway.infodip.service import InfodipService
-from gateway.xml.soap import PASSWORD_TEXT, UsernameToken
 
 _STATUS = {AuthenticationFailed: 401, TooManyRequests: 429, NotAllowed: 403, NotFound: 404, ServerError: 503}
 
@@ -53,29 +53,22 @@ class ReplayRequest(BaseModel):
     idMensagem: str | None = None
 
 
-def install(app: FastAPI, service: InfodipService, delivery: DeliveryService, auth: Authenticator,
-            admin_token: str) -> None:
-    """Add the ``/api/v1`` routes and the error mapping to *app*."""
+#: any authenticated organ (its own communications only), by bearer token or HTTP Basic as before tokens
+SENDER = require_scopes(basic=True)
+OPERATOR = require_scopes("operador")
+
+
+def install(app: FastAPI, service: InfodipService, delivery: DeliveryService) -> None:
+    """Add the ``/api/v1`` routes and the error mapping to *app* (authentication: :func:`gateway.edges.oauth.install`
+    first)."""
     router = APIRouter(prefix="/api/v1")
-    basic = HTTPBasic(auto_error=False)
-    bearer = HTTPBearer(auto_error=False)
-
-    async def caller(credentials: Annotated[HTTPBasicCredentials | None, Depends(basic)]) -> Caller:
-        if credentials is None:
-            raise AuthenticationFailed("INFODIP-E020", "Autenticação ausente: use HTTP Basic.")
-        return await auth.authenticate(UsernameToken(credentials.username, credentials.password, PASSWORD_TEXT),
-                                       channel="rest")
-
-    async def operator(credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]) -> str:
-        if not admin_token:
-            raise NotAllowed("INFODIP-E023", "API de operação desativada (GATEWAY_ADMIN_TOKEN não definido).")
-        if credentials is None or not hmac.compare_digest(credentials.credentials.encode(), admin_token.encode()):
-            raise AuthenticationFailed("INFODIP-E021", "Token de operação inválido.")
-        return "operador"
 
     @router.get("/comunicacoes/{protocolo}", summary="Comunicação, versões e situação de entrega por destino")
-    async def get_communication(protocolo: str, who: Annotated[Caller, Depends(caller)]) -> dict[str, Any]:
-        view = await anyio.to_thread.run_sync(service.consult, who, protocolo)
+    async def get_communication(protocolo: str, who: Annotated[Principal, Depends(SENDER)]) -> dict[str, Any]:
+        if who.caller is None:  # the operations token is no organ: it has no communications
+            raise HTTPProblem(403, "GATEWAY-E063", "O token de operação não consulta comunicações de órgãos.",
+                              campo="Authorization")
+        view = await service.consultation(who.caller, protocolo, channel=f"rest:{who.via}")
         return {
             "protocolo": view.protocol, "tipo": view.kind, "situacao": communication_situacao(view.status),
             "versaoAtual": view.current_version,
@@ -89,15 +82,16 @@ def install(app: FastAPI, service: InfodipService, delivery: DeliveryService, au
         }
 
     @router.get("/dead-letters", summary="Entregas em estado terminal (morta), com o motivo")
-    async def dead_letters(_op: Annotated[str, Depends(operator)], destino: str | None = None) -> list[dict[str, Any]]:
+    async def dead_letters(_op: Annotated[Principal, Depends(OPERATOR)],
+                           destino: str | None = None) -> list[dict[str, Any]]:
         dead = await anyio.to_thread.run_sync(delivery.dead_letters, destino)
         return [{"idMensagem": d.message_id, "protocolo": d.protocol, "versao": d.version, "destino": d.destination,
                  "tentativas": d.attempts, "motivo": d.reason, "atualizadoEm": d.updated_at.isoformat()}
                 for d in dead]
 
     @router.post("/dead-letters/replay", summary="Recoloca entregas mortas na fila (todas, por destino ou mensagem)")
-    async def replay(body: ReplayRequest, op: Annotated[str, Depends(operator)]) -> dict[str, Any]:
-        done = await delivery.replay(destination=body.destino, message_id=body.idMensagem, actor=f"api:{op}")
+    async def replay(body: ReplayRequest, op: Annotated[Principal, Depends(OPERATOR)]) -> dict[str, Any]:
+        done = await delivery.replay(destination=body.destino, message_id=body.idMensagem, actor=f"api:{op.actor}")
         return {"reprocessadas": [{"idMensagem": r.message_id, "destino": r.destination} for r in done]}
 
     app.include_router(router)

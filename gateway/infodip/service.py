@@ -75,7 +75,7 @@ class InfodipService:
         checked = self.checks.check(element, caller, self.clock.now())
         operation = checked.request.operation
         if operation == contract.CONSULTAR:
-            return await anyio.to_thread.run_sync(self.consult, caller, checked.request.protocol or "")
+            return await self.consultation(caller, checked.request.protocol or "", channel="soap")
         if operation == contract.CANCELAR:
             return await self.cancel(caller, checked)
         if operation == contract.RETIFICAR:
@@ -152,6 +152,21 @@ class InfodipService:
                                   dests, current["duplicate_of"], previous=version - 1, cancel_reason=req.reason)
 
         return self._notify(await self.committer.run(job))
+
+    async def consultation(self, caller: Caller, protocol: str, *, channel: str) -> CommunicationView:
+        """:meth:`consult` off the event loop, then its audit entry ``consulta.comunicacao`` (who — the credential —,
+        which protocol, through which *channel*), durable before the answer: a consultation returns personal data
+        (LGPD art. 37, accountability). Errors: as :meth:`consult`; StorageUnavailable (INFODIP-E091) when the
+        entry cannot be written (nothing is answered then)."""
+        view = await anyio.to_thread.run_sync(self.consult, caller, protocol)
+        at = self.clock.now()
+
+        def job(ctx: WriteContext) -> None:
+            ctx.audit.append(ctx.conn, "consulta.comunicacao", at, organ_id=caller.organ_id, protocol=protocol,
+                             detail={"usuario": caller.username, "canal": channel})
+
+        await self.committer.run(job)
+        return view
 
     def consult(self, caller: Caller, protocol: str) -> CommunicationView:
         """The communication *protocol* with every version and delivery (only for its sending organ; another

@@ -247,3 +247,30 @@ def test_a_simulator_that_fails_to_start_shows_its_own_error() -> None:
     message = failed.value.message
     assert failed.value.code == "GATEWAY-E054" and "o simulador tribunal-9.99 não iniciou" in message
     assert "invalid choice: 'inexistente'" in message and "terminou com status 2" in message
+
+
+def test_credentials_carry_their_grants_and_the_readme_token_example_runs(
+        sandbox: tuple[dict[str, object], Path]) -> None:
+    """Every credential of the info file carries its ``grants`` (DESIGN.md): the tribunal reads debts and political
+    rights, the procuradorias file execuções fiscais and read intimations, the registries send deaths, the
+    operations organ operates and reads reports, the others hold none. The README's token example, run verbatim by
+    bash in the sandbox's directory, prints an ``operador`` token's answer (Bearer, 900 s) and, with it, the dead
+    letters."""
+    info, work = sandbox
+    grants = {c["organ"]: c["grants"] for c in info["credentials"]}  # type: ignore[attr-defined]
+    assert grants["TJRJ"] == ["divida:ler", "direitos-politicos:consultar"]
+    assert grants["PGFN"] == grants["PGF"] == ["execucao-fiscal:ajuizar", "intimacoes:ler"]
+    assert grants["RCPN-097543"] == grants["CRC"] == ["obitos:enviar"]
+    assert grants["OPERACAO"] == ["operador", "relatorios:ler"]
+    assert grants["TJRJ-VEP"] == grants["TJRJ-PRES"] == []
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    section = readme.split("## Credentials, grants and tokens", 1)[1].split("\n## ", 1)[0]
+    blocks = [b for b in re.findall(r"```sh\n(.*?)```", section, re.S) if "/oauth/token" in b]
+    assert len(blocks) == 1
+    done = subprocess.run(["bash", "-euo", "pipefail", "-c", blocks[0]], cwd=work, capture_output=True, text=True,
+                          timeout=60)
+    assert done.returncode == 0, done.stderr
+    answer, end = json.JSONDecoder().raw_decode(done.stdout)
+    assert set(answer) == {"access_token", "token_type", "expires_in", "scope"}
+    assert (answer["token_type"], answer["expires_in"], answer["scope"]) == ("Bearer", 900, "operador")
+    assert isinstance(json.loads(done.stdout[end:]), list)
