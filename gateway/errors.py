@@ -126,8 +126,8 @@ CATALOGUE: dict[str, str] = {
     "GATEWAY-E040": "Cabeçalho Host (ou X-Forwarded-Host/-Proto de um proxy confiável) inválido.",
     "GATEWAY-E041": "Tempo esgotado recebendo a requisição (cabeçalhos ou corpo); a conexão foi encerrada.",
     "GATEWAY-E042": "Limite de conexões atingido: esta conexão atende apenas /healthz; tente novamente.",
-    "GATEWAY-E050": "Requisição REST fora do contrato: parâmetro, cabeçalho ou corpo inválido (campo indica qual).",
-    "GATEWAY-E051": "Recurso ou método HTTP inexistente.",
+    "GATEWAY-E070": "Requisição REST fora do contrato: parâmetro, cabeçalho ou corpo inválido (campo indica qual).",
+    "GATEWAY-E071": "Recurso ou método HTTP inexistente.",
     "GATEWAY-E090": "Erro interno do gateway.",
     # Dívida ativa (PGFN/PGF bridge, gateway/divida): the caller's input, then what is reported per source
     "DIVIDA-E001": "CPF ou CNPJ inválido.",

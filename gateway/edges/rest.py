@@ -198,17 +198,17 @@ def install(app: FastAPI, service: InfodipService, delivery: DeliveryService, au
         errors = exc.errors()
         fields = ["/".join(str(p) for p in e.get("loc", ())[1:]) or str(e.get("loc", ("?",))[0]) for e in errors]
         detail = "; ".join(f"{f}: {e.get('msg', '')}" for f, e in zip(fields, errors, strict=True))
-        return problem(ClientError("GATEWAY-E050", f"Requisição fora do contrato — {detail}",
+        return problem(ClientError("GATEWAY-E070", f"Requisição fora do contrato — {detail}",
                                    fields[0] if fields else None), 422)
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         if exc.status_code == 404:
-            err = ClientError("GATEWAY-E051", f"Recurso inexistente: {request.url.path}")
+            err = ClientError("GATEWAY-E071", f"Recurso inexistente: {request.url.path}")
         elif exc.status_code == 405:
-            err = ClientError("GATEWAY-E051", f"Método {request.method} não permitido em {request.url.path}")
+            err = ClientError("GATEWAY-E071", f"Método {request.method} não permitido em {request.url.path}")
         else:
-            err = ClientError("GATEWAY-E050", str(exc.detail))
+            err = ClientError("GATEWAY-E070", str(exc.detail))
         return problem(err, exc.status_code, exc.headers)
 
     @app.exception_handler(Exception)

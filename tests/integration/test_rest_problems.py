@@ -48,11 +48,11 @@ def test_every_rest_error_is_a_problem(client: TestClient) -> None:
     assert_problem(client.get("/api/v1/comunicacoes/2026000000000000000XX",
                               auth=("tjrj-sistema", "senha-tjrj-sistema")), 404, "INFODIP-E051")
     bad = assert_problem(client.post("/api/v1/dead-letters/replay", json={"destino": 3},
-                                     headers={"Authorization": f"Bearer {TOKEN}"}), 422, "GATEWAY-E050")
+                                     headers={"Authorization": f"Bearer {TOKEN}"}), 422, "GATEWAY-E070")
     assert bad["campo"] == "destino"
-    assert_problem(client.get("/api/v1/nada"), 404, "GATEWAY-E051")
+    assert_problem(client.get("/api/v1/nada"), 404, "GATEWAY-E071")
     assert_problem(client.delete("/api/v1/dead-letters", headers={"Authorization": f"Bearer {TOKEN}"}), 405,
-                   "GATEWAY-E051")
+                   "GATEWAY-E071")
     assert_problem(client.post("/api/v1/operacao/registro-mni/recarregar",
                                headers={"Authorization": f"Bearer {TOKEN}"}), 409, "GATEWAY-E001")
 
