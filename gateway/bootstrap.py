@@ -10,8 +10,10 @@ each needs, opened on first use and closed at the end.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import secrets
+import signal
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
@@ -22,11 +24,10 @@ from pathlib import Path
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from fastapi import FastAPI
-from fastapi.openapi.docs import get_swagger_ui_html
 from sqlalchemy.engine import Engine
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, JSONResponse, Response
+from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from adapters.base import Adapter
@@ -37,8 +38,8 @@ from gateway import audit, keys
 from gateway.admin import Actor, AdminService, Transactions
 from gateway.admission import Admission, AdmissionMiddleware
 from gateway.audit import Signer, load_signing_key
-from gateway.auth import Authenticator
 from gateway.auth_state import AuthState
+from gateway.client_certs import CertificateAuthenticator, CertificateDirectory, ClientCertificateMiddleware
 from gateway.clock import Clock, SystemClock
 from gateway.crash import crash_hook
 from gateway.db import migrate
@@ -52,7 +53,8 @@ from gateway.edges.soap_mni import MniEndpoint
 from gateway.errors import OperatorError
 from gateway.health import Health
 from gateway.hub.credentials import CredentialStore
-from gateway.hub.registry import load_registry
+from gateway.hub.monitor import TribunalMonitor
+from gateway.hub.registry import Registry, load_registry, reload_registry
 from gateway.hub.service import Hub
 from gateway.infodip.intake import IntakeChecks
 from gateway.infodip.routing import CNJ, TSE
@@ -77,7 +79,7 @@ class Gateway:
     reader_engine: Engine
     signer: Signer | None
     committer: GroupCommitter
-    auth: Authenticator
+    auth: CertificateAuthenticator
     infodip: InfodipService
     delivery: DeliveryService
     metrics: Metrics
@@ -94,6 +96,8 @@ class Gateway:
     _relay_stop: asyncio.Event | None = None
     _report_task: asyncio.Task[None] | None = None
     _report_stop: asyncio.Event | None = None
+    _probe_task: asyncio.Task[None] | None = None
+    _probe_stop: asyncio.Event | None = None
 
     def start(self) -> None:
         """Migrate (when allowed) and start the writer."""
@@ -158,15 +162,65 @@ class Gateway:
         if self.hub is not None:
             await self.hub.aclose()
 
+    def start_probes(self) -> None:
+        """Start probing the MNI hub's tribunal installations (``GATEWAY_MNI_PROBE_INTERVAL_S`` > 0), and reload the
+        registry on SIGHUP (where the loop can take signals: the main thread of ``gateway serve``)."""
+        hub = self.hub
+        if hub is None or self._probe_task is not None:
+            return
+        loop = asyncio.get_running_loop()
+        with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+            loop.add_signal_handler(signal.SIGHUP, self._reload_on_signal)
+        if self.settings.mni_probe_interval_s > 0:
+            self._probe_stop = asyncio.Event()
+            self._probe_task = loop.create_task(hub.monitor.probe_forever(
+                lambda: hub.registry.all_installations(), self.settings.mni_probe_interval_s,
+                self.settings.mni_probe_timeout_s, self._probe_stop))
+
+    async def stop_probes(self) -> None:
+        """Stop the probe and the SIGHUP handler."""
+        if self.hub is None:
+            return
+        with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+            asyncio.get_running_loop().remove_signal_handler(signal.SIGHUP)
+        if self._probe_task is not None and self._probe_stop is not None:
+            self._probe_stop.set()
+            try:
+                await asyncio.wait_for(self._probe_task, timeout=10)
+            except TimeoutError:
+                self._probe_task.cancel()
+            self._probe_task = None
+
+    def reload_registry(self) -> Registry:
+        """Read ``GATEWAY_MNI_REGISTRY_PATH`` again and swap the hub's registry (a call in flight keeps the one it
+        started with). Errors: RegistryError (GATEWAY-E003: the file is invalid, the running registry stays),
+        SettingsError (GATEWAY-E001) when the hub is not configured."""
+        hub = self.hub
+        if hub is None:
+            raise SettingsError("hub MNI não configurado (GATEWAY_MNI_REGISTRY_PATH)")
+
+        def apply(registry: Registry) -> None:
+            hub.registry = registry
+
+        return reload_registry(self.settings.mni_registry_path, apply,
+                               lambda outcome: self.metrics.mni_registry_reloads.labels(outcome).inc())
+
+    def _reload_on_signal(self) -> None:
+        with contextlib.suppress(OperatorError):  # logged by reload_registry; the running registry stays
+            self.reload_registry()
+
     def partner_status(self) -> dict[str, object]:
         """What ``/readyz`` reports about partners (never a reason for 503: store-and-forward keeps accepting)."""
         states = self.relay.circuit_states() if self.relay else {}
         for name, state in states.items():
             self.metrics.circuit_open.labels(name).set(0 if state == "closed" else 1)
         configured = {TSE: bool(self.settings.tse_url), CNJ: bool(self.settings.cnj_url)}
-        return {"relay": "ativo" if self.relay else "desativado",
-                "partners": {name: (states.get(name, "closed") if ok else "não configurado")
-                             for name, ok in configured.items()}}
+        status: dict[str, object] = {"relay": "ativo" if self.relay else "desativado",
+                                     "partners": {name: (states.get(name, "closed") if ok else "não configurado")
+                                                  for name, ok in configured.items()}}
+        if self.hub is not None:  # the tribunals' reachability: reported, never a reason for 503
+            status["tribunais"] = self.hub.monitor.report(self.hub.registry.all_installations())
+        return status
 
 
 def build(settings: Settings, clock: Clock | None = None, relay_wanted: bool | None = None) -> Gateway:
@@ -188,8 +242,9 @@ def build(settings: Settings, clock: Clock | None = None, relay_wanted: bool | N
     metrics = Metrics(delivery.outbox_counts)
     throttle = LoginThrottle(clock, settings.login_max_failures, settings.login_window_s)
     state = AuthState(reader, clock, settings.auth_refresh_s)
-    auth = Authenticator(reader, secret, settings.auth_cache_seconds, settings.password_kdf_n, throttle=throttle,
-                         metrics=metrics, state=state)
+    auth = CertificateAuthenticator(reader, secret, settings.auth_cache_seconds, settings.password_kdf_n,
+                                    throttle=throttle, metrics=metrics, state=state)
+    auth.certificates = CertificateDirectory(reader, clock, settings.client_cert_cache_s)
     tribunal_store = keys.credential_store(settings, secret.hex())
     admin = AdminService(committer.run_sync, reader, clock, settings.password_kdf_n, tribunal_store,
                          Actor("desconhecido", "rest"), listeners=[state.invalidate])
@@ -211,7 +266,7 @@ def build(settings: Settings, clock: Clock | None = None, relay_wanted: bool | N
         assert tribunal_store is not None  # a fallback secret always forms a key
         hub = Hub(load_registry(settings.mni_registry_path), tribunal_store, auth, committer, reader, clock,
                   AiohttpTribunalClient(settings.mni_timeout_s), settings.mni_limits,
-                  timedelta(hours=settings.mni_filing_ttl_hours))
+                  timedelta(hours=settings.mni_filing_ttl_hours), monitor=TribunalMonitor(clock, metrics))
     return Gateway(
         settings=settings, clock=clock, writer_engine=writer, reader_engine=reader, signer=signer,
         committer=committer, auth=auth, infodip=infodip, delivery=delivery, metrics=metrics, admission=admission,
@@ -265,20 +320,23 @@ def create_app(settings: Settings, clock: Clock | None = None, gateway: Gateway 
         gw.start()
         gw.start_relay()
         gw.start_reports()
+        gw.start_probes()
         try:
             yield
         finally:
+            await gw.stop_probes()
             await gw.stop_relay()
             await gw.stop_reports()
             gw.stop()
 
-    docs = {} if public_ops else {"docs_url": None, "redoc_url": None, "openapi_url": None}
     app = FastAPI(
         title=TITLE,
         version="1.0",
         description="INFODIP (SOAP 1.1 em /soap/infodip), operações e saúde. Ver README.",
         lifespan=lifespan,
-        **docs,  # type: ignore[arg-type]
+        docs_url=None,  # /docs is ops.docs_routes', with bundled assets (no CDN)
+        redoc_url=None,
+        openapi_url="/openapi.json" if public_ops else None,
     )
     app.state.gateway = gw
     budget = BodyBudget(settings.body_budget_bytes, settings.body_budget_min_bytes, settings.body_budget_wait_s)
@@ -294,10 +352,13 @@ def create_app(settings: Settings, clock: Clock | None = None, gateway: Gateway 
         app.add_route("/readyz", ops.readyz_endpoint(Health(gw.reader_engine, gw.partner_status)), methods=["GET"],
                       include_in_schema=False)
         app.add_route("/metrics", ops.metrics_endpoint(gw.metrics), methods=["GET"], include_in_schema=False)
+        app.router.routes.extend(ops.docs_routes(f"{TITLE} — API"))
     assert gw.tokens is not None and gw.admin is not None  # build() sets both
     oauth.install(app, oauth.OAuthEdge(gw.auth, gw.tokens, settings.admin_token))
-    rest.install(app, gw.infodip, gw.delivery)
+    rest.install(app, gw.infodip, gw.delivery,
+                 reload_registry=gw.reload_registry if gw.hub is not None else None)
     admin_api.install(app, gw.admin)
+    app.add_middleware(ClientCertificateMiddleware, forwarding=gw.forwarding)
     app.add_middleware(ClientAddressMiddleware, forwarding=gw.forwarding)
     app.add_middleware(AdmissionMiddleware, admission=gw.admission)  # intake sheds load beyond its bound
     return app
@@ -312,21 +373,15 @@ def create_ops_app(app: FastAPI) -> Starlette:
 
     async def openapi(_request: Request) -> Response:
         if not schema:
-            from fastapi.openapi.utils import get_openapi
-
-            schema.update(get_openapi(title=app.title, version=app.version, description=app.description,
-                                      routes=app.routes))
+            schema.update(app.openapi())
         return JSONResponse(schema)
-
-    async def docs(_request: Request) -> Response:
-        return HTMLResponse(get_swagger_ui_html(openapi_url="/openapi.json", title=f"{TITLE} — API").body)
 
     return Starlette(routes=[
         Route("/healthz", ops.healthz, methods=["GET"]),
         Route("/readyz", ops.readyz_endpoint(Health(gw.reader_engine, gw.partner_status)), methods=["GET"]),
         Route("/metrics", ops.metrics_endpoint(gw.metrics), methods=["GET"]),
         Route("/openapi.json", openapi, methods=["GET"]),
-        Route("/docs", docs, methods=["GET"]),
+        *ops.docs_routes(f"{TITLE} — API"),
     ])
 
 

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NoReturn
 
-from gateway import admin_cli, logs
+from gateway import admin_cli, client_certs, logs, pki
 from gateway.bootstrap import Console, console, create_app, create_ops_app
 from gateway.errors import GatewayError, OperatorError
 from gateway.organs import OrganType
@@ -171,7 +171,8 @@ OPERADOR = arg("--operador", help="nome do operador registrado na auditoria (pad
 
 #: Help lines of the command groups (``gateway organ …``).
 GROUPS = {"audit": "log de auditoria", "organ": "órgãos remetentes", "credential": "credenciais",
-          "mni": "hub MNI", "keys": "chaves das credenciais MNI", "config": "configuração"}
+          "mni": "hub MNI", "keys": "chaves das credenciais MNI", "config": "configuração",
+          "pki": "CA de sandbox: certificados de servidor e de cliente"}
 
 PORT_HELP = "porta TCP (0: uma livre)"
 
@@ -249,6 +250,21 @@ COMMANDS: dict[str, Command] = {
     "keys generate": Command(admin_cli.cmd_keys_generate, "imprime uma chave Fernet nova"),
     "config show": Command(cmd_config_show, "mostra a configuração efetiva, com a origem de cada valor e os "
                            "segredos mascarados"),
+    # issue 10C: client certificates (gateway/client_certs.py) and the sandbox CA (gateway/pki.py)
+    "organ certificate": Command(client_certs.cmd_organ_certificate,
+                                 "certificados de cliente que autenticam um órgão sem senha (atrás do proxy TLS)", (
+        arg("action", choices=["add", "remove", "list"], help="cadastrar, remover ou listar"),
+        arg("organ", nargs="?", help="código do órgão, p.ex. PGFN (list: opcional)"),
+        arg("certificate", nargs="?", help="certificado PEM (remove: ou a impressão SHA-256)"))),
+    "pki init": Command(pki.cmd_pki_init, "cria uma CA de sandbox, o certificado do servidor e os de clientes", (
+        arg("--dir", required=True, help="diretório (criado 0700; arquivos 0600)"),
+        arg("--host", action="append", help="nome ou IP a mais no certificado do servidor (repetível)"),
+        arg("--client", action="append", help="emite um certificado de cliente com este nome (repetível)"),
+        arg("--days", type=int, default=825, help="validade em dias (padrão 825)"))),
+    "pki client": Command(pki.cmd_pki_client, "emite mais um certificado de cliente da CA de sandbox", (
+        arg("--dir", required=True, help="diretório da CA (gateway pki init)"),
+        arg("name", help="nome do cliente (CN)"),
+        arg("--days", type=int, default=825, help="validade em dias (padrão 825)"))),
 }
 
 # ---------------------------------------------------------------------------------------------- grammar

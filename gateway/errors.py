@@ -139,6 +139,9 @@ CATALOGUE: dict[str, str] = {
     "GATEWAY-E063": "Escopo insuficiente para esta operação.",
     "GATEWAY-E064": "Cabeçalho On-Behalf-Of ausente: informe o CPF da pessoa que consulta.",
     "GATEWAY-E065": "Cabeçalho On-Behalf-Of com CPF inválido.",
+    "GATEWAY-E070": "Requisição REST fora do contrato: parâmetro, cabeçalho ou corpo inválido (campo indica qual).",
+    "GATEWAY-E071": "Recurso ou método HTTP inexistente.",
+    "GATEWAY-E090": "Erro interno do gateway.",
     # Dívida ativa (PGFN/PGF bridge, gateway/divida): the caller's input, then what is reported per source
     "DIVIDA-E001": "CPF ou CNPJ inválido.",
     "DIVIDA-E002": "Informe de 1 a 100 documentos (CPF ou CNPJ).",

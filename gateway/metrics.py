@@ -1,4 +1,8 @@
-"""Prometheus metrics (names prefixed ``gateway_``), one registry per application instance."""
+"""Prometheus metrics (names prefixed ``gateway_``), one registry per application instance.
+
+``docs/alerts.yml`` holds example alert rules on these names and ``docs/deploy.md`` says what each alert means; a
+test checks that every name a rule uses is exported here.
+"""
 
 from __future__ import annotations
 
@@ -16,10 +20,15 @@ class _DbGauges(Collector):
         self.read = read
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
+        up = GaugeMetricFamily("gateway_database_up", "1 when the database answered this scrape's outbox query, else 0")
         try:
             counts = self.read()
         except Exception:  # a scrape must never fail because the database is down
+            up.add_metric([], 0)
+            yield up
             return
+        up.add_metric([], 1)
+        yield up
         depth = GaugeMetricFamily("gateway_outbox_depth", "Outbox rows not yet delivered, per destination",
                                   labels=["destination"])
         dead = GaugeMetricFamily("gateway_dead_letters", "Outbox rows in the dead-letter state, per destination",
@@ -60,5 +69,31 @@ class Metrics:
         self.connection_events = Counter("gateway_connection_events_total",
                                          "Connections cut or refused by the server (slow head or body, idle, caps, "
                                          "invalid requests, clients gone away)", ["reason"], registry=self.registry)
+        # The MNI hub (gateway/hub/monitor.py): each call to a tribunal installation ("8.19/1") and operation
+        self.mni_calls = Counter("gateway_mni_calls_total",
+                                 "Calls from the MNI hub to tribunal installations by outcome: sucesso (the tribunal "
+                                 "answered sucesso=true), insucesso (it answered sucesso=false), erro (no usable "
+                                 "answer: unreachable, timeout, refused, unreadable)",
+                                 ["installation", "operation", "outcome"], registry=self.registry)
+        self.mni_duration = Histogram("gateway_mni_call_duration_seconds",
+                                      "Time from sending a call to a tribunal installation to having read its answer",
+                                      ["installation", "operation"], registry=self.registry,
+                                      buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120))
+        self.mni_errors = Counter("gateway_mni_errors_total",
+                                  "Calls to tribunal installations without a usable answer, by the code the client "
+                                  "got (MNI-E041 unreachable, MNI-E042 timeout, MNI-E043 filing indeterminate, "
+                                  "MNI-E047 unreadable)", ["installation", "operation", "code"], registry=self.registry)
+        self.mni_answers = Counter("gateway_mni_answers_total",
+                                   "Answers of the MNI hub to its clients by operation and code: OK, or the MNI-E… "
+                                   "code of a sucesso=false answer or a Fault", ["operation", "code"],
+                                   registry=self.registry)
+        self.mni_installation_up = Gauge("gateway_mni_installation_up",
+                                         "1 when the latest probe or call reached the tribunal installation, 0 when "
+                                         "it did not (absent until either happened)", ["installation"],
+                                         registry=self.registry)
+        self.mni_registry_reloads = Counter("gateway_mni_registry_reloads_total",
+                                            "Reloads of the MNI registry file (SIGHUP or the operations API) by "
+                                            "outcome: ok, or invalido (the previous registry was kept)", ["outcome"],
+                                            registry=self.registry)
         if outbox_counts is not None:
             self.registry.register(_DbGauges(outbox_counts))

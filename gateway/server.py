@@ -374,7 +374,11 @@ def _config(app: ASGIApp, guard: ConnectionGuard, lifespan: str, log_level: str)
     return uvicorn.Config(app, http=GuardedProtocol.for_guard(guard), loop="asyncio", lifespan=lifespan,  # type: ignore[arg-type]
                           log_level=log_level, access_log=False, timeout_keep_alive=int(max(
                               1, round(guard.limits.keepalive_timeout_s))), timeout_graceful_shutdown=10,
-                          ws="none", server_header=False)
+                          ws="none", server_header=False,
+                          # X-Forwarded-* are the gateway's to judge (gateway/edges/forwarded.py, only from
+                          # GATEWAY_TRUSTED_PROXIES): uvicorn's own handling would believe them from 127.0.0.1 and
+                          # rewrite the peer's address before the gateway saw it
+                          proxy_headers=False)
 
 
 async def serve_async(app: ASGIApp, limits: ServerLimits, sock: socket.socket, *,

@@ -229,6 +229,15 @@ class Settings(BaseSettings):
     # to GATEWAY_MNI_CREDENTIALS_KEY. Secret.
     mni_credentials_previous_keys: str = ""
     # --- end of issue 10, part B ----------------------------------------------------------------------------------
+    # --- Issue 10C: deployment and operations surface (one block; the lead ports it at merge) ---
+    # /readyz reports each MNI tribunal installation's reachability: the outcome of its last call, and a TCP
+    # connect to its host:port every mni_probe_interval_s (0: no probe), each bounded by mni_probe_timeout_s.
+    mni_probe_interval_s: float = 30.0
+    mni_probe_timeout_s: float = 2.0
+    # Client certificates behind a trusted TLS proxy (X-Road's model, gateway/client_certs.py): how long a
+    # certificate's organ is remembered; a removed certificate or a disabled organ stops working within it.
+    client_cert_cache_s: float = 5.0
+    # --- end of issue 10C's block ---
 
     # --- Fields added by issue 10's other parts (credentials and keys; deployment): one block each, below. ---
 

@@ -243,3 +243,16 @@ audit_checkpoints = Table(
     Column("signature", String(128), nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False),
 )
+
+# -- client certificates (gateway/client_certs.py) -----------------------------------------------------------------
+
+client_certificates = Table(
+    "client_certificates",
+    metadata,
+    # SHA-256 of the certificate's DER bytes, hex
+    Column("fingerprint", String(64), primary_key=True),
+    Column("organ_id", Integer, ForeignKey("organs.id"), nullable=False),
+    Column("subject", String(500), nullable=False),
+    Column("not_after", DateTime(timezone=True), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+)

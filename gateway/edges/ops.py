@@ -1,13 +1,24 @@
-"""Operations endpoints: ``/healthz``, ``/readyz``, ``/metrics``, ``/xsd/NAME``."""
+"""Operations endpoints: ``/healthz``, ``/readyz``, ``/metrics``, ``/xsd/NAME``, and ``/docs``.
+
+``/docs`` is Swagger UI served from the gateway itself — its script, style sheet and icon under ``/docs-assets/`` —
+so it works on an intranet: the page names no external URL (a test checks). The assets come from the
+``swagger-ui-bundle-v2`` package (Swagger UI 5, which reads the OpenAPI 3.1 that FastAPI writes; kept current by the
+connexion project's maintainers; the original ``swagger-ui-bundle`` stopped at Swagger UI 4, which cannot). Swagger
+UI's online validator is switched off (``validatorUrl: null``): it would send the schema out.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 
 import anyio.to_thread
+from fastapi.openapi.docs import get_swagger_ui_html
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import HTMLResponse, JSONResponse, Response
+from starlette.routing import BaseRoute, Mount, Route
+from starlette.staticfiles import StaticFiles
+from swagger_ui_bundle import swagger_ui_path
 
 from gateway.health import Health
 from gateway.metrics import Metrics
@@ -46,3 +57,21 @@ async def xsd(request: Request) -> Response:
     if path is None:
         return Response("XSD desconhecido.\n", status_code=404, media_type="text/plain")
     return Response(path.read_bytes(), media_type="text/xml; charset=utf-8")
+
+
+DOCS_ASSETS = "/docs-assets"
+
+
+def docs_routes(title: str, openapi_url: str = "/openapi.json") -> list[BaseRoute]:
+    """``/docs`` (Swagger UI on *openapi_url*) and ``/docs-assets/…`` (its bundled files)."""
+    page = get_swagger_ui_html(openapi_url=openapi_url, title=title,
+                               swagger_js_url=f"{DOCS_ASSETS}/swagger-ui-bundle.js",
+                               swagger_css_url=f"{DOCS_ASSETS}/swagger-ui.css",
+                               swagger_favicon_url=f"{DOCS_ASSETS}/favicon-32x32.png",
+                               swagger_ui_parameters={"validatorUrl": None}).body
+
+    async def docs(_request: Request) -> Response:
+        return HTMLResponse(page)
+
+    return [Route("/docs", docs, methods=["GET"], include_in_schema=False),
+            Mount(DOCS_ASSETS, app=StaticFiles(directory=str(swagger_ui_path)), name="docs-assets")]

@@ -3,47 +3,47 @@
 Callers authenticate as every REST route does (:func:`gateway.edges.oauth.require_scopes`): a bearer token from
 ``POST /oauth/token``; the consultation also takes HTTP Basic as before (the same credentials as the SOAP
 UsernameToken, throttled the same way per user and client address: 429 with ``Retry-After`` and ``INFODIP-E029``);
-the dead-letter operations need the scope ``operador``, which the operations token (``GATEWAY_ADMIN_TOKEN``) holds.
-Errors are JSON ``{"codigo", "mensagem", "campo"}``.
+the operations routes need the scope ``operador``, which the operations token (``GATEWAY_ADMIN_TOKEN``) holds.
+Every error — the gateway's own, a request outside the contract (FastAPI's validation), an unknown route or method,
+an unexpected failure — is one RFC 9457 problem (:mod:`gateway.edges.problems`: ``type``, ``title``, ``status``,
+``detail``, ``codigo``, ``mensagem``, ``campo``), and every route declares its answers' models, so ``/openapi.json``
+documents both.
 """
 
 # No "from __future__ import annotations": FastAPI must see the local dependencies in the annotations.
 
-from typing import Annotated, Any
+import logging
+from collections.abc import Callable
+from typing import Annotated
 
 import anyio.to_thread
 from fastapi import APIRouter, Depends, FastAPI, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from gateway.delivery import DeliveryService
 from gateway.edges.oauth import Principal, require_scopes
-from gateway.edges.problems import HTTPProblem
+from gateway.edges.problems import HTTPProblem, document, problem, responses
 from gateway.errors import (
-    AuthenticationFailed,
+    ClientError,
+    Conflict,
     GatewayError,
-    NotAllowed,
-    NotFound,
-    Overloaded,
+    OperatorError,
     ServerError,
-    TooManyRequests,
 )
+from gateway.hub.registry import Registry
 from gateway.infodip.contract import communication_situacao, delivery_situacao
 from gateway.infodip.service import InfodipService
 
-_STATUS = {AuthenticationFailed: 401, TooManyRequests: 429, NotAllowed: 403, NotFound: 404, ServerError: 503}
+log = logging.getLogger("gateway.rest")
+ISO = "ISO 8601, com fuso"
 
 
 def error_response(exc: GatewayError) -> JSONResponse:
-    """The JSON answer for *exc* (401 with ``WWW-Authenticate``, 429 with ``Retry-After`` in seconds, …)."""
-    status = next((s for cls, s in _STATUS.items() if isinstance(exc, cls)), 422)
-    headers = {"WWW-Authenticate": 'Basic realm="gateway"'} if status == 401 else None
-    if isinstance(exc, TooManyRequests):
-        headers = {"Retry-After": str(max(1, int(exc.retry_after + 0.999)))}
-    elif isinstance(exc, Overloaded):  # *-E092: 503 and when to come back
-        headers = {"Retry-After": str(exc.retry_after_s)}
-    return JSONResponse({"codigo": exc.code, "mensagem": exc.message, "campo": exc.field}, status_code=status,
-                        headers=headers)
+    """The problem+json answer for *exc* (:func:`gateway.edges.problems.problem`)."""
+    return problem(exc)
 
 
 class ReplayRequest(BaseModel):
@@ -58,44 +58,152 @@ SENDER = require_scopes(basic=True)
 OPERATOR = require_scopes("operador")
 
 
-def install(app: FastAPI, service: InfodipService, delivery: DeliveryService) -> None:
+class Versao(BaseModel):
+    """One version of a communication."""
+
+    numero: int
+    operacao: str = Field(description="envio | retificacao | cancelamento")
+    idMensagem: str
+    referenciaRemetente: str
+    dataRecebimento: str = Field(description=ISO)
+    emAtraso: bool
+    motivoCancelamento: str | None
+
+
+class Entrega(BaseModel):
+    """The delivery of one version to one destination."""
+
+    versao: int
+    destino: str = Field(examples=["TSE", "CNJ"])
+    situacao: str = Field(description="tipoSituacaoEntrega do contrato: pendente, bloqueada, entregue, falha, morta")
+    tentativas: int
+    recibo: str | None
+    motivo: str | None
+    atualizadoEm: str = Field(description=ISO)
+
+
+class Comunicacao(BaseModel):
+    """A communication, its versions and the delivery state of each version per destination."""
+
+    protocolo: str
+    tipo: str = Field(examples=["I", "IV"])
+    situacao: str = Field(description="tipoSituacaoComunicacao do contrato: ativa, cancelada")
+    versaoAtual: int
+    versoes: list[Versao]
+    entregas: list[Entrega]
+
+
+class EntregaMorta(BaseModel):
+    """A delivery in the terminal (dead-letter) state."""
+
+    idMensagem: str
+    protocolo: str
+    versao: int
+    destino: str
+    tentativas: int
+    motivo: str | None
+    atualizadoEm: str = Field(description=ISO)
+
+
+class Reprocessada(BaseModel):
+    """A dead letter put back in the queue."""
+
+    idMensagem: str
+    destino: str
+
+
+class Reprocessamento(BaseModel):
+    """What a replay put back in the queue."""
+
+    reprocessadas: list[Reprocessada]
+
+
+class RegistroMni(BaseModel):
+    """The MNI registry now in force."""
+
+    tribunais: list[str] = Field(examples=[["4.04", "8.19"]])
+    instalacoes: list[str] = Field(examples=[["4.04/1", "8.19/1", "8.19/2"]])
+    clientes: list[str] = Field(examples=[["PGF", "PGFN"]])
+
+
+def install(app: FastAPI, service: InfodipService, delivery: DeliveryService, *,
+            reload_registry: Callable[[], Registry] | None = None) -> None:
     """Add the ``/api/v1`` routes and the error mapping to *app* (authentication: :func:`gateway.edges.oauth.install`
-    first)."""
+    first); *reload_registry* (the MNI hub's, when there is one) backs
+    ``POST /api/v1/operacao/registro-mni/recarregar``."""
     router = APIRouter(prefix="/api/v1")
 
-    @router.get("/comunicacoes/{protocolo}", summary="Comunicação, versões e situação de entrega por destino")
-    async def get_communication(protocolo: str, who: Annotated[Principal, Depends(SENDER)]) -> dict[str, Any]:
+    @router.get("/comunicacoes/{protocolo}", summary="Comunicação, versões e situação de entrega por destino",
+                responses=responses(401, 403, 404, 422, 429, 503))
+    async def get_communication(protocolo: str, who: Annotated[Principal, Depends(SENDER)]) -> Comunicacao:
         if who.caller is None:  # the operations token is no organ: it has no communications
             raise HTTPProblem(403, "GATEWAY-E063", "O token de operação não consulta comunicações de órgãos.",
                               campo="Authorization")
         view = await service.consultation(who.caller, protocolo, channel=f"rest:{who.via}")
-        return {
-            "protocolo": view.protocol, "tipo": view.kind, "situacao": communication_situacao(view.status),
-            "versaoAtual": view.current_version,
-            "versoes": [{"numero": v.version, "operacao": v.operation, "idMensagem": v.message_id,
-                         "referenciaRemetente": v.reference, "dataRecebimento": v.received_at.isoformat(),
-                         "emAtraso": v.late, "motivoCancelamento": v.cancel_reason} for v in view.versions],
-            "entregas": [{"versao": d.version, "destino": d.destination,
-                          "situacao": delivery_situacao(d.status), "tentativas": d.attempts,
-                          "recibo": d.receipt, "motivo": d.reason, "atualizadoEm": d.updated_at.isoformat()}
-                         for d in view.deliveries],
-        }
+        return Comunicacao(
+            protocolo=view.protocol, tipo=view.kind, situacao=communication_situacao(view.status),
+            versaoAtual=view.current_version,
+            versoes=[Versao(numero=v.version, operacao=v.operation, idMensagem=v.message_id,
+                            referenciaRemetente=v.reference, dataRecebimento=v.received_at.isoformat(),
+                            emAtraso=v.late, motivoCancelamento=v.cancel_reason) for v in view.versions],
+            entregas=[Entrega(versao=d.version, destino=d.destination, situacao=delivery_situacao(d.status),
+                              tentativas=d.attempts, recibo=d.receipt, motivo=d.reason,
+                              atualizadoEm=d.updated_at.isoformat()) for d in view.deliveries])
 
-    @router.get("/dead-letters", summary="Entregas em estado terminal (morta), com o motivo")
+    @router.get("/dead-letters", summary="Entregas em estado terminal (morta), com o motivo",
+                responses=responses(401, 403, 422, 503))
     async def dead_letters(_op: Annotated[Principal, Depends(OPERATOR)],
-                           destino: str | None = None) -> list[dict[str, Any]]:
+                           destino: str | None = None) -> list[EntregaMorta]:
         dead = await anyio.to_thread.run_sync(delivery.dead_letters, destino)
-        return [{"idMensagem": d.message_id, "protocolo": d.protocol, "versao": d.version, "destino": d.destination,
-                 "tentativas": d.attempts, "motivo": d.reason, "atualizadoEm": d.updated_at.isoformat()}
+        return [EntregaMorta(idMensagem=d.message_id, protocolo=d.protocol, versao=d.version, destino=d.destination,
+                             tentativas=d.attempts, motivo=d.reason, atualizadoEm=d.updated_at.isoformat())
                 for d in dead]
 
-    @router.post("/dead-letters/replay", summary="Recoloca entregas mortas na fila (todas, por destino ou mensagem)")
-    async def replay(body: ReplayRequest, op: Annotated[Principal, Depends(OPERATOR)]) -> dict[str, Any]:
+    @router.post("/dead-letters/replay", summary="Recoloca entregas mortas na fila (todas, por destino ou mensagem)",
+                 responses=responses(401, 403, 422, 503))
+    async def replay(body: ReplayRequest, op: Annotated[Principal, Depends(OPERATOR)]) -> Reprocessamento:
         done = await delivery.replay(destination=body.destino, message_id=body.idMensagem, actor=f"api:{op.actor}")
-        return {"reprocessadas": [{"idMensagem": r.message_id, "destino": r.destination} for r in done]}
+        return Reprocessamento(reprocessadas=[Reprocessada(idMensagem=r.message_id, destino=r.destination)
+                                              for r in done])
+
+    @router.post("/operacao/registro-mni/recarregar", responses=responses(401, 403, 409, 422, 503),
+                 summary="Relê o registro de instalações MNI (GATEWAY_MNI_REGISTRY_PATH) sem reiniciar; um arquivo "
+                         "inválido é recusado (GATEWAY-E003) e o registro em vigor permanece")
+    async def reload(_op: Annotated[Principal, Depends(OPERATOR)]) -> RegistroMni:
+        if reload_registry is None:
+            raise Conflict("GATEWAY-E001", "Hub MNI não configurado (GATEWAY_MNI_REGISTRY_PATH).")
+        try:
+            registry = await anyio.to_thread.run_sync(reload_registry)
+        except OperatorError as exc:  # the file is invalid: the request is refused, the running registry stays
+            raise ClientError(exc.code, exc.message, exc.field) from None
+        return RegistroMni(**registry.summary())
 
     app.include_router(router)
+    document(app)
 
     @app.exception_handler(GatewayError)
     async def _gateway_error(_request: Request, exc: GatewayError) -> JSONResponse:
         return error_response(exc)
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(_request: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = exc.errors()
+        fields = ["/".join(str(p) for p in e.get("loc", ())[1:]) or str(e.get("loc", ("?",))[0]) for e in errors]
+        detail = "; ".join(f"{f}: {e.get('msg', '')}" for f, e in zip(fields, errors, strict=True))
+        return problem(ClientError("GATEWAY-E070", f"Requisição fora do contrato — {detail}",
+                                   fields[0] if fields else None), 422)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        if exc.status_code == 404:
+            err = ClientError("GATEWAY-E071", f"Recurso inexistente: {request.url.path}")
+        elif exc.status_code == 405:
+            err = ClientError("GATEWAY-E071", f"Método {request.method} não permitido em {request.url.path}")
+        else:
+            err = ClientError("GATEWAY-E070", str(exc.detail))
+        return problem(err, exc.status_code, exc.headers)
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+        log.error("unexpected error in %s %s", request.method, request.url.path, exc_info=exc)
+        return problem(ServerError("GATEWAY-E090"), 500)

@@ -12,16 +12,25 @@ a process keeps its number when it moves up. Each installation may carry quirks 
  "clientes": {"PGFN": {"tribunais": ["8.19", "4.04"], "tribunalPadrao": "8.19",
                        "codigoLocalidadePadrao": "1", "modoEstrito": false}}}
 ```
+
+The file is read at start and again on demand — ``SIGHUP`` to ``gateway serve``, or ``POST
+/api/v1/operacao/registro-mni/recarregar`` — by :func:`reload_registry`: the new registry replaces the old one in
+one assignment (a call in flight finishes on the registry it started with), and an invalid file is logged as an
+error and changes nothing, so adding or changing a tribunal installation needs no restart.
 """
 
 from __future__ import annotations
 
 import json
+import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from gateway.errors import OperatorError
+
+log = logging.getLogger("gateway.hub")
 
 #: Known quirks of installations.
 QUIRKS = frozenset({"senha-eproc"})
@@ -82,6 +91,16 @@ class Registry:
             return None
         return next((i for i in tribunal.installations if i.instance == instance), None)
 
+    def all_installations(self) -> list[Installation]:
+        """Every installation of every tribunal."""
+        return [i for t in self.tribunals.values() for i in t.installations]
+
+    def summary(self) -> dict[str, list[str]]:
+        """What an operator is told after a reload: ``{"tribunais": ["8.19", …], "instalacoes": ["8.19/1", …],
+        "clientes": ["PGFN", …]}``."""
+        return {"tribunais": sorted(self.tribunals), "instalacoes": sorted(i.key for i in self.all_installations()),
+                "clientes": sorted(self.clients)}
+
 
 def parse_registry(data: dict[str, Any]) -> Registry:
     """Validate and build a registry from its JSON form."""
@@ -110,7 +129,35 @@ def parse_registry(data: dict[str, Any]) -> Registry:
 
 
 def load_registry(path: str) -> Registry:
-    """Read the registry file at *path* (an empty registry when *path* is empty)."""
+    """Read the registry file at *path* (an empty registry when *path* is empty). Errors: RegistryError
+    (GATEWAY-E003) for a file that cannot be read, is not JSON or is not a valid registry."""
     if not path:
         return Registry()
-    return parse_registry(json.loads(Path(path).read_text(encoding="utf-8")))
+    try:
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise RegistryError(f"registro MNI ilegível: {path} ({exc.strerror or exc})", field="registro") from None
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise RegistryError(f"registro MNI não é JSON válido: {path} ({exc})", field="registro") from None
+    if not isinstance(data, dict):
+        raise RegistryError(f"registro MNI inválido: {path} (esperado um objeto JSON)", field="registro")
+    return parse_registry(data)
+
+
+def reload_registry(path: str, apply: Callable[[Registry], None],
+                    count: Callable[[str], None] | None = None) -> Registry:
+    """Read the registry at *path* again and hand it to *apply* (which swaps it in); *count* is told ``ok`` or
+    ``invalido``. An invalid file is logged as an error and *apply* is not called: the running registry stays.
+    Errors: RegistryError (GATEWAY-E003)."""
+    try:
+        registry = load_registry(path)
+    except RegistryError as exc:
+        log.error("%s: %s — mantido o registro MNI anterior", exc.code, exc.message)
+        if count is not None:
+            count("invalido")
+        raise
+    apply(registry)
+    if count is not None:
+        count("ok")
+    log.warning("registro MNI recarregado de %s: %s", path, registry.summary())
+    return registry

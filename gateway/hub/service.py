@@ -13,7 +13,10 @@ Business errors are ``sucesso=false`` with HTTP 200 and an ``MNI-E…`` code (an
 the request was read); every call is audited (client, installation, operation, the digest of the request with
 every credential value blanked — :func:`gateway.hub.contract.request_digest` — and of the response bytes; never a
 password, nor a digest a password guess could be tested against). Calls to tribunals go through a
-:class:`~adapters.tribunal.TribunalClient`, storage through :mod:`gateway.hub.store`.
+:class:`~adapters.tribunal.TribunalClient`, storage through :mod:`gateway.hub.store`; each call and each answer is
+observed by a :class:`~gateway.hub.monitor.TribunalMonitor` (metrics per installation and operation, what
+``/readyz`` reports). The registry is an attribute swapped whole when the file is reloaded
+(:func:`gateway.hub.registry.reload_registry`).
 """
 
 from __future__ import annotations
@@ -37,6 +40,7 @@ from gateway.hub import contract, domain, store
 from gateway.hub.caches import CredentialCache, LocationCache
 from gateway.hub.credentials import CredentialStore, TribunalCredential, eproc_password
 from gateway.hub.domain import FilingState, ProbePlan, Reconciliation, Step
+from gateway.hub.monitor import ERRO, INSUCESSO, SUCESSO, TribunalMonitor
 from gateway.hub.registry import Installation, Registry
 from gateway.identifiers import is_valid_processo_cnj, processo_jtr
 from gateway.mni.errors import answer_code, hub_error
@@ -79,8 +83,10 @@ class Hub:
 
     def __init__(self, registry: Registry, credentials: CredentialStore, auth: Authenticator,
                  committer: GroupCommitter, reader: Engine, clock: Clock, tribunal: TribunalClient,
-                 limits: XmlLimits, filing_ttl: timedelta = timedelta(hours=24)) -> None:
+                 limits: XmlLimits, filing_ttl: timedelta = timedelta(hours=24),
+                 monitor: TribunalMonitor | None = None) -> None:
         self.registry = registry
+        self.monitor = monitor or TribunalMonitor(clock)
         self.credentials = credentials
         self.auth = auth
         self.committer = committer
@@ -127,6 +133,9 @@ class Hub:
             if code != exc.code:
                 log.error("MNI call failed: %s", exc, exc_info=exc)
             answer = HubAnswer(error_response(operation, code, message))
+            self.monitor.answer(operation, code)
+        else:
+            self.monitor.answer(operation, None)
         if operation == _FILING:
             # a filing's audit entry is durable before the client hears the answer
             await self._audit(caller, operation, installations, request_digest, answer.body)
@@ -140,10 +149,11 @@ class Hub:
 
     async def _authenticate(self, msg: MniMessage) -> Caller:
         cred = msg.credentials
-        if cred is None:
-            raise hub_error("MNI-E020")
+        # no credential in the message: the authenticator may still know the caller by a client certificate that a
+        # trusted proxy verified (gateway.client_certs); else MNI-E020
+        token = None if cred is None else UsernameToken(cred.user, cred.password, PASSWORD_TEXT)
         try:
-            caller = await self.auth.authenticate(UsernameToken(cred.user, cred.password, PASSWORD_TEXT), "MNI")
+            caller = await self.auth.authenticate(token, "MNI")
         except AuthenticationFailed as exc:
             raise hub_error("MNI-E021" if exc.code.endswith("E021") else "MNI-E020") from None
         if caller.organ_type is not OrganType.MNI_CLIENTE:
@@ -238,14 +248,22 @@ class Hub:
         return await self._send(inst, operation, body)
 
     async def _send(self, inst: Installation, operation: str, body: bytes) -> tuple[bytes, MniMessage]:
+        started = self.clock.monotonic()
         try:
-            answer = await self.tribunal.post(inst.url, body, operation)
-        except PartnerError as exc:
-            raise domain.partner_failure(inst.key, exc, filing=operation == _FILING) from exc
-        del body
-        holder = [answer]
-        del answer
-        return await self._read_answer(inst, holder)
+            try:
+                answer = await self.tribunal.post(inst.url, body, operation)
+            except PartnerError as exc:
+                raise domain.partner_failure(inst.key, exc, filing=operation == _FILING) from exc
+            del body
+            holder = [answer]
+            del answer
+            out, parsed = await self._read_answer(inst, holder)
+        except GatewayError as exc:
+            self.monitor.call(inst.key, operation, ERRO, self.clock.monotonic() - started, exc.code)
+            raise
+        self.monitor.call(inst.key, operation, SUCESSO if parsed.sucesso else INSUCESSO,
+                          self.clock.monotonic() - started)
+        return out, parsed
 
     async def _read_answer(self, inst: Installation, holder: list[TribunalAnswer]) -> tuple[bytes, MniMessage]:
         """Parse the tribunal's answer (taken out of *holder*, so its bytes go once parsed) into ours."""

@@ -73,7 +73,7 @@ def problem(r: Any, status: int, code: str) -> dict[str, Any]:
     assert r.headers["content-type"] == "application/problem+json"
     body = dict(r.json())
     assert set(body) == PROBLEM_MEMBERS, body
-    assert (body["status"], body["codigo"], body["type"]) == (status, code, f"urn:gateway-interop:erro:{code}")
+    assert (body["status"], body["codigo"], body["type"]) == (status, code, f"urn:gateway-interop:problema:{code}")
     assert body["mensagem"] == body["detail"] and body["title"]
     return body
 
