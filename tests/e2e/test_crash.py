@@ -372,8 +372,8 @@ def test_slow_partners_short_lease_and_joining_destinations_through_kills(db_url
     answer). Everything acknowledged arrives once in each store, in order, and the invariants hold."""
     mocks.reset()
     settings = test_settings(db_url, tmp_path)
-    serve_plan = ["after_partner_answer:2", "after_commit:45", None]
-    relay_plan = ["after_claim:2", "after_partner_answer:3", "after_commit:6", None]
+    serve_plan = ["after_partner_answer:2", "after_commit:12", None]  # low counts: under load commits coalesce
+    relay_plan = ["after_claim:2", "after_partner_answer:2", "after_commit:3", None]
     base = {**mocks.env(), **CRASH_ENV, "GATEWAY_PARTNER_BATCH_MAX": "5"}
 
     def env(point: str | None) -> dict[str, str]:
