@@ -31,7 +31,7 @@ from sqlalchemy.engine import Engine
 from gateway.db.committer import Job, WriteContext
 from gateway.db.tables import mni_credentials, organs
 from gateway.hub.credentials import CredentialStore, fernet_key
-from gateway.settings import Settings, SettingsError
+from gateway.settings import Settings, SettingsError, secret_weakness
 
 
 class KeyMismatch(SettingsError):
@@ -123,8 +123,9 @@ def generate() -> str:
 
 
 def check_settings(settings: Settings) -> None:
-    """Refuse the settings of this module and of revocation that cannot work. Errors: SettingsError
-    (GATEWAY-E001)."""
+    """Refuse the settings of this module, of revocation and of tokens that cannot work, and a weak operations token
+    (``GATEWAY_ADMIN_TOKEN``, a bearer credential holding ``operador``) in every environment but ``test``: the rule
+    of production's secrets (:func:`gateway.settings.secret_weakness`). Errors: SettingsError (GATEWAY-E001)."""
     from gateway.auth_state import MAX_REFRESH_S
 
     if not 0 < settings.auth_refresh_s <= MAX_REFRESH_S:
@@ -132,4 +133,8 @@ def check_settings(settings: Settings) -> None:
                             "para uma revogação chegar a todas as réplicas)")
     if not 60 <= settings.token_ttl_s <= 86_400:
         raise SettingsError("GATEWAY_TOKEN_TTL_S deve estar entre 60 e 86400 s")
+    weakness = secret_weakness(settings.admin_token) if settings.admin_token else None
+    if weakness and settings.environment != "test":  # production refuses it already (Settings.validate)
+        raise SettingsError(f"GATEWAY_ADMIN_TOKEN fraca: {weakness}; é uma credencial da API de operação — gere uma "
+                            "com python -c 'import secrets; print(secrets.token_urlsafe(32))'")
     fernet_keys(settings)

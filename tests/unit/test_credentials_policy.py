@@ -129,3 +129,15 @@ def test_key_settings_name_the_current_key_first_and_refuse_what_cannot_work() -
             keys.check_settings(wrong)
         assert refused.value.code == "GATEWAY-E001"
     keys.check_settings(Settings(auth_refresh_s=2.0, token_ttl_s=int(timedelta(hours=1).total_seconds())))
+
+
+def test_a_weak_operations_token_is_refused_outside_the_test_suite() -> None:
+    """``GATEWAY_ADMIN_TOKEN`` follows the secrets' rule (32+ characters, 80+ bits, no repeated pattern) in
+    development and the sandbox as in production: a one-character token is GATEWAY-E001 naming it; a generated one
+    passes; the suite's own environment (``test``) may use short ones."""
+    for environment in ("development", "sandbox"):
+        with pytest.raises(SettingsError, match="GATEWAY_ADMIN_TOKEN fraca") as refused:
+            keys.check_settings(Settings(environment=environment, admin_token="x"))
+        assert refused.value.code == "GATEWAY-E001"
+        keys.check_settings(Settings(environment=environment, admin_token=secrets.token_urlsafe(24)))
+    keys.check_settings(Settings(environment="test", admin_token="t"))
