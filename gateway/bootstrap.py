@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from functools import cached_property
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
@@ -41,12 +42,16 @@ from gateway.audit import Signer, load_signing_key
 from gateway.auth_state import AuthState
 from gateway.client_certs import CertificateAuthenticator, CertificateDirectory, ClientCertificateMiddleware
 from gateway.clock import Clock, SystemClock
+from gateway.consulta import store as consulta_store
+from gateway.consulta.facts import PersonKeys
+from gateway.consulta.rules import load_rules
+from gateway.consulta.service import ConsultaService, RateLimit
 from gateway.crash import crash_hook
 from gateway.db import migrate
 from gateway.db.committer import GroupCommitter, WriteContext
 from gateway.db.engine import is_sqlite, make_engine, normalise_url, sqlite_path
 from gateway.delivery import DeliveryService
-from gateway.edges import admin_api, oauth, ops, rest
+from gateway.edges import admin_api, oauth, ops, rest, rest_consulta
 from gateway.edges.forwarded import ClientAddressMiddleware, Forwarding
 from gateway.edges.soap_infodip import InfodipEndpoint
 from gateway.edges.soap_mni import MniEndpoint
@@ -90,6 +95,7 @@ class Gateway:
     throttle: LoginThrottle | None = None
     tokens: TokenIssuer | None = None
     admin: AdminService | None = None
+    consulta: ConsultaService | None = None
     forwarding: Forwarding = field(default_factory=Forwarding)
     started: bool = field(default=False)
     _relay_task: asyncio.Task[None] | None = None
@@ -261,6 +267,12 @@ def build(settings: Settings, clock: Clock | None = None, relay_wanted: bool | N
     if relay is not None:  # what intake stores and what an operator replays is delivered now, not at the next poll
         infodip.listeners.append(relay.wake)
         delivery.listeners.append(relay.wake)
+    consulta = ConsultaService(committer, reader, clock, load_rules(settings.consulta_rules_path or None),
+                               ZoneInfo(settings.timezone), secret, RateLimit(clock, settings.consulta_rate_per_minute),
+                               settings.consulta_page_max)
+    # the person index is written with each envio and retificação, in its transaction
+    infodip.stored_hooks.append(lambda conn, protocol, comm: consulta_store.record_person(
+        conn, protocol, PersonKeys.of(comm.person)))
     hub = None
     if settings.mni_registry_path:
         assert tribunal_store is not None  # a fallback secret always forms a key
@@ -271,7 +283,7 @@ def build(settings: Settings, clock: Clock | None = None, relay_wanted: bool | N
         settings=settings, clock=clock, writer_engine=writer, reader_engine=reader, signer=signer,
         committer=committer, auth=auth, infodip=infodip, delivery=delivery, metrics=metrics, admission=admission,
         adapters=adapters, relay=relay, hub=hub, throttle=throttle,
-        tokens=TokenIssuer(secret, clock, settings.token_ttl_s), admin=admin,
+        tokens=TokenIssuer(secret, clock, settings.token_ttl_s), admin=admin, consulta=consulta,
         forwarding=Forwarding(settings.public_url, settings.trusted_networks),
     )
 
@@ -358,6 +370,8 @@ def create_app(settings: Settings, clock: Clock | None = None, gateway: Gateway 
     rest.install(app, gw.infodip, gw.delivery,
                  reload_registry=gw.reload_registry if gw.hub is not None else None)
     admin_api.install(app, gw.admin)
+    assert gw.consulta is not None  # build() sets it
+    rest_consulta.install(app, gw.consulta)
     app.add_middleware(ClientCertificateMiddleware, forwarding=gw.forwarding)
     app.add_middleware(ClientAddressMiddleware, forwarding=gw.forwarding)
     app.add_middleware(AdmissionMiddleware, admission=gw.admission)  # intake sheds load beyond its bound

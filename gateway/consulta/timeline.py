@@ -240,4 +240,4 @@ def _capped(interval: Interval, rules: RuleVersion) -> Interval:
         return interval
     return Interval(interval.kind, interval.start, cap, interval.basis + f"; teto de {rules.teto_anos} anos "
                     "(LC 219/2025)", interval.protocols, interval.inferred or rules.inferred("teto"), interval.alinea,
-                    interval.notes + (f"limitada ao teto de {rules.teto_anos} anos",))
+                    (*interval.notes, f"limitada ao teto de {rules.teto_anos} anos"))

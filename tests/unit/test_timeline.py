@@ -160,7 +160,7 @@ def test_improbity_inelegibility_l_before_lc219() -> None:
              Fact("I1", "I", date(2020, 1, 1), process_number=P1, term=(4, 0, 0))]
     [inel] = of_kind(compute(facts, LC135, date(2021, 1, 1)), tl.INELEGIBILIDADE)
     assert (inel.start, inel.end, inel.inferred) == (date(2019, 4, 1), None, False)
-    served = facts + [Fact("III1", "III", date(2024, 1, 1), process_number=P1)]
+    served = [*facts, Fact("III1", "III", date(2024, 1, 1), process_number=P1)]
     [inel2] = of_kind(compute(served, L14230, date(2025, 1, 1)), tl.INELEGIBILIDADE)
     assert inel2.end == date(2032, 1, 1)
 
@@ -186,7 +186,7 @@ def test_same_facts_give_one_inelegibility() -> None:
                   alinea="l"),
              Fact("I1", "I", date(2020, 1, 1), process_number=P1, causes_inelegibility=True, alinea="l")]
     assert len(of_kind(compute(facts, LC219, date(2021, 1, 1)), tl.INELEGIBILIDADE)) == 1
-    other = facts + [Fact("I2", "I", date(2021, 1, 1), process_number=P2, causes_inelegibility=True, alinea="l")]
+    other = [*facts, Fact("I2", "I", date(2021, 1, 1), process_number=P2, causes_inelegibility=True, alinea="l")]
     assert len(of_kind(compute(other, LC219, date(2021, 1, 1)), tl.INELEGIBILIDADE)) == 2
 
 
