@@ -115,12 +115,12 @@ def test_situation_by_each_key_with_timeline_audit_and_refusals(gateway: tuple[T
 
     audited = _audit(client)
     assert len(audited) == 4
-    for (organ_id, detail), key in zip(audited, ("cpf:" + CPF, "titulo:" + TITULO, None, "cpf:" + CPF), strict=True):
+    for (organ_id, detail), digest_key in zip(audited, ("cpf:" + CPF, "titulo:" + TITULO, None, "cpf:" + CPF), strict=True):
         assert organ_id is not None and detail["usuario"] == "tjrj-sistema" and detail["solicitante"] == ACTING
         assert detail["finalidade"] == "00452180920248190001" and detail["canal"] == "rest:bearer"
         assert set(detail["protocolos"]) == {iv, v} and CPF not in json.dumps(detail)
-        if key:
-            assert detail["pessoa"] == person_digest(SECRET.encode(), key)
+        if digest_key:
+            assert detail["pessoa"] == person_digest(SECRET.encode(), digest_key)
 
 
 def test_ambiguous_person_lists_no_one(gateway: tuple[TestClient, dict[str, str]]) -> None:
