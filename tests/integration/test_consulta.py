@@ -115,7 +115,8 @@ def test_situation_by_each_key_with_timeline_audit_and_refusals(gateway: tuple[T
 
     audited = _audit(client)
     assert len(audited) == 4
-    for (organ_id, detail), digest_key in zip(audited, ("cpf:" + CPF, "titulo:" + TITULO, None, "cpf:" + CPF), strict=True):
+    keys = ("cpf:" + CPF, "titulo:" + TITULO, None, "cpf:" + CPF)
+    for (organ_id, detail), digest_key in zip(audited, keys, strict=True):
         assert organ_id is not None and detail["usuario"] == "tjrj-sistema" and detail["solicitante"] == ACTING
         assert detail["finalidade"] == "00452180920248190001" and detail["canal"] == "rest:bearer"
         assert set(detail["protocolos"]) == {iv, v} and CPF not in json.dumps(detail)
