@@ -248,7 +248,7 @@ def install(app: FastAPI, service: ConsultaService) -> None:
                       for d in i.deliveries]) for i in page.items], proximo=page.next_cursor)
 
     @router.get("/relatorios/atrasos", summary="Relatório de atrasos por remetente, tipo e mês (JSON ou CSV)",
-                responses={**responses(401, 403, 422, 503),
+                response_model=RelatorioAtrasos, responses={**responses(401, 403, 422, 503),
                            200: {"content": {"text/csv": {}}, "description": "JSON, ou CSV com formato=csv"}})
     async def atrasos(who: Annotated[Principal, Depends(ANYONE)], desde: date | None = None, ate: date | None = None,
                       remetente: str | None = None,
