@@ -18,6 +18,7 @@ from lxml import etree
 
 from gateway.consulta.facts import parse
 from gateway.consulta.service import Page, PersonQuery, Situation
+from gateway.consulta.store import Outcome
 from gateway.errors import MalformedRequest, ValidationFailed
 from gateway.infodip import contract as v10
 from gateway.infodip.contract import communication_situacao, delivery_situacao
@@ -216,11 +217,20 @@ def listing_xml(page: Page) -> str:
                      f"<i:referenciaRemetente>{_e(i.reference)}</i:referenciaRemetente>"
                      f"<i:emAtraso>{_b(i.late)}</i:emAtraso><i:diasAtraso>{i.days_late}</i:diasAtraso>"
                      + "".join(f"<i:entrega><i:destino>{_e(d.destination)}</i:destino>"
-                               f"<i:situacao>{delivery_situacao(d.status)}</i:situacao></i:entrega>"
-                               for d in i.deliveries) + "</i:item>")
+                               f"<i:situacao>{delivery_situacao(d.status)}</i:situacao>{_outcome(d.outcome)}"
+                               "</i:entrega>" for d in i.deliveries) + "</i:item>")
     if page.next_cursor:
         parts.append(f"<i:proximo>{page.next_cursor}</i:proximo>")
     return "".join(parts)
+
+
+def _outcome(outcome: Outcome | None) -> str:
+    if outcome is None:
+        return ""
+    return ("<i:resultadoProcessamento>" f"<i:situacao>{_e(outcome.situation)}</i:situacao>"
+            + (f"<i:informadoEm>{_dt(outcome.reported_at)}</i:informadoEm>" if outcome.reported_at else "")
+            + (f"<i:detalhe>{_e(outcome.detail[:4000])}</i:detalhe>" if outcome.detail else "")
+            + "</i:resultadoProcessamento>")
 
 
 def operation_response(operation: str, inner: str) -> str:

@@ -5,7 +5,7 @@ Writes (:func:`record_person`) run inside the INFODIP acceptance's transaction; 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
@@ -184,11 +184,28 @@ class ListFilter:
 
 
 @dataclass(frozen=True)
+class Outcome:
+    """What a destination did with a version after receiving it (issue 14 point 7): ``processada``,
+    ``eleitorNaoEncontrado`` or ``revisaoManual``, when it said so, with its detail."""
+
+    situation: str
+    reported_at: datetime | None = None
+    detail: str | None = None
+
+
+#: Readers of the destinations' processing outcomes: (connection, [(protocol, version)]) → {(protocol, version,
+#: destination): Outcome}. The store-outcome feature (which records them per version) registers its reader here;
+#: with none registered, listings carry no outcome.
+OUTCOME_SOURCES: list[Callable[[Connection, Sequence[tuple[str, int]]], Mapping[tuple[str, int, str], Outcome]]] = []
+
+
+@dataclass(frozen=True)
 class ListedDelivery:
-    """The delivery state of the current version towards one destination."""
+    """The delivery state of the current version towards one destination, and the destination's outcome if known."""
 
     destination: str
     status: str
+    outcome: Outcome | None = None
 
 
 @dataclass(frozen=True)
@@ -243,11 +260,16 @@ def list_communications(conn: Connection, flt: ListFilter, after: tuple[datetime
     current = {(m.protocol, m.version): m for m in conn.execute(
         select(messages.c.protocol, messages.c.version, messages.c.sender_reference, messages.c.late,
                messages.c.days_late).where(tuple_(messages.c.protocol, messages.c.version).in_(keys)))}
+    outcomes: dict[tuple[str, int, str], Outcome] = {}
+    for source in OUTCOME_SOURCES:
+        outcomes.update(source(conn, keys))
+    versions = dict(keys)
     deliveries: dict[str, list[ListedDelivery]] = {}
     for d in conn.execute(select(outbox.c.protocol, outbox.c.destination, outbox.c.status)
                           .where(tuple_(outbox.c.protocol, outbox.c.version).in_(keys))
                           .order_by(outbox.c.protocol, outbox.c.destination)):
-        deliveries.setdefault(d.protocol, []).append(ListedDelivery(d.destination, d.status))
+        deliveries.setdefault(d.protocol, []).append(ListedDelivery(
+            d.destination, d.status, outcomes.get((d.protocol, versions[d.protocol], d.destination))))
     out = []
     for r in rows:
         m = current.get((r.protocol, r.current_version))

@@ -125,11 +125,20 @@ class Situacao(BaseModel):
     cobertura: Cobertura
 
 
+class ResultadoProcessamento(BaseModel):
+    """What the destination did with the version, when it said so."""
+
+    situacao: str = Field(description="processada | eleitorNaoEncontrado | revisaoManual")
+    informadoEm: str | None = Field(None, description=ISO)
+    detalhe: str | None = None
+
+
 class EntregaAtual(BaseModel):
     """The delivery of the current version to one destination."""
 
     destino: str
     situacao: str
+    resultadoProcessamento: ResultadoProcessamento | None = None
 
 
 class ItemLista(BaseModel):
@@ -244,7 +253,11 @@ def install(app: FastAPI, service: ConsultaService) -> None:
             processo=i.process_number, dataFato=i.fact_date, recebidaEm=i.created_at.isoformat(),
             atualizadaEm=i.updated_at.isoformat(), referenciaRemetente=i.reference, emAtraso=i.late,
             diasAtraso=i.days_late,
-            entregas=[EntregaAtual(destino=d.destination, situacao=delivery_situacao(d.status))
+            entregas=[EntregaAtual(destino=d.destination, situacao=delivery_situacao(d.status),
+                                   resultadoProcessamento=ResultadoProcessamento(
+                                       situacao=d.outcome.situation, detalhe=d.outcome.detail,
+                                       informadoEm=d.outcome.reported_at.isoformat() if d.outcome.reported_at
+                                       else None) if d.outcome else None)
                       for d in i.deliveries]) for i in page.items], proximo=page.next_cursor)
 
     @router.get("/relatorios/atrasos", summary="Relatório de atrasos por remetente, tipo e mês (JSON ou CSV)",

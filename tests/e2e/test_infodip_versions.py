@@ -6,6 +6,7 @@ the new ``consultarSituacaoDireitosPoliticos`` and ``listarComunicacoes``."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from datetime import date, timedelta
 from pathlib import Path
@@ -15,10 +16,13 @@ import httpx
 import pytest
 import zeep
 from lxml import etree
+from sqlalchemy import select
 from zeep.exceptions import Fault
 from zeep.wsse.username import UsernameToken
 
 from gateway.bootstrap import build, console
+from gateway.db.engine import make_engine
+from gateway.db.tables import audit_log
 from gateway.demo_grants import seed_sandbox
 from gateway.errors import OperatorError
 from gateway.infodip.domain import Kind
@@ -141,6 +145,18 @@ def test_v11_submission_consultation_and_listing_with_zeep(server: GatewayProces
         vep.service.consultarSituacaoDireitosPoliticos(cpf=CPF, finalidade="00452180920248190001",
                                                        cpfSolicitante="52998224725")
     assert no_grant.value.detail.findtext(f".//{{{NS11}}}codigo") == "INFODIP-E083"
+
+    engine = make_engine(server.settings.database_url)
+    try:
+        with engine.connect() as conn:
+            audited = [json.loads(d) for (d,) in conn.execute(select(audit_log.c.detail).where(
+                audit_log.c.event == "consulta.situacao"))]
+    finally:
+        engine.dispose()
+    [entry] = audited  # the refused consultations (no purpose, no grant) answered nothing and record nothing
+    assert (entry["canal"], entry["usuario"], entry["solicitante"], entry["finalidade"], entry["chave"]) == (
+        "soap-1.1", "tjrj-sistema", "52998224725", "00452180920248190001", "cpf")
+    assert set(entry["protocolos"]) == protocols
 
     page = c11.service.listarComunicacoes(limite=1)
     assert len(page.item) == 1 and page.proximo

@@ -12,15 +12,20 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from alembic import command
+from alembic.config import Config
 from fastapi.testclient import TestClient
-from sqlalchemy import select
+from sqlalchemy import inspect, select
 
 from gateway.bootstrap import create_app
+from gateway.consulta import store
 from gateway.consulta.service import person_digest
-from gateway.db.tables import audit_log
+from gateway.db.engine import make_engine
+from gateway.db.migrate import MIGRATIONS, upgrade
+from gateway.db.tables import audit_log, consulta_pessoas
 from gateway.infodip.domain import Kind
 from tests.integration.test_oauth import bearer, problem, token, with_demo_grants
-from tests.support import SECRET, recent_day, sample, test_settings
+from tests.support import SECRET, comunicacao_of, infodip_request, recent_day, sample, test_settings
 from tests.support import unique_ref as _unique_ref
 
 CPF = "18273645053"  # the kind IV sample's person (Cláudio Henrique Bastos Viana)
@@ -205,3 +210,51 @@ def _audit(client: TestClient) -> list[tuple[int, dict[str, Any]]]:
         rows = conn.execute(select(audit_log.c.organ_id, audit_log.c.detail).where(
             audit_log.c.event == "consulta.situacao").order_by(audit_log.c.id)).all()
     return [(o, json.loads(d)) for o, d in rows]
+
+
+def test_person_index_follows_retification_and_is_backfilled(db_url: str, tmp_path: Path) -> None:
+    """A retificação that corrects the person's CPF moves the communication to the corrected person (the index is
+    rewritten in the acceptance's transaction); migration 0008 fills the index from the payloads already stored
+    (downgraded to 0006 and upgraded again, the same answer); a registered outcome reader's
+    ``resultadoProcessamento`` appears in the listing."""
+    settings = test_settings(db_url, tmp_path, admin_token="token-do-operador")
+    passwords = with_demo_grants(settings)
+    corrected = "52998224725"
+    with TestClient(create_app(settings)) as client:
+        protocol = protocol_of(client.post("/soap/infodip", content=sample(Kind.IV)))
+        fix = infodip_request("retificarComunicacao", f"<i:protocolo>{protocol}</i:protocolo>"
+                              + comunicacao_of(as_person(sample(Kind.IV, reference=unique_ref("R")), cpf=corrected)))
+        assert client.post("/soap/infodip", content=fix).status_code == 200
+        tok = token(client, "tjrj-sistema", passwords["tjrj-sistema"])["access_token"]
+        assert ask(client, tok, {"cpf": CPF, "finalidade": PURPOSE}).json()["comunicacoes"] == []
+        [found] = ask(client, tok, {"cpf": corrected, "finalidade": PURPOSE}).json()["comunicacoes"]
+        assert found["protocolo"] == protocol and found["versaoAtual"] == 2 and len(found["versoes"]) == 2
+
+        def outcomes(_conn: object, keys: Any) -> dict[tuple[str, int, str], store.Outcome]:
+            return {(p, v, "TSE"): store.Outcome("revisaoManual", None, "homônimo") for p, v in keys}
+
+        store.OUTCOME_SOURCES.append(outcomes)
+        try:
+            [item] = client.get("/api/v1/comunicacoes", auth=("tjrj-sistema", passwords["tjrj-sistema"])).json()[
+                "itens"]
+        finally:
+            store.OUTCOME_SOURCES.remove(outcomes)
+        tse = next(e for e in item["entregas"] if e["destino"] == "TSE")
+        assert tse["resultadoProcessamento"] == {"situacao": "revisaoManual", "informadoEm": None,
+                                                 "detalhe": "homônimo"}
+
+    engine = make_engine(db_url, writer=True)
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS))
+    try:
+        with engine.begin() as conn:
+            cfg.attributes["connection"] = conn
+            command.downgrade(cfg, "0006_client_certificates")
+        with engine.connect() as conn:
+            assert "consulta_pessoas" not in inspect(conn).get_table_names()
+        upgrade(engine)
+        with engine.connect() as conn:
+            rows = conn.execute(select(consulta_pessoas.c.protocol, consulta_pessoas.c.cpf)).all()
+    finally:
+        engine.dispose()
+    assert [(r.protocol, r.cpf) for r in rows] == [(protocol, corrected)]
