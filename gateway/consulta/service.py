@@ -182,6 +182,10 @@ class ConsultaService:
         self.secret = secret
         self.rate = rate
         self.page_max = page_max
+        #: the coverage changes only when the first communication or an import arrives: read at most every
+        #: ``coverage_ttl_s`` (a full read of it on every consultation would cost more than the lookup)
+        self.coverage_ttl_s = 30.0
+        self._coverage: tuple[float, store.Coverage] | None = None
 
     # -- a person's situation ------------------------------------------------------------------------------------
 
@@ -229,7 +233,10 @@ class ConsultaService:
                 found = store.find_person(conn, name=(name_key(query.nome), query.data_nascimento,
                                                       name_key(query.nome_mae)))
             comms = store.load_communications(conn, found.protocols)
-            return found, comms, store.coverage(conn)
+            cached = self._coverage
+            if cached is None or self.clock.monotonic() - cached[0] > self.coverage_ttl_s or cached[1].since is None:
+                cached = self._coverage = (self.clock.monotonic(), store.coverage(conn))
+            return found, comms, cached[1]
 
     # -- a sender's listing --------------------------------------------------------------------------------------
 

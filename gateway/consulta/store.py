@@ -29,6 +29,15 @@ def record_person(conn: Connection, protocol: str, keys: PersonKeys) -> None:
                                   "nome_mae": keys.nome_mae[:200]})
 
 
+def record_people(conn: Connection, rows: Iterable[tuple[str, PersonKeys]]) -> None:
+    """Index many new protocols at once (one multi-row insert): for writers that store communications straight into
+    the database (a history import, a benchmark's generator) — each must index what it writes."""
+    batch = [{"protocol": protocol, "cpf": keys.cpf, "titulo": keys.titulo, "nome": keys.nome[:200],
+              "data_nascimento": keys.data_nascimento, "nome_mae": keys.nome_mae[:200]} for protocol, keys in rows]
+    if batch:
+        conn.execute(_INSERT_PERSON, batch)
+
+
 # -- finding a person ------------------------------------------------------------------------------------------------
 
 @dataclass(frozen=True)
@@ -159,7 +168,14 @@ COVERAGE_SOURCES: list[Callable[[Connection], Sequence[ImportedHistory]]] = []
 def coverage(conn: Connection) -> Coverage:
     """What the data covers: the first communication received, and every imported history
     (:data:`COVERAGE_SOURCES`)."""
-    first = conn.execute(select(func.min(communications.c.created_at))).scalar()
+    # protocols begin with the day of reception (AAAAMMDD-…): the primary key finds the first day at once, then
+    # only that day's rows are read (a min over every row's created_at would scan the table)
+    first_protocol = conn.execute(select(func.min(communications.c.protocol))).scalar()
+    first = None
+    if first_protocol is not None:
+        day = first_protocol.split("-", 1)[0]
+        first = conn.execute(select(func.min(communications.c.created_at)).where(
+            communications.c.protocol >= day, communications.c.protocol < day + "~")).scalar()
     imported: list[ImportedHistory] = []
     for source in COVERAGE_SOURCES:
         imported.extend(source(conn))
