@@ -135,7 +135,7 @@ def _channel(scope: Scope) -> str | None:
     """``soap`` or ``rest`` for an intake request the bound applies to; None for everything else (WSDL, health,
     metrics, the MNI hub, REST reads)."""
     path, method = scope.get("path", ""), scope.get("method", "GET")
-    if path == "/soap/infodip" and method == "POST":
+    if path in ("/soap/infodip", "/soap/infodip-1.1") and method == "POST":
         return "soap"
     if path.startswith("/api/v1/") and method == "POST":
         return "rest"

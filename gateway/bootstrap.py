@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from functools import cached_property
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
@@ -41,14 +42,19 @@ from gateway.audit import Signer, load_signing_key
 from gateway.auth_state import AuthState
 from gateway.client_certs import CertificateAuthenticator, CertificateDirectory, ClientCertificateMiddleware
 from gateway.clock import Clock, SystemClock
+from gateway.consulta import store as consulta_store
+from gateway.consulta.facts import PersonKeys
+from gateway.consulta.rules import load_rules
+from gateway.consulta.service import ConsultaService, RateLimit
 from gateway.crash import crash_hook
 from gateway.db import migrate
 from gateway.db.committer import GroupCommitter, WriteContext
 from gateway.db.engine import is_sqlite, make_engine, normalise_url, sqlite_path
 from gateway.delivery import DeliveryService
-from gateway.edges import admin_api, oauth, ops, rest
+from gateway.edges import admin_api, oauth, ops, rest, rest_consulta
 from gateway.edges.forwarded import ClientAddressMiddleware, Forwarding
 from gateway.edges.soap_infodip import InfodipEndpoint
+from gateway.edges.soap_infodip11 import ENDPOINT_11, Infodip11Endpoint
 from gateway.edges.soap_mni import MniEndpoint
 from gateway.errors import OperatorError
 from gateway.health import Health
@@ -56,9 +62,11 @@ from gateway.hub.credentials import CredentialStore
 from gateway.hub.monitor import TribunalMonitor
 from gateway.hub.registry import Registry, load_registry, reload_registry
 from gateway.hub.service import Hub
+from gateway.infodip.deadlines import local_today
 from gateway.infodip.intake import IntakeChecks
 from gateway.infodip.routing import CNJ, TSE
 from gateway.infodip.service import InfodipService
+from gateway.infodip.versions import Deprecation, deprecation_of
 from gateway.metrics import Metrics
 from gateway.relay import Relay, RelayPolicy
 from gateway.settings import Settings, SettingsError, redact_url
@@ -90,6 +98,8 @@ class Gateway:
     throttle: LoginThrottle | None = None
     tokens: TokenIssuer | None = None
     admin: AdminService | None = None
+    consulta: ConsultaService | None = None
+    deprecation_10: Deprecation | None = None
     forwarding: Forwarding = field(default_factory=Forwarding)
     started: bool = field(default=False)
     _relay_task: asyncio.Task[None] | None = None
@@ -261,6 +271,14 @@ def build(settings: Settings, clock: Clock | None = None, relay_wanted: bool | N
     if relay is not None:  # what intake stores and what an operator replays is delivered now, not at the next poll
         infodip.listeners.append(relay.wake)
         delivery.listeners.append(relay.wake)
+    deprecation_10 = deprecation_of("1.0", settings.infodip_1_0_deprecation, settings.infodip_1_0_sunset,
+                                    ENDPOINT_11 + "?wsdl")
+    consulta = ConsultaService(committer, reader, clock, load_rules(settings.consulta_rules_path or None),
+                               ZoneInfo(settings.timezone), secret, RateLimit(clock, settings.consulta_rate_per_minute),
+                               settings.consulta_page_max)
+    # the person index is written with each envio and retificação, in its transaction
+    infodip.stored_hooks.append(lambda conn, protocol, comm: consulta_store.record_person(
+        conn, protocol, PersonKeys.of(comm.person)))
     hub = None
     if settings.mni_registry_path:
         assert tribunal_store is not None  # a fallback secret always forms a key
@@ -271,7 +289,8 @@ def build(settings: Settings, clock: Clock | None = None, relay_wanted: bool | N
         settings=settings, clock=clock, writer_engine=writer, reader_engine=reader, signer=signer,
         committer=committer, auth=auth, infodip=infodip, delivery=delivery, metrics=metrics, admission=admission,
         adapters=adapters, relay=relay, hub=hub, throttle=throttle,
-        tokens=TokenIssuer(secret, clock, settings.token_ttl_s), admin=admin,
+        tokens=TokenIssuer(secret, clock, settings.token_ttl_s), admin=admin, consulta=consulta,
+        deprecation_10=deprecation_10,
         forwarding=Forwarding(settings.public_url, settings.trusted_networks),
     )
 
@@ -343,6 +362,14 @@ def create_app(settings: Settings, clock: Clock | None = None, gateway: Gateway 
     infodip = InfodipEndpoint(gw.infodip, gw.auth, settings.infodip_limits, gw.metrics, budget, gw.forwarding)
     app.add_route("/soap/infodip", infodip.post, methods=["POST"], include_in_schema=False)
     app.add_route("/soap/infodip", infodip.get, methods=["GET"], include_in_schema=False)
+    tz = ZoneInfo(settings.timezone)
+    infodip.deprecation = gw.deprecation_10
+    infodip.today = lambda: local_today(gw.clock.now(), tz)  # type: ignore[method-assign]
+    infodip11 = Infodip11Endpoint(gw.infodip, gw.auth, settings.infodip_limits, gw.metrics, budget, gw.forwarding)
+    assert gw.consulta is not None  # build() sets it
+    infodip11.consulta = gw.consulta
+    app.add_route(ENDPOINT_11, infodip11.post, methods=["POST"], include_in_schema=False)
+    app.add_route(ENDPOINT_11, infodip11.get, methods=["GET"], include_in_schema=False)
     mni = MniEndpoint(gw.hub, settings.mni_max_body_bytes, gw.metrics, budget, gw.forwarding)
     app.add_route("/soap/mni", mni.post, methods=["POST"], include_in_schema=False)
     app.add_route("/soap/mni", mni.get, methods=["GET"], include_in_schema=False)
@@ -358,6 +385,7 @@ def create_app(settings: Settings, clock: Clock | None = None, gateway: Gateway 
     rest.install(app, gw.infodip, gw.delivery,
                  reload_registry=gw.reload_registry if gw.hub is not None else None)
     admin_api.install(app, gw.admin)
+    rest_consulta.install(app, gw.consulta)
     app.add_middleware(ClientCertificateMiddleware, forwarding=gw.forwarding)
     app.add_middleware(ClientAddressMiddleware, forwarding=gw.forwarding)
     app.add_middleware(AdmissionMiddleware, admission=gw.admission)  # intake sheds load beyond its bound

@@ -363,6 +363,7 @@ def _print_banner(info: dict[str, Any], info_path: Path) -> None:
     out = sys.stdout
     out.write(f"\nSandbox do gateway pronto em {info['gateway']}\n")
     out.write(f"  WSDL INFODIP: {info['gateway']}/soap/infodip?wsdl\n")
+    out.write(f"  WSDL INFODIP 1.1 (consulta e listagem): {info['gateway']}/soap/infodip-1.1?wsdl\n")
     if "processes" in info.get("demo", {}):
         out.write(f"  WSDL MNI (hub): {info['gateway']}/soap/mni?wsdl  (clientes: pgfn-mni, pgf-mni)\n")
     for name, mock in info.get("mocks", {}).items():

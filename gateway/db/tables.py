@@ -256,3 +256,28 @@ client_certificates = Table(
     Column("not_after", DateTime(timezone=True), nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False),
 )
+
+# -- consultation (issue 14: gateway/consulta/) ----------------------------------------------------------------------
+
+#: The keys of the person each communication is about, as its current version says (written with every envio and
+#: retificação, in the same transaction): what a consultation by CPF, título or name + birth date + mother's name
+#: looks up (Res. Conjunta 6/2020 art. 4º and 10). Names are stored folded (no accents, lower case, single spaces).
+consulta_pessoas = Table(
+    "consulta_pessoas",
+    metadata,
+    Column("protocol", String(21), ForeignKey("communications.protocol"), primary_key=True),
+    Column("cpf", String(11), nullable=True),
+    Column("titulo", String(12), nullable=True),
+    Column("nome", String(200), nullable=False),
+    Column("data_nascimento", Date, nullable=True),
+    Column("nome_mae", String(200), nullable=False),
+    Index("ix_consulta_pessoas_cpf", "cpf"),
+    Index("ix_consulta_pessoas_titulo", "titulo"),
+    Index("ix_consulta_pessoas_nome", "nome", "data_nascimento", "nome_mae"),
+)
+
+# a sender's listing by period (and its cursor), by process number; the lateness report per sender and month
+Index("ix_communications_organ_created", communications.c.organ_id, communications.c.created_at,
+      communications.c.protocol)
+Index("ix_communications_process", communications.c.process_number)
+Index("ix_messages_organ_received", messages.c.organ_id, messages.c.received_at)

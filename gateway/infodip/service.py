@@ -54,6 +54,10 @@ class InfodipService:
         self.tz = checks.tz
         #: called after each new version is durably stored (bootstrap adds the relay's wake-up)
         self.listeners: list[Callable[[], None]] = []
+        #: called inside the transaction of each envio and retificação with (connection, protocol, communication):
+        #: what other contexts keep of the current version in the same commit (bootstrap adds the consultation's
+        #: person index, gateway/consulta/store.py)
+        self.stored_hooks: list[Callable[[Connection, str, Communication], None]] = []
 
     def _notify(self, receipt: Receipt) -> Receipt:
         log.info("versão aceita", extra={"message_id": receipt.message_id, "protocol": receipt.protocol,
@@ -101,6 +105,8 @@ class InfodipService:
                 "person_key": comm.person.key, "process_number": comm.process_number, "fact_date": comm.fact_date,
                 "status": "ativa", "current_version": 1, "duplicate_of": duplicate_of, "created_at": now,
                 "updated_at": now})
+            for hook in self.stored_hooks:
+                hook(ctx.conn, protocol, comm)
             return _store_version(ctx, caller, protocol, 1, ENVIO, comm.kind.value, req, now, deadline, dests,
                                   duplicate_of, previous=None)
 
@@ -130,6 +136,8 @@ class InfodipService:
                 fact_date=comm.fact_date, updated_at=now))
             if joining:
                 _send_history(ctx.conn, protocol, version, joining, now)
+            for hook in self.stored_hooks:
+                hook(ctx.conn, protocol, comm)
             return _store_version(ctx, caller, protocol, version, RETIFICACAO, comm.kind.value, req, now, deadline,
                                   dests, current["duplicate_of"], previous=version - 1, joining=joining)
 

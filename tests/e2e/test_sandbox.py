@@ -274,3 +274,26 @@ def test_credentials_carry_their_grants_and_the_readme_token_example_runs(
     assert set(answer) == {"access_token", "token_type", "expires_in", "scope"}
     assert (answer["token_type"], answer["expires_in"], answer["scope"]) == ("Bearer", 900, "operador")
     assert isinstance(json.loads(done.stdout[end:]), list)
+
+
+def test_readme_consultation_example_runs(sandbox: tuple[dict[str, object], Path]) -> None:
+    """The README's consultation example, run verbatim by bash in the sandbox's directory: the kind IV sample stored,
+    the person's situation by CPF (its rule version, the conviction's suspension and inelegibility, the coverage),
+    TJRJ's own listing of kind IV, and its lateness report as CSV."""
+    _, work = sandbox
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    section = readme.split("## Political-rights consultation and a sender's views", 1)[1].split("\n## ", 1)[0]
+    [block] = re.findall(r"```sh\n(.*?)```", section, re.S)
+    done = subprocess.run(["bash", "-euo", "pipefail", "-c", block], cwd=work, capture_output=True, text=True,
+                          timeout=60)
+    assert done.returncode == 0, done.stderr
+    decoder = json.JSONDecoder()
+    situation, end = decoder.raw_decode(done.stdout)
+    listing, end2 = decoder.raw_decode(done.stdout, end)
+    csv_lines = done.stdout[end2:].split()
+    assert situation["regras"]["versao"] and situation["cobertura"]["desde"]
+    assert {c["tipo"] for c in situation["comunicacoes"]} >= {"IV"}
+    assert {i["tipo"] for i in situation["intervalos"]} >= {"suspensao_direitos_politicos", "inelegibilidade"}
+    assert listing["itens"] and all(i["tipo"] == "IV" for i in listing["itens"])
+    assert csv_lines[0] == "remetente;tipo;mes;noPrazo;emAtraso;atrasoMedianoDias;piorAtrasoDias"
+    assert any(line.startswith("TJRJ;IV;") for line in csv_lines[1:])
