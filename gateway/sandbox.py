@@ -60,6 +60,10 @@ DEMO_ORGANS = (
     DemoOrgan("CRC", "Central de Informações do Registro Civil", OrganType.CRC, "crc-nacional"),
     DemoOrgan("PGFN", "Procuradoria-Geral da Fazenda Nacional", OrganType.MNI_CLIENTE, "pgfn-mni"),
     DemoOrgan("PGF", "Procuradoria-Geral Federal", OrganType.MNI_CLIENTE, "pgf-mni"),
+    # the national stores as subscribers of the change feed (Res. Conjunta 6/2020 art. 12): REST grants only
+    DemoOrgan("TSE", "Tribunal Superior Eleitoral (repositório INFODIP)", OrganType.OPERADOR, "tse-repositorio"),
+    DemoOrgan("CNJ", "Conselho Nacional de Justiça (cadastro de improbidade e inelegibilidade)", OrganType.OPERADOR,
+              "cnj-cadastro"),
 )
 
 
