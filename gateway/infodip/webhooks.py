@@ -182,6 +182,27 @@ class WebhookService:
             listener()
 
 
+def sandbox_subscription(run: Callable[[Callable[[WriteContext], str]], str], organ_code: str, url: str,
+                         secret: str, now: datetime) -> str:
+    """The sandbox's webhook: replace *organ_code*'s subscriptions with one to *url* from the beginning (its
+    simulator starts empty at every sandbox start), with *secret*; *run* runs the job in a transaction (the admin
+    service's runner). Returns its id."""
+    ident = uuid.uuid4().hex
+
+    def job(ctx: WriteContext) -> str:
+        organ_id = ctx.conn.execute(select(organs.c.id).where(organs.c.code == organ_code)).scalar_one()
+        ctx.conn.execute(feed_subscriptions.delete().where(feed_subscriptions.c.organ_id == organ_id))
+        ctx.conn.execute(insert(feed_subscriptions).values(
+            id=ident, organ_id=organ_id, destination=subscriber_destination(organ_code), url=check_url(url),
+            secret=secret, position=0, state=ATIVA, attempts=0, next_attempt_at=now, created_at=now,
+            updated_at=now))
+        ctx.audit.append(ctx.conn, "feed.assinatura.criada", now, organ_id=organ_id, detail={
+            "assinatura": ident, "destino": organ_code, "url": url, "posicao": 0, "usuario": "sandbox"})
+        return ident
+
+    return run(job)
+
+
 @dataclass(frozen=True)
 class PushPolicy:
     """The pusher's timings: batch size, HTTP timeout, backoff (base doubling up to max), failures before pausing,

@@ -29,7 +29,19 @@ from gateway.infodip import feed
 from gateway.infodip.domain import Kind
 from gateway.sandbox import DEMO_ORGANS
 from gateway.settings import Settings
-from tests.support import KDF_N, password_of, postgres_schema, seed, retification, running_committer, sample, store_version, test_settings, wait_until
+from tests.support import (
+    KDF_N,
+    password_of,
+    postgres_schema,
+    retification,
+    running_committer,
+    sample,
+    seed,
+    store_version,
+    test_settings,
+    wait_until,
+)
+
 
 @pytest.fixture
 def gateway(db_url: str, tmp_path: Path) -> Iterator[tuple[TestClient, str]]:
