@@ -31,8 +31,8 @@ from gateway.clock import SystemClock
 from gateway.demo_grants import seed_sandbox
 from gateway.hub.demo import configure, describe
 from gateway.infodip.domain import Kind
-from gateway.infodip.webhooks import sandbox_subscription
 from gateway.infodip.samples import REFERENCE_XPATH, SAMPLE_USERNAME, render_sample
+from gateway.infodip.webhooks import sandbox_subscription
 from gateway.organs import OrganType
 from gateway.settings import Settings
 from gateway.simulators import START_TIMEOUT_S, MockProcess, SimulatorError, start_mock
