@@ -1,6 +1,12 @@
 """The TSE store's processing outcome (DOMAIN.md §2a): after registering a version the store processes it on its own
 time — processed, voter not found, or sent to manual review — and the gateway asks it.
 
+Which versions to ask about: the poller walks the TSE's slice of the change feed (:mod:`gateway.infodip.feed`:
+gap-free, in commit order), from a floor just below the oldest version still without an outcome, and asks about
+those delivered (a version not delivered yet — or dead, which may be replayed — is skipped and keeps the floor). The
+floor lives in memory: a restarted poller walks from the beginning once. A version the store never reports on keeps
+the floor where it is (each round then reads past it, at most :data:`BATCH` open versions at a time).
+
 Why a pull (``consultarProcessamento``) and not a callback: the gateway already calls the store with its adapter
 (timeouts, errors translated once, DESIGN.md's "send/query" interface), the store needs no credential at the gateway,
 and a lost answer is simply asked again. Every ``poll_s`` seconds the poller takes the versions delivered to the TSE
@@ -16,13 +22,13 @@ import logging
 from collections.abc import Callable, Sequence
 
 import anyio.to_thread
-from sqlalchemy import select
+from sqlalchemy import bindparam, func, select
 from sqlalchemy.engine import Engine
 
 from adapters.tse import ProcessingReport, TseAdapter
 from gateway.clock import Clock
 from gateway.db.committer import GroupCommitter, WriteContext
-from gateway.db.tables import STORE_OUTCOMES, outbox, store_outcomes
+from gateway.db.tables import STORE_OUTCOMES, feed_entries, outbox, store_outcomes
 from gateway.errors import PartnerError
 from gateway.infodip.routing import TSE
 
@@ -30,14 +36,17 @@ log = logging.getLogger("gateway.outcomes")
 #: versions asked per round
 BATCH = 500
 
-_Q_UNREPORTED = (
-    select(outbox.c.message_id)
-    .outerjoin(store_outcomes, (store_outcomes.c.message_id == outbox.c.message_id)
-               & (store_outcomes.c.destination == outbox.c.destination))
-    .where(outbox.c.destination == TSE, outbox.c.status == "delivered", store_outcomes.c.message_id.is_(None))
-    .order_by(outbox.c.id)
+_Q_OPEN = (
+    select(feed_entries.c.seq, feed_entries.c.message_id, outbox.c.status)
+    .join(outbox, (outbox.c.message_id == feed_entries.c.message_id) & (outbox.c.destination == TSE))
+    .outerjoin(store_outcomes, (store_outcomes.c.message_id == feed_entries.c.message_id)
+               & (store_outcomes.c.destination == TSE))
+    .where(feed_entries.c.destination == TSE, feed_entries.c.seq > bindparam("floor"),
+           store_outcomes.c.message_id.is_(None))
+    .order_by(feed_entries.c.seq)
     .limit(BATCH)
 )
+_Q_HEAD = select(func.max(feed_entries.c.seq)).where(feed_entries.c.destination == TSE)
 
 
 def record_job(reports: Sequence[ProcessingReport], destination: str = TSE) -> Callable[[WriteContext], int]:
@@ -75,11 +84,20 @@ class OutcomePoller:
         self.reader = reader
         self.clock = clock
         self.poll_s = poll_s
+        #: every TSE feed position up to here has its outcome (or its version is dead)
+        self.floor = 0
 
     def unreported(self) -> list[str]:
-        """Versions delivered to the TSE without an outcome yet (oldest first, at most :data:`BATCH`)."""
+        """Versions delivered to the TSE without an outcome yet (in feed order, at most :data:`BATCH`); moves the
+        floor up to just below the oldest one still open."""
         with self.reader.connect() as conn:
-            return [r.message_id for r in conn.execute(_Q_UNREPORTED)]
+            head = conn.execute(_Q_HEAD).scalar() or 0
+            rows = conn.execute(_Q_OPEN, {"floor": self.floor}).all()
+        if rows:
+            self.floor = rows[0].seq - 1
+        else:
+            self.floor = max(self.floor, head)  # the feed is gap-free: nothing below head can appear later
+        return [r.message_id for r in rows if r.status == "delivered"]
 
     async def round(self) -> int:
         """One round: ask about the unreported versions and record what is final; returns how many were new.

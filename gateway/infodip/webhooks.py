@@ -263,11 +263,19 @@ class WebhookPusher:
     async def round(self) -> bool:
         """Push one batch to every due active subscription with something to send; True when any sent a full
         batch (more may be waiting)."""
+        if not await anyio.to_thread.run_sync(self._any_active):
+            return False
         due = await self.committer.run(self._lease_job(), background=True)
         if not due:
             return False
         results = await asyncio.gather(*(self._push(s) for s in due))
         return any(results)
+
+    def _any_active(self) -> bool:
+        """Whether any subscription is active (a read, so an idle gateway writes nothing every period)."""
+        with self.feed.reader.connect() as conn:
+            return conn.execute(select(feed_subscriptions.c.id).where(
+                feed_subscriptions.c.state == ATIVA).limit(1)).first() is not None
 
     def _lease_job(self) -> Callable[[WriteContext], list[Subscription]]:
         policy, owner = self.policy, self.owner
