@@ -8,6 +8,7 @@ import os
 import re
 import subprocess
 import sys
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -148,3 +149,57 @@ def test_the_cnj_receives_its_feed_by_webhook_from_the_beginning_paused_and_resu
     assert httpx.get(cnj_url + "/_mock/feed", timeout=10).json()["recusados"] == 0
     listed = cli(gw, "feed", "list")
     assert listed.returncode == 0 and sub["id"] in listed.stdout and "ativa" in listed.stdout
+
+
+@pytest.mark.postgres
+def test_two_gateway_processes_writing_at_once_feed_a_reader_with_no_gap_and_no_duplicate(
+        pg_url: str, tmp_path: Path) -> None:
+    """Two ``gateway serve`` processes on one PostgreSQL database accept versions concurrently (several clients
+    each) while the TSE reads its feed by cursor through one of them all along; once both stop writing and the
+    reader reaches the end, it has read every accepted version exactly once, in increasing positions."""
+    settings = test_settings(pg_url, tmp_path)
+    with console(settings) as con:
+        seed_sandbox(con.admin, {o.username: password_of(o.username) for o in DEMO_ORGANS}, DEMO_ORGANS)
+    a = GatewayProcess(settings, tmp_path / "a.log").start()
+    b = GatewayProcess(settings, tmp_path / "b.log").start()
+    try:
+        token = bearer(a, "tse-repositorio")
+        accepted: list[str] = []
+        seen: list[tuple[int, str]] = []
+        writing = threading.Event()
+        writing.set()
+
+        def client(gw: GatewayProcess, n: int) -> None:
+            for _ in range(n):
+                accepted.append(submit(gw, sample(Kind.IX))["idMensagem"])
+
+        def reader() -> None:
+            cursor: str | None = None
+            while True:
+                still_writing = writing.is_set()
+                r = httpx.get(a.url + "/api/v1/feed", params={"limite": 50, **({"cursor": cursor} if cursor else {})},
+                              headers=token, timeout=30)
+                assert r.status_code == 200, r.text
+                page = r.json()
+                seen.extend((i["posicao"], i["idMensagem"]) for i in page["itens"])
+                cursor = page["proximo"]
+                if not still_writing and page["fim"]:
+                    return
+
+        pulling = threading.Thread(target=reader)
+        pulling.start()
+        writers = [threading.Thread(target=client, args=(gw, 40)) for gw in (a, b, a, b)]
+        for t in writers:
+            t.start()
+        for t in writers:
+            t.join(timeout=300)
+        writing.clear()
+        pulling.join(timeout=300)
+    finally:
+        a.stop()
+        b.stop()
+    ids = [m for _, m in seen]
+    assert len(accepted) == 160
+    assert len(ids) == len(set(ids)), "duplicate"
+    assert set(ids) == set(accepted), "gap"
+    assert [p for p, _ in seen] == sorted(p for p, _ in seen)

@@ -5,7 +5,6 @@ its insert and its commit — read by a concurrent reader with no gap and no dup
 
 from __future__ import annotations
 
-import os
 import random
 import re
 import threading
@@ -32,11 +31,9 @@ from gateway.settings import Settings
 from tests.support import (
     KDF_N,
     password_of,
-    postgres_schema,
     retification,
     running_committer,
     sample,
-    seed,
     store_version,
     test_settings,
     wait_until,
@@ -172,18 +169,6 @@ def test_versions_accepted_before_the_feed_existed_are_numbered_by_the_migration
                             .order_by(feed_entries.c.seq)).all()
     engine.dispose()
     assert [tuple(r) for r in rows] == [(1, ids[0], "TSE"), (2, ids[0], "CNJ"), (3, ids[1], "TSE")]
-
-
-@pytest.fixture
-def pg_url() -> Iterator[str]:
-    """A fresh, migrated and seeded PostgreSQL schema (the two-writer test is about PostgreSQL only: SQLite has one
-    writer at a time by design)."""
-    base = os.environ.get("GATEWAY_TEST_PG_URL")
-    if not base:
-        pytest.skip("GATEWAY_TEST_PG_URL não definido: testes em PostgreSQL não executados")
-    with postgres_schema(base) as url:
-        seed(url)
-        yield url
 
 
 @pytest.mark.postgres
