@@ -106,19 +106,19 @@ def install(app: FastAPI, feed: FeedService, webhooks: WebhookService) -> None:
         return assinatura(sub, secret)
 
     @router.get("/assinaturas", summary="Webhooks do órgão (todos, para o token de operação)",
-                responses=responses(401, 403, 503))
+                responses=responses(401, 403, 422, 503))
     async def listing(who: Annotated[Principal, Depends(MANAGER)]) -> list[Assinatura]:
         subs = await anyio.to_thread.run_sync(webhooks.list, _owner(who))
         return [assinatura(s) for s in subs]
 
     @router.post("/assinaturas/{ident}/pausar", summary="Pausa um webhook (as entregas param; a posição fica)",
-                 responses=responses(401, 403, 404, 503))
+                 responses=responses(401, 403, 404, 422, 503))
     async def pause(ident: str, who: Annotated[Principal, Depends(MANAGER)]) -> Assinatura:
         return assinatura(await webhooks.pause(ident, _owner(who), actor=f"api:{who.actor}"))
 
     @router.post("/assinaturas/{ident}/retomar",
                  summary="Retoma um webhook pausado (da posição em que parou; tentativas zeradas)",
-                 responses=responses(401, 403, 404, 503))
+                 responses=responses(401, 403, 404, 422, 503))
     async def resume(ident: str, who: Annotated[Principal, Depends(MANAGER)]) -> Assinatura:
         return assinatura(await webhooks.resume(ident, _owner(who), actor=f"api:{who.actor}"))
 
