@@ -24,7 +24,6 @@ import hmac
 import json
 import logging
 import secrets
-import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -304,7 +303,7 @@ class WebhookPusher:
                            "itens": [item_json(i) for i in page.items],
                            "proximo": encode_cursor(sub.destination, last)}, ensure_ascii=False).encode()
         secret = await anyio.to_thread.run_sync(self._secret, sub.id)
-        stamp = int(time.time())
+        stamp = int(self.clock.now().timestamp())
         headers = {"Content-Type": "application/json", "X-Gateway-Evento-Id": f"{sub.id}:{first}-{last}",
                    "X-Gateway-Timestamp": str(stamp), "X-Gateway-Assinatura": sign(secret, stamp, body)}
         error: str | None = None
