@@ -51,7 +51,7 @@ from gateway.db import migrate
 from gateway.db.committer import GroupCommitter, WriteContext
 from gateway.db.engine import is_sqlite, make_engine, normalise_url, sqlite_path
 from gateway.delivery import DeliveryService
-from gateway.edges import admin_api, oauth, ops, rest, rest_consulta
+from gateway.edges import admin_api, feed_api, oauth, ops, rest, rest_consulta
 from gateway.edges.forwarded import ClientAddressMiddleware, Forwarding
 from gateway.edges.soap_infodip import InfodipEndpoint
 from gateway.edges.soap_infodip11 import ENDPOINT_11, Infodip11Endpoint
@@ -63,10 +63,13 @@ from gateway.hub.monitor import TribunalMonitor
 from gateway.hub.registry import Registry, load_registry, reload_registry
 from gateway.hub.service import Hub
 from gateway.infodip.deadlines import local_today
+from gateway.infodip.feed import FeedService
 from gateway.infodip.intake import IntakeChecks
+from gateway.infodip.outcomes import OutcomePoller
 from gateway.infodip.routing import CNJ, TSE
 from gateway.infodip.service import InfodipService
 from gateway.infodip.versions import Deprecation, deprecation_of
+from gateway.infodip.webhooks import PushPolicy, WebhookPusher, WebhookService
 from gateway.metrics import Metrics
 from gateway.relay import Relay, RelayPolicy
 from gateway.settings import Settings, SettingsError, redact_url
@@ -101,9 +104,14 @@ class Gateway:
     consulta: ConsultaService | None = None
     deprecation_10: Deprecation | None = None
     forwarding: Forwarding = field(default_factory=Forwarding)
+    feed: FeedService | None = None
+    webhooks: WebhookService | None = None
+    pusher: WebhookPusher | None = None
+    outcomes: OutcomePoller | None = None
     started: bool = field(default=False)
     _relay_task: asyncio.Task[None] | None = None
     _relay_stop: asyncio.Event | None = None
+    _side_tasks: list[asyncio.Task[None]] = field(default_factory=list)
     _report_task: asyncio.Task[None] | None = None
     _report_stop: asyncio.Event | None = None
     _probe_task: asyncio.Task[None] | None = None
@@ -152,11 +160,17 @@ class Gateway:
             self._report_task = None
 
     def start_relay(self) -> None:
-        """Start the relay as a task of the running event loop (when there is one to run)."""
+        """Start the relay as a task of the running event loop (when there is one to run), and with it the feed's
+        webhook pusher and the TSE outcome poller."""
         if self.relay is None or self._relay_task is not None:
             return
         self._relay_stop = asyncio.Event()
-        self._relay_task = asyncio.get_running_loop().create_task(self.relay.run_forever(self._relay_stop))
+        loop = asyncio.get_running_loop()
+        self._relay_task = loop.create_task(self.relay.run_forever(self._relay_stop))
+        if self.pusher is not None:
+            self._side_tasks.append(loop.create_task(self.pusher.run_forever(self._relay_stop)))
+        if self.outcomes is not None:
+            self._side_tasks.append(loop.create_task(self.outcomes.run_forever(self._relay_stop)))
 
     async def stop_relay(self) -> None:
         """Stop the relay task and close the adapters."""
@@ -167,6 +181,12 @@ class Gateway:
             except TimeoutError:
                 self._relay_task.cancel()
             self._relay_task = None
+        for task in self._side_tasks:
+            try:
+                await asyncio.wait_for(task, timeout=30)
+            except TimeoutError:
+                task.cancel()
+        self._side_tasks.clear()
         for adapter in self.adapters.values():
             await adapter.aclose()
         if self.hub is not None:
@@ -279,6 +299,18 @@ def build(settings: Settings, clock: Clock | None = None, relay_wanted: bool | N
     # the person index is written with each envio and retificação, in its transaction
     infodip.stored_hooks.append(lambda conn, protocol, comm: consulta_store.record_person(
         conn, protocol, PersonKeys.of(comm.person)))
+    feed = FeedService(reader, committer, clock)
+    pusher = outcomes = None
+    if relay is not None:  # the processes that deliver also push the feed and ask the TSE store what it did
+        pusher = WebhookPusher(feed, committer, clock, PushPolicy(
+            batch=settings.feed_webhook_batch, timeout_s=settings.feed_webhook_timeout_s,
+            base_backoff_s=settings.feed_webhook_base_backoff_s, max_backoff_s=settings.feed_webhook_max_backoff_s,
+            max_attempts=settings.feed_webhook_max_attempts, poll_s=settings.feed_webhook_poll_s))
+        infodip.listeners.append(pusher.wake)
+        tse = adapters.get(TSE)
+        if isinstance(tse, TseAdapter) and settings.tse_outcome_poll_s > 0:
+            outcomes = OutcomePoller(tse, committer, reader, clock, settings.tse_outcome_poll_s)
+    webhooks = WebhookService(reader, committer, clock, listeners=[pusher.wake] if pusher else [])
     hub = None
     if settings.mni_registry_path:
         assert tribunal_store is not None  # a fallback secret always forms a key
@@ -292,6 +324,7 @@ def build(settings: Settings, clock: Clock | None = None, relay_wanted: bool | N
         tokens=TokenIssuer(secret, clock, settings.token_ttl_s), admin=admin, consulta=consulta,
         deprecation_10=deprecation_10,
         forwarding=Forwarding(settings.public_url, settings.trusted_networks),
+        feed=feed, webhooks=webhooks, pusher=pusher, outcomes=outcomes,
     )
 
 
@@ -386,6 +419,8 @@ def create_app(settings: Settings, clock: Clock | None = None, gateway: Gateway 
                  reload_registry=gw.reload_registry if gw.hub is not None else None)
     admin_api.install(app, gw.admin)
     rest_consulta.install(app, gw.consulta)
+    assert gw.feed is not None and gw.webhooks is not None
+    feed_api.install(app, gw.feed, gw.webhooks)
     app.add_middleware(ClientCertificateMiddleware, forwarding=gw.forwarding)
     app.add_middleware(ClientAddressMiddleware, forwarding=gw.forwarding)
     app.add_middleware(AdmissionMiddleware, admission=gw.admission)  # intake sheds load beyond its bound

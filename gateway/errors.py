@@ -155,6 +155,12 @@ CATALOGUE: dict[str, str] = {
     "GATEWAY-E070": "Requisição REST fora do contrato: parâmetro, cabeçalho ou corpo inválido (campo indica qual).",
     "GATEWAY-E071": "Recurso ou método HTTP inexistente.",
     "GATEWAY-E090": "Erro interno do gateway.",
+    # the change feed and its webhooks (Res. Conjunta 6/2020 art. 12; gateway/infodip/feed.py, webhooks.py)
+    "GATEWAY-E100": "Cursor do feed inválido (não emitido por este gateway ou de outro assinante).",
+    "GATEWAY-E101": "Este órgão não é assinante do feed de alterações (apenas os repositórios TSE e CNJ).",
+    "GATEWAY-E102": "Assinatura de webhook não encontrada.",
+    "GATEWAY-E103": "URL de webhook inválida (http ou https, com host).",
+    "GATEWAY-E104": "Resultado de processamento desconhecido (processado, eleitor-nao-encontrado, revisao-manual).",
     # Dívida ativa (PGFN/PGF bridge, gateway/divida): the caller's input, then what is reported per source
     "DIVIDA-E001": "CPF ou CNPJ inválido.",
     "DIVIDA-E002": "Informe de 1 a 100 documentos (CPF ou CNPJ).",

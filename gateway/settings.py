@@ -149,6 +149,15 @@ class Settings(BaseSettings):
     relay_poll_interval_s: float = Field(0.5, gt=0)
     breaker_threshold: int = Field(5, ge=1)
     breaker_cooldown_s: float = Field(10.0, ge=0)
+    # The change feed's webhooks (gateway/infodip/webhooks.py; pushed by the processes that run the relay) and the
+    # TSE store's processing outcome, asked of the store every tse_outcome_poll_s (0: never)
+    feed_webhook_batch: int = Field(100, ge=1, le=1000)
+    feed_webhook_timeout_s: float = Field(10.0, gt=0)
+    feed_webhook_max_attempts: int = Field(10, ge=1)
+    feed_webhook_base_backoff_s: float = Field(1.0, ge=0)
+    feed_webhook_max_backoff_s: float = Field(300.0, ge=0)
+    feed_webhook_poll_s: float = Field(1.0, gt=0)
+    tse_outcome_poll_s: float = Field(2.0, ge=0)
     # MNI hub: the registry of tribunal installations and clients (JSON), the key encrypting the credentials towards
     # tribunals (Fernet; derived from secret_key when empty), timeouts and limits
     mni_registry_path: str = ""

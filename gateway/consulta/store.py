@@ -5,7 +5,7 @@ Writes (:func:`record_person`) run inside the INFODIP acceptance's transaction; 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
@@ -15,7 +15,7 @@ from sqlalchemy.engine import Connection
 
 from gateway.clock import utc
 from gateway.consulta.facts import PersonKeys
-from gateway.db.tables import communications, consulta_pessoas, messages, organs, outbox
+from gateway.db.tables import communications, consulta_pessoas, messages, organs, outbox, store_outcomes
 
 _INSERT_PERSON = insert(consulta_pessoas)
 _DELETE_PERSON = delete(consulta_pessoas).where(consulta_pessoas.c.protocol == bindparam("p"))
@@ -209,10 +209,26 @@ class Outcome:
     detail: str | None = None
 
 
-#: Readers of the destinations' processing outcomes: (connection, [(protocol, version)]) → {(protocol, version,
-#: destination): Outcome}. The store-outcome feature (which records them per version) registers its reader here;
-#: with none registered, listings carry no outcome.
-OUTCOME_SOURCES: list[Callable[[Connection, Sequence[tuple[str, int]]], Mapping[tuple[str, int, str], Outcome]]] = []
+#: The stores' words (``store_outcomes.outcome``, :mod:`gateway.infodip.outcomes`) in the contract's vocabulary
+#: (``tipoSituacaoProcessamento`` of INFODIP 1.1).
+_OUTCOME_WORDS = {"processado": "processada", "eleitor-nao-encontrado": "eleitorNaoEncontrado",
+                  "revisao-manual": "revisaoManual"}
+
+
+def recorded_outcomes(conn: Connection, keys: Sequence[tuple[str, int]]) -> dict[tuple[str, int, str], Outcome]:
+    """The processing outcomes the stores reported for the versions *keys* ((protocol, version) pairs), by
+    (protocol, version, destination); a version not reported on yet is absent. One query per 500 keys."""
+    out: dict[tuple[str, int, str], Outcome] = {}
+    for i in range(0, len(keys), 500):
+        rows = conn.execute(
+            select(messages.c.protocol, messages.c.version, store_outcomes.c.destination, store_outcomes.c.outcome,
+                   store_outcomes.c.detail, store_outcomes.c.processed_at)
+            .join(messages, messages.c.message_id == store_outcomes.c.message_id)
+            .where(tuple_(messages.c.protocol, messages.c.version).in_(keys[i:i + 500])))
+        for r in rows:
+            out[(r.protocol, r.version, r.destination)] = Outcome(
+                _OUTCOME_WORDS.get(r.outcome, r.outcome), utc(r.processed_at) if r.processed_at else None, r.detail)
+    return out
 
 
 @dataclass(frozen=True)
@@ -276,9 +292,7 @@ def list_communications(conn: Connection, flt: ListFilter, after: tuple[datetime
     current = {(m.protocol, m.version): m for m in conn.execute(
         select(messages.c.protocol, messages.c.version, messages.c.sender_reference, messages.c.late,
                messages.c.days_late).where(tuple_(messages.c.protocol, messages.c.version).in_(keys)))}
-    outcomes: dict[tuple[str, int, str], Outcome] = {}
-    for source in OUTCOME_SOURCES:
-        outcomes.update(source(conn, keys))
+    outcomes = recorded_outcomes(conn, keys)
     versions = dict(keys)
     deliveries: dict[str, list[ListedDelivery]] = {}
     for d in conn.execute(select(outbox.c.protocol, outbox.c.destination, outbox.c.status)

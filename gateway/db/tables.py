@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from sqlalchemy import (
+    BigInteger,
     Boolean,
     Column,
     Date,
@@ -281,3 +282,56 @@ Index("ix_communications_organ_created", communications.c.organ_id, communicatio
       communications.c.protocol)
 Index("ix_communications_process", communications.c.process_number)
 Index("ix_messages_organ_received", messages.c.organ_id, messages.c.received_at)
+# -- the change feed (Res. Conjunta 6/2020 art. 12) and the stores' processing outcome (issue 14) ------------------
+
+#: One row per accepted version × destination it is routed to, numbered in commit order (``seq``: assigned just before
+#: the commit, under a transaction-scoped advisory lock on PostgreSQL — :mod:`gateway.infodip.feed`), so a reader that
+#: sees ``seq`` N sees every row below N: no row committed late by a slower writer is ever skipped.
+feed_entries = Table(
+    "feed_entries",
+    metadata,
+    Column("seq", BigInteger, primary_key=True, autoincrement=False),
+    Column("destination", String(20), nullable=False),
+    Column("message_id", String(36), ForeignKey("messages.message_id"), nullable=False),
+    Column("protocol", String(21), nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("committed_at", DateTime(timezone=True), nullable=False),
+    UniqueConstraint("message_id", "destination", name="uq_feed_message_destination"),
+    Index("ix_feed_destination_seq", "destination", "seq"),
+)
+
+#: Webhook subscriptions to the feed (push): one subscriber organ, its destination's slice of the feed, where it has
+#: been delivered up to (``position``), and its state (``ativa`` | ``pausada``).
+feed_subscriptions = Table(
+    "feed_subscriptions",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("organ_id", Integer, ForeignKey("organs.id"), nullable=False),
+    Column("destination", String(20), nullable=False),
+    Column("url", String(500), nullable=False),
+    # the HMAC-SHA256 key of X-Gateway-Assinatura (shown once, at creation)
+    Column("secret", String(100), nullable=False),
+    Column("position", BigInteger, nullable=False, default=0),
+    Column("state", String(10), nullable=False),  # ativa | pausada
+    Column("paused_reason", Text, nullable=True),
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("next_attempt_at", DateTime(timezone=True), nullable=False),
+    Column("last_error", Text, nullable=True),
+    Column("lease_owner", String(64), nullable=True),
+    Column("lease_until", DateTime(timezone=True), nullable=True),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+)
+
+#: What a national store did with a version after receiving it (DOMAIN.md §2a), as it reported it.
+STORE_OUTCOMES = ("processado", "eleitor-nao-encontrado", "revisao-manual")
+store_outcomes = Table(
+    "store_outcomes",
+    metadata,
+    Column("message_id", String(36), ForeignKey("messages.message_id"), primary_key=True),
+    Column("destination", String(20), primary_key=True),
+    Column("outcome", String(30), nullable=False),  # processado | eleitor-nao-encontrado | revisao-manual
+    Column("detail", Text, nullable=True),
+    Column("processed_at", DateTime(timezone=True), nullable=True),
+    Column("recorded_at", DateTime(timezone=True), nullable=False),
+)

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from datetime import date
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -15,14 +15,13 @@ import pytest
 from alembic import command
 from alembic.config import Config
 from fastapi.testclient import TestClient
-from sqlalchemy import inspect, select
+from sqlalchemy import insert, inspect, select
 
 from gateway.bootstrap import create_app
-from gateway.consulta import store
 from gateway.consulta.service import person_digest
 from gateway.db.engine import make_engine
 from gateway.db.migrate import MIGRATIONS, upgrade
-from gateway.db.tables import audit_log, consulta_pessoas
+from gateway.db.tables import audit_log, consulta_pessoas, messages, store_outcomes
 from gateway.infodip.domain import Kind
 from tests.integration.test_oauth import bearer, problem, token, with_demo_grants
 from tests.support import SECRET, comunicacao_of, infodip_request, recent_day, sample, test_settings
@@ -230,15 +229,14 @@ def test_person_index_follows_retification_and_is_backfilled(db_url: str, tmp_pa
         [found] = ask(client, tok, {"cpf": corrected, "finalidade": PURPOSE}).json()["comunicacoes"]
         assert found["protocolo"] == protocol and found["versaoAtual"] == 2 and len(found["versoes"]) == 2
 
-        def outcomes(_conn: object, keys: Any) -> dict[tuple[str, int, str], store.Outcome]:
-            return {(p, v, "TSE"): store.Outcome("revisaoManual", None, "homônimo") for p, v in keys}
-
-        store.OUTCOME_SOURCES.append(outcomes)
-        try:
-            [item] = client.get("/api/v1/comunicacoes", auth=("tjrj-sistema", passwords["tjrj-sistema"])).json()[
-                "itens"]
-        finally:
-            store.OUTCOME_SOURCES.remove(outcomes)
+        gw = client.app.state.gateway  # type: ignore[attr-defined]
+        with gw.writer_engine.begin() as conn:  # the TSE store reported the current version for manual review
+            [mid] = conn.execute(select(messages.c.message_id).where(messages.c.protocol == protocol,
+                                                                     messages.c.version == 2)).scalars().all()
+            conn.execute(insert(store_outcomes).values(message_id=mid, destination="TSE", outcome="revisao-manual",
+                                                       detail="homônimo", processed_at=None,
+                                                       recorded_at=datetime.now(UTC)))
+        [item] = client.get("/api/v1/comunicacoes", auth=("tjrj-sistema", passwords["tjrj-sistema"])).json()["itens"]
         tse = next(e for e in item["entregas"] if e["destino"] == "TSE")
         assert tse["resultadoProcessamento"] == {"situacao": "revisaoManual", "informadoEm": None,
                                                  "detalhe": "homônimo"}
