@@ -46,8 +46,9 @@ from gateway.db import migrate
 from gateway.db.committer import GroupCommitter, WriteContext
 from gateway.db.engine import is_sqlite, make_engine, normalise_url, sqlite_path
 from gateway.delivery import DeliveryService
-from gateway.edges import admin_api, oauth, ops, rest
+from gateway.edges import admin_api, oauth, ops, rest, rest_obitos
 from gateway.edges.forwarded import ClientAddressMiddleware, Forwarding
+from gateway.edges.soap_crc import CrcEndpoint
 from gateway.edges.soap_infodip import InfodipEndpoint
 from gateway.edges.soap_mni import MniEndpoint
 from gateway.errors import OperatorError
@@ -60,6 +61,7 @@ from gateway.infodip.intake import IntakeChecks
 from gateway.infodip.routing import CNJ, TSE
 from gateway.infodip.service import InfodipService
 from gateway.metrics import Metrics
+from gateway.obitos.service import ObitosService
 from gateway.relay import Relay, RelayPolicy
 from gateway.settings import Settings, SettingsError, redact_url
 from gateway.throttle import LoginThrottle, report_forever
@@ -81,6 +83,7 @@ class Gateway:
     committer: GroupCommitter
     auth: CertificateAuthenticator
     infodip: InfodipService
+    obitos: ObitosService
     delivery: DeliveryService
     metrics: Metrics
     admission: Admission
@@ -261,6 +264,7 @@ def build(settings: Settings, clock: Clock | None = None, relay_wanted: bool | N
     if relay is not None:  # what intake stores and what an operator replays is delivered now, not at the next poll
         infodip.listeners.append(relay.wake)
         delivery.listeners.append(relay.wake)
+    obitos = ObitosService(settings, committer, reader, clock, listeners=infodip.listeners)
     hub = None
     if settings.mni_registry_path:
         assert tribunal_store is not None  # a fallback secret always forms a key
@@ -269,7 +273,8 @@ def build(settings: Settings, clock: Clock | None = None, relay_wanted: bool | N
                   timedelta(hours=settings.mni_filing_ttl_hours), monitor=TribunalMonitor(clock, metrics))
     return Gateway(
         settings=settings, clock=clock, writer_engine=writer, reader_engine=reader, signer=signer,
-        committer=committer, auth=auth, infodip=infodip, delivery=delivery, metrics=metrics, admission=admission,
+        committer=committer, auth=auth, infodip=infodip, obitos=obitos, delivery=delivery, metrics=metrics,
+        admission=admission,
         adapters=adapters, relay=relay, hub=hub, throttle=throttle,
         tokens=TokenIssuer(secret, clock, settings.token_ttl_s), admin=admin,
         forwarding=Forwarding(settings.public_url, settings.trusted_networks),
@@ -324,6 +329,7 @@ def create_app(settings: Settings, clock: Clock | None = None, gateway: Gateway 
         try:
             yield
         finally:
+            await gw.obitos.drain()
             await gw.stop_probes()
             await gw.stop_relay()
             await gw.stop_reports()
@@ -343,6 +349,9 @@ def create_app(settings: Settings, clock: Clock | None = None, gateway: Gateway 
     infodip = InfodipEndpoint(gw.infodip, gw.auth, settings.infodip_limits, gw.metrics, budget, gw.forwarding)
     app.add_route("/soap/infodip", infodip.post, methods=["POST"], include_in_schema=False)
     app.add_route("/soap/infodip", infodip.get, methods=["GET"], include_in_schema=False)
+    crc = CrcEndpoint(gw.obitos, gw.auth, gw.metrics, gw.forwarding)
+    app.add_route("/soap/crc", crc.post, methods=["POST"], include_in_schema=False)
+    app.add_route("/soap/crc", crc.get, methods=["GET"], include_in_schema=False)
     mni = MniEndpoint(gw.hub, settings.mni_max_body_bytes, gw.metrics, budget, gw.forwarding)
     app.add_route("/soap/mni", mni.post, methods=["POST"], include_in_schema=False)
     app.add_route("/soap/mni", mni.get, methods=["GET"], include_in_schema=False)
@@ -357,6 +366,7 @@ def create_app(settings: Settings, clock: Clock | None = None, gateway: Gateway 
     oauth.install(app, oauth.OAuthEdge(gw.auth, gw.tokens, settings.admin_token))
     rest.install(app, gw.infodip, gw.delivery,
                  reload_registry=gw.reload_registry if gw.hub is not None else None)
+    rest_obitos.install(app, gw.obitos)
     admin_api.install(app, gw.admin)
     app.add_middleware(ClientCertificateMiddleware, forwarding=gw.forwarding)
     app.add_middleware(ClientAddressMiddleware, forwarding=gw.forwarding)

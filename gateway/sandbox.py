@@ -63,6 +63,12 @@ DEMO_ORGANS = (
 )
 
 
+#: The cartórios configured under the sandbox's CRC (CNS, name): the demo cartório and a synthetic one that has no
+#: credential of its own (it sends only through the CRC).
+CRC_CARTORIOS = (("097543", "Cartório do 1º Ofício de Registro Civil das Pessoas Naturais (Capital/RJ)"),
+                 ("123456", "Cartório de Registro Civil sintético do sandbox"))
+
+
 def seed_organs(admin: AdminService, password_of: Callable[[str], str],
                 organs: Iterable[DemoOrgan] = DEMO_ORGANS) -> None:
     """Register the *organs* not yet registered and (re)set each one's credential to ``password_of(username)``."""
@@ -71,6 +77,9 @@ def seed_organs(admin: AdminService, password_of: Callable[[str], str],
         if o.code not in registered:
             admin.add_organ(o.code, o.name, o.organ_type, cns=o.cns)
         admin.set_credential(o.username, o.code, password_of(o.username))
+    if any(o.code == "CRC" for o in organs):  # the CRC sends for the demo cartório and a synthetic one
+        for cns, name in CRC_CARTORIOS:
+            admin.link_crc_cartorio("CRC", cns, name)
 
 
 def write_private(path: Path, data: bytes) -> None:

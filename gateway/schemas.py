@@ -13,10 +13,15 @@ INFODIP_XSD = INFODIP_DIR / "xsd" / "infodip-1.0.xsd"
 INFODIP_WSDL = INFODIP_DIR / "wsdl" / "infodip-1.0.wsdl"
 INFODIP_SAMPLES = INFODIP_DIR / "samples"
 
+CRC_DIR = SCHEMAS_DIR / "crc" / "1.0"
+CRC_XSD = CRC_DIR / "xsd" / "crc-1.0.xsd"
+CRC_WSDL = CRC_DIR / "wsdl" / "crc-1.0.wsdl"
+CRC_SAMPLES = CRC_DIR / "samples"
+
 MNI_DIR = SCHEMAS_DIR / "mni" / "2.2.2"
 
 #: Files served under ``/xsd/NAME`` (distinct names across contracts; the MNI WSDL imports ``../xsd/NAME``).
-SERVED_XSD: dict[str, Path] = {INFODIP_XSD.name: INFODIP_XSD,
+SERVED_XSD: dict[str, Path] = {INFODIP_XSD.name: INFODIP_XSD, CRC_XSD.name: CRC_XSD,
                                **{p.name: p for p in sorted((MNI_DIR / "xsd").glob("*.xsd"))}}
 
 
