@@ -21,17 +21,19 @@ import base64
 import concurrent.futures
 import hashlib
 import logging
+import os
+import uuid
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from itertools import islice
 from typing import Any
 
-from sqlalchemy import and_, bindparam, insert, select, update
+from sqlalchemy import Table, and_, bindparam, insert, select, update
 from sqlalchemy.engine import Connection, Engine
 
 from gateway.auth import Caller
-from gateway.clock import Clock, new_message_id, new_protocol
+from gateway.clock import _CROCKFORD, Clock
 from gateway.db.committer import GroupCommitter, WriteContext
 from gateway.db.tables import (
     communications,
@@ -169,8 +171,43 @@ _Q_SAME_PERSON = select(communications.c.protocol, communications.c.person_key, 
                         communications.c.organ_id).where(
     communications.c.person_key.in_(bindparam("k", expanding=True)), communications.c.kind == Kind.VI.value,
     communications.c.status == "ativa").order_by(communications.c.created_at)
-_INS_COMM, _INS_MSG, _INS_OUT = insert(communications), insert(messages), insert(outbox)
-_INS_REG, _INS_BLOCO = insert(obito_registros), insert(obito_blocos)
+_INS_BLOCO = insert(obito_blocos)
+_BULK: dict[tuple[str, str, tuple[str, ...]], tuple[str, list[Any], list[int] | None]] = {}
+
+
+def bulk_insert(conn: Connection, table: Table, rows: list[dict[str, Any]]) -> None:
+    """Insert *rows* (dicts with the same keys) with one DBAPI ``executemany``: the statement compiled once per
+    dialect, each value turned into what the driver stores by the column type's own bind processor — memoised per
+    distinct value, so the chunk's one ``now`` is formatted once — instead of SQLAlchemy's per-row parameter
+    processing, which cost more than the inserts themselves on a 500-row chunk (measured: bench/obitos.py)."""
+    if not rows:
+        return
+    cols = tuple(rows[0])
+    key = (conn.dialect.name, table.name, cols)
+    cached = _BULK.get(key)
+    if cached is None:
+        compiled = insert(table).values({c: bindparam(c) for c in cols}).compile(dialect=conn.dialect)
+        procs = [table.c[c].type._cached_bind_processor(conn.dialect) for c in cols]
+        order = [cols.index(name) for name in compiled.positiontup] if compiled.positiontup else None
+        cached = _BULK[key] = (str(compiled), procs, order)
+    sql, procs, order = cached
+    memo: dict[tuple[int, Any], Any] = {}
+
+    def value(i: int, v: Any) -> Any:
+        proc = procs[i]
+        if proc is None or v is None:
+            return v
+        k = (i, v)
+        got = memo.get(k)
+        if got is None:
+            got = memo[k] = proc(v)
+        return got
+
+    if order is not None:
+        params: list[Any] = [tuple(value(i, r[cols[i]]) for i in order) for r in rows]
+    else:
+        params = [{c: value(i, r[c]) for i, c in enumerate(cols)} for r in rows]
+    conn.exec_driver_sql(sql, params)
 
 
 class ObitosService:
@@ -300,9 +337,10 @@ class ObitosService:
             listener()
 
     def _prepare(self, chunk: list[Registro], first_seq: int, covered: frozenset[str]) -> list[_Prepared]:
-        """The pure part of a chunk, off the writer: each record's rules, its deadline and its payload."""
+        """The pure part of a chunk, off the writer: each record's rules, its deadline, its ids."""
         now = self.clock.now()
         today = local_today(now, _tz(self.settings))
+        ids = _Ids(today, len(chunk))
         out = []
         for i, r in enumerate(chunk):
             rej = check_record(r, covered, today)
@@ -312,7 +350,7 @@ class ObitosService:
             assert r.data_obito is not None and r.data_registro is not None
             late = deadline_of(r.data_obito, r.data_registro, today, self.settings.death_deadline_day)
             out.append(_Prepared(first_seq + i, r, None, due=late.due, days_late=late.days_late,
-                                 protocol=new_protocol(today), message_id=new_message_id()))
+                                 protocol=ids.protocol(), message_id=ids.message_id()))
         return out
 
     def _chunk_job(self, caller: Caller, state: _State, index: int, link: str, prepared: list[_Prepared],
@@ -387,11 +425,10 @@ class ObitosService:
                                                          "duplicidade": earlier, "lote": state.pk, "seq": p.seq}}))
                 by_matricula.setdefault(r.matricula, Earlier(p.protocol, caller.organ_id, r.cns_cartorio))
                 by_person.setdefault((r.person_key, r.data_obito), Earlier(p.protocol, caller.organ_id, ""))
-            if comms:
-                conn.execute(_INS_COMM, comms)
-                conn.execute(_INS_MSG, msgs)
-                conn.execute(_INS_OUT, outs)
-            conn.execute(_INS_REG, regs)
+            bulk_insert(conn, communications, comms)
+            bulk_insert(conn, messages, msgs)
+            bulk_insert(conn, outbox, outs)
+            bulk_insert(conn, obito_registros, regs)
             conn.execute(_INS_BLOCO, {"lote": pk, "chunk": index, "digest": link})
             conn.execute(update(obito_lotes).where(obito_lotes.c.id == pk).values(
                 chunks_done=index + 1, processed=obito_lotes.c.processed + len(prepared), digest=link,
@@ -560,6 +597,29 @@ class ObitosService:
             obito_crc_cartorios.c.crc_organ_id == crc_organ_id, obito_crc_cartorios.c.cns == cns))).first()
         if exists is None:
             conn.execute(insert(obito_crc_cartorios).values(crc_organ_id=crc_organ_id, cns=cns, name=name))
+
+
+class _Ids:
+    """Protocols and message ids for a chunk from one read of the system's random source (the same forms as
+    :func:`gateway.clock.new_protocol` — the local date and 12 Crockford base-32 characters, 60 random bits — and
+    :func:`gateway.clock.new_message_id`, a UUID 4): one ``os.urandom`` per chunk instead of two per record."""
+
+    def __init__(self, day: date, n: int) -> None:
+        self.prefix = day.strftime("%Y%m%d") + "-"
+        self.pool = os.urandom(24 * n)
+        self.at = 0
+
+    def _take(self, k: int) -> bytes:
+        piece = self.pool[self.at:self.at + k]
+        self.at += k
+        return piece
+
+    def protocol(self) -> str:
+        bits = int.from_bytes(self._take(8), "big") >> 4
+        return self.prefix + "".join(_CROCKFORD[(bits >> (5 * i)) & 31] for i in range(11, -1, -1))
+
+    def message_id(self) -> str:
+        return str(uuid.UUID(bytes=self._take(16), version=4))
 
 
 def _with_replay(view: BatchView, replay: bool) -> BatchView:

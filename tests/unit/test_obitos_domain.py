@@ -16,10 +16,10 @@ from validate_docbr import Certidao
 from gateway.infodip import contract as infodip_contract
 from gateway.obitos import contract, synthetic
 from gateway.obitos.domain import (
-    Earlier,
-    Outcome,
     _W1,
     _W2,
+    Earlier,
+    Outcome,
     check_record,
     deadline_of,
     due_of,
