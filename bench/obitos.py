@@ -36,8 +36,19 @@ def _vm(pid: int, key: str) -> int:
     return 0
 
 
-def _floor(path: Path, url: str) -> float:
-    """Seconds to parse *path*'s records with iterparse and insert them with executemany (no checks)."""
+def _floor(path: Path, url: str, cpu: int | None) -> float:
+    """Seconds to parse *path*'s records with iterparse and insert them with executemany (no checks), on the CPU
+    the gateway is pinned to (*cpu*; the same share of a shared machine)."""
+    before = os.sched_getaffinity(0)
+    if cpu is not None:
+        os.sched_setaffinity(0, {cpu})
+    try:
+        return _floor_run(path, url)
+    finally:
+        os.sched_setaffinity(0, before)
+
+
+def _floor_run(path: Path, url: str) -> float:
     fields = ("matricula", "nome", "cpf", "tituloEleitor", "dataNascimento", "nomeMae", "nomePai", "sexo",
               "dataObito", "municipioObito", "cnsCartorio", "dataRegistro")
     cols = ", ".join(f'"{f}"' for f in fields)
@@ -85,7 +96,8 @@ def _one(ctx: Any, label: str, url: str, batch_file: Path, records: int, templat
 
     seed(url)
     grant(url)
-    floor_s = _floor(batch_file, url)
+    cpu = int(ctx.pinning.server[2]) if ctx.pinning.server else None
+    floor_s = _floor(batch_file, url, cpu)
     floor_rate = records / floor_s
     ctx.say(f"  {label:<10} floor (iterparse + executemany, no checks): {floor_s:6.1f} s  {floor_rate:8.0f} rec/s")
     env = {**_gateway_env(url, ctx.workdir), "GATEWAY_OBITOS_MAX_RECORDS": str(records),
@@ -141,12 +153,13 @@ def _one(ctx: Any, label: str, url: str, batch_file: Path, records: int, templat
     p99 = intake.get("latency_ms", {}).get("p99")
     result.update({"seconds": elapsed, "post_s": posted, "rate": rate, "ratio": rate / floor_rate,
                    "rss_growth_mb": (hwm - rss0) / 1024, "intake_p99_ms": p99, "intake_errors": intake.get("errors"),
-                   "intake_ok": intake.get("ok_all"), "status": status.get("contagem"), "stored_vi": stored,
+                   "intake_ok": intake.get("ok_all"),
+                   "intake_status": intake.get("status"), "intake_error_samples": intake.get("error_samples"), "status": status.get("contagem"), "stored_vi": stored,
                    "queued_tse": queued})
     ctx.say(f"  {label:<10} gateway: {elapsed:6.1f} s (target ≤ 60)  {rate:8.0f} rec/s  ratio {rate / floor_rate:5.2f}"
             f" (target ≥ 0.25)  RSS growth {(hwm - rss0) / 1024:6.1f} MB (target < 300)  "
             f"tribunal intake p99 {p99 if p99 is None else round(p99, 1)} ms (target < 1000), "
-            f"errors {intake.get('errors')}; stored VI {stored}, queued for TSE {queued}; outcomes "
+            f"errors {intake.get('errors')} {intake.get('status')}; stored VI {stored}, queued for TSE {queued}; outcomes "
             f"{status.get('contagem')} (POST answered 202 in {posted:.1f} s)")
     return result
 

@@ -303,9 +303,10 @@ class XmlBatch:
                 fields: dict[str, Any] = {}
                 bad: tuple[str, str] | None = None
                 for child in el:
-                    if not isinstance(child.tag, str):
+                    tag = child.tag
+                    if not isinstance(tag, str):
                         continue
-                    name = _local(child)
+                    name = tag.rpartition("}")[2]
                     if len(child):
                         bad = bad or (name, f"{name} deve ser texto simples.")
                     text = child.text or ""

@@ -19,6 +19,7 @@ from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import date
 from enum import StrEnum
+from operator import mul
 
 from gateway import identifiers as ids
 
@@ -41,7 +42,8 @@ class Outcome(StrEnum):
 
 
 def _dv(digits: str, weights: tuple[int, ...]) -> int:
-    r = sum(int(d) * w for d, w in zip(digits, weights, strict=True)) % 11
+    r = sum(map(mul, digits.encode(), weights)) - 48 * sum(weights[:len(digits)])
+    r %= 11
     return 1 if r == 10 else r
 
 

@@ -132,7 +132,9 @@ class _Prepared:
     seq: int
     record: Registro
     rejection: tuple[str, str, str] | None
-    payload: bytes | None = None
+    payload: bytes = b""
+    digest: str = ""
+    reference: str = ""
     protocol: str | None = None
     message_id: str | None = None
     due: date | None = None
@@ -312,7 +314,7 @@ class ObitosService:
                     raise Conflict("INFODIP-E061", f"O lote {batch.header.lote_id} já foi recebido com outro "
                                                    f"conteúdo (bloco {index}).", field="idLote")
             else:
-                prepared = self._prepare(chunk, seq, covered)
+                prepared = self._prepare(chunk, seq, covered, state.pk)
                 if pending is not None:
                     pending.result(timeout=self.committer.timeout_s)
                     self._notify()
@@ -336,7 +338,7 @@ class ObitosService:
         for listener in self.listeners:
             listener()
 
-    def _prepare(self, chunk: list[Registro], first_seq: int, covered: frozenset[str]) -> list[_Prepared]:
+    def _prepare(self, chunk: list[Registro], first_seq: int, covered: frozenset[str], pk: int) -> list[_Prepared]:
         """The pure part of a chunk, off the writer: each record's rules, its deadline, its ids."""
         now = self.clock.now()
         today = local_today(now, _tz(self.settings))
@@ -349,8 +351,11 @@ class ObitosService:
                 continue
             assert r.data_obito is not None and r.data_registro is not None
             late = deadline_of(r.data_obito, r.data_registro, today, self.settings.death_deadline_day)
-            out.append(_Prepared(first_seq + i, r, None, due=late.due, days_late=late.days_late,
-                                 protocol=ids.protocol(), message_id=ids.message_id()))
+            reference = f"OB{pk}-{r.matricula}"
+            payload = contract.communication_payload(r, reference)
+            out.append(_Prepared(first_seq + i, r, None, payload, hashlib.sha256(payload).hexdigest(), reference,
+                                 due=late.due, days_late=late.days_late, protocol=ids.protocol(),
+                                 message_id=ids.message_id()))
         return out
 
     def _chunk_job(self, caller: Caller, state: _State, index: int, link: str, prepared: list[_Prepared],
@@ -376,7 +381,7 @@ class ObitosService:
             msgs: list[dict[str, Any]] = []
             outs: list[dict[str, Any]] = []
             regs: list[dict[str, Any]] = []
-            audits: list[tuple[str, dict[str, Any]]] = []
+            versions: list[list[Any]] = []
             counts = {o.value: 0 for o in Outcome}
             atrasados = 0
             for p in prepared:
@@ -402,9 +407,7 @@ class ObitosService:
                     continue
                 if p.days_late:
                     atrasados += 1
-                reference = f"OB{pk}-{r.matricula}"
-                payload = contract.communication_payload(r, reference)
-                digest = hashlib.sha256(payload).hexdigest()
+                reference, payload, digest = p.reference, p.payload, p.digest
                 comms.append({"protocol": p.protocol, "kind": Kind.VI.value, "organ_id": caller.organ_id,
                               "person_key": r.person_key, "process_number": None, "fact_date": r.data_obito,
                               "status": "ativa", "current_version": 1, "duplicate_of": earlier, "created_at": now,
@@ -418,11 +421,7 @@ class ObitosService:
                              "updated_at": now} for d in DESTINATIONS)
                 regs.append({**base, "outcome": outcome.value, "protocol": p.protocol, "message_id": p.message_id,
                              "earlier": earlier})
-                audits.append(("infodip.envio", {
-                    "organ_id": caller.organ_id, "message_id": p.message_id, "protocol": p.protocol,
-                    "payload_digest": digest, "detail": {"versao": 1, "destinos": list(DESTINATIONS),
-                                                         "usuario": caller.username, "emAtraso": p.days_late > 0,
-                                                         "duplicidade": earlier, "lote": state.pk, "seq": p.seq}}))
+                versions.append([p.message_id, p.protocol, digest, p.seq, earlier, p.days_late > 0])
                 by_matricula.setdefault(r.matricula, Earlier(p.protocol, caller.organ_id, r.cns_cartorio))
                 by_person.setdefault((r.person_key, r.data_obito), Earlier(p.protocol, caller.organ_id, ""))
             bulk_insert(conn, communications, comms)
@@ -437,9 +436,13 @@ class ObitosService:
                 vinculados=obito_lotes.c.vinculados + counts["vinculado"],
                 rejeitados=obito_lotes.c.rejeitados + counts["rejeitado"],
                 atrasados=obito_lotes.c.atrasados + atrasados, updated_at=now))
-            audits.append(("obitos.bloco", {"organ_id": caller.organ_id, "payload_digest": link,
-                                            "detail": {"lote": pk, "bloco": index, **counts}}))
-            ctx.audit.append_many(conn, audits, now)
+            # one audit entry per chunk naming every version it stored (message id, protocol, payload digest,
+            # position, the protocol it is linked to, lateness): 500 chained entries per chunk cost more than the
+            # versions' own rows, and each version stays accounted for in the chain
+            ctx.audit.append(conn, "infodip.envio.lote", now, organ_id=caller.organ_id, payload_digest=link,
+                             detail={"lote": pk, "bloco": index, "usuario": caller.username,
+                                     "destinos": list(DESTINATIONS), **counts,
+                                     "versoes": versions})
 
         return job
 
