@@ -264,7 +264,8 @@ def build(settings: Settings, clock: Clock | None = None, relay_wanted: bool | N
     if relay is not None:  # what intake stores and what an operator replays is delivered now, not at the next poll
         infodip.listeners.append(relay.wake)
         delivery.listeners.append(relay.wake)
-    obitos = ObitosService(settings, committer, reader, clock, listeners=infodip.listeners)
+    obitos = ObitosService(settings, committer, reader, clock, listeners=infodip.listeners,
+                           intake_busy=admission.busy)
     hub = None
     if settings.mni_registry_path:
         assert tribunal_store is not None  # a fallback secret always forms a key

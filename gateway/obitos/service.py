@@ -22,6 +22,7 @@ import concurrent.futures
 import hashlib
 import logging
 import os
+import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -58,6 +59,8 @@ from gateway.settings import Settings
 
 log = logging.getLogger("gateway.obitos")
 PROCESSANDO, CONCLUIDO = "processando", "concluido"
+#: the longest a batch waits for tribunals' intake before each chunk (seconds)
+YIELD_MAX_S = 0.5
 #: the most outcomes one page (and one synchronous answer) carries
 PAGE_MAX = 1000
 #: where a record's version goes: the routing table sends every kind VI to the TSE (routing.destinations_for)
@@ -216,13 +219,16 @@ class ObitosService:
     """Use cases of the death batches (SOAP ``/soap/crc`` and REST ``/api/v1/obitos``)."""
 
     def __init__(self, settings: Settings, committer: GroupCommitter, reader: Engine, clock: Clock,
-                 listeners: list[Callable[[], None]] | None = None) -> None:
+                 listeners: list[Callable[[], None]] | None = None,
+                 intake_busy: Callable[[], bool] | None = None) -> None:
         self.settings = settings
         self.committer = committer
         self.reader = reader
         self.clock = clock
         #: called after each committed chunk (the relay's wake-up: the INFODIP service's listeners)
         self.listeners = listeners if listeners is not None else []
+        #: tribunals' intake near its bound (the admission's ``busy``): a batch then yields between chunks
+        self.intake_busy = intake_busy or (lambda: False)
         self._active = _Active()
         self._tasks: set[asyncio.Task[Any]] = set()
         self.chunk = settings.obitos_chunk_records
@@ -314,6 +320,7 @@ class ObitosService:
                     raise Conflict("INFODIP-E061", f"O lote {batch.header.lote_id} já foi recebido com outro "
                                                    f"conteúdo (bloco {index}).", field="idLote")
             else:
+                self._yield_to_intake()
                 prepared = self._prepare(chunk, seq, covered, state.pk)
                 if pending is not None:
                     pending.result(timeout=self.committer.timeout_s)
@@ -333,6 +340,15 @@ class ObitosService:
         elif link != state.digest:
             raise Conflict("INFODIP-E061", f"O lote {batch.header.lote_id} já foi recebido com outro conteúdo.",
                            field="idLote")
+
+    def _yield_to_intake(self) -> None:
+        """While tribunals' intake is busy (requests queued, the event loop lagging), wait before the next chunk
+        — in steps of 20 ms, at most ``YIELD_MAX_S`` per chunk: a batch is background work and must not make the
+        admission refuse tribunals (INFODIP-E092); bounded, so a steady load never stalls the batch."""
+        waited = 0.0
+        while waited < YIELD_MAX_S and self.intake_busy():
+            time.sleep(0.02)
+            waited += 0.02
 
     def _notify(self) -> None:
         for listener in self.listeners:
