@@ -60,7 +60,7 @@ from gateway.settings import Settings
 log = logging.getLogger("gateway.obitos")
 PROCESSANDO, CONCLUIDO = "processando", "concluido"
 #: the longest a batch waits for tribunals' intake before each chunk (seconds)
-YIELD_MAX_S = 0.5
+YIELD_MAX_S = 0.05
 #: the most outcomes one page (and one synchronous answer) carries
 PAGE_MAX = 1000
 #: where a record's version goes: the routing table sends every kind VI to the TSE (routing.destinations_for)

@@ -14,8 +14,10 @@ from typing import Any
 
 import httpx
 import pytest
+import zeep
 from lxml import etree
 from sqlalchemy import create_engine, func, select
+from zeep.wsse.username import UsernameToken
 
 from gateway.db.tables import communications, messages, obito_registros, outbox
 from tests.e2e.obitos_support import (
@@ -121,8 +123,9 @@ def test_rest_small_batch_every_outcome_then_resent(env: tuple[GatewayProcess, M
 
 def test_soap_channel_same_rules(env: tuple[GatewayProcess, Mocks, str]) -> None:
     gw, _mocks, _db = env
-    good = fresh(3, ("097543", "123456"), seed=3)
-    records = [good[0], good[1], dict(good[1]), with_book(good[2], "5")]
+    good = fresh(4, ("097543", "123456"), seed=3)
+    linked = {**good[0], "matricula": good[3]["matricula"], "cnsCartorio": good[3]["cnsCartorio"]}
+    records = [good[0], good[1], dict(good[1]), with_book(good[2], "5"), linked]
     lote = lid()
     r = httpx.post(gw.url + "/soap/crc", content=soap_body(lote, records), timeout=60,
                    headers={"Content-Type": "text/xml; charset=utf-8",
@@ -131,13 +134,18 @@ def test_soap_channel_same_rules(env: tuple[GatewayProcess, Mocks, str]) -> None
     doc = etree.fromstring(r.content)
     got = [(x.findtext("c:resultado", namespaces=C), x.findtext("c:codigo", namespaces=C))
            for x in doc.iterfind(".//c:resultado[c:sequencia]", C)]
-    assert got == [("aceito", None), ("aceito", None), ("duplicado", None), ("rejeitado", "INFODIP-E063")]
+    assert got == [("aceito", None), ("aceito", None), ("duplicado", None), ("rejeitado", "INFODIP-E063"),
+                   ("vinculado", None)]
     assert doc.findtext(".//c:situacao", namespaces=C) == "concluido"
-    # consultarLote pages the outcomes
-    page = httpx.post(gw.url + "/soap/crc", content=soap_call(
-        "consultarLote", f"<crc:idLote>{lote}</crc:idLote><crc:limite>2</crc:limite>"), timeout=30)
-    pdoc = etree.fromstring(page.content)
-    assert len(pdoc.findall(".//c:resultado[c:sequencia]", C)) == 2 and pdoc.findtext(".//c:proximo", namespaces=C)
+    # consultarLote pages the outcomes: zeep, from the served WSDL (which imports /xsd/crc-1.0.xsd)
+    client = zeep.Client(gw.url + "/soap/crc?wsdl", wsse=UsernameToken(CRC, password_of(CRC)))
+    page = client.service.consultarLote(idLote=lote, limite=2)
+    assert page.situacao == "concluido" and page.total == 5 and page.vinculados == 1
+    assert [x.resultado for x in page.resultado] == ["aceito", "aceito"] and page.proximo
+    rest = client.service.consultarLote(idLote=lote, cursor=page.proximo, limite=10)
+    assert [x.sequencia for x in rest.resultado] == [2, 3, 4] and rest.proximo is None
+    assert rest.resultado[1].codigo == "INFODIP-E063" and rest.resultado[2].protocoloAnterior == \
+        page.resultado[0].protocolo
     # a cartório may not send another cartório's record through SOAP either
     own = httpx.post(gw.url + "/soap/crc", content=soap_body(lid(), [fresh(1, ("123456",))[0]], user=CARTORIO),
                      timeout=30)
