@@ -154,13 +154,13 @@ def _one(ctx: Any, label: str, url: str, batch_file: Path, records: int, templat
     result.update({"seconds": elapsed, "post_s": posted, "rate": rate, "ratio": rate / floor_rate,
                    "rss_growth_mb": (hwm - rss0) / 1024, "intake_p99_ms": p99, "intake_errors": intake.get("errors"),
                    "intake_ok": intake.get("ok_all"),
-                   "intake_status": intake.get("status"), "intake_error_samples": intake.get("error_samples"), "status": status.get("contagem"), "stored_vi": stored,
-                   "queued_tse": queued})
+                   "intake_status": intake.get("status"), "intake_error_samples": intake.get("error_samples"),
+                   "status": status.get("contagem"), "stored_vi": stored, "queued_tse": queued})
     ctx.say(f"  {label:<10} gateway: {elapsed:6.1f} s (target ≤ 60)  {rate:8.0f} rec/s  ratio {rate / floor_rate:5.2f}"
             f" (target ≥ 0.25)  RSS growth {(hwm - rss0) / 1024:6.1f} MB (target < 300)  "
             f"tribunal intake p99 {p99 if p99 is None else round(p99, 1)} ms (target < 1000), "
-            f"errors {intake.get('errors')} {intake.get('status')}; stored VI {stored}, queued for TSE {queued}; outcomes "
-            f"{status.get('contagem')} (POST answered 202 in {posted:.1f} s)")
+            f"errors {intake.get('errors')} {intake.get('status')}; stored VI {stored}, queued for TSE {queued}; "
+            f"outcomes {status.get('contagem')} (POST answered 202 in {posted:.1f} s)")
     return result
 
 
