@@ -145,9 +145,10 @@ def install(app: FastAPI, service: ObitosService) -> None:
     router = APIRouter(prefix="/api/v1/obitos")
     settings = service.settings
 
-    @router.post("/lotes", status_code=200, responses={**responses(401, 403, 409, 413, 422, 429, 503),
-                                                       202: {"model": Lote, "description": "lote grande: em "
-                                                             "processamento; acompanhe em Location"}},
+    @router.post("/lotes", status_code=200, response_model=Lote,
+                 responses={**responses(401, 403, 409, 413, 422, 429, 503),
+                            202: {"model": Lote, "description": "lote grande: em processamento; acompanhe em "
+                                                                "Location"}},
                  summary="Envia um lote mensal de óbitos (JSON; até GATEWAY_OBITOS_MAX_RECORDS registros)",
                  openapi_extra={"requestBody": {"required": True, "content": {"application/json": {"schema": {
                      "type": "object", "required": ["idLote", "competencia", "registros"], "properties": {
@@ -176,8 +177,9 @@ def install(app: FastAPI, service: ObitosService) -> None:
         made = await service.declare_none(_caller(who), body.cnsCartorio, body.competencia)
         return DeclaracaoFeita(cnsCartorio=body.cnsCartorio, competencia=body.competencia, registrada=made)
 
-    @router.get("/pendencias", responses={**responses(401, 403, 422, 429, 503),
-                                          200: {"content": {"text/csv": {}}}},
+    @router.get("/pendencias", response_model=Pendencias, responses={**responses(401, 403, 422, 429, 503),
+                                          200: {"content": {"text/csv": {"schema": {"type": "string"}}},
+                                                "description": "JSON, ou CSV com formato=csv / Accept: text/csv"}},
                 summary="Por cartório e competência: o que falta (nem registros nem declaração) e o que atrasou")
     async def pendencias(request: Request, who: Annotated[Principal, Depends(ANYONE)],
                          competencia: Annotated[str, Query(description="AAAA-MM")],
