@@ -379,6 +379,16 @@ SECTIONS.append(Section("feed", "change feed read rate (versions/s, target ≥ 1
 # -- driver -----------------------------------------------------------------------------------------------------
 
 
+def obitos(ctx: Context) -> dict[str, Any]:
+    """A monthly death batch of 130,000 records on SQLite and PostgreSQL (bench/obitos.py)."""
+    from bench import obitos as section
+    return section.run(ctx)
+
+
+SECTIONS.append(Section("obitos", "monthly death batch (130k records, SOAP): records/s, seconds, RSS growth, ratio to "
+                        "iterparse+executemany, tribunal intake p99 meanwhile; SQLite and PostgreSQL", obitos))
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m bench.run", description=__doc__.splitlines()[0])
     p.add_argument("--only", action="append", default=[], help="section name(s) to run (repeatable, comma-separated)")

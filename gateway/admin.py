@@ -30,7 +30,7 @@ from gateway.auth import hash_password
 from gateway.auth_state import bump_epoch
 from gateway.clock import Clock
 from gateway.db.committer import Job, WriteContext
-from gateway.db.tables import credentials, organ_grants, organs
+from gateway.db.tables import credentials, obito_crc_cartorios, organ_grants, organs
 from gateway.errors import OperatorError
 from gateway.grants import scopes_of
 from gateway.hub.credentials import CredentialStore, TribunalCredential
@@ -175,6 +175,28 @@ class AdminService:
                                r["revoked_at"]) for r in rows]
 
     # -- organs ----------------------------------------------------------------------------------------------
+
+    def link_crc_cartorio(self, crc_code: str, cns: str, name: str | None = None,
+                          actor: Actor | None = None) -> bool:
+        """Configure the cartório *cns* under the CRC *crc_code*: the CRC may then send its deaths (issue 13).
+        Returns False when it was configured already. Errors: AdminError for an unknown organ, one that is not of
+        type ``crc``, or a malformed CNS."""
+        if not (len(cns) == 6 and cns.isdigit()):
+            raise AdminError(f"CNS inválido: {cns!r} (6 dígitos)", field="cns")
+
+        def job(ctx: WriteContext) -> bool:
+            row = ctx.conn.execute(select(organs.c.id, organs.c.organ_type).where(organs.c.code == crc_code)).first()
+            if row is None or row.organ_type != OrganType.CRC.value:
+                raise AdminError(f"{crc_code} não é uma CRC cadastrada", field="code")
+            exists = ctx.conn.execute(select(obito_crc_cartorios.c.cns).where(
+                obito_crc_cartorios.c.crc_organ_id == row.id, obito_crc_cartorios.c.cns == cns)).first()
+            if exists is not None:
+                return False
+            ctx.conn.execute(insert(obito_crc_cartorios).values(crc_organ_id=row.id, cns=cns, name=name))
+            self._audit(ctx, "admin.crc.cartorio", actor, row.id, orgao=crc_code, cns=cns)
+            return True
+
+        return self._change(job, epoch=False)
 
     def add_organ(self, code: str, name: str, organ_type: OrganType, *, kinds: Iterable[str] | None = None,
                   cns: str | None = None, actor: Actor | None = None) -> int:

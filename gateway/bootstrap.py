@@ -51,8 +51,9 @@ from gateway.db import migrate
 from gateway.db.committer import GroupCommitter, WriteContext
 from gateway.db.engine import is_sqlite, make_engine, normalise_url, sqlite_path
 from gateway.delivery import DeliveryService
-from gateway.edges import admin_api, feed_api, oauth, ops, rest, rest_consulta
+from gateway.edges import admin_api, feed_api, oauth, ops, rest, rest_consulta, rest_obitos
 from gateway.edges.forwarded import ClientAddressMiddleware, Forwarding
+from gateway.edges.soap_crc import CrcEndpoint
 from gateway.edges.soap_infodip import InfodipEndpoint
 from gateway.edges.soap_infodip11 import ENDPOINT_11, Infodip11Endpoint
 from gateway.edges.soap_mni import MniEndpoint
@@ -71,6 +72,7 @@ from gateway.infodip.service import InfodipService
 from gateway.infodip.versions import Deprecation, deprecation_of
 from gateway.infodip.webhooks import PushPolicy, WebhookPusher, WebhookService
 from gateway.metrics import Metrics
+from gateway.obitos.service import ObitosService
 from gateway.relay import Relay, RelayPolicy
 from gateway.settings import Settings, SettingsError, redact_url
 from gateway.throttle import LoginThrottle, report_forever
@@ -92,6 +94,7 @@ class Gateway:
     committer: GroupCommitter
     auth: CertificateAuthenticator
     infodip: InfodipService
+    obitos: ObitosService
     delivery: DeliveryService
     metrics: Metrics
     admission: Admission
@@ -311,6 +314,8 @@ def build(settings: Settings, clock: Clock | None = None, relay_wanted: bool | N
         if isinstance(tse, TseAdapter) and settings.tse_outcome_poll_s > 0:
             outcomes = OutcomePoller(tse, committer, reader, clock, settings.tse_outcome_poll_s)
     webhooks = WebhookService(reader, committer, clock, listeners=[pusher.wake] if pusher else [])
+    obitos = ObitosService(settings, committer, reader, clock, listeners=infodip.listeners,
+                           intake_busy=admission.busy)
     hub = None
     if settings.mni_registry_path:
         assert tribunal_store is not None  # a fallback secret always forms a key
@@ -319,7 +324,8 @@ def build(settings: Settings, clock: Clock | None = None, relay_wanted: bool | N
                   timedelta(hours=settings.mni_filing_ttl_hours), monitor=TribunalMonitor(clock, metrics))
     return Gateway(
         settings=settings, clock=clock, writer_engine=writer, reader_engine=reader, signer=signer,
-        committer=committer, auth=auth, infodip=infodip, delivery=delivery, metrics=metrics, admission=admission,
+        committer=committer, auth=auth, infodip=infodip, obitos=obitos, delivery=delivery, metrics=metrics,
+        admission=admission,
         adapters=adapters, relay=relay, hub=hub, throttle=throttle,
         tokens=TokenIssuer(secret, clock, settings.token_ttl_s), admin=admin, consulta=consulta,
         deprecation_10=deprecation_10,
@@ -376,6 +382,7 @@ def create_app(settings: Settings, clock: Clock | None = None, gateway: Gateway 
         try:
             yield
         finally:
+            await gw.obitos.drain()
             await gw.stop_probes()
             await gw.stop_relay()
             await gw.stop_reports()
@@ -403,6 +410,9 @@ def create_app(settings: Settings, clock: Clock | None = None, gateway: Gateway 
     infodip11.consulta = gw.consulta
     app.add_route(ENDPOINT_11, infodip11.post, methods=["POST"], include_in_schema=False)
     app.add_route(ENDPOINT_11, infodip11.get, methods=["GET"], include_in_schema=False)
+    crc = CrcEndpoint(gw.obitos, gw.auth, gw.metrics, gw.forwarding)
+    app.add_route("/soap/crc", crc.post, methods=["POST"], include_in_schema=False)
+    app.add_route("/soap/crc", crc.get, methods=["GET"], include_in_schema=False)
     mni = MniEndpoint(gw.hub, settings.mni_max_body_bytes, gw.metrics, budget, gw.forwarding)
     app.add_route("/soap/mni", mni.post, methods=["POST"], include_in_schema=False)
     app.add_route("/soap/mni", mni.get, methods=["GET"], include_in_schema=False)
@@ -417,6 +427,7 @@ def create_app(settings: Settings, clock: Clock | None = None, gateway: Gateway 
     oauth.install(app, oauth.OAuthEdge(gw.auth, gw.tokens, settings.admin_token))
     rest.install(app, gw.infodip, gw.delivery,
                  reload_registry=gw.reload_registry if gw.hub is not None else None)
+    rest_obitos.install(app, gw.obitos)
     admin_api.install(app, gw.admin)
     rest_consulta.install(app, gw.consulta)
     assert gw.feed is not None and gw.webhooks is not None

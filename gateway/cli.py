@@ -155,6 +155,40 @@ def cmd_validate(args: argparse.Namespace, con: Console) -> int:
     return 0
 
 
+def cmd_obitos_gerar(args: argparse.Namespace, con: Console) -> int:
+    """Write a synthetic monthly death batch of ``--registros`` records (valid CPF, matrícula, título) as the REST
+    JSON body or the SOAP request, streamed to ``--saida`` (constant memory, any size). Touches no database."""
+    from gateway.obitos import synthetic
+    from gateway.obitos.domain import competencia_of
+
+    if competencia_of(args.competencia) is None:
+        raise OperatorError(f"competência inválida: {args.competencia!r} (AAAA-MM)", field="competencia")
+    cns = [c.strip() for c in args.cns.split(",") if c.strip()]
+    if not cns or any(not (len(c) == 6 and c.isdigit()) for c in cns):
+        raise OperatorError(f"CNS inválido em {args.cns!r} (6 dígitos, separados por vírgula)", field="cns")
+    if args.registros < 0:
+        raise OperatorError("--registros deve ser 0 ou mais", field="registros")
+    lote = args.lote or f"LOTE-{args.competencia}-{args.registros}"
+    recs = synthetic.records(args.registros, cns, args.competencia, args.semente)
+    try:
+        with open(args.saida, "w", encoding="utf-8") as out:
+            if args.formato == "json":
+                n = synthetic.write_json(out, lote, args.competencia, recs)
+            else:
+                n = synthetic.write_soap(out, lote, args.competencia, recs, args.usuario, args.senha)
+    except OSError as exc:
+        raise OperatorError(f"não foi possível escrever {args.saida} ({exc.strerror})", field="saida") from None
+    print(f"{args.saida}: lote {lote}, competência {args.competencia}, {n} registros ({args.formato})")
+    return 0
+
+
+def cmd_obitos_cartorio(args: argparse.Namespace, con: Console) -> int:
+    """Configure a cartório (by CNS) under a CRC: the CRC may then send its deaths."""
+    made = con.admin.link_crc_cartorio(args.crc, args.cns, args.nome)
+    print(f"cartório {args.cns} {'configurado' if made else 'já estava configurado'} sob {args.crc}")
+    return 0
+
+
 def cmd_audit_verify(args: argparse.Namespace, con: Console) -> int:
     """Walk every audit chain and check hashes and checkpoint signatures; exit 2 when tampered with."""
     report, signed = con.verify_audit(args.public_key)
@@ -203,7 +237,8 @@ OPERADOR = arg("--operador", help="nome do operador registrado na auditoria (pad
 GROUPS = {"audit": "log de auditoria", "organ": "órgãos remetentes", "credential": "credenciais",
           "mni": "hub MNI", "keys": "chaves das credenciais MNI", "config": "configuração",
           "pki": "CA de sandbox: certificados de servidor e de cliente",
-          "feed": "webhooks do feed de alterações (Res. Conjunta 6/2020 art. 12)"}
+          "feed": "webhooks do feed de alterações (Res. Conjunta 6/2020 art. 12)",
+          "obitos": "lotes de óbitos do registro civil"}
 
 PORT_HELP = "porta TCP (0: uma livre)"
 
@@ -239,6 +274,20 @@ COMMANDS: dict[str, Command] = {
         arg("file", help="envelope SOAP ou elemento da operação"),)),
     "audit verify": Command(cmd_audit_verify, "verifica a cadeia de hashes e as assinaturas dos checkpoints", (
         arg("--public-key", help="chave pública Ed25519 (PEM); padrão: a da chave de assinatura"),)),
+    "obitos gerar": Command(cmd_obitos_gerar, "gera um lote mensal sintético de óbitos (JSON ou SOAP) de qualquer "
+                            "tamanho, com CPF, matrícula e título válidos", (
+        arg("--registros", type=int, required=True, help="quantos registros"),
+        arg("--competencia", required=True, help="mês dos óbitos, AAAA-MM"),
+        arg("--saida", required=True, help="arquivo a escrever"),
+        arg("--formato", choices=["json", "soap"], default="json", help="corpo REST (json) ou requisição SOAP"),
+        arg("--cns", default="097543,123456", help="CNS dos cartórios, separados por vírgula"),
+        arg("--lote", help="idLote (padrão: LOTE-<competência>-<registros>)"),
+        arg("--semente", type=int, default=13, help="semente dos dados sintéticos (mesma semente, mesmo lote)"),
+        arg("--usuario", default="crc-nacional", help="usuário do UsernameToken (SOAP)"),
+        arg("--senha", default="SENHA-DO-SANDBOX", help="senha do UsernameToken (SOAP)"))),
+    "obitos cartorio": Command(cmd_obitos_cartorio, "configura um cartório (CNS) sob uma CRC", (
+        arg("crc", help="código da CRC, p.ex. CRC"), arg("cns", help="CNS do cartório (6 dígitos)"),
+        arg("--nome", help="nome do cartório"))),
     "organ add": Command(admin_cli.cmd_organ_add, "cadastra um órgão", (
         arg("--code", required=True, help="código do órgão, p.ex. TJMG"),
         arg("--name", required=True, help="nome por extenso"),

@@ -2,7 +2,7 @@
 
 Enabled only by ``GATEWAY_CRASH_AT=point:N`` together with ``GATEWAY_ENVIRONMENT=test`` (settings refuse it
 otherwise). Points: ``before_commit``, ``after_commit`` (group committer), ``after_claim``,
-``after_partner_answer`` (relay).
+``after_partner_answer`` (relay), ``obitos_chunk`` (after each committed chunk of a death batch).
 """
 
 from __future__ import annotations

@@ -9,6 +9,7 @@ file in them (samples, credentials, keys, the database and its WAL/SHM, the hub'
 from __future__ import annotations
 
 import asyncio
+import io
 import json
 import os
 import secrets
@@ -16,7 +17,7 @@ import socket
 import sys
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -33,6 +34,7 @@ from gateway.hub.demo import configure, describe
 from gateway.infodip.domain import Kind
 from gateway.infodip.samples import REFERENCE_XPATH, SAMPLE_USERNAME, render_sample
 from gateway.infodip.webhooks import sandbox_subscription
+from gateway.obitos import synthetic
 from gateway.organs import OrganType
 from gateway.settings import Settings
 from gateway.simulators import START_TIMEOUT_S, MockProcess, SimulatorError, start_mock
@@ -68,6 +70,12 @@ DEMO_ORGANS = (
 )
 
 
+#: The cartórios configured under the sandbox's CRC (CNS, name): the demo cartório and a synthetic one that has no
+#: credential of its own (it sends only through the CRC).
+CRC_CARTORIOS = (("097543", "Cartório do 1º Ofício de Registro Civil das Pessoas Naturais (Capital/RJ)"),
+                 ("123456", "Cartório de Registro Civil sintético do sandbox"))
+
+
 def seed_organs(admin: AdminService, password_of: Callable[[str], str],
                 organs: Iterable[DemoOrgan] = DEMO_ORGANS) -> None:
     """Register the *organs* not yet registered and (re)set each one's credential to ``password_of(username)``."""
@@ -76,6 +84,27 @@ def seed_organs(admin: AdminService, password_of: Callable[[str], str],
         if o.code not in registered:
             admin.add_organ(o.code, o.name, o.organ_type, cns=o.cns)
         admin.set_credential(o.username, o.code, password_of(o.username))
+    if any(o.code == "CRC" for o in organs):  # the CRC sends for the demo cartório and a synthetic one
+        for cns, name in CRC_CARTORIOS:
+            admin.link_crc_cartorio("CRC", cns, name)
+
+
+def _obitos_samples(samples_dir: Path, today: date, passwords: dict[str, str]) -> dict[str, str]:
+    """The sample death batch of last month (10 synthetic records of the CRC's two cartórios), as the SOAP request
+    (with the CRC's credential) and the REST body; ``samples.obitos`` of the info file."""
+    first = today.replace(day=1)
+    prev = first - timedelta(days=1)
+    competencia = f"{prev.year:04d}-{prev.month:02d}"
+    user = "crc-nacional"
+    lote = f"EXEMPLO-{competencia}"
+    soap, rest = io.StringIO(), io.StringIO()
+    synthetic.write_soap(soap, lote, competencia, synthetic.records(10, [c for c, _ in CRC_CARTORIOS], competencia),
+                         user, passwords[user])
+    synthetic.write_json(rest, lote, competencia, synthetic.records(10, [c for c, _ in CRC_CARTORIOS], competencia))
+    write_private(samples_dir / "obitos.xml", soap.getvalue().encode())
+    write_private(samples_dir / "obitos.json", rest.getvalue().encode())
+    return {"soap": "samples/obitos.xml", "json": "samples/obitos.json", "username": user,
+            "password": passwords[user]}
 
 
 def write_private(path: Path, data: bytes) -> None:
@@ -186,12 +215,13 @@ def prepare(data_dir: Path, port: int, host: str = "127.0.0.1", kdf_n: int | Non
         write_private(samples_dir / f"{kind.value}.xml", body)
         samples[kind.value] = {"path": f"samples/{kind.value}.xml", "username": user, "password": passwords[user],
                                "operation": "enviarComunicacao", "reference_xpath": REFERENCE_XPATH}
+    samples_obitos = _obitos_samples(samples_dir, today, passwords)
     info: dict[str, Any] = {
         "gateway": f"http://{host}:{port}",
         "data_dir": str(data_dir),
         "config_file": str(own_config),
         "credentials": credentials,
-        "samples": {"infodip": samples},
+        "samples": {"infodip": samples, "obitos": samples_obitos},
         "admin_token": admin_token,
         "settings": {"ignored": ignored, "relay": "ativo" if settings.relay_enabled else "desativado"},
     }

@@ -16,10 +16,16 @@ INFODIP_11_DIR = SCHEMAS_DIR / "infodip" / "1.1"
 INFODIP_11_XSD = INFODIP_11_DIR / "xsd" / "infodip-1.1.xsd"
 INFODIP_11_WSDL = INFODIP_11_DIR / "wsdl" / "infodip-1.1.wsdl"
 
+CRC_DIR = SCHEMAS_DIR / "crc" / "1.0"
+CRC_XSD = CRC_DIR / "xsd" / "crc-1.0.xsd"
+CRC_WSDL = CRC_DIR / "wsdl" / "crc-1.0.wsdl"
+CRC_SAMPLES = CRC_DIR / "samples"
+
 MNI_DIR = SCHEMAS_DIR / "mni" / "2.2.2"
 
 #: Files served under ``/xsd/NAME`` (distinct names across contracts; the MNI WSDL imports ``../xsd/NAME``).
 SERVED_XSD: dict[str, Path] = {INFODIP_XSD.name: INFODIP_XSD, INFODIP_11_XSD.name: INFODIP_11_XSD,
+                               CRC_XSD.name: CRC_XSD,
                                **{p.name: p for p in sorted((MNI_DIR / "xsd").glob("*.xsd"))}}
 
 

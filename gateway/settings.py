@@ -131,6 +131,15 @@ class Settings(BaseSettings):
     deadline_days: int = Field(10, ge=0)
     # Código Eleitoral art. 71 §3º: deaths of a month by this day of the next month.
     death_deadline_day: int = Field(15, ge=1, le=31)
+    # Death batches (issue 13): records per batch beyond which it is refused whole (INFODIP-E060); records per
+    # chunk, each chunk one job of the group committer (small enough that tribunals' intake keeps flowing); batches
+    # of at most obitos_sync_max records are answered at once, bigger ones 202 + progress; the body's size limit
+    # (spooled to a temporary file, never held in memory) and where it is spooled (empty: the system's temp dir).
+    obitos_max_records: int = Field(10_000, ge=1)
+    obitos_chunk_records: int = Field(500, ge=1)
+    obitos_sync_max: int = Field(500, ge=0)
+    obitos_max_body_bytes: int = Field(256 * 1024 * 1024, ge=1)
+    obitos_spool_dir: str = ""
     log_level: str = "INFO"
     log_format: Literal["json", "text"] = "json"
     # Partners (empty URL: the destination is not configured and its rows wait in the outbox; production with the

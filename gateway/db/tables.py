@@ -335,3 +335,82 @@ store_outcomes = Table(
     Column("processed_at", DateTime(timezone=True), nullable=True),
     Column("recorded_at", DateTime(timezone=True), nullable=False),
 )
+
+# -- death batches from the civil registries (issue 13, gateway/obitos) ------------------------------------------
+
+#: One batch per (sending organ, the sender's batch id): its competência, progress and the digest chain of its
+#: committed chunks (a resend is compared chunk by chunk and continues after the last committed one).
+obito_lotes = Table(
+    "obito_lotes",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("organ_id", Integer, ForeignKey("organs.id"), nullable=False),
+    Column("lote_id", String(64), nullable=False),
+    Column("competencia", String(7), nullable=False),
+    Column("channel", String(8), nullable=False),  # soap | rest
+    Column("status", String(12), nullable=False),  # processando | concluido
+    Column("total", Integer, nullable=False),
+    Column("processed", Integer, nullable=False),
+    Column("chunks_done", Integer, nullable=False),
+    # SHA-256 chain over the records (hex) after the last committed chunk; the whole batch's once concluded
+    Column("digest", String(64), nullable=False),
+    Column("aceitos", Integer, nullable=False),
+    Column("duplicados", Integer, nullable=False),
+    Column("vinculados", Integer, nullable=False),
+    Column("rejeitados", Integer, nullable=False),
+    Column("atrasados", Integer, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+    UniqueConstraint("organ_id", "lote_id", name="uq_obito_lotes_sender"),
+)
+
+#: The digest chain after each committed chunk (chunk 0 first): what a resend of the same batch is compared with.
+obito_blocos = Table(
+    "obito_blocos",
+    metadata,
+    Column("lote", Integer, ForeignKey("obito_lotes.id"), primary_key=True),
+    Column("chunk", Integer, primary_key=True),
+    Column("digest", String(64), nullable=False),
+)
+
+#: One row per record of a batch, in order: its outcome and, for a stored one, the kind VI version it became
+#: (``message_id``, ``protocol``) with what INFODIP 1.0's block cannot carry (IBGE municipality, registration date).
+obito_registros = Table(
+    "obito_registros",
+    metadata,
+    Column("lote", Integer, ForeignKey("obito_lotes.id"), primary_key=True),
+    Column("seq", Integer, primary_key=True),
+    Column("outcome", String(10), nullable=False),  # aceito | duplicado | vinculado | rejeitado
+    Column("matricula", String(32), nullable=True),
+    Column("cns", String(6), nullable=True),
+    Column("protocol", String(21), nullable=True),  # the stored communication (aceito, vinculado)
+    Column("message_id", String(36), nullable=True),
+    Column("earlier", String(21), nullable=True),  # duplicado / vinculado: the earlier protocol, when shown
+    Column("code", String(16), nullable=True),
+    Column("field", String(40), nullable=True),
+    Column("message", Text, nullable=True),
+    Column("due_date", Date, nullable=True),
+    Column("days_late", Integer, nullable=False),
+    Column("municipio_ibge", String(7), nullable=True),
+    Column("data_registro", Date, nullable=True),
+    Index("ix_obito_registros_matricula", "matricula"),
+)
+
+#: A cartório's declaration that it registered no death in a competência (declararSemObitos).
+obito_declaracoes = Table(
+    "obito_declaracoes",
+    metadata,
+    Column("cns", String(6), primary_key=True),
+    Column("competencia", String(7), primary_key=True),
+    Column("organ_id", Integer, ForeignKey("organs.id"), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+)
+
+#: The cartórios (by CNS) a CRC sends for.
+obito_crc_cartorios = Table(
+    "obito_crc_cartorios",
+    metadata,
+    Column("crc_organ_id", Integer, ForeignKey("organs.id"), primary_key=True),
+    Column("cns", String(6), primary_key=True),
+    Column("name", String(200), nullable=True),
+)

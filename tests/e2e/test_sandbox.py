@@ -131,6 +131,20 @@ def test_readme_mni_example_runs_against_the_sandbox(sandbox: tuple[dict[str, ob
     assert lines[0].startswith("True") and re.match(r"True \d{30}$", lines[1]), out.stdout
 
 
+def test_readme_obitos_example_runs_against_the_sandbox(sandbox: tuple[dict[str, object], Path]) -> None:
+    """The death-batch example of the README, run verbatim in the sandbox's directory: the sample batch by REST,
+    every record accepted, then the same batch by SOAP answered with the earlier result."""
+    info, work = sandbox
+    obitos = info["samples"]["obitos"]  # type: ignore[index]
+    assert set(obitos) == {"soap", "json", "username", "password"} and obitos["username"] == "crc-nacional"
+    readme = (ROOT / "README.md").read_text()
+    block = readme.split("## Death batches from the civil registries", 1)[1].split("```python", 1)[1].split("```", 1)[0]
+    out = subprocess.run([sys.executable, "-c", block], cwd=work, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.splitlines() == [
+        "200 concluido {'aceito': 10, 'duplicado': 0, 'vinculado': 0, 'rejeitado': 0} True", "200 true"], out.stdout
+
+
 def test_readme_lists_every_error_code() -> None:
     """Every stable code of the catalogue is documented in the README."""
     readme = (ROOT / "README.md").read_text()

@@ -9,7 +9,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0008_consulta"
-down_revision = "0006_client_certificates"
+down_revision = "0007_obitos"
 branch_labels = None
 depends_on = None
 
