@@ -1,5 +1,5 @@
-"""The ``gateway`` command: serve, relay, sandbox, migrate, validate a file, verify the audit log, replay dead
-letters, manage organs and credentials.
+"""The ``gateway`` command: serve, relay, sandbox, migrate, validate a file, import history, verify the audit log,
+replay dead letters, manage organs and credentials.
 
 Thin: each command parses its arguments, takes what it needs from one :class:`gateway.bootstrap.Console` and calls
 one service. Commands are rows of :data:`COMMANDS`; one handler (:func:`main`) prints every
@@ -145,6 +145,30 @@ def cmd_config_show(_args: argparse.Namespace, con: Console) -> int:
     return 0
 
 
+def cmd_import(args: argparse.Namespace, con: Console) -> int:
+    """Import a history file (CSV or XML, docs/importacao.md) as one batch of ``--origem``: each refused record is
+    one stdout line ``linha N (id X): CODE mensagem (campo: …)``; progress on stderr every few seconds; the summary
+    last. Exit 1 when some record was refused, 0 otherwise (already imported records are not refusals)."""
+    from gateway.history.domain import Refusal
+    from gateway.history.service import BatchReport
+
+    def refused(r: Refusal) -> None:
+        err = r.error
+        code = getattr(err, "code", "GATEWAY-E111")
+        where = getattr(err, "field", None)
+        print(f"linha {r.line} (id {r.origin_id or '?'}): {code} {getattr(err, 'message', err)}"
+              + (f" (campo: {where})" if where else ""), flush=True)
+
+    def progress(report: BatchReport) -> None:
+        print(f"progresso: {report.lines} registro(s) lido(s), {report.accepted} importado(s), {report.skipped} já "
+              f"importado(s), {report.refused} recusado(s)", file=sys.stderr, flush=True)
+
+    report = con.history.import_file(Path(args.file), args.origem, args.formato, admin_cli.actor(args).name,
+                                     on_refusal=refused, on_progress=progress)
+    print(report.summary())
+    return 1 if report.refused else 0
+
+
 def arg(*flags: str, **options: Any) -> tuple[tuple[str, ...], dict[str, Any]]:
     """One ``add_argument`` call of a command, as data (every option has a ``help``: a test checks)."""
     return flags, options
@@ -201,6 +225,12 @@ COMMANDS: dict[str, Command] = {
         arg("--revision", default="head", help="revisão alvo (padrão: a mais recente)"),), creates_database=True),
     "validate": Command(cmd_validate, "valida um arquivo de requisição INFODIP sem enviá-lo", (
         arg("file", help="envelope SOAP ou elemento da operação"),)),
+    "import": Command(cmd_import, "importa o histórico de comunicações de um sistema anterior (CSV ou XML, "
+                      "docs/importacao.md); importadas nunca são entregues", (
+        arg("file", help="arquivo CSV (;) ou XML do leiaute de importação"),
+        arg("--origem", required=True, help="sistema de origem (1 a 16 letras, dígitos, _ . -); o id de cada "
+            "registro é único nele"),
+        arg("--formato", choices=["csv", "xml"], help="leiaute do arquivo (padrão: pela extensão)"), OPERADOR)),
     "audit verify": Command(cmd_audit_verify, "verifica a cadeia de hashes e as assinaturas dos checkpoints", (
         arg("--public-key", help="chave pública Ed25519 (PEM); padrão: a da chave de assinatura"),)),
     "organ add": Command(admin_cli.cmd_organ_add, "cadastra um órgão", (
