@@ -169,6 +169,33 @@ def cmd_import(args: argparse.Namespace, con: Console) -> int:
     return 1 if report.refused else 0
 
 
+def cmd_generate(args: argparse.Namespace, con: Console) -> int:
+    """Write ``--scale`` generated communications straight into the store (gateway/datagen.py), migrating first;
+    progress on stderr."""
+    from datetime import date
+
+    from gateway import datagen
+
+    try:
+        since = date.fromisoformat(args.desde)
+    except ValueError:
+        raise OperatorError(f"--desde inválida: {args.desde!r} (use AAAA-MM-DD)", field="desde") from None
+    if args.scale < 1:
+        raise OperatorError("--scale deve ser ao menos 1", field="scale")
+    con.migrate()
+
+    def progress(r: datagen.GenerationReport) -> None:
+        if r.communications % 50_000 < datagen.BATCH or r.communications == args.scale:
+            print(f"progresso: {r.communications}/{args.scale} comunicações ({r.seconds:.0f} s)", file=sys.stderr,
+                  flush=True)
+
+    report = datagen.generate(con.writer, con.clock, args.scale, seed=args.seed, since=since,
+                              timezone=con.settings.timezone, deliveries=not args.sem_entregas, progress=progress)
+    print(f"{report.communications} comunicações, {report.versions} versões, {report.deliveries} entregas, "
+          f"{report.persons} pessoas em {report.seconds:.1f} s")
+    return 0
+
+
 def arg(*flags: str, **options: Any) -> tuple[tuple[str, ...], dict[str, Any]]:
     """One ``add_argument`` call of a command, as data (every option has a ``help``: a test checks)."""
     return flags, options
@@ -231,6 +258,13 @@ COMMANDS: dict[str, Command] = {
         arg("--origem", required=True, help="sistema de origem (1 a 16 letras, dígitos, _ . -); o id de cada "
             "registro é único nele"),
         arg("--formato", choices=["csv", "xml"], help="leiaute do arquivo (padrão: pela extensão)"), OPERADOR)),
+    "gerar-dados": Command(cmd_generate, "gera N comunicações sintéticas direto no banco, para benchmarks "
+                           "(não passa pela recepção; docs/importacao.md)", (
+        arg("--scale", type=int, default=10_000, help="quantas comunicações (padrão 10000; o bench usa 1000000)"),
+        arg("--seed", type=int, default=14, help="semente do gerador (mesma semente, mesmos dados)"),
+        arg("--desde", default="2020-09-01", help="primeira data dos fatos (AAAA-MM-DD)"),
+        arg("--sem-entregas", action="store_true", help="não grava as entregas (outbox entregue a TSE/CNJ)")),
+        creates_database=True),
     "audit verify": Command(cmd_audit_verify, "verifica a cadeia de hashes e as assinaturas dos checkpoints", (
         arg("--public-key", help="chave pública Ed25519 (PEM); padrão: a da chave de assinatura"),)),
     "organ add": Command(admin_cli.cmd_organ_add, "cadastra um órgão", (
