@@ -107,9 +107,11 @@ class HistoryImport:
 
     def import_file(self, path: Path, origin: str, file_format: str | None, operator: str, *,
                     on_refusal: Callable[[Refusal], None] = lambda r: None,
-                    on_progress: Callable[[BatchReport], None] = lambda r: None) -> BatchReport:
+                    on_progress: Callable[[BatchReport], None] = lambda r: None,
+                    progress_every_s: float = PROGRESS_EVERY_S) -> BatchReport:
         """Import *path* (layout *file_format*, else its extension) as a new batch of *origin*; each refusal goes
-        to *on_refusal* as it happens, the counts to *on_progress* every :data:`PROGRESS_EVERY_S`. Returns the
+        to *on_refusal* as it happens, the counts to *on_progress* every *progress_every_s* seconds (at most once per
+        chunk). Returns the
         batch's counts. Errors: OperatorError GATEWAY-E110 (an unreadable file: the batch is marked
         ``interrupted``, what was committed stays), GATEWAY-E002 (a bad origin name)."""
         check_origin(origin)
@@ -134,7 +136,7 @@ class HistoryImport:
         try:
             for chunk in _chunks(read_records(path, fmt, self.tz), CHUNK):
                 self._import_chunk(chunk, report, on_refusal)
-                if time.monotonic() - last_progress >= PROGRESS_EVERY_S:
+                if time.monotonic() - last_progress >= progress_every_s:
                     last_progress = time.monotonic()
                     on_progress(report)
             status = "done"

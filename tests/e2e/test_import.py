@@ -17,7 +17,7 @@ from gateway.db.engine import make_engine
 from gateway.db.tables import communications, import_batches, imported_communications, messages, outbox
 from gateway.history.service import coverage
 from gateway.infodip.domain import Kind
-from tests.support import ROOT, GatewayProcess, Mocks, sample, test_settings, wait_until
+from tests.support import ROOT, GatewayProcess, Mocks, infodip_request, sample, test_settings, wait_until
 
 pytestmark = pytest.mark.e2e
 DOC = (ROOT / "docs" / "importacao.md").read_text(encoding="utf-8")
@@ -152,7 +152,8 @@ def test_xml_import_and_unreadable_files(db_url: str, tmp_path: Path) -> None:
 
 def test_imported_never_delivered(sqlite_url: str, mocks: Mocks, tmp_path: Path) -> None:
     """A gateway with its relay running delivers a live communication to TSE and CNJ and never any imported one:
-    the simulators receive exactly the live message, and no outbox row names an imported protocol."""
+    the simulators receive exactly the live message, and no outbox row names an imported protocol — not even after
+    the sender sends an imported communication again live (a replay of the imported receipt)."""
     csv_file = tmp_path / "historico.csv"
     csv_file.write_text(block("csv"), encoding="utf-8")
     assert gateway(sqlite_url, "import", str(csv_file), "--origem", "SISDIP-TJRJ").returncode == 1
@@ -165,6 +166,20 @@ def test_imported_never_delivered(sqlite_url: str, mocks: Mocks, tmp_path: Path)
         assert r.status_code == 200, r.text
         live = re.search(r"<i:idMensagem>([^<]+)", r.text).group(1)  # type: ignore[union-attr]
         wait_until(lambda: mocks.received("tse") and mocks.received("cnj"), what="the live delivery")
+        # TJRJ's system sends again, live, what it had sent through the old system (same reference, same content):
+        # the imported receipt comes back as a replay — nothing new is stored, nothing is delivered
+        engine = make_engine(sqlite_url)
+        try:
+            with engine.connect() as conn:
+                protocol, payload = conn.execute(select(messages.c.protocol, messages.c.payload).where(
+                    messages.c.sender_reference == "2019-000451")).one()
+        finally:
+            engine.dispose()
+        again = httpx.post(proc.url + "/soap/infodip", content=infodip_request("enviarComunicacao", payload.decode()),
+                           timeout=10)
+        assert again.status_code == 200, again.text
+        assert f"<i:protocolo>{protocol}</i:protocolo>" in again.text and "<i:reenvio>true</i:reenvio>" in again.text
+        assert "<i:destino>" not in again.text
     finally:
         proc.stop()
     assert {str(e["id"]) for e in mocks.received("tse")} == {live}
