@@ -20,7 +20,7 @@ from __future__ import annotations
 import hashlib
 import time
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -61,7 +61,6 @@ class BatchReport:
     refused: int = 0
     first_received_at: datetime | None = None
     last_received_at: datetime | None = None
-    protocols: list[str] = field(default_factory=list)
 
     def summary(self) -> str:
         """One Portuguese line with the counts."""
@@ -179,7 +178,6 @@ class HistoryImport:
                 ctx.audit.append(ctx.conn, "importacao.registros", self.clock.now(), detail={
                     "lote": report.batch_id, "origem": report.origin, "importados": len(accepted),
                     "primeiroProtocolo": accepted[0], "ultimoProtocolo": accepted[-1]})
-            report.protocols.extend(accepted)
             return late_refusals
 
         late = self.run(job) if chunk else []

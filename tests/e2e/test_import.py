@@ -195,3 +195,23 @@ def test_imported_never_delivered(sqlite_url: str, mocks: Mocks, tmp_path: Path)
     assert len(imported) == 3 and not imported & queued and len(queued) == 1
     assert cov.live_since is not None and cov.since is not None and cov.since < cov.live_since
     mocks.reset()
+
+
+def test_generator_command(tmp_path: Path) -> None:
+    """``gateway gerar-dados --scale 40`` migrates a new database and writes 40 communications, none pending
+    delivery; a bad ``--desde`` is one line GATEWAY-E002."""
+    url = f"sqlite:///{tmp_path / 'gerado.db'}"
+    done = gateway(url, "gerar-dados", "--scale", "40", "--seed", "5")
+    assert done.returncode == 0, done.stderr
+    assert re.fullmatch(r"40 comunicações, \d+ versões, \d+ entregas, 28 pessoas em [\d.]+ s",
+                        done.stdout.splitlines()[-1]), done.stdout
+    engine = make_engine(url)
+    try:
+        with engine.connect() as conn:
+            assert conn.execute(select(func.count()).select_from(communications)).scalar_one() == 40
+            assert conn.execute(select(func.count()).select_from(outbox).where(outbox.c.status != "delivered")
+                                ).scalar_one() == 0
+    finally:
+        engine.dispose()
+    bad = gateway(url, "gerar-dados", "--desde", "ontem")
+    assert bad.returncode == 2 and bad.stderr.startswith("GATEWAY-E002: --desde inválida")
