@@ -215,3 +215,34 @@ def test_generator_command(tmp_path: Path) -> None:
         engine.dispose()
     bad = gateway(url, "gerar-dados", "--desde", "ontem")
     assert bad.returncode == 2 and bad.stderr.startswith("GATEWAY-E002: --desde inválida")
+
+
+def peak_rss_kb(db_url: str, path: Path) -> int:
+    """Peak resident memory (kB) of a ``gateway import`` of *path* in a process of its own."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GATEWAY_")}
+    env.update({"GATEWAY_DATABASE_URL": db_url, "GATEWAY_SECRET_KEY": "s" * 40})
+    code = ("import resource, sys; from gateway.cli import main; status = main(sys.argv[1:]); "
+            "print('RSS', resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, file=sys.stderr); sys.exit(status)")
+    done = subprocess.run([sys.executable, "-c", code, "import", str(path), "--origem", path.stem], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    return int(done.stderr.rsplit("RSS ", 1)[1].split()[0])
+
+
+def test_import_memory_does_not_grow_with_the_file(sqlite_url: str, tmp_path: Path) -> None:
+    """Streaming: importing 12,000 records takes no more peak memory than importing 2,000, give or take 8 MB
+    (reading everything first would add the file and its records, tens of MB)."""
+    from gateway.datagen import person_cpf
+
+    def write(name: str, n: int) -> Path:
+        path = tmp_path / f"{name}.csv"
+        with path.open("w", encoding="utf-8") as out:
+            out.write("id_origem;orgao;tipo;data_recebimento;nome;cpf;data_fato;matricula_certidao;observacao\n")
+            for i in range(n):
+                out.write(f"{name}-{i};RCPN-097543;VI;2019-04-10;Pessoa {i};{person_cpf(i)};2019-04-02;"
+                          f"09754301552026400215118008934294;{'x' * 2000}\n")
+        return path
+
+    small = peak_rss_kb(sqlite_url, write("pequeno", 2_000))
+    large = peak_rss_kb(sqlite_url, write("grande", 12_000))
+    assert large - small < 8 * 1024, (small, large)
