@@ -15,12 +15,12 @@ What is measured where the endpoints do not exist yet: the consultation (``POST 
 the listing (``GET /api/v1/comunicacoes``, h14a) and the feed (``GET /api/v1/feed``, h14b) are not in this branch, so
 each is measured by a **store-level function** with the reads its endpoint needs (:class:`StoreTarget`): the
 consultation reads the person's communications, every version with its payload, every delivery and the coverage
-statement (cached); the listing pages by (received_at, protocol) over a sender's versions; the feed pages
-over the versions by (protocol, version) — the stand-in for the commit-order sequence h14b adds. :class:`RestTarget`
-holds the same three calls over HTTP in the issue's REST shapes; at merge, ``--via rest --url … --token …`` runs them
-against a gateway instead (the lead switches the default once the endpoints exist). The store-level figures leave
-out what the endpoints add: authentication, the audit entry written before each answer, the timeline computation
-and JSON rendering.
+statement (cached), in two statements; the listing pages by (received_at, protocol) over a sender's versions; the
+feed pages over the versions by (protocol, version) — the stand-in for the commit-order sequence h14b adds.
+:class:`RestTarget` holds the same three calls over HTTP in the issue's REST shapes; at merge, ``--via rest`` is to
+run them against a gateway on the generated database instead (not wired in this branch: it refuses). The
+store-level figures leave out what the endpoints add: authentication, the audit entry written before each answer,
+the timeline computation and JSON rendering.
 
 Scale: ``--scale`` (default 100,000: a few minutes in all). The issue's figure is 1,000,000:
 ``python -m bench.run --only consulta --scale 1000000`` (generation ≈ 3 min on SQLite, longer on PostgreSQL; the
@@ -77,12 +77,15 @@ _FLOOR = select(communications.c.protocol).where(communications.c.person_key == 
 class StoreTarget:
     """The store-level stand-ins of the endpoints (see the module's docstring)."""
 
-    _COMMS = select(communications).where(communications.c.person_key == bindparam("k"))
-    _VERSIONS = select(messages).where(messages.c.protocol.in_(bindparam("p", expanding=True))).order_by(
-        messages.c.protocol, messages.c.version)
+    #: the person's communications with every version (two round trips in all, with the deliveries)
+    _VERSIONS = select(communications, messages.c.version, messages.c.operation, messages.c.message_id,
+                       messages.c.sender_reference, messages.c.received_at, messages.c.late, messages.c.cancel_reason,
+                       messages.c.payload).join(messages, messages.c.protocol == communications.c.protocol).where(
+        communications.c.person_key == bindparam("k")).order_by(communications.c.protocol, messages.c.version)
     _DELIVERIES = select(outbox.c.protocol, outbox.c.version, outbox.c.destination, outbox.c.status,
-                         outbox.c.attempts, outbox.c.receipt, outbox.c.updated_at).where(
-        outbox.c.protocol.in_(bindparam("p", expanding=True)))
+                         outbox.c.attempts, outbox.c.receipt, outbox.c.updated_at).join(
+        communications, communications.c.protocol == outbox.c.protocol).where(
+        communications.c.person_key == bindparam("k"))
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
@@ -90,14 +93,13 @@ class StoreTarget:
         self.coverage.get()
 
     def consult(self, cpf: str) -> int:
+        key = {"k": "cpf:" + cpf}
         with self.engine.connect() as conn:
-            comms = conn.execute(self._COMMS, {"k": "cpf:" + cpf}).mappings().all()
-            protocols = [c["protocol"] for c in comms]
-            if protocols:
-                conn.execute(self._VERSIONS, {"p": protocols}).all()
-                conn.execute(self._DELIVERIES, {"p": protocols}).all()
+            versions = conn.execute(self._VERSIONS, key).all()
+            if versions:
+                conn.execute(self._DELIVERIES, key).all()
         self.coverage.get()
-        return len(comms)
+        return len({v.protocol for v in versions})
 
     def month_page(self, organ_id: int, start: datetime, end: datetime, cursor: Any, limit: int) -> tuple[int, Any]:
         q = select(messages.c.protocol, messages.c.version, messages.c.operation, messages.c.received_at,
@@ -320,8 +322,9 @@ def consulta(ctx: Context) -> dict[str, Any]:
     """The section: generate, then the three measurements, per backend."""
     scale = ctx.args.scale
     backends = ["sqlite"] + (["postgres"] if (ctx.args.pg_url or os.environ.get("GATEWAY_TEST_PG_URL")) else [])
-    if len(backends) == 1:
+    if "postgres" not in backends:
         ctx.say("  PostgreSQL: not measured (no --pg-url nor GATEWAY_TEST_PG_URL)")
+    backends = [b for b in backends if b in ctx.args.backends.split(",")]
     if ctx.args.via != "store":
         raise SystemExit("--via rest: the endpoints are not in this branch yet (see bench/consulta.py)")
     ctx.say(f"  {scale:,} communications per backend; measured at store level (endpoints not in this branch)")
@@ -364,6 +367,7 @@ def add_arguments(p: Any) -> None:
                    help="consulta: store-level functions (default) or the REST endpoints (once merged)")
     p.add_argument("--consulta-duration", type=float, default=20.0,
                    help="consulta: measured seconds of the 200 req/s consultation (and as many of the floor)")
+    p.add_argument("--backends", default="sqlite,postgres", help="consulta: which of sqlite,postgres to measure")
     p.add_argument("--feed-versions", type=int, default=200_000,
                    help="consulta: versions read from the feed for its rate")
 
