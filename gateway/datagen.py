@@ -19,9 +19,9 @@ The distribution (deterministic for a ``--seed``):
 - persons: ``0.7 × N`` of them; three quarters of the communications are about anyone, a quarter about the first
   5 % (so those have about seven each); the CPF of person *i* is :func:`person_cpf` (the bench asks for those).
 
-Cost: bulk inserts of :data:`BATCH` communications per transaction; 1,000,000 took 582 s on SQLite and 605 s on
-PostgreSQL on a shared 2-core machine (≈ 1.5 GB on disk; ``make bench`` reports it each run). Only for benchmarks and demonstrations: the generated references start
-with ``GER-``.
+Cost: bulk inserts of :data:`BATCH` communications per transaction; 1,000,000 took 582 s on SQLite and 486–605 s
+on PostgreSQL on a shared 2-core machine (≈ 1.5 GB on disk; ``make bench`` reports it each run). Only for
+benchmarks and demonstrations: the generated references start with ``GER-``.
 """
 
 from __future__ import annotations
