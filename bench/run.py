@@ -374,6 +374,17 @@ class _same:
 
 SECTIONS.append(Section("feed", "change feed read rate (versions/s, target ≥ 10,000) vs. a bare indexed read, "
                                 "SQLite and PostgreSQL", feed))
+def consulta(ctx: Context) -> dict[str, Any]:
+    """Issue 14 at scale: consultation by CPF at 200 req/s vs. its floor, a sender's month, the feed rate
+    (bench/consulta.py)."""
+    from bench.consulta import consulta as run_consulta
+
+    return run_consulta(ctx)
+
+
+SECTIONS.append(Section("consulta", "N generated communications (--scale, default 100000; the issue's 1000000) on "
+                                    "SQLite and PostgreSQL: consultation by CPF at 200 req/s vs. the indexed-lookup "
+                                    "floor, a sender's month, feed versions/s", consulta))
 
 
 # -- driver -----------------------------------------------------------------------------------------------------
@@ -420,6 +431,9 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--no-pin", action="store_true", help="do not pin processes to CPUs")
     p.add_argument("--keep", action="store_true", help="keep the temporary directory (databases, logs)")
     p.add_argument("--strict", action="store_true", help="exit 1 when a ratio misses its target or errors occur")
+    from bench.consulta import add_arguments
+
+    add_arguments(p)
     return p
 
 

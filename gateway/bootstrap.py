@@ -59,6 +59,7 @@ from gateway.edges.soap_infodip11 import ENDPOINT_11, Infodip11Endpoint
 from gateway.edges.soap_mni import MniEndpoint
 from gateway.errors import OperatorError
 from gateway.health import Health
+from gateway.history.service import HistoryImport
 from gateway.hub.credentials import CredentialStore
 from gateway.hub.monitor import TribunalMonitor
 from gateway.hub.registry import Registry, load_registry, reload_registry
@@ -525,6 +526,14 @@ class Console:
             engine.dispose()
 
     @cached_property
+    def history(self) -> HistoryImport:
+        """The history import (``gateway import``): its writes in transactions of their own, on an audit chain of
+        this command."""
+        signer = _signer(self.settings) if self.settings.signing_key_path else None
+        return HistoryImport(self.settings, self.writer, self.reader, self.clock,
+                             Transactions(self.writer, self.clock, signer))
+
+    @cached_property
     def intake(self) -> IntakeChecks:
         """INFODIP intake's checks, the same pipeline as ``/soap/infodip`` (no database)."""
         return IntakeChecks(self.settings, self.clock)
@@ -573,6 +582,9 @@ class Console:
         admin = self.__dict__.pop("admin", None)
         if isinstance(admin, AdminService) and isinstance(admin.run, Transactions):
             admin.run.close()
+        history = self.__dict__.pop("history", None)
+        if isinstance(history, HistoryImport):
+            history.run.close()
         for name in ("writer", "reader"):
             engine = self.__dict__.pop(name, None)
             if engine is not None:

@@ -1,5 +1,5 @@
-"""The ``gateway`` command: serve, relay, sandbox, migrate, validate a file, verify the audit log, replay dead
-letters, manage organs and credentials.
+"""The ``gateway`` command: serve, relay, sandbox, migrate, validate a file, import history, verify the audit log,
+replay dead letters, manage organs and credentials.
 
 Thin: each command parses its arguments, takes what it needs from one :class:`gateway.bootstrap.Console` and calls
 one service. Commands are rows of :data:`COMMANDS`; one handler (:func:`main`) prints every
@@ -209,6 +209,57 @@ def cmd_config_show(_args: argparse.Namespace, con: Console) -> int:
     return 0
 
 
+def cmd_import(args: argparse.Namespace, con: Console) -> int:
+    """Import a history file (CSV or XML, docs/importacao.md) as one batch of ``--origem``: each refused record is
+    one stdout line ``linha N (id X): CODE mensagem (campo: …)``; progress on stderr every few seconds; the summary
+    last. Exit 1 when some record was refused, 0 otherwise (already imported records are not refusals)."""
+    from gateway.history.domain import Refusal
+    from gateway.history.service import BatchReport
+
+    def refused(r: Refusal) -> None:
+        err = r.error
+        code = getattr(err, "code", "GATEWAY-E111")
+        where = getattr(err, "field", None)
+        print(f"linha {r.line} (id {r.origin_id or '?'}): {code} {getattr(err, 'message', err)}"
+              + (f" (campo: {where})" if where else ""), flush=True)
+
+    def progress(report: BatchReport) -> None:
+        print(f"progresso: {report.lines} registro(s) lido(s), {report.accepted} importado(s), {report.skipped} já "
+              f"importado(s), {report.refused} recusado(s)", file=sys.stderr, flush=True)
+
+    report = con.history.import_file(Path(args.file), args.origem, args.formato, admin_cli.actor(args).name,
+                                     on_refusal=refused, on_progress=progress)
+    print(report.summary())
+    return 1 if report.refused else 0
+
+
+def cmd_generate(args: argparse.Namespace, con: Console) -> int:
+    """Write ``--scale`` generated communications straight into the store (gateway/datagen.py), migrating first;
+    progress on stderr."""
+    from datetime import date
+
+    from gateway import datagen
+
+    try:
+        since = date.fromisoformat(args.desde)
+    except ValueError:
+        raise OperatorError(f"--desde inválida: {args.desde!r} (use AAAA-MM-DD)", field="desde") from None
+    if args.scale < 1:
+        raise OperatorError("--scale deve ser ao menos 1", field="scale")
+    con.migrate()
+
+    def progress(r: datagen.GenerationReport) -> None:
+        if r.communications % 50_000 < datagen.BATCH or r.communications == args.scale:
+            print(f"progresso: {r.communications}/{args.scale} comunicações ({r.seconds:.0f} s)", file=sys.stderr,
+                  flush=True)
+
+    report = datagen.generate(con.writer, con.clock, args.scale, seed=args.seed, since=since,
+                              timezone=con.settings.timezone, deliveries=not args.sem_entregas, progress=progress)
+    print(f"{report.communications} comunicações, {report.versions} versões, {report.deliveries} entregas, "
+          f"{report.persons} pessoas em {report.seconds:.1f} s")
+    return 0
+
+
 def arg(*flags: str, **options: Any) -> tuple[tuple[str, ...], dict[str, Any]]:
     """One ``add_argument`` call of a command, as data (every option has a ``help``: a test checks)."""
     return flags, options
@@ -272,6 +323,19 @@ COMMANDS: dict[str, Command] = {
         arg("--revision", default="head", help="revisão alvo (padrão: a mais recente)"),), creates_database=True),
     "validate": Command(cmd_validate, "valida um arquivo de requisição INFODIP sem enviá-lo", (
         arg("file", help="envelope SOAP ou elemento da operação"),)),
+    "import": Command(cmd_import, "importa o histórico de comunicações de um sistema anterior (CSV ou XML, "
+                      "docs/importacao.md); importadas nunca são entregues", (
+        arg("file", help="arquivo CSV (;) ou XML do leiaute de importação"),
+        arg("--origem", required=True, help="sistema de origem (1 a 16 letras, dígitos, _ . -); o id de cada "
+            "registro é único nele"),
+        arg("--formato", choices=["csv", "xml"], help="leiaute do arquivo (padrão: pela extensão)"), OPERADOR)),
+    "gerar-dados": Command(cmd_generate, "gera N comunicações sintéticas direto no banco, para benchmarks "
+                           "(não passa pela recepção; docs/importacao.md)", (
+        arg("--scale", type=int, default=10_000, help="quantas comunicações (padrão 10000; o bench usa 1000000)"),
+        arg("--seed", type=int, default=14, help="semente do gerador (mesma semente, mesmos dados)"),
+        arg("--desde", default="2020-09-01", help="primeira data dos fatos (AAAA-MM-DD)"),
+        arg("--sem-entregas", action="store_true", help="não grava as entregas (outbox entregue a TSE/CNJ)")),
+        creates_database=True),
     "audit verify": Command(cmd_audit_verify, "verifica a cadeia de hashes e as assinaturas dos checkpoints", (
         arg("--public-key", help="chave pública Ed25519 (PEM); padrão: a da chave de assinatura"),)),
     "obitos gerar": Command(cmd_obitos_gerar, "gera um lote mensal sintético de óbitos (JSON ou SOAP) de qualquer "

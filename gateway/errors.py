@@ -181,6 +181,13 @@ CATALOGUE: dict[str, str] = {
     "GATEWAY-E102": "Assinatura de webhook não encontrada.",
     "GATEWAY-E103": "URL de webhook inválida (http ou https, com host).",
     "GATEWAY-E104": "Resultado de processamento desconhecido (processado, eleitor-nao-encontrado, revisao-manual).",
+    "GATEWAY-E110": "Arquivo de importação ilegível (formato, cabeçalho, codificação ou XML malformado).",
+    "GATEWAY-E111": "Registro de importação inválido: campo ausente ou ilegível (id de origem, órgão, data de"
+    " recebimento, tipo, prazo).",
+    "GATEWAY-E112": "Id de origem já importado com outro conteúdo.",
+    "GATEWAY-E113": "Órgão remetente desconhecido.",
+    "GATEWAY-E114": "Data de recebimento no futuro.",
+    "GATEWAY-E115": "Referência do remetente já usada pelo órgão em outra comunicação.",
     # Dívida ativa (PGFN/PGF bridge, gateway/divida): the caller's input, then what is reported per source
     "DIVIDA-E001": "CPF ou CNPJ inválido.",
     "DIVIDA-E002": "Informe de 1 a 100 documentos (CPF ou CNPJ).",

@@ -5,7 +5,7 @@ Writes (:func:`record_person`) run inside the INFODIP acceptance's transaction; 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
@@ -15,7 +15,15 @@ from sqlalchemy.engine import Connection
 
 from gateway.clock import utc
 from gateway.consulta.facts import PersonKeys
-from gateway.db.tables import communications, consulta_pessoas, messages, organs, outbox, store_outcomes
+from gateway.db.tables import (
+    communications,
+    consulta_pessoas,
+    import_batches,
+    messages,
+    organs,
+    outbox,
+    store_outcomes,
+)
 
 _INSERT_PERSON = insert(consulta_pessoas)
 _DELETE_PERSON = delete(consulta_pessoas).where(consulta_pessoas.c.protocol == bindparam("p"))
@@ -160,14 +168,10 @@ class Coverage:
     imported: tuple[ImportedHistory, ...] = field(default=())
 
 
-#: Functions adding imported histories to :func:`coverage` (the history import registers its own: hook for the
-#: import-batch table, which this module does not know).
-COVERAGE_SOURCES: list[Callable[[Connection], Sequence[ImportedHistory]]] = []
-
-
 def coverage(conn: Connection) -> Coverage:
-    """What the data covers: the first communication received, and every imported history
-    (:data:`COVERAGE_SOURCES`)."""
+    """What the data covers: the first communication received (live or imported) and every imported history that
+    brought communications (``gateway import``, :mod:`gateway.history`: one entry per import batch, its origin, when
+    it ended and how many communications it added)."""
     # protocols begin with the day of reception (AAAAMMDD-…): the primary key finds the first day at once, then
     # only that day's rows are read (a min over every row's created_at would scan the table)
     first_protocol = conn.execute(select(func.min(communications.c.protocol))).scalar()
@@ -176,10 +180,15 @@ def coverage(conn: Connection) -> Coverage:
         day = first_protocol.split("-", 1)[0]
         first = conn.execute(select(func.min(communications.c.created_at)).where(
             communications.c.protocol >= day, communications.c.protocol < day + "~")).scalar()
-    imported: list[ImportedHistory] = []
-    for source in COVERAGE_SOURCES:
-        imported.extend(source(conn))
-    return Coverage(utc(first) if first is not None else None, tuple(imported))
+    imported = tuple(
+        ImportedHistory(r.origin, str(r.id), utc(r.finished_at) if r.finished_at else None, r.accepted)
+        for r in conn.execute(select(import_batches.c.id, import_batches.c.origin, import_batches.c.finished_at,
+                                     import_batches.c.accepted).where(import_batches.c.accepted > 0)
+                              .order_by(import_batches.c.id)))
+    earliest = conn.execute(select(func.min(import_batches.c.first_received_at)).where(
+        import_batches.c.accepted > 0)).scalar()
+    since = min((utc(t) for t in (first, earliest) if t is not None), default=None)
+    return Coverage(since, imported)
 
 
 # -- a sender's listing ----------------------------------------------------------------------------------------------

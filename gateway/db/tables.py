@@ -414,3 +414,40 @@ obito_crc_cartorios = Table(
     Column("cns", String(6), primary_key=True),
     Column("name", String(200), nullable=True),
 )
+
+# -- history import (issue 14, point 6: gateway/history/) ----------------------------------------------------------
+
+#: One row per ``gateway import`` run: the origin (the system the history comes from), the file, its counts and the
+#: range of reception dates it brought; the consultation's coverage statement reads it (gateway/history/service.py).
+import_batches = Table(
+    "import_batches",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("origin", String(16), nullable=False),
+    Column("file_name", String(300), nullable=False),
+    Column("file_format", String(4), nullable=False),  # csv | xml
+    Column("operator", String(200), nullable=False),
+    Column("status", String(12), nullable=False),  # running | done | interrupted
+    Column("lines", Integer, nullable=False, default=0),
+    Column("accepted", Integer, nullable=False, default=0),
+    Column("skipped", Integer, nullable=False, default=0),  # already imported (same origin id, same content)
+    Column("refused", Integer, nullable=False, default=0),
+    Column("first_received_at", DateTime(timezone=True), nullable=True),
+    Column("last_received_at", DateTime(timezone=True), nullable=True),
+    Column("started_at", DateTime(timezone=True), nullable=False),
+    Column("finished_at", DateTime(timezone=True), nullable=True),
+)
+
+#: The communications that came from an import: their origin, the id they had there (unique per origin: the import
+#: is idempotent on it) and the batch that brought them. A communication here was never received live and is never
+#: delivered (no outbox row is written for it).
+imported_communications = Table(
+    "imported_communications",
+    metadata,
+    Column("protocol", String(21), ForeignKey("communications.protocol"), primary_key=True),
+    Column("origin", String(16), nullable=False),
+    Column("origin_id", String(40), nullable=False),
+    Column("batch_id", Integer, ForeignKey("import_batches.id"), nullable=False),
+    UniqueConstraint("origin", "origin_id", name="uq_imported_origin_id"),
+    Index("ix_imported_batch", "batch_id"),
+)

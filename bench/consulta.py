@@ -1,0 +1,375 @@
+"""Section ``consulta`` (issue 14): the store at scale — N communications written by the generator
+(``gateway gerar-dados``, gateway/datagen.py), then, on SQLite and on PostgreSQL:
+
+1. **consultation by CPF at 200 req/s** (open loop: request *i* is scheduled at t0 + i/R and its latency counted
+   from then, so a stall cannot hide queueing), p50/p99, against a **floor** measured in the same run — the same
+   indexed lookup of the person's communications with no checks and nothing else read. Targets: p99 < 20 ms and
+   p99 within 3× of the floor's;
+2. **listing a sender's month**: the busiest sender's busiest month, read in cursor pages of 100 (the shape of
+   ``GET /api/v1/comunicacoes``), time per page and for the whole month — on the schema as it is, then with an
+   index on ``messages (organ_id, received_at)`` (which this branch's schema lacks) created for the measurement;
+3. **feed read rate**: every version read in commit order in pages of 1,000 with its payload (the shape of
+   ``GET /api/v1/feed?cursor=&limite=1000``), versions/s. Target ≥ 10,000/s.
+
+What is measured where the endpoints do not exist yet: the consultation (``POST /api/v1/pessoas/situacao``, h14a),
+the listing (``GET /api/v1/comunicacoes``, h14a) and the feed (``GET /api/v1/feed``, h14b) are not in this branch, so
+each is measured by a **store-level function** with the reads its endpoint needs (:class:`StoreTarget`): the
+consultation reads the person's communications, every version with its payload, every delivery and the coverage
+statement (cached), in two statements; the listing pages by (received_at, protocol) over a sender's versions; the
+feed pages over the versions by (protocol, version) — the stand-in for the commit-order sequence h14b adds.
+:class:`RestTarget` holds the same three calls over HTTP in the issue's REST shapes; at merge, ``--via rest`` is to
+run them against a gateway on the generated database instead (not wired in this branch: it refuses). The
+store-level figures leave out what the endpoints add: authentication, the audit entry written before each answer,
+the timeline computation and JSON rendering.
+
+Scale: ``--scale`` (default 100,000: a few minutes in all). The issue's figure is 1,000,000:
+``python -m bench.run --only consulta --scale 1000000`` (generation ≈ 3 min on SQLite, longer on PostgreSQL; the
+SQLite file is about 1.3 GB). PostgreSQL from ``--pg-url`` or ``GATEWAY_TEST_PG_URL`` (a schema of its own, dropped
+afterwards); without one, only SQLite is measured and the output says so.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import time
+import uuid
+from collections.abc import Callable
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any, Protocol
+
+from sqlalchemy import bindparam, func, select, text, tuple_
+from sqlalchemy.engine import Connection, Engine
+
+from bench.loadgen import percentiles
+from gateway.clock import SystemClock, utc
+from gateway.datagen import generate, person_cpf
+from gateway.db import migrate
+from gateway.db.engine import make_engine
+from gateway.db.tables import communications, messages, outbox
+from gateway.history.service import CoverageCache
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+    from bench.run import Context
+
+RATE = 200.0
+P99_TARGET_MS = 20.0
+FLOOR_RATIO_TARGET = 3.0
+FEED_TARGET = 10_000.0
+
+
+class Target(Protocol):
+    """The three reads the section measures."""
+
+    def consult(self, cpf: str) -> int: ...  # communications about the person
+    def month_page(self, organ_id: int, start: datetime, end: datetime, cursor: Any, limit: int) -> tuple[int, Any]: ...
+    def feed_page(self, cursor: Any, limit: int) -> tuple[int, Any]: ...
+
+
+# -- the floor: the same indexed lookup, no checks -------------------------------------------------------------
+
+_FLOOR = select(communications.c.protocol).where(communications.c.person_key == bindparam("k"))
+
+
+class StoreTarget:
+    """The store-level stand-ins of the endpoints (see the module's docstring)."""
+
+    #: the person's communications with every version (two round trips in all, with the deliveries)
+    _VERSIONS = select(communications, messages.c.version, messages.c.operation, messages.c.message_id,
+                       messages.c.sender_reference, messages.c.received_at, messages.c.late, messages.c.cancel_reason,
+                       messages.c.payload).join(messages, messages.c.protocol == communications.c.protocol).where(
+        communications.c.person_key == bindparam("k")).order_by(communications.c.protocol, messages.c.version)
+    _DELIVERIES = select(outbox.c.protocol, outbox.c.version, outbox.c.destination, outbox.c.status,
+                         outbox.c.attempts, outbox.c.receipt, outbox.c.updated_at).join(
+        communications, communications.c.protocol == outbox.c.protocol).where(
+        communications.c.person_key == bindparam("k"))
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self.coverage = CoverageCache(engine, SystemClock(), ttl_s=3600)
+        self.coverage.get()
+
+    def consult(self, cpf: str) -> int:
+        key = {"k": "cpf:" + cpf}
+        with self.engine.connect() as conn:
+            versions = conn.execute(self._VERSIONS, key).all()
+            if versions:
+                conn.execute(self._DELIVERIES, key).all()
+        self.coverage.get()
+        return len({v.protocol for v in versions})
+
+    def month_page(self, organ_id: int, start: datetime, end: datetime, cursor: Any, limit: int) -> tuple[int, Any]:
+        q = select(messages.c.protocol, messages.c.version, messages.c.operation, messages.c.received_at,
+                   messages.c.sender_reference, messages.c.late, communications.c.kind, communications.c.status).join(
+            communications, communications.c.protocol == messages.c.protocol).where(
+            messages.c.organ_id == organ_id, messages.c.received_at >= start, messages.c.received_at < end)
+        if cursor is not None:
+            q = q.where(tuple_(messages.c.received_at, messages.c.protocol, messages.c.version) > tuple_(*cursor))
+        q = q.order_by(messages.c.received_at, messages.c.protocol, messages.c.version).limit(limit)
+        with self.engine.connect() as conn:
+            rows = conn.execute(q).all()
+        return len(rows), ((rows[-1].received_at, rows[-1].protocol, rows[-1].version) if len(rows) == limit
+                           else None)
+
+    def feed_page(self, cursor: Any, limit: int) -> tuple[int, Any]:
+        q = select(messages.c.protocol, messages.c.version, messages.c.operation, messages.c.organ_id,
+                   messages.c.received_at, messages.c.payload)
+        if cursor is not None:  # a row-value comparison: PostgreSQL walks the index from the cursor (with OR it
+            # would scan the index from its start on every page)
+            q = q.where(tuple_(messages.c.protocol, messages.c.version) > tuple_(*cursor))
+        q = q.order_by(messages.c.protocol, messages.c.version).limit(limit)
+        with self.engine.connect() as conn:
+            rows = conn.execute(q).all()
+        return len(rows), ((rows[-1].protocol, rows[-1].version) if len(rows) == limit else None)
+
+
+class RestTarget:
+    """The same reads over the issue's REST shapes (for the lead to switch to at merge; not run in this branch):
+    ``POST /api/v1/pessoas/situacao`` with ``{"cpf", "finalidade"}`` and ``On-Behalf-Of``,
+    ``GET /api/v1/comunicacoes?de=&ate=&cursor=&limite=``, ``GET /api/v1/feed?cursor=&limite=``."""
+
+    def __init__(self, url: str, token: str, on_behalf_of: str = "18273645053") -> None:
+        import httpx
+
+        self.http = httpx.Client(base_url=url, timeout=30, headers={"Authorization": f"Bearer {token}"})
+        self.on_behalf_of = on_behalf_of
+
+    def consult(self, cpf: str) -> int:
+        r = self.http.post("/api/v1/pessoas/situacao", json={"cpf": cpf, "finalidade": "0000000-00.2026.8.19.0001"},
+                           headers={"On-Behalf-Of": self.on_behalf_of})
+        r.raise_for_status()
+        return len(r.json().get("comunicacoes", []))
+
+    def month_page(self, organ_id: int, start: datetime, end: datetime, cursor: Any, limit: int) -> tuple[int, Any]:
+        params = {"de": start.date().isoformat(), "ate": end.date().isoformat(), "limite": limit}
+        if cursor:
+            params["cursor"] = cursor
+        r = self.http.get("/api/v1/comunicacoes", params=params)
+        r.raise_for_status()
+        body = r.json()
+        return len(body.get("itens", [])), body.get("proximoCursor")
+
+    def feed_page(self, cursor: Any, limit: int) -> tuple[int, Any]:
+        r = self.http.get("/api/v1/feed", params={"limite": limit, **({"cursor": cursor} if cursor else {})})
+        r.raise_for_status()
+        body = r.json()
+        return len(body.get("versoes", [])), body.get("cursor") if body.get("versoes") else None
+
+
+# -- measurements ------------------------------------------------------------------------------------------------
+
+def open_loop(call: Callable[[int], object], rate: float, duration: float) -> dict[str, Any]:
+    """Call ``call(i)`` for i scheduled at t0 + i/rate during *duration* seconds, one at a time; latency from the
+    scheduled instant (a slow call delays the next ones, and their latency says so)."""
+    total = int(rate * duration)
+    latencies: list[float] = []
+    t0 = time.perf_counter() + 0.05
+    for i in range(total):
+        scheduled = t0 + i / rate
+        wait = scheduled - time.perf_counter()
+        if wait > 0:
+            time.sleep(wait)
+        call(i)
+        latencies.append(time.perf_counter() - scheduled)
+    elapsed = time.perf_counter() - t0
+    return {"requests": total, "achieved_rate": total / elapsed, "latency_ms": percentiles(latencies)}
+
+
+def consultation(engine: Engine, target: Target, persons: int, duration: float, say: Callable[[str], None],
+                 seed: int = 7) -> dict[str, Any]:
+    """The consultation by CPF at :data:`RATE` vs. the floor (alternated twice each to share the machine's noise)."""
+    rng = random.Random(seed)
+    cpfs = [person_cpf(rng.randrange(persons)) for _ in range(int(RATE * duration) + 200)]
+
+    def floor_call(i: int) -> None:
+        with engine.connect() as conn:
+            conn.execute(_FLOOR, {"k": "cpf:" + cpfs[i]}).all()
+
+    found = [0]
+
+    def target_call(i: int) -> None:
+        found[0] += target.consult(cpfs[i])
+
+    for i in range(200):  # warm both paths' caches
+        floor_call(i)
+        target_call(i)
+    found[0] = 0
+    runs: dict[str, list[dict[str, Any]]] = {"floor": [], "consulta": []}
+    for _ in range(2):
+        runs["floor"].append(open_loop(floor_call, RATE, duration / 2))
+        runs["consulta"].append(open_loop(target_call, RATE, duration / 2))
+    merged = {name: _merge(rs) for name, rs in runs.items()}
+    p99, floor99 = merged["consulta"]["latency_ms"]["p99"], merged["floor"]["latency_ms"]["p99"]
+    ratio = p99 / floor99 if floor99 else None
+    merged["ratio_p99"] = ratio
+    merged["communications_per_consultation"] = found[0] / max(1, sum(r["requests"] for r in runs["consulta"]))
+    merged["verdict"] = "PASS" if p99 < P99_TARGET_MS and ratio is not None and ratio <= FLOOR_RATIO_TARGET \
+        else "FAIL"
+    for name in ("floor", "consulta"):
+        lat = merged[name]["latency_ms"]
+        say(f"    {name:<9} {RATE:.0f} req/s offered, {merged[name]['achieved_rate']:.0f} achieved   "
+            f"p50 {lat['p50']:.2f} ms  p99 {lat['p99']:.2f} ms  max {lat['max']:.1f} ms")
+    say(f"    consulta/floor p99 ×{ratio:.2f} (target ≤ {FLOOR_RATIO_TARGET:g}), p99 target < {P99_TARGET_MS:g} ms, "
+        f"{merged['communications_per_consultation']:.2f} communications per person → {merged['verdict']}")
+    return merged
+
+
+def _merge(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    # percentiles of the union are not those of the parts; the worse of each percentile is reported (conservative)
+    lat = {k: max((r["latency_ms"][k] or 0.0) for r in runs) for k in runs[0]["latency_ms"]}
+    return {"requests": sum(r["requests"] for r in runs), "achieved_rate": min(r["achieved_rate"] for r in runs),
+            "latency_ms": lat, "runs": runs}
+
+
+LISTING_INDEX = "bench_ix_messages_organ_received"
+
+
+def month_listing_both(engine: Engine, target: Target, say: Callable[[str], None]) -> dict[str, Any]:
+    """:func:`month_listing` on the schema as it is, then again with an index on ``messages (organ_id,
+    received_at)`` — what the listing of h14a needs; this branch's schema has none — created for the measurement and
+    dropped after."""
+    out = {"as_is": month_listing(engine, target, say)}
+    with engine.begin() as conn:
+        conn.execute(text(f"CREATE INDEX {LISTING_INDEX} ON messages (organ_id, received_at)"))
+        if engine.dialect.name == "postgresql":
+            conn.execute(text("ANALYZE messages"))
+    try:
+        say("    with an index on messages (organ_id, received_at):")
+        out["with_index"] = month_listing(engine, target, say)
+    finally:
+        with engine.begin() as conn:
+            conn.execute(text(f"DROP INDEX {LISTING_INDEX}"))
+    return out
+
+
+def month_listing(engine: Engine, target: Target, say: Callable[[str], None]) -> dict[str, Any]:
+    """The busiest sender's busiest month, read in pages of 100."""
+    with engine.connect() as conn:
+        organ_id = conn.execute(select(messages.c.organ_id, func.count().label("n")).group_by(messages.c.organ_id)
+                                .order_by(text("n DESC")).limit(1)).one().organ_id
+        received = [utc(r) for (r,) in conn.execute(select(messages.c.received_at).where(
+            messages.c.organ_id == organ_id))]
+    by_month: dict[tuple[int, int], int] = {}
+    for r in received:
+        by_month[(r.year, r.month)] = by_month.get((r.year, r.month), 0) + 1
+    (year, month), _n = max(by_month.items(), key=lambda kv: kv[1])
+    start = datetime(year, month, 1, tzinfo=UTC)
+    end = datetime(year + (month == 12), month % 12 + 1, 1, tzinfo=UTC)
+    pages: list[float] = []
+    rows = 0
+    cursor: Any = None
+    t0 = time.perf_counter()
+    while True:
+        t = time.perf_counter()
+        n, cursor = target.month_page(organ_id, start, end, cursor, 100)
+        pages.append(time.perf_counter() - t)
+        rows += n
+        if cursor is None:
+            break
+    total = time.perf_counter() - t0
+    lat = percentiles(pages)
+    say(f"    sender {organ_id}, {year}-{month:02d}: {rows} versions in {len(pages)} pages of 100, "
+        f"{total * 1000:.0f} ms in all; per page p50 {lat['p50']:.2f} ms, p99 {lat['p99']:.2f} ms")
+    return {"organ_id": organ_id, "month": f"{year}-{month:02d}", "rows": rows, "pages": len(pages),
+            "total_ms": total * 1000, "page_ms": lat}
+
+
+def feed_rate(target: Target, limit_versions: int, say: Callable[[str], None]) -> dict[str, Any]:
+    """Versions/s reading the feed in pages of 1,000 from the start (up to *limit_versions*)."""
+    cursor: Any = None
+    read = 0
+    t0 = time.perf_counter()
+    while read < limit_versions:
+        n, cursor = target.feed_page(cursor, 1000)
+        read += n
+        if cursor is None:
+            break
+    seconds = time.perf_counter() - t0
+    rate = read / seconds if seconds else 0.0
+    verdict = "PASS" if rate >= FEED_TARGET else "FAIL"
+    say(f"    feed: {read} versions in {seconds:.2f} s = {rate:,.0f} versions/s (target ≥ {FEED_TARGET:,.0f}) → "
+        f"{verdict}")
+    return {"versions": read, "seconds": seconds, "rate": rate, "verdict": verdict}
+
+
+# -- databases ---------------------------------------------------------------------------------------------------
+
+@contextmanager
+def database(kind: str, ctx: Context) -> Iterator[str]:
+    """A fresh database URL: a SQLite file in the section's directory, or a PostgreSQL schema (dropped after)."""
+    if kind == "sqlite":
+        yield f"sqlite:///{ctx.workdir / 'consulta.db'}"
+        return
+    base = ctx.args.pg_url or os.environ.get("GATEWAY_TEST_PG_URL", "")
+    schema = "bench_" + uuid.uuid4().hex[:10]
+    admin = make_engine(base)
+    with admin.begin() as conn:
+        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+    sep = "&" if "?" in base else "?"
+    try:
+        yield f"{base}{sep}options=-csearch_path%3D{schema}"
+    finally:
+        if not ctx.args.keep:
+            with admin.begin() as conn:
+                conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+        admin.dispose()
+
+
+def consulta(ctx: Context) -> dict[str, Any]:
+    """The section: generate, then the three measurements, per backend."""
+    scale = ctx.args.scale
+    backends = ["sqlite"] + (["postgres"] if (ctx.args.pg_url or os.environ.get("GATEWAY_TEST_PG_URL")) else [])
+    if "postgres" not in backends:
+        ctx.say("  PostgreSQL: not measured (no --pg-url nor GATEWAY_TEST_PG_URL)")
+    backends = [b for b in backends if b in ctx.args.backends.split(",")]
+    if ctx.args.via != "store":
+        raise SystemExit("--via rest: the endpoints are not in this branch yet (see bench/consulta.py)")
+    ctx.say(f"  {scale:,} communications per backend; measured at store level (endpoints not in this branch)")
+    out: dict[str, Any] = {"scale": scale, "via": ctx.args.via, "backends": {}}
+    verdicts = []
+    for backend in backends:
+        with database(backend, ctx) as url:
+            ctx.say(f"  -- {backend}")
+            writer = make_engine(url, writer=True)
+            migrate.upgrade(writer, "head")
+            gen = generate(writer, SystemClock(), scale)
+            writer.dispose()
+            ctx.say(f"    generated {gen.communications:,} communications, {gen.versions:,} versions, "
+                    f"{gen.deliveries:,} deliveries in {gen.seconds:.0f} s ({gen.communications / gen.seconds:,.0f}/s)")
+            engine = make_engine(url, pool_size=4)
+            if backend == "postgres":
+                with engine.begin() as conn:
+                    conn.execute(text("ANALYZE"))
+            try:
+                target = StoreTarget(engine)
+                result = {"generation": vars(gen),
+                          "consultation": consultation(engine, target, gen.persons, ctx.args.consulta_duration,
+                                                       ctx.say),
+                          "listing": month_listing_both(engine, target, ctx.say),
+                          "feed": feed_rate(target, ctx.args.feed_versions, ctx.say)}
+            finally:
+                engine.dispose()
+            verdicts += [result["consultation"]["verdict"], result["feed"]["verdict"]]
+            out["backends"][backend] = result
+    out["summary"] = {"verdict": "FAIL" if "FAIL" in verdicts else "PASS", "errors": 0}
+    return out
+
+
+def add_arguments(p: Any) -> None:
+    """The section's options on the runner's parser."""
+    p.add_argument("--scale", type=int, default=100_000,
+                   help="consulta: communications generated per backend (the issue's figure: 1000000)")
+    p.add_argument("--pg-url", default=None, help="consulta: PostgreSQL base URL (default GATEWAY_TEST_PG_URL)")
+    p.add_argument("--via", choices=["store", "rest"], default="store",
+                   help="consulta: store-level functions (default) or the REST endpoints (once merged)")
+    p.add_argument("--consulta-duration", type=float, default=20.0,
+                   help="consulta: measured seconds of the 200 req/s consultation (and as many of the floor)")
+    p.add_argument("--backends", default="sqlite,postgres", help="consulta: which of sqlite,postgres to measure")
+    p.add_argument("--feed-versions", type=int, default=200_000,
+                   help="consulta: versions read from the feed for its rate")
+
+
+__all__ = ["Connection", "RestTarget", "StoreTarget", "add_arguments", "consulta"]
