@@ -46,7 +46,9 @@ from gateway.db import migrate
 from gateway.db.committer import GroupCommitter, WriteContext
 from gateway.db.engine import is_sqlite, make_engine, normalise_url, sqlite_path
 from gateway.delivery import DeliveryService
-from gateway.edges import admin_api, oauth, ops, rest
+from gateway.divida.access import DividaAccess
+from gateway.divida.build import build_divida
+from gateway.edges import admin_api, divida_api, oauth, ops, rest
 from gateway.edges.forwarded import ClientAddressMiddleware, Forwarding
 from gateway.edges.soap_infodip import InfodipEndpoint
 from gateway.edges.soap_mni import MniEndpoint
@@ -62,7 +64,7 @@ from gateway.infodip.service import InfodipService
 from gateway.metrics import Metrics
 from gateway.relay import Relay, RelayPolicy
 from gateway.settings import Settings, SettingsError, redact_url
-from gateway.throttle import LoginThrottle, report_forever
+from gateway.throttle import ClientRateLimit, LoginThrottle, report_forever
 from gateway.tokens import TokenIssuer
 from gateway.xml.body import BodyBudget
 
@@ -90,6 +92,7 @@ class Gateway:
     throttle: LoginThrottle | None = None
     tokens: TokenIssuer | None = None
     admin: AdminService | None = None
+    divida: DividaAccess | None = None
     forwarding: Forwarding = field(default_factory=Forwarding)
     started: bool = field(default=False)
     _relay_task: asyncio.Task[None] | None = None
@@ -162,6 +165,11 @@ class Gateway:
         if self.hub is not None:
             await self.hub.aclose()
 
+    async def stop_divida(self) -> None:
+        """Close the debt partners' connections."""
+        if self.divida is not None:
+            await self.divida.service.aclose()
+
     def start_probes(self) -> None:
         """Start probing the MNI hub's tribunal installations (``GATEWAY_MNI_PROBE_INTERVAL_S`` > 0), and reload the
         registry on SIGHUP (where the loop can take signals: the main thread of ``gateway serve``)."""
@@ -220,6 +228,10 @@ class Gateway:
                                                   for name, ok in configured.items()}}
         if self.hub is not None:  # the tribunals' reachability: reported, never a reason for 503
             status["tribunais"] = self.hub.monitor.report(self.hub.registry.all_installations())
+        if self.divida is not None:  # the debt partners' breakers: reported, never a reason for 503
+            service = self.divida.service
+            status["divida"] = {credor: (state if credor in service.partners else "não configurado")
+                                for credor, state in service.circuitos().items()}
         return status
 
 
@@ -272,6 +284,8 @@ def build(settings: Settings, clock: Clock | None = None, relay_wanted: bool | N
         committer=committer, auth=auth, infodip=infodip, delivery=delivery, metrics=metrics, admission=admission,
         adapters=adapters, relay=relay, hub=hub, throttle=throttle,
         tokens=TokenIssuer(secret, clock, settings.token_ttl_s), admin=admin,
+        divida=DividaAccess(build_divida(settings, clock), committer, clock,
+                            ClientRateLimit(settings.divida_limite_por_minuto, "divida")),
         forwarding=Forwarding(settings.public_url, settings.trusted_networks),
     )
 
@@ -326,6 +340,7 @@ def create_app(settings: Settings, clock: Clock | None = None, gateway: Gateway 
         finally:
             await gw.stop_probes()
             await gw.stop_relay()
+            await gw.stop_divida()
             await gw.stop_reports()
             gw.stop()
 
@@ -358,6 +373,8 @@ def create_app(settings: Settings, clock: Clock | None = None, gateway: Gateway 
     rest.install(app, gw.infodip, gw.delivery,
                  reload_registry=gw.reload_registry if gw.hub is not None else None)
     admin_api.install(app, gw.admin)
+    if gw.divida is not None:
+        divida_api.install(app, gw.divida)
     app.add_middleware(ClientCertificateMiddleware, forwarding=gw.forwarding)
     app.add_middleware(ClientAddressMiddleware, forwarding=gw.forwarding)
     app.add_middleware(AdmissionMiddleware, admission=gw.admission)  # intake sheds load beyond its bound

@@ -19,10 +19,15 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections import Counter, OrderedDict, deque
 from collections.abc import Awaitable, Callable
 from contextvars import ContextVar
 from typing import Any
+
+from limits import RateLimitItemPerMinute
+from limits.storage import MemoryStorage
+from limits.strategies import SlidingWindowCounterRateLimiter
 
 from gateway.clock import Clock
 
@@ -126,3 +131,29 @@ async def report_forever(throttle: LoginThrottle, write: Callable[[dict[str, Any
                 log.exception("could not audit the failed logins")
         if stop.is_set():
             return
+
+
+class ClientRateLimit:
+    """At most *per_minute* requests per client (e.g. a credential's username) in a sliding window, per process —
+    the REST API's per-client bound (``GATEWAY_DIVIDA_LIMITE_POR_MINUTO``; ``0`` disables it).
+
+    The window is the `limits` library's sliding-window counter (two counters per client: O(1) memory, an
+    approximation of a true moving window that never admits more than the limit over any minute boundary) in its
+    in-memory storage: a maintained implementation rather than our own bucket. It keeps wall-clock time (the
+    library's), so tests that need a refusal use a small limit, never a fake clock."""
+
+    def __init__(self, per_minute: int, namespace: str) -> None:
+        self.per_minute = per_minute
+        self.namespace = namespace
+        self._item = RateLimitItemPerMinute(per_minute) if per_minute > 0 else None
+        self._limiter = SlidingWindowCounterRateLimiter(MemoryStorage())
+
+    def retry_after(self, client: str) -> float | None:
+        """Count one request of *client*; None when it is admitted, else the seconds until it may try again (at
+        least 1). A refused request is not counted."""
+        if self._item is None:
+            return None
+        if self._limiter.hit(self._item, self.namespace, client):
+            return None
+        reset = self._limiter.get_window_stats(self._item, self.namespace, client).reset_time
+        return max(1.0, reset - time.time())
