@@ -23,6 +23,7 @@ from typing import Any
 
 import httpx
 
+from adapters.aiohttp_transport import AiohttpTransport
 from adapters.base import parse_json
 from adapters.divida_base import (
     fora_do_contrato,
@@ -69,7 +70,8 @@ class PgfPartner:
         self.max_paginas = max_paginas
         self.clock = clock or SystemClock()
         self.client = httpx.AsyncClient(timeout=httpx.Timeout(timeout, connect=min(timeout, 5.0)),
-                                        limits=httpx.Limits(max_connections=64), transport=transport,
+                                        limits=httpx.Limits(max_connections=64),
+                                        transport=transport or AiohttpTransport(64),
                                         headers={"X-API-Key": api_key})
         self._pages = asyncio.Semaphore(page_concurrency)
 

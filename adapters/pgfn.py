@@ -25,6 +25,7 @@ from typing import Any
 
 import httpx
 
+from adapters.aiohttp_transport import AiohttpTransport
 from adapters.base import parse_json, unreadable
 from adapters.divida_base import (
     gather_or_raise,
@@ -147,7 +148,8 @@ class PgfnPartner:
         self.clock = clock or SystemClock()
         self.detalhes = detalhes
         self.client = httpx.AsyncClient(timeout=httpx.Timeout(timeout, connect=min(timeout, 5.0)),
-                                        limits=httpx.Limits(max_connections=64), transport=transport)
+                                        limits=httpx.Limits(max_connections=64),
+                                        transport=transport or AiohttpTransport(64))
         self.tokens = TokenSource(self.client, token_url or url.rstrip("/") + "/token", client_id, client_secret,
                                   self.clock, token_margin_s, lock_timeout_s=timeout)
         self._details = asyncio.Semaphore(detail_concurrency)
