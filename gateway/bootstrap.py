@@ -285,7 +285,7 @@ def build(settings: Settings, clock: Clock | None = None, relay_wanted: bool | N
         adapters=adapters, relay=relay, hub=hub, throttle=throttle,
         tokens=TokenIssuer(secret, clock, settings.token_ttl_s), admin=admin,
         divida=DividaAccess(build_divida(settings, clock), committer, clock,
-                            ClientRateLimit(settings.divida_limite_por_minuto, "divida")),
+                            ClientRateLimit(settings.divida_limite_por_minuto, clock)),
         forwarding=Forwarding(settings.public_url, settings.trusted_networks),
     )
 

@@ -58,7 +58,7 @@ class DividaAccess:
         self.service = service
         self.committer = committer
         self.clock = clock
-        self.limit = limit or ClientRateLimit(0, "divida")
+        self.limit = limit or ClientRateLimit(0, clock)
 
     async def devedores(self, acesso: Acesso, documentos: object) -> list[ResultadoDevedor]:
         """:meth:`DividaService.consultar_devedores` for *acesso*: one result per distinct document.

@@ -397,7 +397,7 @@ def test_audit_on_postgresql(sims: DebtPartners, tmp_path: Path) -> None:
 
 def test_the_per_client_limit_is_a_429_with_retry_after(sims: DebtPartners, tmp_path: Path) -> None:
     """With ``GATEWAY_DIVIDA_LIMITE_POR_MINUTO=3``, TJRJ's fourth call within the minute is a 429 problem
-    ``DIVIDA-E040`` with ``Retry-After`` (seconds, at most a minute), and the partners are not asked for it."""
+    ``DIVIDA-E040`` with ``Retry-After`` (seconds, at most two minutes), and the partners are not asked for it."""
     sims.reset()
     url = f"sqlite:///{tmp_path / 'gateway.db'}"
     seed(url)
@@ -409,7 +409,7 @@ def test_the_per_client_limit_is_a_429_with_retry_after(sims: DebtPartners, tmp_
         asked = len(sims.received("pgf"))
         r = ask(gw, tok, [doc])
         problem(r, 429, "DIVIDA-E040")
-        assert 1 <= int(r.headers["retry-after"]) <= 60
+        assert 1 <= int(r.headers["retry-after"]) <= 120
         assert len(sims.received("pgf")) == asked
     finally:
         gw.stop()
