@@ -28,6 +28,7 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
+from bench.mni import proc_cpu_s
 from bench.procs import Server, free_port, loadgen
 from gateway.identifiers import processo_cnj_check_digits
 
@@ -164,12 +165,20 @@ def divida(ctx: Any) -> dict[str, Any]:
 
         # -- 2. throughput ----------------------------------------------------------------------------------------
         runs: dict[str, list[dict[str, Any]]] = {"floor": [], "gateway": []}
+        pids = {"floor": floor.proc.pid if floor.proc else None, "gateway": gw.proc.pid if gw.proc else None}
         for c in a.concurrency:
             for name in ("floor", "gateway"):
                 url, tmpl, method, extra = targets[name]
+                pid = pids[name]
+                c0 = proc_cpu_s(pid) if pid else None
                 r = loadgen(pin, url, template=tmpl, concurrency=c, duration=a.duration, warmup=a.warmup,
                             method=method, extra=extra)
-                ctx.say(run_line(name, r))
+                c1 = proc_cpu_s(pid) if pid else None
+                if c0 is not None and c1 is not None and r["answers_all"]:
+                    r["server_cpu_ms_per_request"] = (c1 - c0) * 1000 / r["answers_all"]
+                cpu_note = (f"  cpu {r['server_cpu_ms_per_request']:.3f} ms/req"
+                            if "server_cpu_ms_per_request" in r else "")
+                ctx.say(run_line(name, r) + cpu_note)
                 runs[name].append(r)
         best = {k: best_of(v) for k, v in runs.items()}
         ratio = best["gateway"]["rps"] / best["floor"]["rps"] if best["floor"]["rps"] else 0.0
@@ -198,7 +207,9 @@ def divida(ctx: Any) -> dict[str, Any]:
         "floor_rps": best["floor"]["rps"], "floor_best_concurrency": best["floor"]["concurrency"],
         "gateway_rps": best["gateway"]["rps"], "gateway_best_concurrency": best["gateway"]["concurrency"],
         "ratio": ratio, "ratio_at_top_concurrency": ratio_top, "top_concurrency": top, "ratio_target": RATIO_TARGET,
-        "throughput_verdict": tp_verdict, "errors": errors, "sample_complete": f"{sample_ok}/10",
+        "throughput_verdict": tp_verdict, "errors": errors,
+        "floor_cpu_ms_per_request": best["floor"].get("server_cpu_ms_per_request"),
+        "gateway_cpu_ms_per_request": best["gateway"].get("server_cpu_ms_per_request"), "sample_complete": f"{sample_ok}/10",
         "audit_entries": audit,
     }
     summary["verdict"] = "PASS" if lat_verdict == tp_verdict == "PASS" and not errors else "FAIL"
@@ -211,6 +222,10 @@ def divida(ctx: Any) -> dict[str, Any]:
             f"{fmt(best['gateway']['rps'], 0)} req/s (C={best['gateway']['concurrency']}); ratio = {ratio:.2f}"
             + (f" (at C={top}: {ratio_top:.2f})" if ratio_top is not None else "")
             + f"   target >= {RATIO_TARGET}   {tp_verdict}")
+    fc, gc = summary["floor_cpu_ms_per_request"], summary["gateway_cpu_ms_per_request"]
+    if fc and gc:
+        ctx.say(f"  server CPU per answer: floor {fc:.3f} ms, gateway {gc:.3f} ms → ratio if both were bound by their "
+                f"CPU alone = {fc / gc:.2f} (informational: less sensitive to the machine's other load)")
     ctx.say(f"  answers sampled after the load: {sample_ok}/10 complete; audit entries written: {audit}")
     if errors:
         ctx.say(f"  FLAGGED: {errors} error answers (see the JSON for samples)")

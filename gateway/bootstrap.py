@@ -166,8 +166,9 @@ class Gateway:
             await self.hub.aclose()
 
     async def stop_divida(self) -> None:
-        """Close the debt partners' connections."""
+        """Wait for the dívida accesses' audit entries on their way, then close the debt partners' connections."""
         if self.divida is not None:
+            await self.divida.drain()
             await self.divida.service.aclose()
 
     def start_probes(self) -> None:

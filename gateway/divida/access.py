@@ -11,8 +11,11 @@ use to the parties' own activities and ask for accountability. So every lookup h
    acting (``On-Behalf-Of``, checked by the edge's :func:`~gateway.edges.oauth.require_scopes`);
 3. once the partners were asked, is one audit entry — ``divida.devedores`` or ``divida.inscricao``: the organ, the
    credential, the channel, the person's CPF, the purpose, the documents (or the inscription) asked and what became
-   of each partner's lookups — durable before the answer is given (a failed write is ``StorageUnavailable``,
-   nothing is answered), whether the partners answered or not.
+   of each partner's lookups — whether the partners answered or not. The entry is queued at the group committer
+   before the answer is given (a full queue refuses the answer: ``Overloaded``, 503) and committed with the next
+   group commit, just after it: DESIGN.md's rule for reads (the MNI hub's), so that the audit does not add a
+   durable commit to every lookup's latency. A process killed in that instant loses the entry of an answer it
+   gave; :meth:`DividaAccess.drain` waits for the entries on their way at shutdown.
 
 Nothing of the answer (names, inscriptions, amounts) is logged or audited; the audit entry records what was asked
 and which partners answered, not what they said.
@@ -20,6 +23,9 @@ and which partners answered, not what they said.
 
 from __future__ import annotations
 
+import asyncio
+import concurrent.futures
+import logging
 from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -33,6 +39,7 @@ from gateway.divida.service import DividaService
 from gateway.errors import NotFound, TooManyRequests
 from gateway.throttle import ClientRateLimit
 
+log = logging.getLogger("gateway.divida")
 DEVEDORES, INSCRICAO = "divida.devedores", "divida.inscricao"
 
 
@@ -59,14 +66,15 @@ class DividaAccess:
         self.committer = committer
         self.clock = clock
         self.limit = limit or ClientRateLimit(0, clock)
+        self._pending: set[concurrent.futures.Future[None]] = set()
 
     async def devedores(self, acesso: Acesso, documentos: object) -> list[ResultadoDevedor]:
         """:meth:`DividaService.consultar_devedores` for *acesso*: one result per distinct document.
 
         Raises :class:`~gateway.errors.TooManyRequests` (``DIVIDA-E040``), :class:`~gateway.errors.ValidationFailed`
         (``DIVIDA-E007`` field ``finalidade``, ``DIVIDA-E001`` field ``documentos[i]``, ``DIVIDA-E002``),
-        :class:`NenhumParceiroRespondeu` (``DIVIDA-E050``, audited) and ``StorageUnavailable`` when the audit
-        entry cannot be written."""
+        :class:`NenhumParceiroRespondeu` (``DIVIDA-E050``, audited) and ``Overloaded`` (``INFODIP-E092``) when the
+        audit entry cannot be queued."""
         self._admit(acesso)
         finalidade = domain.finalidade(acesso.finalidade)
         docs = domain.documentos(documentos)
@@ -85,7 +93,7 @@ class DividaAccess:
         Raises :class:`~gateway.errors.TooManyRequests` (``DIVIDA-E040``), :class:`~gateway.errors.ValidationFailed`
         (``DIVIDA-E007``, ``E003``, ``E004``, ``E005``, ``E006``), :class:`~gateway.errors.NotFound`
         (``DIVIDA-E010``, audited), :class:`NenhumParceiroRespondeu` (``DIVIDA-E050``, audited) and
-        ``StorageUnavailable``."""
+        ``Overloaded``."""
         self._admit(acesso)
         finalidade = domain.finalidade(acesso.finalidade)
         de = domain.credor(credor)
@@ -108,6 +116,11 @@ class DividaAccess:
             raise TooManyRequests("DIVIDA-E040", f"Limite de {self.limit.per_minute} consultas por minuto deste "
                                   f"cliente excedido: aguarde {wait:.0f} s.", None, retry_after=wait)
 
+    async def drain(self, timeout_s: float = 30.0) -> None:
+        """Wait (at most *timeout_s*) for the audit entries queued and not yet committed (at shutdown)."""
+        if self._pending:
+            await asyncio.wait([asyncio.wrap_future(f) for f in list(self._pending)], timeout=timeout_s)
+
     async def _audit(self, event: str, acesso: Acesso, finalidade: str, asked: Mapping[str, Any],
                      fontes: Iterable[Fonte]) -> None:
         at = self.clock.now()
@@ -117,7 +130,15 @@ class DividaAccess:
         def job(ctx: WriteContext) -> None:
             ctx.audit.append(ctx.conn, event, at, organ_id=acesso.organ_id, detail=detail)
 
-        await self.committer.run(job)
+        future = self.committer.submit(job)  # Overloaded when the writer's queue is full: nothing is answered
+        self._pending.add(future)
+        future.add_done_callback(self._settled)
+
+    def _settled(self, future: concurrent.futures.Future[None]) -> None:
+        self._pending.discard(future)
+        if not future.cancelled() and future.exception() is not None:
+            exc = future.exception()
+            log.error("could not audit a dívida access: %s", getattr(exc, "code", type(exc).__name__))
 
 
 def fontes_por_credor(fontes: Iterable[Fonte]) -> dict[str, dict[str, int]]:

@@ -24,7 +24,16 @@ from gateway.db.tables import audit_log, organs
 from gateway.identifiers import is_valid_inscricao_pgfn, processo_cnj_check_digits
 from gateway.settings import Settings
 from mocks.divida_data import PGF, PGFN, Base, default_base
-from tests.support import KDF_N, DebtPartners, GatewayProcess, password_of, postgres_schema, seed, test_settings
+from tests.support import (
+    KDF_N,
+    DebtPartners,
+    GatewayProcess,
+    password_of,
+    postgres_schema,
+    seed,
+    test_settings,
+    wait_until,
+)
 
 pytestmark = pytest.mark.e2e
 
@@ -349,6 +358,7 @@ def check_audit(gw: GatewayProcess, db_url: str, sims: DebtPartners) -> None:
     """A query and a detail through *gw* leave one audit entry each: organ, credential, person, purpose, what was
     asked and which partners answered; none of the answer (the debtor's name) is in them."""
     tok = token(gw)
+    before = len(audit_entries(db_url, "divida.inscricao"))
     doc = sims.demo["pgfn"]["devedores"]["ambos"][0]
     sims.faults("pgf", down=True)
     assert ask(gw, tok, [doc, JUIZ]).status_code == 200
@@ -356,6 +366,8 @@ def check_audit(gw: GatewayProcess, db_url: str, sims: DebtPartners) -> None:
     number = pgfn_number(sims)
     assert httpx.get(f"{gw.url}/api/v1/inscricoes/PGFN/{number}", params={"finalidade": PROCESSO},
                      headers=headers(tok), timeout=60).status_code == 200
+    # committed with the next group commit, just after the answer (a read's rule): wait for it
+    wait_until(lambda: len(audit_entries(db_url, "divida.inscricao")) > before, 10, what="the audit entries")
     [entry] = audit_entries(db_url, "divida.devedores")[-1:]
     assert entry["organ"] == "TJRJ" and entry["usuario"] == "tjrj-sistema" and entry["canal"] == "rest:bearer"
     assert entry["pessoa"] == JUIZ and entry["finalidade"] == "".join(c for c in PROCESSO if c.isdigit())

@@ -58,8 +58,10 @@ def committer(sqlite_url: str) -> Iterator[GroupCommitter]:
         yield c
 
 
-def entries(db_url: str) -> list[tuple[str, int | None, dict[str, Any]]]:
-    """(event, organ id, detail) of every dívida audit entry, in order."""
+def entries(db_url: str, committer: GroupCommitter | None = None) -> list[tuple[str, int | None, dict[str, Any]]]:
+    """(event, organ id, detail) of every dívida audit entry, in order (after the committer's queue is empty)."""
+    if committer is not None:
+        committer.run_sync(lambda _ctx: None)  # a job behind the entries: they are committed once it is
     engine = make_engine(db_url, pool_size=1)
     try:
         with engine.connect() as conn:
@@ -92,7 +94,7 @@ def test_an_access_is_audited_with_who_why_what_and_the_sources_but_nothing_of_t
     pgf = FakeDebtPartner(Credor.PGF, None, None, PartnerUnreachable("PGF: fora", retryable=False, partner="PGF"))
     results = asyncio.run(access(committer, clock, pgfn, pgf).devedores(who(), [CPF]))
     assert results[0].parcial
-    [(event, organ, detail)] = entries(sqlite_url)
+    [(event, organ, detail)] = entries(sqlite_url, committer)
     assert (event, organ) == ("divida.devedores", 1)
     assert detail == {"usuario": "tjrj-sistema", "canal": "rest:bearer", "pessoa": JUIZ,
                       "finalidade": "".join(c for c in PROCESSO if c.isdigit()), "documentos": [CPF],
@@ -113,7 +115,7 @@ def test_no_partner_answering_and_an_unknown_inscription_are_audited_too(committ
     with pytest.raises(NotFound) as e:
         asyncio.run(svc.inscricao(who(), "pgfn", PGFN_NUMERO))
     assert e.value.code == "DIVIDA-E010"
-    got = entries(sqlite_url)
+    got = entries(sqlite_url, committer)
     assert [g[0] for g in got] == ["divida.devedores", "divida.inscricao"]
     assert got[0][2]["fontes"] == {"PGFN": {"indisponivel": 1}, "PGF": {"indisponivel": 1}}
     assert (got[1][2]["credor"], got[1][2]["numeroInscricao"], got[1][2]["encontrada"]) == ("PGFN", PGFN_NUMERO, False)
@@ -129,7 +131,7 @@ def test_the_purpose_must_be_a_cnj_process_number(committer: GroupCommitter, sql
     with pytest.raises(ValidationFailed) as e:
         asyncio.run(access(committer, clock, pgfn, pgf).devedores(who(finalidade), [CPF]))
     assert (e.value.code, e.value.field) == ("DIVIDA-E007", "finalidade")
-    assert pgfn.calls == pgf.calls == [] and entries(sqlite_url) == []
+    assert pgfn.calls == pgf.calls == [] and entries(sqlite_url, committer) == []
 
 
 def test_the_per_client_bound_refuses_before_asking_and_lets_through_after_the_wait(
