@@ -426,3 +426,48 @@ def test_the_per_client_limit_is_a_429_with_retry_after(sims: DebtPartners, tmp_
     finally:
         gw.stop()
         sims.reset()
+
+
+def test_openapi_documents_both_routes_with_their_models_and_problems(gateway: GatewayProcess) -> None:
+    """``/openapi.json`` describes the request body, the answers' models (inscriptions, totals, sources), the scope
+    ``divida:ler`` and the problems each route may answer (422, 429, 503; 404 for one inscription)."""
+    spec = httpx.get(gateway.url + "/openapi.json", timeout=30).json()
+    post = spec["paths"][ROUTE]["post"]
+    get = spec["paths"]["/api/v1/inscricoes/{credor}/{numero}"]["get"]
+    assert post["requestBody"]["content"]["application/json"]["schema"]["$ref"].endswith("/ConsultaDevedores")
+    assert post["responses"]["200"]["content"]["application/json"]["schema"]["$ref"].endswith("/Resultados")
+    assert get["responses"]["200"]["content"]["application/json"]["schema"]["$ref"].endswith("/ResultadoInscricao")
+    for op, statuses in ((post, ("401", "403", "422", "429", "503")), (get, ("404", "422", "429", "503"))):
+        for status in statuses:
+            assert "application/problem+json" in op["responses"][status]["content"]
+        assert {"OAuth2": ["divida:ler"]} in op["security"]
+    assert {p["name"] for p in get["parameters"]} >= {"credor", "numero", "finalidade"}
+    schemas = spec["components"]["schemas"]
+    assert set(schemas["Inscricao"]["properties"]) >= {"credor", "orgaoCredor", "numeroInscricao", "situacao",
+                                                         "situacaoOriginal", "papelDevedor", "valorConsolidado",
+                                                         "dataInscricao", "dataAtualizacao", "receita",
+                                                         "numeroProcessoJudicial"}
+    assert set(schemas["Fonte"]["properties"]) >= {"credor", "estado", "consultadoEm", "detalhe"}
+    assert schemas["ConsultaDevedores"]["properties"]["documentos"]["maxItems"] == 100
+
+
+def test_a_partner_not_listening_is_unreachable_nothing_sent() -> None:
+    """Through the aiohttp transport, a refused connection is ``PartnerUnreachable`` (nothing sent: the source is
+    ``indisponivel``), as it was through httpx's own pool."""
+    import asyncio
+
+    from adapters.pgf import PgfPartner
+    from gateway.divida.domain import EstadoFonte, estado_da_falha
+    from gateway.errors import PartnerUnreachable
+    from tests.support import free_port
+
+    async def main() -> None:
+        partner = PgfPartner(f"http://127.0.0.1:{free_port()}", "chave", timeout=2)
+        try:
+            with pytest.raises(PartnerUnreachable) as e:
+                await partner.devedor(JUIZ)
+            assert estado_da_falha(e.value) is EstadoFonte.INDISPONIVEL
+        finally:
+            await partner.aclose()
+
+    asyncio.run(main())
