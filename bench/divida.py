@@ -209,7 +209,8 @@ def divida(ctx: Any) -> dict[str, Any]:
         "ratio": ratio, "ratio_at_top_concurrency": ratio_top, "top_concurrency": top, "ratio_target": RATIO_TARGET,
         "throughput_verdict": tp_verdict, "errors": errors,
         "floor_cpu_ms_per_request": best["floor"].get("server_cpu_ms_per_request"),
-        "gateway_cpu_ms_per_request": best["gateway"].get("server_cpu_ms_per_request"), "sample_complete": f"{sample_ok}/10",
+        "gateway_cpu_ms_per_request": best["gateway"].get("server_cpu_ms_per_request"),
+        "sample_complete": f"{sample_ok}/10",
         "audit_entries": audit,
     }
     summary["verdict"] = "PASS" if lat_verdict == tp_verdict == "PASS" and not errors else "FAIL"
