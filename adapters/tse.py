@@ -10,6 +10,8 @@ largest cost of delivery; this renderer costs a few µs.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from xml.sax.saxutils import escape
 
@@ -92,6 +94,43 @@ def read_answer(data: bytes, partner: str = "TSE") -> list[DeliveryResult]:
     return out
 
 
+@dataclass(frozen=True)
+class ProcessingReport:
+    """The store's word on one version: ``situacao`` as the contract says it, when, and why (or None)."""
+
+    message_id: str
+    situacao: str
+    processed_at: datetime | None
+    reason: str | None
+
+
+PROCESSING_STATES = ("pendente", "processado", "eleitor-nao-encontrado", "revisao-manual", "desconhecido")
+
+
+def read_outcomes(data: bytes, partner: str = "TSE") -> list[ProcessingReport]:
+    """The reports of a ``consultarProcessamentoResposta``. Errors: PartnerUnreadable for anything outside the
+    contract."""
+    try:
+        root = etree.fromstring(data, _PARSER)
+    except etree.XMLSyntaxError as exc:
+        raise unreadable(partner, f"XML malformado: {exc}") from exc
+    op = root.find(f"{{{SOAP}}}Body/{{{NS}}}consultarProcessamentoResposta")
+    if op is None:
+        raise unreadable(partner, "sem consultarProcessamentoResposta")
+    out = []
+    for item in op.iterfind(f"{{{NS}}}processamento"):
+        message_id, situacao = item.findtext(f"{{{NS}}}idMensagem"), item.findtext(f"{{{NS}}}situacao")
+        if not message_id or situacao not in PROCESSING_STATES:
+            raise unreadable(partner, f"processamento fora do contrato ({message_id!r}, {situacao!r})")
+        when = item.findtext(f"{{{NS}}}dataProcessamento")
+        try:
+            at = datetime.fromisoformat(when) if when else None
+        except ValueError as exc:
+            raise unreadable(partner, f"dataProcessamento ilegível: {when!r}") from exc
+        out.append(ProcessingReport(message_id, situacao, at, item.findtext(f"{{{NS}}}motivo")))
+    return out
+
+
 class TseAdapter:
     """Delivers to the TSE store's ``registrarComunicacoes``."""
 
@@ -118,6 +157,23 @@ class TseAdapter:
         out = read_answer(r.content, self.name)
         check_one_result_each(self.name, batch, out)
         return out
+
+    async def outcomes(self, message_ids: Sequence[str]) -> list[ProcessingReport]:
+        """What the store did with each of *message_ids* (``consultarProcessamento``: at most 500 per call), in the
+        store's words: ``pendente``, ``processado``, ``eleitor-nao-encontrado``, ``revisao-manual`` or
+        ``desconhecido``. Raises the partner errors of :mod:`adapters.base`."""
+        ids = "".join(f"<t:idMensagem>{escape(m)}</t:idMensagem>" for m in message_ids)
+        envelope = (f'<?xml version="1.0" encoding="UTF-8"?><soap:Envelope xmlns:soap="{SOAP}"><soap:Body>'
+                    f'<t:consultarProcessamento xmlns:t="{NS}">{ids}</t:consultarProcessamento>'
+                    "</soap:Body></soap:Envelope>").encode()
+        with translating(self.name):
+            r = await self.client.post(self.url, content=envelope, headers={
+                "Content-Type": "text/xml; charset=utf-8", "SOAPAction": f'"{NS}/consultarProcessamento"'})
+        if r.status_code == 500 and b"Fault" in r.content:
+            read_answer(r.content, self.name)  # raises the Fault's PartnerError
+        if r.status_code != 200:
+            raise status_error(self.name, r.status_code)
+        return read_outcomes(r.content, self.name)
 
     async def aclose(self) -> None:
         """Close the HTTP client."""

@@ -345,6 +345,46 @@ SECTIONS.append(Section("flood", "hostile bodies (16 MB element floods with wron
                                  "text node, a gzip bomb): time to refuse and peak RSS growth vs. 1 s / 64 MB", flood))
 
 
+def feed(ctx: Context) -> dict[str, Any]:
+    """The change feed's read rate on SQLite (and PostgreSQL when GATEWAY_TEST_PG_URL or --feed-pg-url is set) vs.
+    the floor (bench/feed.py)."""
+    from bench.feed import measure_feed_read, populate
+    from tests.support import postgres_schema, seed
+
+    n = ctx.args.feed_versions
+    results: dict[str, Any] = {}
+    targets = [("sqlite", f"sqlite:///{ctx.workdir / 'feed.db'}")]
+    pg = ctx.args.feed_pg_url or os.environ.get("GATEWAY_TEST_PG_URL")
+    for name, url in targets + ([("postgresql", pg)] if pg else []):
+        with (postgres_schema(url) if name == "postgresql" else _same(url)) as db:
+            seed(db)
+            started = time.monotonic()
+            populate(db, n)
+            ctx.say(f"{name}: {n} versions written in {time.monotonic() - started:.1f} s")
+            r = measure_feed_read(db)
+            ctx.say(f"{name}: feed read {r['gateway_per_s']:>8} versions/s, floor {r['floor_per_s']:>8}/s, ratio "
+                    f"{r['ratio']}, target ≥ {r['target_per_s']:.0f}/s: {'ok' if r['ok'] else 'MISSED'}")
+            results[name] = r
+    return results
+
+
+class _same:
+    """A context manager yielding *url* as is (SQLite needs no schema)."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+
+    def __enter__(self) -> str:
+        return self.url
+
+    def __exit__(self, *_exc: object) -> None:
+        return None
+
+
+SECTIONS.append(Section("feed", "change feed read rate (versions/s, target ≥ 10,000) vs. a bare indexed read, "
+                                "SQLite and PostgreSQL", feed))
+
+
 # -- driver -----------------------------------------------------------------------------------------------------
 
 
@@ -374,6 +414,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--refine", type=int, default=1,
                    help="delivery: extra rates bisecting the highest that drains and the lowest that does not")
     p.add_argument("--lag-every", type=float, default=5.0, help="delivery: step of the printed lag series (s)")
+    p.add_argument("--feed-versions", type=int, default=200_000, help="feed: versions written before reading")
+    p.add_argument("--feed-pg-url", default=None, help="feed: PostgreSQL URL (default GATEWAY_TEST_PG_URL)")
     p.add_argument("--no-pin", action="store_true", help="do not pin processes to CPUs")
     p.add_argument("--keep", action="store_true", help="keep the temporary directory (databases, logs)")
     p.add_argument("--strict", action="store_true", help="exit 1 when a ratio misses its target or errors occur")

@@ -89,7 +89,10 @@ class Transactions:
             with self.engine.begin() as conn:
                 if self.chain is None:
                     self.chain = AuditChain.start(conn, self.clock.now(), self.signer, writer=self.writer)
-                return job(WriteContext(conn, self.chain, self.clock))
+                ctx = WriteContext(conn, self.chain, self.clock)
+                result = job(ctx)
+                ctx.finish()
+                return result
         except BaseException:
             if chain is None:
                 self.chain = None  # its chain row was rolled back with the job

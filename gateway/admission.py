@@ -138,7 +138,7 @@ def _channel(scope: Scope) -> str | None:
     metrics, the MNI hub, REST reads — the dívida queries included: POST only so that CPFs stay out of URLs, they
     store nothing but their audit entry and have their own per-client bound)."""
     path, method = scope.get("path", ""), scope.get("method", "GET")
-    if path == "/soap/infodip" and method == "POST":
+    if path in ("/soap/infodip", "/soap/infodip-1.1") and method == "POST":
         return "soap"
     if path.startswith("/api/v1/") and method == "POST" and path not in READS:
         return "rest"

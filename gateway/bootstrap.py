@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from functools import cached_property
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
@@ -41,6 +42,10 @@ from gateway.audit import Signer, load_signing_key
 from gateway.auth_state import AuthState
 from gateway.client_certs import CertificateAuthenticator, CertificateDirectory, ClientCertificateMiddleware
 from gateway.clock import Clock, SystemClock
+from gateway.consulta import store as consulta_store
+from gateway.consulta.facts import PersonKeys
+from gateway.consulta.rules import load_rules
+from gateway.consulta.service import ConsultaService, RateLimit
 from gateway.crash import crash_hook
 from gateway.db import migrate
 from gateway.db.committer import GroupCommitter, WriteContext
@@ -48,9 +53,10 @@ from gateway.db.engine import is_sqlite, make_engine, normalise_url, sqlite_path
 from gateway.delivery import DeliveryService
 from gateway.divida.access import DividaAccess
 from gateway.divida.build import build_divida
-from gateway.edges import admin_api, divida_api, oauth, ops, rest
+from gateway.edges import admin_api, divida_api, feed_api, oauth, ops, rest, rest_consulta
 from gateway.edges.forwarded import ClientAddressMiddleware, Forwarding
 from gateway.edges.soap_infodip import InfodipEndpoint
+from gateway.edges.soap_infodip11 import ENDPOINT_11, Infodip11Endpoint
 from gateway.edges.soap_mni import MniEndpoint
 from gateway.errors import OperatorError
 from gateway.health import Health
@@ -58,9 +64,14 @@ from gateway.hub.credentials import CredentialStore
 from gateway.hub.monitor import TribunalMonitor
 from gateway.hub.registry import Registry, load_registry, reload_registry
 from gateway.hub.service import Hub
+from gateway.infodip.deadlines import local_today
+from gateway.infodip.feed import FeedService
 from gateway.infodip.intake import IntakeChecks
+from gateway.infodip.outcomes import OutcomePoller
 from gateway.infodip.routing import CNJ, TSE
 from gateway.infodip.service import InfodipService
+from gateway.infodip.versions import Deprecation, deprecation_of
+from gateway.infodip.webhooks import PushPolicy, WebhookPusher, WebhookService
 from gateway.metrics import Metrics
 from gateway.relay import Relay, RelayPolicy
 from gateway.settings import Settings, SettingsError, redact_url
@@ -92,11 +103,18 @@ class Gateway:
     throttle: LoginThrottle | None = None
     tokens: TokenIssuer | None = None
     admin: AdminService | None = None
+    consulta: ConsultaService | None = None
+    deprecation_10: Deprecation | None = None
     divida: DividaAccess | None = None
     forwarding: Forwarding = field(default_factory=Forwarding)
+    feed: FeedService | None = None
+    webhooks: WebhookService | None = None
+    pusher: WebhookPusher | None = None
+    outcomes: OutcomePoller | None = None
     started: bool = field(default=False)
     _relay_task: asyncio.Task[None] | None = None
     _relay_stop: asyncio.Event | None = None
+    _side_tasks: list[asyncio.Task[None]] = field(default_factory=list)
     _report_task: asyncio.Task[None] | None = None
     _report_stop: asyncio.Event | None = None
     _probe_task: asyncio.Task[None] | None = None
@@ -145,11 +163,17 @@ class Gateway:
             self._report_task = None
 
     def start_relay(self) -> None:
-        """Start the relay as a task of the running event loop (when there is one to run)."""
+        """Start the relay as a task of the running event loop (when there is one to run), and with it the feed's
+        webhook pusher and the TSE outcome poller."""
         if self.relay is None or self._relay_task is not None:
             return
         self._relay_stop = asyncio.Event()
-        self._relay_task = asyncio.get_running_loop().create_task(self.relay.run_forever(self._relay_stop))
+        loop = asyncio.get_running_loop()
+        self._relay_task = loop.create_task(self.relay.run_forever(self._relay_stop))
+        if self.pusher is not None:
+            self._side_tasks.append(loop.create_task(self.pusher.run_forever(self._relay_stop)))
+        if self.outcomes is not None:
+            self._side_tasks.append(loop.create_task(self.outcomes.run_forever(self._relay_stop)))
 
     async def stop_relay(self) -> None:
         """Stop the relay task and close the adapters."""
@@ -160,6 +184,12 @@ class Gateway:
             except TimeoutError:
                 self._relay_task.cancel()
             self._relay_task = None
+        for task in self._side_tasks:
+            try:
+                await asyncio.wait_for(task, timeout=30)
+            except TimeoutError:
+                task.cancel()
+        self._side_tasks.clear()
         for adapter in self.adapters.values():
             await adapter.aclose()
         if self.hub is not None:
@@ -274,6 +304,26 @@ def build(settings: Settings, clock: Clock | None = None, relay_wanted: bool | N
     if relay is not None:  # what intake stores and what an operator replays is delivered now, not at the next poll
         infodip.listeners.append(relay.wake)
         delivery.listeners.append(relay.wake)
+    deprecation_10 = deprecation_of("1.0", settings.infodip_1_0_deprecation, settings.infodip_1_0_sunset,
+                                    ENDPOINT_11 + "?wsdl")
+    consulta = ConsultaService(committer, reader, clock, load_rules(settings.consulta_rules_path or None),
+                               ZoneInfo(settings.timezone), secret, RateLimit(clock, settings.consulta_rate_per_minute),
+                               settings.consulta_page_max)
+    # the person index is written with each envio and retificação, in its transaction
+    infodip.stored_hooks.append(lambda conn, protocol, comm: consulta_store.record_person(
+        conn, protocol, PersonKeys.of(comm.person)))
+    feed = FeedService(reader, committer, clock)
+    pusher = outcomes = None
+    if relay is not None:  # the processes that deliver also push the feed and ask the TSE store what it did
+        pusher = WebhookPusher(feed, committer, clock, PushPolicy(
+            batch=settings.feed_webhook_batch, timeout_s=settings.feed_webhook_timeout_s,
+            base_backoff_s=settings.feed_webhook_base_backoff_s, max_backoff_s=settings.feed_webhook_max_backoff_s,
+            max_attempts=settings.feed_webhook_max_attempts, poll_s=settings.feed_webhook_poll_s))
+        infodip.listeners.append(pusher.wake)
+        tse = adapters.get(TSE)
+        if isinstance(tse, TseAdapter) and settings.tse_outcome_poll_s > 0:
+            outcomes = OutcomePoller(tse, committer, reader, clock, settings.tse_outcome_poll_s)
+    webhooks = WebhookService(reader, committer, clock, listeners=[pusher.wake] if pusher else [])
     hub = None
     if settings.mni_registry_path:
         assert tribunal_store is not None  # a fallback secret always forms a key
@@ -284,10 +334,12 @@ def build(settings: Settings, clock: Clock | None = None, relay_wanted: bool | N
         settings=settings, clock=clock, writer_engine=writer, reader_engine=reader, signer=signer,
         committer=committer, auth=auth, infodip=infodip, delivery=delivery, metrics=metrics, admission=admission,
         adapters=adapters, relay=relay, hub=hub, throttle=throttle,
-        tokens=TokenIssuer(secret, clock, settings.token_ttl_s), admin=admin,
+        tokens=TokenIssuer(secret, clock, settings.token_ttl_s), admin=admin, consulta=consulta,
+        deprecation_10=deprecation_10,
         divida=DividaAccess(build_divida(settings, clock), committer, clock,
                             ClientRateLimit(settings.divida_limite_por_minuto, clock)),
         forwarding=Forwarding(settings.public_url, settings.trusted_networks),
+        feed=feed, webhooks=webhooks, pusher=pusher, outcomes=outcomes,
     )
 
 
@@ -359,6 +411,14 @@ def create_app(settings: Settings, clock: Clock | None = None, gateway: Gateway 
     infodip = InfodipEndpoint(gw.infodip, gw.auth, settings.infodip_limits, gw.metrics, budget, gw.forwarding)
     app.add_route("/soap/infodip", infodip.post, methods=["POST"], include_in_schema=False)
     app.add_route("/soap/infodip", infodip.get, methods=["GET"], include_in_schema=False)
+    tz = ZoneInfo(settings.timezone)
+    infodip.deprecation = gw.deprecation_10
+    infodip.today = lambda: local_today(gw.clock.now(), tz)  # type: ignore[method-assign]
+    infodip11 = Infodip11Endpoint(gw.infodip, gw.auth, settings.infodip_limits, gw.metrics, budget, gw.forwarding)
+    assert gw.consulta is not None  # build() sets it
+    infodip11.consulta = gw.consulta
+    app.add_route(ENDPOINT_11, infodip11.post, methods=["POST"], include_in_schema=False)
+    app.add_route(ENDPOINT_11, infodip11.get, methods=["GET"], include_in_schema=False)
     mni = MniEndpoint(gw.hub, settings.mni_max_body_bytes, gw.metrics, budget, gw.forwarding)
     app.add_route("/soap/mni", mni.post, methods=["POST"], include_in_schema=False)
     app.add_route("/soap/mni", mni.get, methods=["GET"], include_in_schema=False)
@@ -374,6 +434,9 @@ def create_app(settings: Settings, clock: Clock | None = None, gateway: Gateway 
     rest.install(app, gw.infodip, gw.delivery,
                  reload_registry=gw.reload_registry if gw.hub is not None else None)
     admin_api.install(app, gw.admin)
+    rest_consulta.install(app, gw.consulta)
+    assert gw.feed is not None and gw.webhooks is not None
+    feed_api.install(app, gw.feed, gw.webhooks)
     if gw.divida is not None:
         divida_api.install(app, gw.divida)
     app.add_middleware(ClientCertificateMiddleware, forwarding=gw.forwarding)

@@ -87,6 +87,36 @@ def cmd_replay(args: argparse.Namespace, con: Console) -> int:
     return 0
 
 
+def cmd_feed_list(_args: argparse.Namespace, con: Console) -> int:
+    """Every webhook subscription of the change feed, one line each."""
+    webhooks = con.gateway().webhooks
+    assert webhooks is not None
+    subs = webhooks.list()
+    for s in subs:
+        print(f"{s.id}  {s.organ_code:<6} {s.destination:<4} {s.state:<8} posição {s.position:<8} "
+              f"tentativas {s.attempts:<3} {s.url}" + (f"  ({s.paused_reason})" if s.paused_reason else ""))
+    print(f"{len(subs)} assinatura(s)")
+    return 0
+
+
+def cmd_feed_pause(args: argparse.Namespace, con: Console) -> int:
+    """Pause a webhook subscription (its position stays)."""
+    webhooks = con.gateway().webhooks
+    assert webhooks is not None
+    s = webhooks.pause_sync(args.id, actor=f"cli:{admin_cli.actor(args).name}")
+    print(f"assinatura {s.id}: {s.state} (posição {s.position})")
+    return 0
+
+
+def cmd_feed_resume(args: argparse.Namespace, con: Console) -> int:
+    """Resume a paused webhook subscription from its position (attempts reset)."""
+    webhooks = con.gateway().webhooks
+    assert webhooks is not None
+    s = webhooks.resume_sync(args.id, actor=f"cli:{admin_cli.actor(args).name}")
+    print(f"assinatura {s.id}: {s.state} (posição {s.position})")
+    return 0
+
+
 def cmd_sandbox(args: argparse.Namespace, _con: Console) -> int:
     """One-command sandbox on SQLite; it reads the GATEWAY_* settings that make sense for it itself
     (:mod:`gateway.sandbox`)."""
@@ -172,7 +202,8 @@ OPERADOR = arg("--operador", help="nome do operador registrado na auditoria (pad
 #: Help lines of the command groups (``gateway organ …``).
 GROUPS = {"audit": "log de auditoria", "organ": "órgãos remetentes", "credential": "credenciais",
           "mni": "hub MNI", "keys": "chaves das credenciais MNI", "config": "configuração",
-          "pki": "CA de sandbox: certificados de servidor e de cliente"}
+          "pki": "CA de sandbox: certificados de servidor e de cliente",
+          "feed": "webhooks do feed de alterações (Res. Conjunta 6/2020 art. 12)"}
 
 PORT_HELP = "porta TCP (0: uma livre)"
 
@@ -197,6 +228,11 @@ COMMANDS: dict[str, Command] = {
         arg("--start-timeout", type=float, default=180.0, help="segundos, no máximo, para cada simulador iniciar "
             "(desiste antes se o simulador parar de progredir por 60 s)")),
         reads_environment=False),
+    "feed list": Command(cmd_feed_list, "lista os webhooks do feed de alterações, sua situação e posição"),
+    "feed pause": Command(cmd_feed_pause, "pausa um webhook do feed (a posição fica)", (
+        arg("id", help="id da assinatura (gateway feed list)"), OPERADOR)),
+    "feed resume": Command(cmd_feed_resume, "retoma um webhook pausado, da posição em que parou", (
+        arg("id", help="id da assinatura (gateway feed list)"), OPERADOR)),
     "migrate": Command(cmd_migrate, "aplica as migrações do banco de dados", (
         arg("--revision", default="head", help="revisão alvo (padrão: a mais recente)"),), creates_database=True),
     "validate": Command(cmd_validate, "valida um arquivo de requisição INFODIP sem enviá-lo", (

@@ -74,6 +74,19 @@ CATALOGUE: dict[str, str] = {
     "INFODIP-E051": "Protocolo não encontrado.",
     "INFODIP-E052": "Comunicação cancelada: não admite retificação nem novo cancelamento.",
     "INFODIP-E053": "A retificação deve manter o tipo da comunicação original.",
+    "INFODIP-E080": "Finalidade ausente ou inválida: informe o número do processo (CNJ) que motiva a consulta.",
+    "INFODIP-E081": "Os dados informados não identificam uma só pessoa: informe CPF ou título de eleitor.",
+    "INFODIP-E082": "Chave da consulta inválida: informe uma só chave — CPF, título de eleitor, ou nome, data de"
+    " nascimento e nome da mãe.",
+    "INFODIP-E083": "O órgão não tem a concessão direitos-politicos:consultar.",
+    "INFODIP-E084": "Limite de consultas deste cliente excedido; aguarde e tente novamente.",
+    "INFODIP-E085": "Informe o CPF da pessoa natural que consulta (On-Behalf-Of ou cpfSolicitante).",
+    "INFODIP-E086": "Cursor de paginação inválido.",
+    "INFODIP-E087": "Filtro da listagem inválido (período, tipo, situação, entrega ou limite).",
+    "INFODIP-E088": "O relatório de todos os remetentes exige a concessão relatorios:ler (operadores do CNJ e do TSE).",
+    "INFODIP-E089": "Versão do contrato aposentada: use a versão em vigor.",
+    "INFODIP-E093": "Aposentadoria de versão do contrato com menos de 30 dias de aviso (Res. Conjunta 6/2020, art."
+    " 4º, § 2º).",
     "INFODIP-E090": "Erro interno do gateway.",
     "INFODIP-E091": "Armazenamento indisponível; tente novamente.",
     "INFODIP-E092": "Gateway sobrecarregado: nada foi armazenado; tente novamente em instantes com a mesma "
@@ -142,6 +155,12 @@ CATALOGUE: dict[str, str] = {
     "GATEWAY-E070": "Requisição REST fora do contrato: parâmetro, cabeçalho ou corpo inválido (campo indica qual).",
     "GATEWAY-E071": "Recurso ou método HTTP inexistente.",
     "GATEWAY-E090": "Erro interno do gateway.",
+    # the change feed and its webhooks (Res. Conjunta 6/2020 art. 12; gateway/infodip/feed.py, webhooks.py)
+    "GATEWAY-E100": "Cursor do feed inválido (não emitido por este gateway ou de outro assinante).",
+    "GATEWAY-E101": "Este órgão não é assinante do feed de alterações (apenas os repositórios TSE e CNJ).",
+    "GATEWAY-E102": "Assinatura de webhook não encontrada.",
+    "GATEWAY-E103": "URL de webhook inválida (http ou https, com host).",
+    "GATEWAY-E104": "Resultado de processamento desconhecido (processado, eleitor-nao-encontrado, revisao-manual).",
     # Dívida ativa (PGFN/PGF bridge, gateway/divida): the caller's input, then what is reported per source
     "DIVIDA-E001": "CPF ou CNPJ inválido.",
     "DIVIDA-E002": "Informe de 1 a 100 documentos (CPF ou CNPJ).",

@@ -21,6 +21,7 @@ SCOPES: dict[str, str] = {
     "direitos-politicos:consultar": "consultar a situação de direitos políticos de uma pessoa",
     "obitos:enviar": "enviar lotes de óbitos",
     "relatorios:ler": "ler relatórios e estatísticas",
+    "feed:ler": "ler o feed de alterações (repositórios TSE e CNJ: o que a tabela de roteamento lhes dá)",
     "operador": "operar o gateway (entregas mortas, credenciais, órgãos)",
 }
 
@@ -34,6 +35,8 @@ DEMO_GRANTS: dict[str, tuple[str, ...]] = {
     "RCPN-097543": ("obitos:enviar",),
     "CRC": ("obitos:enviar",),
     "OPERACAO": ("operador", "relatorios:ler"),
+    "TSE": ("feed:ler",),
+    "CNJ": ("feed:ler",),
 }
 
 #: The sandbox's operations organ and its credential (code, name, type, username).

@@ -32,6 +32,7 @@ from gateway.demo_grants import seed_sandbox
 from gateway.hub.demo import configure, describe
 from gateway.infodip.domain import Kind
 from gateway.infodip.samples import REFERENCE_XPATH, SAMPLE_USERNAME, render_sample
+from gateway.infodip.webhooks import sandbox_subscription
 from gateway.organs import OrganType
 from gateway.settings import Settings
 from gateway.simulators import START_TIMEOUT_S, MockProcess, SimulatorError, start_mock
@@ -60,6 +61,10 @@ DEMO_ORGANS = (
     DemoOrgan("CRC", "Central de Informações do Registro Civil", OrganType.CRC, "crc-nacional"),
     DemoOrgan("PGFN", "Procuradoria-Geral da Fazenda Nacional", OrganType.MNI_CLIENTE, "pgfn-mni"),
     DemoOrgan("PGF", "Procuradoria-Geral Federal", OrganType.MNI_CLIENTE, "pgf-mni"),
+    # the national stores as subscribers of the change feed (Res. Conjunta 6/2020 art. 12): REST grants only
+    DemoOrgan("TSE", "Tribunal Superior Eleitoral (repositório INFODIP)", OrganType.OPERADOR, "tse-repositorio"),
+    DemoOrgan("CNJ", "Conselho Nacional de Justiça (cadastro de improbidade e inelegibilidade)", OrganType.OPERADOR,
+              "cnj-cadastro"),
 )
 
 
@@ -167,6 +172,7 @@ def prepare(data_dir: Path, port: int, host: str = "127.0.0.1", kdf_n: int | Non
         credentials = seed_sandbox(con.admin, passwords, DEMO_ORGANS)  # + the operations organ, grants per organ
         if demos:
             configure(con.admin, demos, Path(settings.mni_registry_path))
+        feed = _cnj_consumes_the_feed(con.admin, partners.get("cnj"))
     write_private(data_dir / "credentials.json", json.dumps(passwords, indent=2).encode())
     write_private(own_config, cli_config(settings, fixed))
 
@@ -190,6 +196,8 @@ def prepare(data_dir: Path, port: int, host: str = "127.0.0.1", kdf_n: int | Non
         "settings": {"ignored": ignored, "relay": "ativo" if settings.relay_enabled else "desativado"},
     }
     mocks = _describe_mocks(partners, demos, settings)
+    if feed is not None:
+        mocks["cnj"]["feed"] = feed
     if mocks:
         info["mocks"] = mocks
     demo: dict[str, Any] = {}
@@ -204,6 +212,18 @@ def prepare(data_dir: Path, port: int, host: str = "127.0.0.1", kdf_n: int | Non
         info["demo"] = demo
     make_private(data_dir)  # the registry, keys and database other modules wrote: 0600 as well
     return settings, info
+
+
+def _cnj_consumes_the_feed(admin: AdminService, cnj: str | None) -> dict[str, str] | None:
+    """The CNJ simulator consumes the change feed by webhook (Res. Conjunta 6/2020 art. 12): a subscription of the
+    CNJ organ to ``CNJ/feed/eventos``, from the beginning, its secret given to the simulator. Returns the info file's
+    ``mocks.cnj.feed`` (None without the CNJ simulator)."""
+    if not cnj:
+        return None
+    secret = secrets.token_urlsafe(32)
+    ident = sandbox_subscription(admin.run, "CNJ", cnj + "/feed/eventos", secret, SystemClock().now())
+    httpx.post(cnj + "/_mock/feed", json={"segredo": secret}, timeout=10).raise_for_status()
+    return {"assinatura": ident, "recebidos": cnj + "/_mock/feed"}
 
 
 def _debt_settings(partners: dict[str, str], debts: dict[str, dict[str, Any]]) -> dict[str, Any]:
@@ -363,6 +383,7 @@ def _print_banner(info: dict[str, Any], info_path: Path) -> None:
     out = sys.stdout
     out.write(f"\nSandbox do gateway pronto em {info['gateway']}\n")
     out.write(f"  WSDL INFODIP: {info['gateway']}/soap/infodip?wsdl\n")
+    out.write(f"  WSDL INFODIP 1.1 (consulta e listagem): {info['gateway']}/soap/infodip-1.1?wsdl\n")
     if "processes" in info.get("demo", {}):
         out.write(f"  WSDL MNI (hub): {info['gateway']}/soap/mni?wsdl  (clientes: pgfn-mni, pgf-mni)\n")
     if "devedores" in info.get("demo", {}):

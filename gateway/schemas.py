@@ -12,11 +12,14 @@ INFODIP_DIR = SCHEMAS_DIR / "infodip" / "1.0"
 INFODIP_XSD = INFODIP_DIR / "xsd" / "infodip-1.0.xsd"
 INFODIP_WSDL = INFODIP_DIR / "wsdl" / "infodip-1.0.wsdl"
 INFODIP_SAMPLES = INFODIP_DIR / "samples"
+INFODIP_11_DIR = SCHEMAS_DIR / "infodip" / "1.1"
+INFODIP_11_XSD = INFODIP_11_DIR / "xsd" / "infodip-1.1.xsd"
+INFODIP_11_WSDL = INFODIP_11_DIR / "wsdl" / "infodip-1.1.wsdl"
 
 MNI_DIR = SCHEMAS_DIR / "mni" / "2.2.2"
 
 #: Files served under ``/xsd/NAME`` (distinct names across contracts; the MNI WSDL imports ``../xsd/NAME``).
-SERVED_XSD: dict[str, Path] = {INFODIP_XSD.name: INFODIP_XSD,
+SERVED_XSD: dict[str, Path] = {INFODIP_XSD.name: INFODIP_XSD, INFODIP_11_XSD.name: INFODIP_11_XSD,
                                **{p.name: p for p in sorted((MNI_DIR / "xsd").glob("*.xsd"))}}
 
 

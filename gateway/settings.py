@@ -149,6 +149,15 @@ class Settings(BaseSettings):
     relay_poll_interval_s: float = Field(0.5, gt=0)
     breaker_threshold: int = Field(5, ge=1)
     breaker_cooldown_s: float = Field(10.0, ge=0)
+    # The change feed's webhooks (gateway/infodip/webhooks.py; pushed by the processes that run the relay) and the
+    # TSE store's processing outcome, asked of the store every tse_outcome_poll_s (0: never)
+    feed_webhook_batch: int = Field(100, ge=1, le=1000)
+    feed_webhook_timeout_s: float = Field(10.0, gt=0)
+    feed_webhook_max_attempts: int = Field(10, ge=1)
+    feed_webhook_base_backoff_s: float = Field(1.0, ge=0)
+    feed_webhook_max_backoff_s: float = Field(300.0, ge=0)
+    feed_webhook_poll_s: float = Field(1.0, gt=0)
+    tse_outcome_poll_s: float = Field(2.0, ge=0)
     # MNI hub: the registry of tribunal installations and clients (JSON), the key encrypting the credentials towards
     # tribunals (Fernet; derived from secret_key when empty), timeouts and limits
     mni_registry_path: str = ""
@@ -241,6 +250,19 @@ class Settings(BaseSettings):
     # certificate's organ is remembered; a removed certificate or a disabled organ stops working within it.
     client_cert_cache_s: float = 5.0
     # --- end of issue 10C's block ---
+    # --- Issue 14 (h14a): consultation, a sender's views, contract versions (one block; the lead ports it) ---
+    # The political-rights timeline's rule book (TOML, gateway/consulta/regras.toml when empty).
+    consulta_rules_path: str = ""
+    # Consultations of a person's situation per client (credential) and minute; beyond it 429 INFODIP-E084.
+    consulta_rate_per_minute: int = Field(120, ge=1)
+    # Largest page of GET /api/v1/comunicacoes and listarComunicacoes (a larger ``limite`` is refused, E087).
+    consulta_page_max: int = Field(200, ge=1, le=1000)
+    # INFODIP 1.0's deprecation (Res. Conjunta 6/2020 art. 4º §2º): the date it was announced and the date it stops
+    # being served (ISO dates, both or neither); a sunset less than 30 days after the announcement is refused at
+    # start (INFODIP-E093). Announced in the WSDL, in Deprecation/Sunset headers and in the README's changelog.
+    infodip_1_0_deprecation: str = ""
+    infodip_1_0_sunset: str = ""
+    # --- end of issue 14 (h14a)'s block ---
 
     # --- Fields added by issue 10's other parts (credentials and keys; deployment): one block each, below. ---
 

@@ -6,11 +6,20 @@ Run alone: ``python -m mocks.cnj --port 8082``; OpenAPI at ``/openapi.json``.
 ``POST /api/v1/registros`` with ``{"registros": [{"idMensagem", "protocolo", "versao", "operacao", "tipo",
 "orgaoRemetente", "dataRecebimento", "comunicacaoXml"}]}`` → ``{"resultados": [{"idMensagem", "situacao":
 "registrado"|"duplicado"|"rejeitado", "recibo", "motivo"}]}``. ``GET /api/v1/registros/{idMensagem}``.
+
+The change feed (Res. Conjunta 6/2020 art. 12: the TSE shares with the CNJ what it receives): the simulator consumes
+the gateway's feed by webhook at ``POST /feed/eventos`` — it checks ``X-Gateway-Timestamp`` (at most 5 minutes old)
+and ``X-Gateway-Assinatura`` (HMAC-SHA256 of ``"timestamp.body"`` with the secret given by ``POST /_mock/feed``
+``{"segredo": "…"}``), answers 401 otherwise, and deduplicates by ``X-Gateway-Evento-Id`` and by each item's
+``posicao``. ``GET /_mock/feed`` → ``{"eventos": [ids], "itens": [...], "recusados": n}``.
 """
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import sys
+import time
 from typing import Any
 
 from aiohttp import web
@@ -100,12 +109,52 @@ def create_app(url: str) -> web.Application:
             return web.json_response({"erro": "não encontrado"}, status=404)
         return web.json_response(record)
 
+    feed: dict[str, Any] = {"segredo": None, "eventos": [], "itens": [], "posicoes": set(), "recusados": 0}
+
+    def forget_feed() -> None:
+        feed.update(eventos=[], itens=[], posicoes=set(), recusados=0)
+
+    state.on_reset.append(forget_feed)
+
+    async def feed_secret(request: web.Request) -> web.Response:
+        try:
+            feed["segredo"] = str((await request.json())["segredo"])
+        except (ValueError, KeyError, TypeError):
+            return web.json_response({"erro": "esperado {\"segredo\": \"…\"}"}, status=400)
+        forget_feed()
+        return web.json_response({"ok": True})
+
+    async def feed_seen(_request: web.Request) -> web.Response:
+        return web.json_response({"eventos": feed["eventos"], "itens": feed["itens"], "recusados": feed["recusados"]})
+
+    async def feed_event(request: web.Request) -> web.Response:
+        body = await request.read()
+        stamp = request.headers.get("X-Gateway-Timestamp", "")
+        given = request.headers.get("X-Gateway-Assinatura", "")
+        secret = feed["segredo"]
+        fresh = stamp.isdigit() and abs(time.time() - int(stamp)) <= 300
+        expected = "sha256=" + hmac.new(str(secret).encode(), f"{stamp}.".encode() + body, hashlib.sha256).hexdigest()
+        if secret is None or not fresh or not hmac.compare_digest(given, expected):
+            feed["recusados"] += 1
+            return web.json_response({"erro": "assinatura ou carimbo de tempo inválido"}, status=401)
+        event = request.headers.get("X-Gateway-Evento-Id", "")
+        if event not in feed["eventos"]:
+            feed["eventos"].append(event)
+            for item in (await request.json()).get("itens", []):
+                if item.get("posicao") not in feed["posicoes"]:
+                    feed["posicoes"].add(item.get("posicao"))
+                    feed["itens"].append(item)
+        return web.json_response({"ok": True})
+
     async def spec(_request: web.Request) -> web.Response:
         return web.json_response(openapi(url))
 
     app.router.add_post("/api/v1/registros", post)
     app.router.add_get("/api/v1/registros/{message_id}", get_one)
     app.router.add_get("/openapi.json", spec)
+    app.router.add_post("/feed/eventos", feed_event)
+    app.router.add_post("/_mock/feed", feed_secret)
+    app.router.add_get("/_mock/feed", feed_seen)
     return app
 
 

@@ -30,6 +30,16 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
 
 
 @pytest.fixture
+def pg_url() -> Iterator[str]:
+    """A fresh, migrated and seeded PostgreSQL schema, for tests about PostgreSQL only (several writers)."""
+    if not PG_URL:
+        pytest.skip("GATEWAY_TEST_PG_URL não definido: testes em PostgreSQL não executados")
+    with postgres_schema(PG_URL) as url:
+        seed(url)
+        yield url
+
+
+@pytest.fixture
 def sqlite_url(tmp_path: Path) -> str:
     """A fresh, migrated and seeded SQLite database."""
     url = f"sqlite:///{tmp_path / 'gateway.db'}"

@@ -29,7 +29,7 @@ import logging
 import threading
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
 from sqlalchemy.engine import Connection, Engine
@@ -53,6 +53,21 @@ class WriteContext:
     conn: Connection
     audit: AuditChain
     clock: Clock
+    #: what jobs of this transaction leave for its end (e.g. the change feed's rows, :mod:`gateway.infodip.feed`)
+    state: dict[str, Any] = field(default_factory=dict)
+    _hooks: dict[str, Callable[[Connection], None]] = field(default_factory=dict)
+
+    def before_commit(self, name: str, hook: Callable[[Connection], None]) -> None:
+        """Run *hook* once, after every job of this transaction and just before its commit (the first hook given
+        under *name* counts). A hook that raises rolls the transaction back, as a job that raises does."""
+        self._hooks.setdefault(name, hook)
+
+    def finish(self) -> None:
+        """Run the hooks given by this transaction's jobs (the committer calls it just before committing)."""
+        for hook in self._hooks.values():
+            hook(self.conn)
+        self._hooks.clear()
+        self.state.clear()
 
 
 Job = Callable[[WriteContext], T]
@@ -281,6 +296,7 @@ class GroupCommitter:
                         p.error = None
                     except GatewayError as exc:
                         p.error = exc
+                ctx.finish()
                 if self.crash_hook:
                     self.crash_hook("before_commit")
         except Exception:
@@ -296,17 +312,18 @@ class GroupCommitter:
         then sees the stored row."""
         conn, audit = self._conn, self.audit
         assert conn is not None and audit is not None
-        ctx = WriteContext(conn, audit, self.clock)
         for p in batch:
             p.result, p.error = None, None
             for attempt in (1, 2):
                 if self._skip(p):
                     break
                 mark = audit.mark()
+                ctx = WriteContext(conn, audit, self.clock)
                 try:
                     self._bound_lock_wait([p])
                     with conn.begin():
                         p.result = p.job(ctx)
+                        ctx.finish()
                     p.error = None
                 except IntegrityError as exc:
                     audit.restore(mark)

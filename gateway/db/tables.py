@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from sqlalchemy import (
+    BigInteger,
     Boolean,
     Column,
     Date,
@@ -255,4 +256,82 @@ client_certificates = Table(
     Column("subject", String(500), nullable=False),
     Column("not_after", DateTime(timezone=True), nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False),
+)
+
+# -- consultation (issue 14: gateway/consulta/) ----------------------------------------------------------------------
+
+#: The keys of the person each communication is about, as its current version says (written with every envio and
+#: retificação, in the same transaction): what a consultation by CPF, título or name + birth date + mother's name
+#: looks up (Res. Conjunta 6/2020 art. 4º and 10). Names are stored folded (no accents, lower case, single spaces).
+consulta_pessoas = Table(
+    "consulta_pessoas",
+    metadata,
+    Column("protocol", String(21), ForeignKey("communications.protocol"), primary_key=True),
+    Column("cpf", String(11), nullable=True),
+    Column("titulo", String(12), nullable=True),
+    Column("nome", String(200), nullable=False),
+    Column("data_nascimento", Date, nullable=True),
+    Column("nome_mae", String(200), nullable=False),
+    Index("ix_consulta_pessoas_cpf", "cpf"),
+    Index("ix_consulta_pessoas_titulo", "titulo"),
+    Index("ix_consulta_pessoas_nome", "nome", "data_nascimento", "nome_mae"),
+)
+
+# a sender's listing by period (and its cursor), by process number; the lateness report per sender and month
+Index("ix_communications_organ_created", communications.c.organ_id, communications.c.created_at,
+      communications.c.protocol)
+Index("ix_communications_process", communications.c.process_number)
+Index("ix_messages_organ_received", messages.c.organ_id, messages.c.received_at)
+# -- the change feed (Res. Conjunta 6/2020 art. 12) and the stores' processing outcome (issue 14) ------------------
+
+#: One row per accepted version × destination it is routed to, numbered in commit order (``seq``: assigned just before
+#: the commit, under a transaction-scoped advisory lock on PostgreSQL — :mod:`gateway.infodip.feed`), so a reader that
+#: sees ``seq`` N sees every row below N: no row committed late by a slower writer is ever skipped.
+feed_entries = Table(
+    "feed_entries",
+    metadata,
+    Column("seq", BigInteger, primary_key=True, autoincrement=False),
+    Column("destination", String(20), nullable=False),
+    Column("message_id", String(36), ForeignKey("messages.message_id"), nullable=False),
+    Column("protocol", String(21), nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("committed_at", DateTime(timezone=True), nullable=False),
+    UniqueConstraint("message_id", "destination", name="uq_feed_message_destination"),
+    Index("ix_feed_destination_seq", "destination", "seq"),
+)
+
+#: Webhook subscriptions to the feed (push): one subscriber organ, its destination's slice of the feed, where it has
+#: been delivered up to (``position``), and its state (``ativa`` | ``pausada``).
+feed_subscriptions = Table(
+    "feed_subscriptions",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("organ_id", Integer, ForeignKey("organs.id"), nullable=False),
+    Column("destination", String(20), nullable=False),
+    Column("url", String(500), nullable=False),
+    # the HMAC-SHA256 key of X-Gateway-Assinatura (shown once, at creation)
+    Column("secret", String(100), nullable=False),
+    Column("position", BigInteger, nullable=False, default=0),
+    Column("state", String(10), nullable=False),  # ativa | pausada
+    Column("paused_reason", Text, nullable=True),
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("next_attempt_at", DateTime(timezone=True), nullable=False),
+    Column("last_error", Text, nullable=True),
+    Column("lease_owner", String(64), nullable=True),
+    Column("lease_until", DateTime(timezone=True), nullable=True),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+)
+
+#: What a national store did with a version after receiving it (DOMAIN.md §2a), as it reported it.
+STORE_OUTCOMES = ("processado", "eleitor-nao-encontrado", "revisao-manual")
+store_outcomes = Table(
+    "store_outcomes",
+    metadata,
+    Column("message_id", String(36), ForeignKey("messages.message_id"), primary_key=True),
+    Column("destination", String(20), primary_key=True),
+    Column("outcome", String(30), nullable=False),  # processado | eleitor-nao-encontrado | revisao-manual
+    Column("detail", Text, nullable=True),
+    Column("processed_at", DateTime(timezone=True), nullable=True),
+    Column("recorded_at", DateTime(timezone=True), nullable=False),
 )

@@ -58,6 +58,16 @@ SENDER = require_scopes(basic=True)
 OPERATOR = require_scopes("operador")
 
 
+class Processamento(BaseModel):
+    """What a national store did with a version after receiving it (DOMAIN.md §2a)."""
+
+    destino: str = Field(examples=["TSE"])
+    resultado: str = Field(description="processado | eleitor-nao-encontrado | revisao-manual")
+    motivo: str | None
+    dataProcessamento: str | None = Field(description=ISO)
+    registradoEm: str = Field(description=ISO)
+
+
 class Versao(BaseModel):
     """One version of a communication."""
 
@@ -68,6 +78,9 @@ class Versao(BaseModel):
     dataRecebimento: str = Field(description=ISO)
     emAtraso: bool
     motivoCancelamento: str | None
+    processamento: list[Processamento] = Field(default_factory=list,
+                                               description="o que cada repositório fez com a versão (vazio: ainda "
+                                                           "não informado)")
 
 
 class Entrega(BaseModel):
@@ -145,7 +158,12 @@ def install(app: FastAPI, service: InfodipService, delivery: DeliveryService, *,
             versaoAtual=view.current_version,
             versoes=[Versao(numero=v.version, operacao=v.operation, idMensagem=v.message_id,
                             referenciaRemetente=v.reference, dataRecebimento=v.received_at.isoformat(),
-                            emAtraso=v.late, motivoCancelamento=v.cancel_reason) for v in view.versions],
+                            emAtraso=v.late, motivoCancelamento=v.cancel_reason,
+                            processamento=[Processamento(
+                                destino=o.destination, resultado=o.outcome, motivo=o.detail,
+                                dataProcessamento=o.processed_at.isoformat() if o.processed_at else None,
+                                registradoEm=o.recorded_at.isoformat()) for o in v.outcomes])
+                     for v in view.versions],
             entregas=[Entrega(versao=d.version, destino=d.destination, situacao=delivery_situacao(d.status),
                               tentativas=d.attempts, recibo=d.receipt, motivo=d.reason,
                               atualizadoEm=d.updated_at.isoformat()) for d in view.deliveries])

@@ -8,17 +8,21 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
+from datetime import date
 from xml.sax.saxutils import escape
 
+from lxml import etree
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 
-from gateway.auth import Authenticator
+from gateway.auth import Authenticator, Caller
 from gateway.edges.forwarded import BadHost, Forwarding
-from gateway.errors import GatewayError, Overloaded, ServerError
+from gateway.errors import ClientError, GatewayError, Overloaded, ServerError
 from gateway.infodip import contract
 from gateway.infodip.records import CommunicationView, Receipt
 from gateway.infodip.service import InfodipService
+from gateway.infodip.versions import Deprecation
 from gateway.metrics import Metrics
 from gateway.schemas import INFODIP_WSDL, SERVED_XSD
 from gateway.settings import XmlLimits
@@ -31,10 +35,14 @@ XML = "text/xml; charset=utf-8"
 ENDPOINT = "/soap/infodip"
 
 
-def served_wsdl(wsdl_path: str, address: str) -> bytes:
+def served_wsdl(wsdl_path: str, address: str, notice: str | None = None) -> bytes:
     """The WSDL at *wsdl_path* with only ``soap:address/@location`` pointing at *address* (escaped for an XML
-    attribute: whatever the address holds, it stays one attribute value)."""
+    attribute: whatever the address holds, it stays one attribute value) and, for a deprecated version, *notice*
+    appended to its first ``wsdl:documentation``."""
     text = open(wsdl_path, encoding="utf-8").read()
+    if notice:
+        at = text.index("</wsdl:documentation>")
+        text = text[:at] + escape(notice) + text[at:]
     start = text.index("<soap:address")
     loc = text.index('location="', start) + len('location="')
     end = text.index('"', loc)
@@ -71,7 +79,14 @@ def overloaded_headers(exc: GatewayError) -> dict[str, str] | None:
 
 
 class InfodipEndpoint:
-    """ASGI-level handler of ``/soap/infodip``."""
+    """ASGI-level handler of ``/soap/infodip`` (INFODIP 1.0). With a :class:`~gateway.infodip.versions.Deprecation`
+    (``deprecation``, and ``today`` giving the local date), every answer carries its headers, the WSDL its notice,
+    and from the sunset on every call is refused with INFODIP-E089."""
+
+    endpoint = ENDPOINT
+    wsdl_path = str(INFODIP_WSDL)
+    deprecation: Deprecation | None = None
+    today: Callable[[], date] = date.today
 
     def __init__(self, service: InfodipService, auth: Authenticator, limits: XmlLimits, metrics: Metrics,
                  budget: BodyBudget | None = None, forwarding: Forwarding | None = None) -> None:
@@ -88,10 +103,12 @@ class InfodipEndpoint:
         params = request.query_params
         if "wsdl" in params or "WSDL" in params:
             try:
-                address = public_url(request, "/soap/infodip", self.forwarding)
+                address = public_url(request, self.endpoint, self.forwarding)
             except BadHost as exc:
                 return bad_host(exc)
-            return Response(served_wsdl(str(INFODIP_WSDL), address), media_type=XML)
+            notice = self.deprecation.notice() if self.deprecation else None
+            return Response(served_wsdl(self.wsdl_path, address, notice), media_type=XML,
+                            headers=self.deprecation.headers() if self.deprecation else None)
         name = params.get("xsd")
         if name and name in SERVED_XSD:
             return Response(SERVED_XSD[name].read_bytes(), media_type=XML)
@@ -104,27 +121,44 @@ class InfodipEndpoint:
         try:
             body = await request_body(request, self.limits.max_body_bytes, "INFODIP", lease)
             root, _info = read_xml(body, self.xml_policy, charset_of(request.headers.get("content-type")))
-            req = read_envelope(root, endpoint=ENDPOINT)
-            name = contract.operation_of(req.operation)  # an unknown operation is refused before authenticating
+            req = read_envelope(root, endpoint=self.endpoint)
+            name = self.operation_of(req.operation)  # an unknown operation is refused before authenticating
+            if self.deprecation is not None and self.deprecation.retired(self.today()):
+                raise ClientError("INFODIP-E089", f"A versão {self.deprecation.version} do contrato foi desativada "
+                                  f"em {self.deprecation.sunset}: use {self.deprecation.successor}.")
             caller = await self.auth.authenticate(req.identity())
-            result = await self.service.handle(caller, req.operation)
-            response = Response(envelope(contract.operation_response(name, self._answer(result))), media_type=XML)
+            response = Response(envelope(await self.dispatch(caller, name, req.operation)), media_type=XML)
         except GatewayError as exc:
             self.metrics.rejected.labels("soap", exc.code).inc()
             if isinstance(exc, ServerError) and not isinstance(exc, Overloaded):
                 log.error("infodip server error %s", exc, exc_info=exc.__cause__ is not None)
-            response = Response(fault(exc, contract.errors_detail(exc)), media_type=XML, status_code=500,
+            response = Response(fault(exc, self.errors_detail(exc)), media_type=XML, status_code=500,
                                 headers=overloaded_headers(exc))
         except Exception:
-            log.exception("unexpected error in /soap/infodip")
+            log.exception("unexpected error in %s", self.endpoint)
             exc2 = ServerError("INFODIP-E090")
             self.metrics.rejected.labels("soap", exc2.code).inc()
-            response = Response(fault(exc2, contract.errors_detail(exc2)), status_code=500, media_type=XML)
+            response = Response(fault(exc2, self.errors_detail(exc2)), status_code=500, media_type=XML)
         finally:
             if lease is not None:
                 lease.release()
+        if self.deprecation is not None:
+            response.headers.update(self.deprecation.headers())
         self.metrics.latency.labels("soap_infodip").observe(time.perf_counter() - started)
         return response
+
+    def operation_of(self, element: etree._Element) -> str:
+        """The operation *element* asks for (errors: INFODIP-E009, E010)."""
+        return contract.operation_of(element)
+
+    async def dispatch(self, caller: Caller, name: str, element: etree._Element) -> str:
+        """The answer element (``…Resposta``) of the operation *name* that *caller* sent."""
+        result = await self.service.handle(caller, element)
+        return contract.operation_response(name, self._answer(result))
+
+    def errors_detail(self, exc: GatewayError) -> str:
+        """The Fault's ``detail`` content for *exc*."""
+        return contract.errors_detail(exc)
 
     def _answer(self, result: Receipt | CommunicationView) -> str:
         if isinstance(result, CommunicationView):

@@ -32,11 +32,11 @@ from gateway.clock import Clock, new_message_id, new_protocol, utc
 from gateway.db.committer import GroupCommitter, WriteContext
 from gateway.db.tables import communications, messages, outbox
 from gateway.errors import Conflict, NotFound, ValidationFailed
-from gateway.infodip import contract
+from gateway.infodip import contract, feed
 from gateway.infodip.deadlines import Deadline, local_today
 from gateway.infodip.domain import Communication, Kind
 from gateway.infodip.intake import Checked, IntakeChecks
-from gateway.infodip.records import CommunicationView, DeliveryView, Receipt, VersionView
+from gateway.infodip.records import CommunicationView, DeliveryView, Receipt, VersionView, store_outcomes
 from gateway.infodip.routing import DESTINATIONS, destinations_for
 
 ENVIO, RETIFICACAO, CANCELAMENTO = "envio", "retificacao", "cancelamento"
@@ -54,6 +54,10 @@ class InfodipService:
         self.tz = checks.tz
         #: called after each new version is durably stored (bootstrap adds the relay's wake-up)
         self.listeners: list[Callable[[], None]] = []
+        #: called inside the transaction of each envio and retificação with (connection, protocol, communication):
+        #: what other contexts keep of the current version in the same commit (bootstrap adds the consultation's
+        #: person index, gateway/consulta/store.py)
+        self.stored_hooks: list[Callable[[Connection, str, Communication], None]] = []
 
     def _notify(self, receipt: Receipt) -> Receipt:
         log.info("versão aceita", extra={"message_id": receipt.message_id, "protocol": receipt.protocol,
@@ -101,6 +105,8 @@ class InfodipService:
                 "person_key": comm.person.key, "process_number": comm.process_number, "fact_date": comm.fact_date,
                 "status": "ativa", "current_version": 1, "duplicate_of": duplicate_of, "created_at": now,
                 "updated_at": now})
+            for hook in self.stored_hooks:
+                hook(ctx.conn, protocol, comm)
             return _store_version(ctx, caller, protocol, 1, ENVIO, comm.kind.value, req, now, deadline, dests,
                                   duplicate_of, previous=None)
 
@@ -129,7 +135,9 @@ class InfodipService:
                 current_version=version, person_key=comm.person.key, process_number=comm.process_number,
                 fact_date=comm.fact_date, updated_at=now))
             if joining:
-                _send_history(ctx.conn, protocol, version, joining, now)
+                _send_history(ctx, protocol, version, joining, now)
+            for hook in self.stored_hooks:
+                hook(ctx.conn, protocol, comm)
             return _store_version(ctx, caller, protocol, version, RETIFICACAO, comm.kind.value, req, now, deadline,
                                   dests, current["duplicate_of"], previous=version - 1, joining=joining)
 
@@ -169,8 +177,8 @@ class InfodipService:
         return view
 
     def consult(self, caller: Caller, protocol: str) -> CommunicationView:
-        """The communication *protocol* with every version and delivery (only for its sending organ; another
-        organ's protocol is INFODIP-E051, as an unknown one)."""
+        """The communication *protocol* with every version, delivery and the stores' processing outcome of each
+        version (only for its sending organ; another organ's protocol is INFODIP-E051, as an unknown one)."""
         with self.reader.connect() as conn:
             comm = conn.execute(select(communications).where(communications.c.protocol == protocol)).mappings().first()
             if comm is None or comm["organ_id"] != caller.organ_id:
@@ -179,8 +187,10 @@ class InfodipService:
                                 .order_by(messages.c.version)).mappings().all()
             deliveries = conn.execute(select(outbox).where(outbox.c.protocol == protocol)
                                       .order_by(outbox.c.version, outbox.c.destination)).mappings().all()
+            reported = store_outcomes(conn, (r["message_id"] for r in rows))
         versions = tuple(VersionView(r["version"], r["operation"], r["message_id"], r["sender_reference"],
-                                     utc(r["received_at"]), r["late"], r["cancel_reason"], r["payload"]) for r in rows)
+                                     utc(r["received_at"]), r["late"], r["cancel_reason"], r["payload"],
+                                     reported.get(r["message_id"], ())) for r in rows)
         current_payload = next(v.payload for v in reversed(versions) if v.operation != CANCELAMENTO)
         return CommunicationView(
             protocol=protocol, kind=comm["kind"], status=comm["status"], current_version=comm["current_version"],
@@ -275,10 +285,12 @@ def _ended_conviction_destinations(conn: Connection, comm: Communication) -> tup
     return _destinations_of(conn, protocol) if protocol else ()
 
 
-def _send_history(conn: Connection, protocol: str, version: int, joining: Iterable[str], now: datetime) -> None:
+def _send_history(ctx: WriteContext, protocol: str, version: int, joining: Iterable[str], now: datetime) -> None:
     """Queue the versions before *version* of *protocol* towards each destination of *joining* (new to the
     history): the first pending, the later ones blocked behind it, so the destination receives the history from its
-    first version, in order (the new version itself is queued blocked by :func:`_store_version`)."""
+    first version, in order (the new version itself is queued blocked by :func:`_store_version`); the change feed
+    gives them to that destination too, in the same order."""
+    conn = ctx.conn
     earlier = conn.execute(select(messages.c.message_id, messages.c.version).where(
         messages.c.protocol == protocol, messages.c.version < version).order_by(messages.c.version)).all()
     rows = [{"message_id": m.message_id, "protocol": protocol, "version": m.version, "destination": d,
@@ -287,6 +299,7 @@ def _send_history(conn: Connection, protocol: str, version: int, joining: Iterab
             for d in joining for i, m in enumerate(earlier)]
     if rows:
         conn.execute(_INSERT_OUTBOX, rows)
+        feed.record(ctx, ((r["message_id"], protocol, r["version"], r["destination"]) for r in rows))
 
 
 def _store_version(ctx: WriteContext, caller: Caller, protocol: str, version: int, operation: str, kind: str,
@@ -318,6 +331,7 @@ def _store_version(ctx: WriteContext, caller: Caller, protocol: str, version: in
     ]
     if rows:
         conn.execute(_INSERT_OUTBOX, rows)
+        feed.record(ctx, ((message_id, protocol, version, d) for d in dests))
     ctx.audit.append(conn, f"infodip.{operation}", now, organ_id=caller.organ_id, message_id=message_id,
                      protocol=protocol, payload_digest=digest,
                      detail={"versao": version, "destinos": list(dests), "usuario": caller.username,

@@ -276,6 +276,64 @@ def test_credentials_carry_their_grants_and_the_readme_token_example_runs(
     assert isinstance(json.loads(done.stdout[end:]), list)
 
 
+def test_readme_consultation_example_runs(sandbox: tuple[dict[str, object], Path]) -> None:
+    """The README's consultation example, run verbatim by bash in the sandbox's directory: the kind IV sample stored,
+    the person's situation by CPF (its rule version, the conviction's suspension and inelegibility, the coverage),
+    TJRJ's own listing of kind IV, and its lateness report as CSV."""
+    _, work = sandbox
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    section = readme.split("## Political-rights consultation and a sender's views", 1)[1].split("\n## ", 1)[0]
+    [block] = re.findall(r"```sh\n(.*?)```", section, re.S)
+    done = subprocess.run(["bash", "-euo", "pipefail", "-c", block], cwd=work, capture_output=True, text=True,
+                          timeout=60)
+    assert done.returncode == 0, done.stderr
+    decoder = json.JSONDecoder()
+    situation, end = decoder.raw_decode(done.stdout)
+    listing, end2 = decoder.raw_decode(done.stdout, end)
+    csv_lines = done.stdout[end2:].split()
+    assert situation["regras"]["versao"] and situation["cobertura"]["desde"]
+    assert {c["tipo"] for c in situation["comunicacoes"]} >= {"IV"}
+    assert {i["tipo"] for i in situation["intervalos"]} >= {"suspensao_direitos_politicos", "inelegibilidade"}
+    assert listing["itens"] and all(i["tipo"] == "IV" for i in listing["itens"])
+    assert csv_lines[0] == "remetente;tipo;mes;noPrazo;emAtraso;atrasoMedianoDias;piorAtrasoDias"
+    assert any(line.startswith("TJRJ;IV;") for line in csv_lines[1:])
+def test_the_cnj_simulator_consumes_the_feed_and_the_readme_feed_example_runs(
+        sandbox: tuple[dict[str, object], Path]) -> None:
+    """The TSE and CNJ organs hold ``feed:ler``; the README's feed example, run verbatim by bash in the sandbox's
+    directory, prints a page of the CNJ's feed with a cursor; the CNJ simulator, subscribed by webhook at start,
+    receives the CNJ's slice of the feed (a kind I sent now reaches it, the signature checked), never a death."""
+    info, work = sandbox
+    grants = {c["organ"]: c["grants"] for c in info["credentials"]}  # type: ignore[attr-defined]
+    assert grants["TSE"] == grants["CNJ"] == ["feed:ler"]
+    samples = info["samples"]["infodip"]  # type: ignore[index]
+    data = Path(info["data_dir"])  # type: ignore[arg-type]
+    sent = []
+    for kind in ("I", "VI"):
+        tree = etree.fromstring((data / samples[kind]["path"]).read_bytes())
+        tree.xpath(samples[kind]["reference_xpath"])[0].text = f"FEED-{kind}-{os.urandom(4).hex()}"
+        r = httpx.post(f"{info['gateway']}/soap/infodip", content=etree.tostring(tree), timeout=30)
+        assert r.status_code == 200, r.text
+        sent.append(re.search(r"idMensagem>([^<]+)<", r.text).group(1))  # type: ignore[union-attr]
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    section = readme.split("## The change feed", 1)[1].split("\n## ", 1)[0]
+    blocks = re.findall(r"```sh\n(.*?)```", section, re.S)
+    assert len(blocks) == 1
+    done = subprocess.run(["bash", "-euo", "pipefail", "-c", blocks[0]], cwd=work, capture_output=True, text=True,
+                          timeout=60)
+    assert done.returncode == 0, done.stderr
+    page = json.loads(done.stdout)
+    assert set(page) == {"itens", "proximo", "fim"} and 1 <= len(page["itens"]) <= 2 and page["proximo"]
+    assert all(i["tipo"] != "VI" for i in page["itens"])
+    received = info["mocks"]["cnj"]["feed"]["recebidos"]  # type: ignore[index]
+
+    def pushed() -> dict[str, object]:
+        return dict(httpx.get(received, timeout=10).json())
+
+    wait_until(lambda: sent[0] in {i["idMensagem"] for i in pushed()["itens"]}, what="the CNJ simulator's feed")
+    got = pushed()
+    assert sent[1] not in {i["idMensagem"] for i in got["itens"]} and got["recusados"] == 0  # type: ignore[union-attr]
+
+
 def test_readme_divida_example_runs_against_the_sandbox(sandbox: tuple[dict[str, object], Path]) -> None:
     """The README's dívida example (a TJRJ token with ``divida:ler``, then one debtor owing at both partners), run
     verbatim by bash in the sandbox's directory, answers that debtor's inscriptions at PGFN and at PGF, both sources

@@ -232,12 +232,12 @@ def test_the_token_endpoint_shares_the_login_throttle(gateway: tuple[TestClient,
 
 
 def test_openapi_declares_the_oauth2_scheme_and_its_scopes(gateway: tuple[TestClient, dict[str, str]]) -> None:
-    """``/openapi.json`` names the client-credentials flow (token URL ``/oauth/token``, the seven scopes), documents
+    """``/openapi.json`` names the client-credentials flow (token URL ``/oauth/token``, the eight scopes), documents
     the token endpoint's form, answers and errors, and the scope each guarded route needs."""
     client, _ = gateway
     schema = client.get("/openapi.json").json()
     flow = schema["components"]["securitySchemes"]["OAuth2"]["flows"]["clientCredentials"]
-    assert flow["tokenUrl"] == "/oauth/token" and len(flow["scopes"]) == 7
+    assert flow["tokenUrl"] == "/oauth/token" and len(flow["scopes"]) == 8
     post = schema["paths"]["/oauth/token"]["post"]
     assert "application/x-www-form-urlencoded" in post["requestBody"]["content"]
     assert {"200", "400", "401", "429"} <= set(post["responses"])

@@ -58,15 +58,17 @@ def test_every_rest_error_is_a_problem(client: TestClient) -> None:
 
 
 def test_openapi_documents_answers_and_problems(client: TestClient) -> None:
-    """Every ``/api/v1`` route declares a typed success answer (a schema reference, not a bare object) and its
-    error answers as ``application/problem+json`` of the ``Problem`` schema, which lists the problem's members."""
+    """Every ``/api/v1`` route declares a typed success answer (200, or 201 for a creation; a schema reference, not
+    a bare object) and its error answers as ``application/problem+json`` of the ``Problem`` schema, which lists the
+    problem's members."""
     spec = client.get("/openapi.json").json()
     problem = spec["components"]["schemas"]["Problem"]
     assert PROBLEM_KEYS <= set(problem["properties"])
     routes = {(p, m): op for p, ops in spec["paths"].items() if p.startswith("/api/v1/") for m, op in ops.items()}
     assert len(routes) >= 4
     for (path, method), op in routes.items():
-        ok = op["responses"]["200"]["content"]["application/json"]["schema"]
+        success = next(s for s in op["responses"] if s.startswith("2"))  # 200, or 201 for a creation
+        ok = op["responses"][success]["content"]["application/json"]["schema"]
         assert "$ref" in ok or "$ref" in ok.get("items", {}), (path, method, ok)
         errors = {s: r for s, r in op["responses"].items() if s[0] in "45"}
         assert errors, (path, method)

@@ -60,10 +60,11 @@ def test_generated_passwords_pass_the_policy_even_for_a_short_username() -> None
 
 
 def test_scopes_are_exactly_those_of_the_design_and_unknown_ones_are_refused() -> None:
-    """The seven scopes of DESIGN.md, no more; a list is checked, deduplicated and put in the catalogue's order;
-    an unknown scope is GATEWAY-E002 naming it."""
+    """The seven scopes of DESIGN.md plus ``feed:ler`` (issue 14's change feed), no more; a list is checked,
+    deduplicated and put in the catalogue's order; an unknown scope is GATEWAY-E002 naming it."""
     assert set(SCOPES) == {"divida:ler", "execucao-fiscal:ajuizar", "intimacoes:ler",
-                           "direitos-politicos:consultar", "obitos:enviar", "relatorios:ler", "operador"}
+                           "direitos-politicos:consultar", "obitos:enviar", "relatorios:ler", "feed:ler",
+                           "operador"}
     assert scopes_of(["operador", "divida:ler", "operador"]) == ("divida:ler", "operador")
     with pytest.raises(Exception, match="escopo desconhecido: 'divida:escrever'") as refused:
         scopes_of(["divida:escrever"])

@@ -1,0 +1,344 @@
+"""Consultation use cases (issue 14): a person's political-rights situation, a sender's listing, the lateness report.
+
+Who may ask a person's situation (Res. Conjunta 6/2020 art. 4º and 10; LGPD art. 6º and 37): an organ granted
+``direitos-politicos:consultar`` (INFODIP-E083 otherwise), naming the natural person acting (their CPF: REST
+``On-Behalf-Of``, SOAP ``cpfSolicitante``; INFODIP-E085) and the purpose — the number of the process that motivates
+it (``finalidade``, a valid CNJ number; INFODIP-E080) —, at most ``GATEWAY_CONSULTA_RATE_PER_MINUTE`` times a minute
+per client (INFODIP-E084, 429 with ``Retry-After``). Every consultation is one audit entry ``consulta.situacao``
+(organ, credential, acting person, purpose, the key used, the protocols answered and a keyed digest of the person —
+never the person's CPF or name in clear: the audit log holds no one's personal data about whom, ARCHITECTURE.md),
+durable before the answer.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import hmac
+import json
+import statistics
+from collections import OrderedDict
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+import anyio.to_thread
+from sqlalchemy.engine import Engine
+
+from gateway import identifiers as ids
+from gateway.auth import Caller
+from gateway.clock import Clock
+from gateway.consulta import store
+from gateway.consulta.facts import fact_of, name_key
+from gateway.consulta.rules import RuleBook, RuleVersion
+from gateway.consulta.timeline import Timeline, compute
+from gateway.db.committer import GroupCommitter, WriteContext
+from gateway.errors import NotAllowed, TooManyRequests, ValidationFailed
+from gateway.infodip.deadlines import local_today
+
+SCOPE = "direitos-politicos:consultar"
+REPORTS_SCOPE = "relatorios:ler"
+#: the contract's words for delivery states (``tipoSituacaoEntrega``) → outbox states
+DELIVERY_STATES = {"pendente": ("pending", "sending"), "bloqueada": ("blocked",), "entregue": ("delivered",),
+                   "falha": ("failed",), "morta": ("dead",)}
+KINDS = ("I", "II", "III", "IV", "V", "VI", "VII", "VIII", "IX")
+
+
+@dataclass(frozen=True)
+class PersonQuery:
+    """The key of a consultation: a CPF, a título, or name + birth date + mother's name (exactly one of them)."""
+
+    cpf: str | None = None
+    titulo: str | None = None
+    nome: str | None = None
+    data_nascimento: date | None = None
+    nome_mae: str | None = None
+
+    def checked(self) -> PersonQuery:
+        """The query with digits only, checked. Errors: INFODIP-E082 (no key, several, or an incomplete name key),
+        INFODIP-E030 (CPF), INFODIP-E033 (título)."""
+        by_name = any((self.nome, self.data_nascimento, self.nome_mae))
+        given = [bool(self.cpf), bool(self.titulo), by_name]
+        if sum(given) != 1:
+            raise ValidationFailed("INFODIP-E082", field="pessoa")
+        if by_name and not (self.nome and self.data_nascimento and self.nome_mae):
+            raise ValidationFailed("INFODIP-E082", "Consulta por nome exige nome, data de nascimento e nome da mãe.",
+                                   field="pessoa")
+        cpf = ids.only_digits(self.cpf) if self.cpf else None
+        if cpf is not None and not ids.is_valid_cpf(cpf):
+            raise ValidationFailed("INFODIP-E030", field="cpf")
+        titulo = ids.only_digits(self.titulo) if self.titulo else None
+        if titulo is not None and not ids.validate(ids.IdentifierKind.TITULO_ELEITOR, titulo):
+            raise ValidationFailed("INFODIP-E033", field="tituloEleitor")
+        return PersonQuery(cpf, titulo, self.nome, self.data_nascimento, self.nome_mae)
+
+    @property
+    def key_kind(self) -> str:
+        """``cpf``, ``titulo`` or ``nome``."""
+        return "cpf" if self.cpf else "titulo" if self.titulo else "nome"
+
+    @property
+    def key(self) -> str:
+        """The lookup key as one string (what the audit's keyed digest covers)."""
+        if self.cpf:
+            return "cpf:" + self.cpf
+        if self.titulo:
+            return "titulo:" + self.titulo
+        return f"nome:{name_key(self.nome)}|{self.data_nascimento}|{name_key(self.nome_mae)}"
+
+
+@dataclass(frozen=True)
+class Situation:
+    """The answer of a consultation: the date asked about, the rule version applied, the timeline, every
+    communication about the person (current version and history) and the coverage of the data."""
+
+    on: date
+    key_kind: str
+    rules: RuleVersion
+    timeline: Timeline
+    communications: tuple[store.StoredCommunication, ...]
+    coverage: store.Coverage
+
+
+@dataclass(frozen=True)
+class Page:
+    """A page of a sender's listing; ``next_cursor`` None on the last page."""
+
+    items: tuple[store.Listed, ...]
+    next_cursor: str | None
+
+
+@dataclass(frozen=True)
+class LatenessLine:
+    """On time / late per sender, kind and month (``AAAA-MM``, America/Sao_Paulo); delays in days, over the late
+    ones (0 when none was late)."""
+
+    sender: str
+    kind: str
+    month: str
+    on_time: int
+    late: int
+    median_delay_days: float
+    worst_delay_days: int
+
+
+class RateLimit:
+    """A token bucket per client: *per_minute* consultations a minute, a burst of as many (monotonic clock)."""
+
+    def __init__(self, clock: Clock, per_minute: int, max_clients: int = 100_000) -> None:
+        self.clock = clock
+        self.rate = per_minute / 60.0
+        self.burst = float(per_minute)
+        self.max_clients = max_clients
+        self._buckets: OrderedDict[str, tuple[float, float]] = OrderedDict()
+
+    def take(self, client: str) -> float | None:
+        """Take one token for *client*: None when allowed, else the seconds to wait."""
+        now = self.clock.monotonic()
+        tokens, at = self._buckets.pop(client, (self.burst, now))
+        tokens = min(self.burst, tokens + (now - at) * self.rate)
+        if tokens < 1.0:
+            self._buckets[client] = (tokens, now)
+            return (1.0 - tokens) / self.rate
+        self._buckets[client] = (tokens - 1.0, now)
+        while len(self._buckets) > self.max_clients:
+            self._buckets.popitem(last=False)
+        return None
+
+
+def person_digest(secret: bytes, key: str) -> str:
+    """The keyed digest (HMAC-SHA256, hex) the audit records for the person looked up by *key*
+    (:attr:`PersonQuery.key`): who was consulted can be found by computing it, not read by whoever reads the log."""
+    return hmac.new(secret, key.encode(), hashlib.sha256).hexdigest()
+
+
+def check_purpose(finalidade: str | None) -> str:
+    """The purpose (a CNJ process number, masked or not) as 20 digits. Errors: INFODIP-E080."""
+    digits = ids.only_digits(finalidade or "")
+    if len(digits) != 20 or not ids.validate(ids.IdentifierKind.PROCESSO_CNJ, digits):
+        raise ValidationFailed("INFODIP-E080", field="finalidade")
+    return digits
+
+
+def check_acting(cpf: str | None) -> str:
+    """The CPF of the natural person acting. Errors: INFODIP-E085."""
+    digits = ids.only_digits(cpf or "")
+    if not ids.is_valid_cpf(digits):
+        raise ValidationFailed("INFODIP-E085", field="cpfSolicitante")
+    return digits
+
+
+class ConsultaService:
+    """The consultation use cases (module docstring)."""
+
+    def __init__(self, committer: GroupCommitter, reader: Engine, clock: Clock, rules: RuleBook, tz: ZoneInfo,
+                 secret: bytes, rate: RateLimit, page_max: int = 200) -> None:
+        self.committer = committer
+        self.reader = reader
+        self.clock = clock
+        self.rules = rules
+        self.tz = tz
+        self.secret = secret
+        self.rate = rate
+        self.page_max = page_max
+        #: the coverage changes only when the first communication or an import arrives: read at most every
+        #: ``coverage_ttl_s`` (a full read of it on every consultation would cost more than the lookup)
+        self.coverage_ttl_s = 30.0
+        self._coverage: tuple[float, store.Coverage] | None = None
+
+    # -- a person's situation ------------------------------------------------------------------------------------
+
+    async def situation(self, caller: Caller, scopes: frozenset[str], acting: str | None, finalidade: str | None,
+                        query: PersonQuery, on: date | None, *, channel: str) -> Situation:
+        """The situation of the person *query* names on *on* (default: today in America/Sao_Paulo) under the rules in
+        force on that date. Errors: INFODIP-E083 (no grant), E085 (acting person), E080 (purpose), E082/E030/E033
+        (key), E084 (rate, TooManyRequests), E081 (the key matched several people: the answer lists no one — still
+        audited); StorageUnavailable (INFODIP-E091) when the audit entry cannot be written (nothing is answered)."""
+        if SCOPE not in scopes:
+            raise NotAllowed("INFODIP-E083", field="Authorization")
+        acting_cpf = check_acting(acting)
+        purpose = check_purpose(finalidade)
+        query = query.checked()
+        wait = self.rate.take(caller.username)
+        if wait is not None:
+            raise TooManyRequests("INFODIP-E084", retry_after=wait)
+        day = on or local_today(self.clock.now(), self.tz)
+        rules = self.rules.in_force(day)
+        found, comms, cover = await anyio.to_thread.run_sync(self._read, query)
+        timeline = compute([fact_of(c.protocol, c.status, c.current_payload) for c in comms], rules, day)
+        at = self.clock.now()
+        detail = {"usuario": caller.username, "solicitante": acting_cpf, "finalidade": purpose,
+                  "chave": query.key_kind, "pessoa": person_digest(self.secret, query.key), "canal": channel,
+                  "data": day.isoformat(), "versaoRegras": rules.id,
+                  "resultado": "ambigua" if found.ambiguous else "encontrada" if comms else "nenhuma",
+                  "protocolos": [c.protocol for c in comms]}
+
+        def job(ctx: WriteContext) -> None:
+            ctx.audit.append(ctx.conn, "consulta.situacao", at, organ_id=caller.organ_id, detail=detail)
+
+        await self.committer.run(job)
+        if found.ambiguous:
+            raise ValidationFailed("INFODIP-E081", field="pessoa")
+        return Situation(day, query.key_kind, rules, timeline, tuple(comms), cover)
+
+    def _read(self, query: PersonQuery) -> tuple[store.Found, list[store.StoredCommunication], store.Coverage]:
+        with self.reader.connect() as conn:
+            if query.cpf:
+                found = store.find_person(conn, cpf=query.cpf)
+            elif query.titulo:
+                found = store.find_person(conn, titulo=query.titulo)
+            else:
+                assert query.data_nascimento is not None
+                found = store.find_person(conn, name=(name_key(query.nome), query.data_nascimento,
+                                                      name_key(query.nome_mae)))
+            comms = store.load_communications(conn, found.protocols)
+            cached = self._coverage
+            if cached is None or self.clock.monotonic() - cached[0] > self.coverage_ttl_s or cached[1].since is None:
+                cached = self._coverage = (self.clock.monotonic(), store.coverage(conn))
+            return found, comms, cached[1]
+
+    # -- a sender's listing --------------------------------------------------------------------------------------
+
+    async def listing(self, caller: Caller, *, desde: date | None = None, ate: date | None = None,
+                      tipo: str | None = None, situacao: str | None = None, entrega: str | None = None,
+                      referencia: str | None = None, processo: str | None = None, cursor: str | None = None,
+                      limite: int = 50) -> Page:
+        """The sender's own communications received in [*desde*, *ate*] (local dates), filtered, ordered by reception,
+        *limite* a page from *cursor*. Errors: INFODIP-E087 (a filter or ``limite``), INFODIP-E086 (cursor)."""
+        if limite < 1 or limite > self.page_max:
+            raise ValidationFailed("INFODIP-E087", f"limite deve estar entre 1 e {self.page_max}.", field="limite")
+        if tipo is not None and tipo not in KINDS:
+            raise ValidationFailed("INFODIP-E087", f"tipo {tipo!r} desconhecido (use I a IX).", field="tipo")
+        if situacao is not None and situacao not in ("ativa", "cancelada"):
+            raise ValidationFailed("INFODIP-E087", "situacao: ativa ou cancelada.", field="situacao")
+        if entrega is not None and entrega not in DELIVERY_STATES:
+            raise ValidationFailed("INFODIP-E087", f"entrega: {', '.join(DELIVERY_STATES)}.", field="entrega")
+        if desde and ate and ate < desde:
+            raise ValidationFailed("INFODIP-E087", "ate anterior a desde.", field="ate")
+        flt = store.ListFilter(
+            caller.organ_id, self._start(desde) if desde else None, self._start(ate + timedelta(days=1))
+            if ate else None, tipo, situacao, DELIVERY_STATES[entrega] if entrega else None, referencia,
+            ids.only_digits(processo) if processo else None)
+        after = decode_cursor(cursor) if cursor else None
+
+        def read() -> list[store.Listed]:
+            with self.reader.connect() as conn:
+                return store.list_communications(conn, flt, after, limite + 1)
+
+        rows = await anyio.to_thread.run_sync(read)
+        more = len(rows) > limite
+        rows = rows[:limite]
+        return Page(tuple(rows), encode_cursor(rows[-1].created_at, rows[-1].protocol) if more else None)
+
+    def _start(self, day: date) -> datetime:
+        return datetime.combine(day, time(0), self.tz).astimezone(UTC)
+
+    # -- lateness ------------------------------------------------------------------------------------------------
+
+    async def lateness(self, caller: Caller | None, scopes: frozenset[str], *, desde: date | None = None,
+                       ate: date | None = None, remetente: str | None = None) -> list[LatenessLine]:
+        """On time / late per sender, kind and month of reception (art. 7º's deadlines; art. 14–15): the caller's own
+        organ, or — with ``relatorios:ler`` (CNJ and TSE operators) — every sender or the one *remetente* names.
+        Default period: the last 12 months. Errors: INFODIP-E088 (another sender without the grant), E087."""
+        all_senders = REPORTS_SCOPE in scopes
+        if caller is None and not all_senders:
+            raise NotAllowed("INFODIP-E088", field="Authorization")
+        if remetente and not all_senders and (caller is None or remetente != caller.organ_code):
+            raise NotAllowed("INFODIP-E088", field="remetente")
+        today = local_today(self.clock.now(), self.tz)
+        until_day = (ate or today) + timedelta(days=1)
+        since_day = desde or date(today.year - 1, today.month, 1)
+        if since_day >= until_day:
+            raise ValidationFailed("INFODIP-E087", "ate anterior a desde.", field="ate")
+
+        def read() -> list[store.DeadlineRow]:
+            with self.reader.connect() as conn:
+                organ_id: int | None
+                if remetente:
+                    organ_id = store.organ_id_of(conn, remetente)
+                    if organ_id is None:
+                        return []
+                elif all_senders:
+                    organ_id = None
+                else:
+                    assert caller is not None
+                    organ_id = caller.organ_id
+                return store.deadline_rows(conn, self._start(since_day), self._start(until_day), organ_id)
+
+        return summarise(await anyio.to_thread.run_sync(read), self.tz)
+
+
+def summarise(rows: list[store.DeadlineRow], tz: ZoneInfo) -> list[LatenessLine]:
+    """Group deadline rows by sender, kind (in I…IX order) and local month."""
+    groups: dict[tuple[str, str, str], list[store.DeadlineRow]] = {}
+    for row in rows:
+        month = row.received_at.astimezone(tz).strftime("%Y-%m")
+        groups.setdefault((row.sender, row.kind, month), []).append(row)
+    out = []
+    for (sender, kind, month), items in groups.items():
+        delays = [r.days_late for r in items if r.late]
+        out.append(LatenessLine(sender, kind, month, len(items) - len(delays), len(delays),
+                                float(statistics.median(delays)) if delays else 0.0, max(delays, default=0)))
+    order = {k: i for i, k in enumerate(KINDS)}
+    out.sort(key=lambda line: (line.sender, line.month, order.get(line.kind, 99)))
+    return out
+
+
+def encode_cursor(created_at: datetime, protocol: str) -> str:
+    """The opaque cursor after (*created_at*, *protocol*)."""
+    raw = json.dumps([created_at.isoformat(), protocol], separators=(",", ":")).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> tuple[datetime, str]:
+    """The position a cursor of :func:`encode_cursor` names. Errors: INFODIP-E086."""
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        at, protocol = json.loads(raw)
+        when = datetime.fromisoformat(at)
+        if not isinstance(protocol, str) or when.tzinfo is None:
+            raise ValueError(cursor)
+        return when, protocol
+    except (ValueError, TypeError, binascii.Error, UnicodeDecodeError):
+        raise ValidationFailed("INFODIP-E086", field="cursor") from None
