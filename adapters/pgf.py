@@ -1,5 +1,5 @@
-"""PGF's inscriptions through the API of our own design (``mocks/README_pgf.md``: no public PGF API exists), over
-httpx.
+"""PGF's inscriptions through the API of our own design (``mocks/README_pgf.md``: no public PGF API exists): httpx's
+request and response types sent by aiohttp (:class:`adapters.aiohttp_transport.PartnerClient`).
 
 - ``X-API-Key`` on every call; 401 (``CHAVE_AUSENTE``/``CHAVE_INVALIDA``) is ``DIVIDA-E030``.
 - ``POST {url}/api/v1/inscricoes/consulta`` ``{"documento", "pagina", "tamanho_pagina": 100}`` → pages of
@@ -23,6 +23,7 @@ from typing import Any
 
 import httpx
 
+from adapters.aiohttp_transport import PartnerClient
 from adapters.base import parse_json
 from adapters.divida_base import (
     fora_do_contrato,
@@ -68,9 +69,7 @@ class PgfPartner:
         self.api = url.rstrip("/") + API
         self.max_paginas = max_paginas
         self.clock = clock or SystemClock()
-        self.client = httpx.AsyncClient(timeout=httpx.Timeout(timeout, connect=min(timeout, 5.0)),
-                                        limits=httpx.Limits(max_connections=64), transport=transport,
-                                        headers={"X-API-Key": api_key})
+        self.client = PartnerClient(timeout, transport, headers={"X-API-Key": api_key})
         self._pages = asyncio.Semaphore(page_concurrency)
 
     async def devedor(self, documento: str) -> RespostaDevedor:

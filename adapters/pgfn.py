@@ -1,4 +1,5 @@
-"""PGFN's inscriptions through SERPRO's *Consulta Dívida Ativa* (DOMAIN.md §5), over httpx.
+"""PGFN's inscriptions through SERPRO's *Consulta Dívida Ativa* (DOMAIN.md §5): httpx's request and response types
+sent by aiohttp (:class:`adapters.aiohttp_transport.PartnerClient`).
 
 - Token: OAuth2 client credentials (RFC 6749 §4.4): ``POST {token_url}`` with HTTP Basic ``client_id:secret`` and
   ``grant_type=client_credentials`` → a bearer token (3600 s at SERPRO). :class:`TokenSource` caches it and renews
@@ -25,6 +26,7 @@ from typing import Any
 
 import httpx
 
+from adapters.aiohttp_transport import PartnerClient
 from adapters.base import parse_json, unreadable
 from adapters.divida_base import (
     gather_or_raise,
@@ -61,7 +63,7 @@ API = "/consulta-divida-ativa-df/api/v1"
 class TokenSource:
     """The bearer token of the client-credentials grant: cached, renewed before it expires, one renewal at a time."""
 
-    def __init__(self, client: httpx.AsyncClient, token_url: str, client_id: str, client_secret: str, clock: Clock,
+    def __init__(self, client: PartnerClient, token_url: str, client_id: str, client_secret: str, clock: Clock,
                  margin_s: float = 60.0, lock_timeout_s: float = 10.0) -> None:
         self.client = client
         self.token_url = token_url
@@ -146,8 +148,7 @@ class PgfnPartner:
         self.api = url.rstrip("/") + API
         self.clock = clock or SystemClock()
         self.detalhes = detalhes
-        self.client = httpx.AsyncClient(timeout=httpx.Timeout(timeout, connect=min(timeout, 5.0)),
-                                        limits=httpx.Limits(max_connections=64), transport=transport)
+        self.client = PartnerClient(timeout, transport)
         self.tokens = TokenSource(self.client, token_url or url.rstrip("/") + "/token", client_id, client_secret,
                                   self.clock, token_margin_s, lock_timeout_s=timeout)
         self._details = asyncio.Semaphore(detail_concurrency)

@@ -332,6 +332,15 @@ def flood(ctx: Context) -> dict[str, Any]:
     return run_flood(ctx)
 
 
+def divida(ctx: Context) -> dict[str, Any]:
+    """The dívida ativa API against the partners alone and the fan-out floor (bench/divida.py)."""
+    from bench.divida import divida as run_divida
+
+    return run_divida(ctx)
+
+
+SECTIONS.append(Section("divida", "dívida API (PGFN+PGF at 50 ms): added p50 at C=1 vs. the slower partner (< 10 ms), "
+                                  "throughput vs. the FastAPI+aiohttp fan-out floor (>= 0.5)", divida))
 SECTIONS.append(Section("flood", "hostile bodies (16 MB element floods with wrong and valid passwords, gzip, a "
                                  "text node, a gzip bomb): time to refuse and peak RSS growth vs. 1 s / 64 MB", flood))
 

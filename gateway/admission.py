@@ -43,6 +43,9 @@ Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 
+#: POST routes under /api/v1 that only read (not intake; a POST only to keep CPFs out of URLs): the bound does not
+#: apply to them
+READS = frozenset({"/api/v1/devedores/inscricoes", "/api/v1/pessoas/situacao"})
 #: requests always admitted in flight, whatever the queueing delay (so the delay keeps being measured)
 FLOOR = 4
 #: lag samples (one per half interval) that must all be above the target to shed
@@ -133,11 +136,12 @@ class Admission:
 
 def _channel(scope: Scope) -> str | None:
     """``soap`` or ``rest`` for an intake request the bound applies to; None for everything else (WSDL, health,
-    metrics, the MNI hub, REST reads)."""
+    metrics, the MNI hub, REST reads — the dívida queries included: POST only so that CPFs stay out of URLs, they
+    store nothing but their audit entry and have their own per-client bound)."""
     path, method = scope.get("path", ""), scope.get("method", "GET")
     if path in ("/soap/infodip", "/soap/infodip-1.1") and method == "POST":
         return "soap"
-    if path.startswith("/api/v1/") and method == "POST":
+    if path.startswith("/api/v1/") and method == "POST" and path not in READS:
         return "rest"
     return None
 

@@ -45,13 +45,15 @@ from gateway.clock import Clock, SystemClock
 from gateway.consulta import store as consulta_store
 from gateway.consulta.facts import PersonKeys
 from gateway.consulta.rules import load_rules
-from gateway.consulta.service import ConsultaService, RateLimit
+from gateway.consulta.service import ConsultaService
 from gateway.crash import crash_hook
 from gateway.db import migrate
 from gateway.db.committer import GroupCommitter, WriteContext
 from gateway.db.engine import is_sqlite, make_engine, normalise_url, sqlite_path
 from gateway.delivery import DeliveryService
-from gateway.edges import admin_api, feed_api, oauth, ops, rest, rest_consulta, rest_obitos
+from gateway.divida.access import DividaAccess
+from gateway.divida.build import build_divida
+from gateway.edges import admin_api, divida_api, feed_api, oauth, ops, rest, rest_consulta, rest_obitos
 from gateway.edges.forwarded import ClientAddressMiddleware, Forwarding
 from gateway.edges.soap_crc import CrcEndpoint
 from gateway.edges.soap_infodip import InfodipEndpoint
@@ -76,7 +78,7 @@ from gateway.metrics import Metrics
 from gateway.obitos.service import ObitosService
 from gateway.relay import Relay, RelayPolicy
 from gateway.settings import Settings, SettingsError, redact_url
-from gateway.throttle import LoginThrottle, report_forever
+from gateway.throttle import ClientRateLimit, LoginThrottle, report_forever
 from gateway.tokens import TokenIssuer
 from gateway.xml.body import BodyBudget
 
@@ -107,6 +109,7 @@ class Gateway:
     admin: AdminService | None = None
     consulta: ConsultaService | None = None
     deprecation_10: Deprecation | None = None
+    divida: DividaAccess | None = None
     forwarding: Forwarding = field(default_factory=Forwarding)
     feed: FeedService | None = None
     webhooks: WebhookService | None = None
@@ -196,6 +199,12 @@ class Gateway:
         if self.hub is not None:
             await self.hub.aclose()
 
+    async def stop_divida(self) -> None:
+        """Wait for the dívida accesses' audit entries on their way, then close the debt partners' connections."""
+        if self.divida is not None:
+            await self.divida.drain()
+            await self.divida.service.aclose()
+
     def start_probes(self) -> None:
         """Start probing the MNI hub's tribunal installations (``GATEWAY_MNI_PROBE_INTERVAL_S`` > 0), and reload the
         registry on SIGHUP (where the loop can take signals: the main thread of ``gateway serve``)."""
@@ -254,6 +263,10 @@ class Gateway:
                                                   for name, ok in configured.items()}}
         if self.hub is not None:  # the tribunals' reachability: reported, never a reason for 503
             status["tribunais"] = self.hub.monitor.report(self.hub.registry.all_installations())
+        if self.divida is not None:  # the debt partners' breakers: reported, never a reason for 503
+            service = self.divida.service
+            status["divida"] = {credor: (state if credor in service.partners else "não configurado")
+                                for credor, state in service.circuitos().items()}
         return status
 
 
@@ -298,8 +311,8 @@ def build(settings: Settings, clock: Clock | None = None, relay_wanted: bool | N
     deprecation_10 = deprecation_of("1.0", settings.infodip_1_0_deprecation, settings.infodip_1_0_sunset,
                                     ENDPOINT_11 + "?wsdl")
     consulta = ConsultaService(committer, reader, clock, load_rules(settings.consulta_rules_path or None),
-                               ZoneInfo(settings.timezone), secret, RateLimit(clock, settings.consulta_rate_per_minute),
-                               settings.consulta_page_max)
+                               ZoneInfo(settings.timezone), secret,
+                               ClientRateLimit(settings.consulta_rate_per_minute, clock), settings.consulta_page_max)
     # the person index is written with each envio and retificação, in its transaction
     infodip.stored_hooks.append(lambda conn, protocol, comm: consulta_store.record_person(
         conn, protocol, PersonKeys.of(comm.person)))
@@ -330,6 +343,8 @@ def build(settings: Settings, clock: Clock | None = None, relay_wanted: bool | N
         adapters=adapters, relay=relay, hub=hub, throttle=throttle,
         tokens=TokenIssuer(secret, clock, settings.token_ttl_s), admin=admin, consulta=consulta,
         deprecation_10=deprecation_10,
+        divida=DividaAccess(build_divida(settings, clock), committer, clock,
+                            ClientRateLimit(settings.divida_limite_por_minuto, clock)),
         forwarding=Forwarding(settings.public_url, settings.trusted_networks),
         feed=feed, webhooks=webhooks, pusher=pusher, outcomes=outcomes,
     )
@@ -386,6 +401,7 @@ def create_app(settings: Settings, clock: Clock | None = None, gateway: Gateway 
             await gw.obitos.drain()
             await gw.stop_probes()
             await gw.stop_relay()
+            await gw.stop_divida()
             await gw.stop_reports()
             gw.stop()
 
@@ -433,6 +449,8 @@ def create_app(settings: Settings, clock: Clock | None = None, gateway: Gateway 
     rest_consulta.install(app, gw.consulta)
     assert gw.feed is not None and gw.webhooks is not None
     feed_api.install(app, gw.feed, gw.webhooks)
+    if gw.divida is not None:
+        divida_api.install(app, gw.divida)
     app.add_middleware(ClientCertificateMiddleware, forwarding=gw.forwarding)
     app.add_middleware(ClientAddressMiddleware, forwarding=gw.forwarding)
     app.add_middleware(AdmissionMiddleware, admission=gw.admission)  # intake sheds load beyond its bound

@@ -195,6 +195,7 @@ CATALOGUE: dict[str, str] = {
     "DIVIDA-E004": "Número de inscrição da PGFN inválido (SIDA: 13 dígitos, dois dígitos verificadores módulo 11).",
     "DIVIDA-E005": "Número de inscrição da PGF inválido (15 dígitos, dígito verificador ISO 7064 MOD 11,10).",
     "DIVIDA-E006": "Número de inscrição da PGF com código de credor desconhecido.",
+    "DIVIDA-E007": "Finalidade inválida: informe o número do processo (CNJ, 20 dígitos com dígitos verificadores).",
     "DIVIDA-E010": "Inscrição não encontrada.",
     "DIVIDA-E020": "Valor monetário ilegível na resposta do parceiro.",
     "DIVIDA-E021": "Data ilegível na resposta do parceiro.",
@@ -205,6 +206,7 @@ CATALOGUE: dict[str, str] = {
     "DIVIDA-E033": "Parceiro não configurado.",
     "DIVIDA-E034": "Prazo total da consulta esgotado.",
     "DIVIDA-E035": "O parceiro encerrou a conexão sem responder.",
+    "DIVIDA-E040": "Limite de consultas por minuto deste cliente excedido: aguarde Retry-After segundos.",
     "DIVIDA-E050": "Nenhum parceiro respondeu; tente novamente mais tarde.",
     "DIVIDA-E090": "Erro interno do gateway ao consultar o parceiro.",
 }

@@ -196,6 +196,9 @@ class Settings(BaseSettings):
     divida_concorrencia: int = 16
     divida_cache_ttl_s: float = 0.0
     divida_cache_max: int = 10_000
+    # The REST API's per-client bound (gateway/edges/divida_api.py): lookups per credential per minute, a sliding
+    # window per process (429 DIVIDA-E040 with Retry-After beyond it); 0 disables it.
+    divida_limite_por_minuto: int = Field(120, ge=0)
     # Bearer token of the operations API (dead letters); empty disables it.
     admin_token: str = ""
     # --- Hardening against hostile clients (issue 8): the server, brute force, forwarded headers, the ops port ---

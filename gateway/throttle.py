@@ -126,3 +126,48 @@ async def report_forever(throttle: LoginThrottle, write: Callable[[dict[str, Any
                 log.exception("could not audit the failed logins")
         if stop.is_set():
             return
+
+
+class ClientRateLimit:
+    """At most *per_minute* requests per client (a credential's username) in a sliding window, per process — the REST
+    API's per-client bound (``GATEWAY_DIVIDA_LIMITE_POR_MINUTO``; ``0`` disables it).
+
+    The window is a sliding-window counter (the algorithm of the `limits` library's ``SlidingWindowCounter``): per
+    client the count of the current fixed minute and of the previous one, the latter weighted by how much of it
+    still lies inside the last 60 s. O(1) memory per client, no thread, the injected clock. Why not the library
+    itself: its in-memory storage starts a thread every 10 ms to expire keys, which cost ~0.6 ms a request under
+    load (measured, ``make bench`` section ``divida``) — more than the rest of the bound. Not thread-safe: used from
+    the event loop only."""
+
+    WINDOW_S = 60.0
+
+    def __init__(self, per_minute: int, clock: Clock, max_clients: int = 100_000) -> None:
+        self.per_minute = per_minute
+        self.clock = clock
+        self.max_clients = max_clients
+        self._counts: OrderedDict[str, tuple[int, int, int]] = OrderedDict()  # client → (minute, current, previous)
+
+    def retry_after(self, client: str) -> float | None:
+        """Count one request of *client*; None when it is admitted, else the seconds until it may try again (at
+        least 1). A refused request is not counted."""
+        if self.per_minute <= 0:
+            return None
+        now = self.clock.monotonic()
+        minute = int(now // self.WINDOW_S)
+        at, current, previous = self._counts.pop(client, (minute, 0, 0))
+        if at != minute:  # roll the window: the last minute becomes the previous one (or nothing, if older)
+            current, previous = 0, (current if at == minute - 1 else 0)
+        elapsed = now - minute * self.WINDOW_S
+        weight = 1.0 - elapsed / self.WINDOW_S
+        self._counts[client] = (minute, current, previous)
+        while len(self._counts) > self.max_clients:
+            self._counts.popitem(last=False)
+        if previous * weight + current + 1 <= self.per_minute:
+            self._counts[client] = (minute, current + 1, previous)
+            return None
+        if current + 1 > self.per_minute:  # this minute is full: wait for it to become the previous one, and then
+            # for its weight to fall until one more request fits
+            return max(1.0, self.WINDOW_S - elapsed + (1.0 - (self.per_minute - 1) / current) * self.WINDOW_S)
+        # the previous minute's weight must fall until one more request fits
+        needed = 1.0 - (self.per_minute - current - 1) / previous
+        return max(1.0, needed * self.WINDOW_S - elapsed)

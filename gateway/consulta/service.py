@@ -18,7 +18,6 @@ import hashlib
 import hmac
 import json
 import statistics
-from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
@@ -36,6 +35,7 @@ from gateway.consulta.timeline import Timeline, compute
 from gateway.db.committer import GroupCommitter, WriteContext
 from gateway.errors import NotAllowed, TooManyRequests, ValidationFailed
 from gateway.infodip.deadlines import local_today
+from gateway.throttle import ClientRateLimit
 
 SCOPE = "direitos-politicos:consultar"
 REPORTS_SCOPE = "relatorios:ler"
@@ -123,30 +123,6 @@ class LatenessLine:
     worst_delay_days: int
 
 
-class RateLimit:
-    """A token bucket per client: *per_minute* consultations a minute, a burst of as many (monotonic clock)."""
-
-    def __init__(self, clock: Clock, per_minute: int, max_clients: int = 100_000) -> None:
-        self.clock = clock
-        self.rate = per_minute / 60.0
-        self.burst = float(per_minute)
-        self.max_clients = max_clients
-        self._buckets: OrderedDict[str, tuple[float, float]] = OrderedDict()
-
-    def take(self, client: str) -> float | None:
-        """Take one token for *client*: None when allowed, else the seconds to wait."""
-        now = self.clock.monotonic()
-        tokens, at = self._buckets.pop(client, (self.burst, now))
-        tokens = min(self.burst, tokens + (now - at) * self.rate)
-        if tokens < 1.0:
-            self._buckets[client] = (tokens, now)
-            return (1.0 - tokens) / self.rate
-        self._buckets[client] = (tokens - 1.0, now)
-        while len(self._buckets) > self.max_clients:
-            self._buckets.popitem(last=False)
-        return None
-
-
 def person_digest(secret: bytes, key: str) -> str:
     """The keyed digest (HMAC-SHA256, hex) the audit records for the person looked up by *key*
     (:attr:`PersonQuery.key`): who was consulted can be found by computing it, not read by whoever reads the log."""
@@ -173,7 +149,7 @@ class ConsultaService:
     """The consultation use cases (module docstring)."""
 
     def __init__(self, committer: GroupCommitter, reader: Engine, clock: Clock, rules: RuleBook, tz: ZoneInfo,
-                 secret: bytes, rate: RateLimit, page_max: int = 200) -> None:
+                 secret: bytes, rate: ClientRateLimit, page_max: int = 200) -> None:
         self.committer = committer
         self.reader = reader
         self.clock = clock
@@ -200,7 +176,7 @@ class ConsultaService:
         acting_cpf = check_acting(acting)
         purpose = check_purpose(finalidade)
         query = query.checked()
-        wait = self.rate.take(caller.username)
+        wait = self.rate.retry_after(caller.username)
         if wait is not None:
             raise TooManyRequests("INFODIP-E084", retry_after=wait)
         day = on or local_today(self.clock.now(), self.tz)

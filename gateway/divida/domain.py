@@ -37,6 +37,7 @@ from gateway.identifiers import (
     is_valid_cpf,
     is_valid_inscricao_pgf,
     is_valid_inscricao_pgfn,
+    is_valid_processo_cnj,
     normalize_inscricao_pgf,
     normalize_inscricao_pgfn,
     only_digits,
@@ -314,6 +315,16 @@ def documentos(valores: object, campo: str = "documentos") -> tuple[str, ...]:
             raise ValidationFailed("DIVIDA-E001", f"CPF ou CNPJ inválido em {campo}[{n}].", f"{campo}[{n}]")
         out[doc] = None
     return tuple(out)
+
+
+def finalidade(valor: object, campo: str = "finalidade") -> str:
+    """The purpose of an access (the issue's point 5: LGPD art. 6º I, the agreement's plan item 6): the number of the
+    process it serves, a CNJ unified number (Res. CNJ 65/2008), masked or not; returned as its 20 digits. Raises
+    :class:`~gateway.errors.ValidationFailed` ``DIVIDA-E007`` naming *campo*."""
+    texto = valor.strip() if isinstance(valor, str) else ""
+    if not is_valid_processo_cnj(texto):
+        raise ValidationFailed("DIVIDA-E007", field=campo)
+    return only_digits(texto)
 
 
 def credor(valor: object, campo: str = "credor") -> Credor:

@@ -346,3 +346,22 @@ def test_the_cnj_simulator_consumes_the_feed_and_the_readme_feed_example_runs(
     wait_until(lambda: sent[0] in {i["idMensagem"] for i in pushed()["itens"]}, what="the CNJ simulator's feed")
     got = pushed()
     assert sent[1] not in {i["idMensagem"] for i in got["itens"]} and got["recusados"] == 0  # type: ignore[union-attr]
+
+
+def test_readme_divida_example_runs_against_the_sandbox(sandbox: tuple[dict[str, object], Path]) -> None:
+    """The README's dívida example (a TJRJ token with ``divida:ler``, then one debtor owing at both partners), run
+    verbatim by bash in the sandbox's directory, answers that debtor's inscriptions at PGFN and at PGF, both sources
+    ``ok``, not partial, money as decimal strings."""
+    _info, work = sandbox
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    section = readme.split("## Dívida ativa (PGFN/PGF)", 1)[1].split("\n## ", 1)[0]
+    blocks = [b for b in re.findall(r"```sh\n(.*?)```", section, re.S) if "/api/v1/devedores/inscricoes" in b]
+    assert len(blocks) == 1
+    done = subprocess.run(["bash", "-euo", "pipefail", "-c", blocks[0]], cwd=work, capture_output=True, text=True,
+                          timeout=60)
+    assert done.returncode == 0, done.stderr
+    [result] = json.loads(done.stdout)["resultados"]
+    assert result["parcial"] is False
+    assert [(f["credor"], f["estado"]) for f in result["fontes"]] == [("PGFN", "ok"), ("PGF", "ok")]
+    assert {i["credor"] for i in result["inscricoes"]} == {"PGFN", "PGF"}
+    assert all(re.fullmatch(r"\d+\.\d\d", i["valorConsolidado"]) for i in result["inscricoes"])

@@ -24,7 +24,7 @@ class Blocking:
         self.entered = 0
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
-        if scope["method"] == "POST" and scope["path"] != "/soap/mni":
+        if scope["method"] == "POST" and scope["path"] not in ("/soap/mni", "/api/v1/devedores/inscricoes"):
             self.entered += 1
             await asyncio.wait_for(self.release.wait(), timeout=10)
         await send({"type": "http.response.start", "status": 200, "headers": []})
@@ -84,7 +84,7 @@ def test_beyond_the_bound_intake_is_refused_at_once_with_e092_and_retry_after() 
 
 def test_reads_and_other_routes_are_never_counted_nor_refused() -> None:
     """With the bound reached (limit 1, one intake request held), reads of the WSDL, of a communication over REST,
-    health and the MNI hub pass untouched, and are not counted in flight."""
+    health, the MNI hub and the dívida query (a read sent as POST) pass untouched, and are not counted in flight."""
     async def scenario() -> None:
         inner = Blocking()
         gate = Admission(1)
@@ -94,7 +94,7 @@ def test_reads_and_other_routes_are_never_counted_nor_refused() -> None:
             await asyncio.sleep(0)
         assert gate.full()
         for method, path in (("GET", "/soap/infodip"), ("GET", "/api/v1/comunicacoes/X"), ("GET", "/readyz"),
-                             ("POST", "/soap/mni")):
+                             ("POST", "/soap/mni"), ("POST", "/api/v1/devedores/inscricoes")):
             assert (await call(app, method, path))[0] == 200
         assert gate.inflight == 1 and gate.refused == 0
         inner.release.set()
