@@ -36,7 +36,7 @@ import time
 import uuid
 from collections.abc import Callable
 from contextlib import contextmanager
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, Protocol
 
 from sqlalchemy import bindparam, func, select, text, tuple_
@@ -47,7 +47,7 @@ from gateway.clock import SystemClock, utc
 from gateway.datagen import generate, person_cpf
 from gateway.db import migrate
 from gateway.db.engine import make_engine
-from gateway.db.tables import communications, messages, outbox
+from gateway.db.tables import communications, messages, organs, outbox
 from gateway.history.service import CoverageCache
 
 if TYPE_CHECKING:
@@ -126,37 +126,66 @@ class StoreTarget:
         return len(rows), ((rows[-1].protocol, rows[-1].version) if len(rows) == limit else None)
 
 
-class RestTarget:
-    """The same reads over the issue's REST shapes (for the lead to switch to at merge; not run in this branch):
-    ``POST /api/v1/pessoas/situacao`` with ``{"cpf", "finalidade"}`` and ``On-Behalf-Of``,
-    ``GET /api/v1/comunicacoes?de=&ate=&cursor=&limite=``, ``GET /api/v1/feed?cursor=&limite=``."""
+class FeedReadTarget:
+    """The feed's read function (``gateway.infodip.feed.read_page``, what ``GET /api/v1/feed`` runs before its
+    audit entry and JSON) for the TSE's destination: the rate without HTTP."""
 
-    def __init__(self, url: str, token: str, on_behalf_of: str = "18273645053") -> None:
-        import httpx
+    def __init__(self, engine: Engine, organ_code: str = "TSE") -> None:
+        from gateway.infodip.feed import subscriber_destination
 
-        self.http = httpx.Client(base_url=url, timeout=30, headers={"Authorization": f"Bearer {token}"})
-        self.on_behalf_of = on_behalf_of
-
-    def consult(self, cpf: str) -> int:
-        r = self.http.post("/api/v1/pessoas/situacao", json={"cpf": cpf, "finalidade": "0000000-00.2026.8.19.0001"},
-                           headers={"On-Behalf-Of": self.on_behalf_of})
-        r.raise_for_status()
-        return len(r.json().get("comunicacoes", []))
-
-    def month_page(self, organ_id: int, start: datetime, end: datetime, cursor: Any, limit: int) -> tuple[int, Any]:
-        params = {"de": start.date().isoformat(), "ate": end.date().isoformat(), "limite": limit}
-        if cursor:
-            params["cursor"] = cursor
-        r = self.http.get("/api/v1/comunicacoes", params=params)
-        r.raise_for_status()
-        body = r.json()
-        return len(body.get("itens", [])), body.get("proximoCursor")
+        self.engine = engine
+        self.destination = subscriber_destination(organ_code)
 
     def feed_page(self, cursor: Any, limit: int) -> tuple[int, Any]:
-        r = self.http.get("/api/v1/feed", params={"limite": limit, **({"cursor": cursor} if cursor else {})})
+        from gateway.infodip.feed import read_page
+
+        with self.engine.connect() as conn:
+            page = read_page(conn, self.destination, cursor or 0, limit)
+        return len(page.items), (None if page.end or not page.items else page.position)
+
+
+class RestTarget:
+    """The same reads through a running gateway's REST endpoints (``--via rest``, the default):
+    ``POST /api/v1/pessoas/situacao`` with ``{"cpf", "finalidade"}`` and ``On-Behalf-Of`` (a token of an organ granted
+    ``direitos-politicos:consultar``), ``GET /api/v1/comunicacoes?desde=&ate=&cursor=&limite=`` (a token of the
+    sender), ``GET /api/v1/feed?cursor=&limite=`` (a token holding ``feed:ler``). Every call is the whole endpoint:
+    authentication, the audit entry, the timeline and the JSON rendering."""
+
+    def __init__(self, url: str, authorization: dict[str, str], on_behalf_of: str = "52998224725") -> None:
+        import httpx
+
+        self.http = httpx.Client(base_url=url, timeout=30)
+        self.authorization = authorization  # role -> Authorization header value
+        self.on_behalf_of = on_behalf_of
+
+    def _auth(self, role: str) -> dict[str, str]:
+        return {"Authorization": self.authorization[role]}
+
+    def consult(self, cpf: str) -> int:
+        r = self.http.post("/api/v1/pessoas/situacao", json={"cpf": cpf, "finalidade": "0045218-09.2024.8.19.0001"},
+                           headers={"On-Behalf-Of": self.on_behalf_of, **self._auth("consulta")})
+        if r.status_code == 404:  # a CPF no communication is about (a coded answer, counted as found nothing)
+            return 0
+        r.raise_for_status()
+        return len(r.json()["comunicacoes"])
+
+    def month_page(self, organ_id: int, start: datetime, end: datetime, cursor: Any, limit: int) -> tuple[int, Any]:
+        # the token is the sender's (organ_id is who it is); ``ate`` is inclusive
+        params: dict[str, Any] = {"desde": start.date().isoformat(),
+                                  "ate": (end - timedelta(days=1)).date().isoformat(), "limite": limit}
+        if cursor:
+            params["cursor"] = cursor
+        r = self.http.get("/api/v1/comunicacoes", params=params, headers=self._auth("listagem"))
         r.raise_for_status()
         body = r.json()
-        return len(body.get("versoes", [])), body.get("cursor") if body.get("versoes") else None
+        return len(body["itens"]), body.get("proximo")
+
+    def feed_page(self, cursor: Any, limit: int) -> tuple[int, Any]:
+        r = self.http.get("/api/v1/feed", params={"limite": limit, **({"cursor": cursor} if cursor else {})},
+                          headers=self._auth("feed"))
+        r.raise_for_status()
+        body = r.json()
+        return len(body["itens"]), (None if body["fim"] or not body["itens"] else body["proximo"])
 
 
 # -- measurements ------------------------------------------------------------------------------------------------
@@ -179,8 +208,11 @@ def open_loop(call: Callable[[int], object], rate: float, duration: float) -> di
 
 
 def consultation(engine: Engine, target: Target, persons: int, duration: float, say: Callable[[str], None],
-                 seed: int = 7) -> dict[str, Any]:
-    """The consultation by CPF at :data:`RATE` vs. the floor (alternated twice each to share the machine's noise)."""
+                 seed: int = 7, http_floor: Callable[[str], object] | None = None) -> dict[str, Any]:
+    """The consultation by CPF at :data:`RATE` vs. the floors (alternated twice each to share the machine's noise):
+    ``floor`` the indexed lookup in this process (no HTTP), and with *http_floor* (``--via rest``) ``floor_http`` the
+    same lookup behind a bare HTTP endpoint (bench/consulta_floor.py) — the floor the verdict uses then, since the
+    gateway's answer necessarily crosses HTTP."""
     rng = random.Random(seed)
     cpfs = [person_cpf(rng.randrange(persons)) for _ in range(int(RATE * duration) + 200)]
 
@@ -193,26 +225,34 @@ def consultation(engine: Engine, target: Target, persons: int, duration: float, 
     def target_call(i: int) -> None:
         found[0] += target.consult(cpfs[i])
 
-    for i in range(200):  # warm both paths' caches
-        floor_call(i)
-        target_call(i)
+    calls: dict[str, Callable[[int], object]] = {"floor": floor_call}
+    if http_floor is not None:
+        calls["floor_http"] = lambda i: http_floor(cpfs[i])
+    calls["consulta"] = target_call
+    for i in range(200):  # warm every path's caches
+        for call in calls.values():
+            call(i)
     found[0] = 0
-    runs: dict[str, list[dict[str, Any]]] = {"floor": [], "consulta": []}
+    runs: dict[str, list[dict[str, Any]]] = {name: [] for name in calls}
     for _ in range(2):
-        runs["floor"].append(open_loop(floor_call, RATE, duration / 2))
-        runs["consulta"].append(open_loop(target_call, RATE, duration / 2))
+        for name, call in calls.items():
+            runs[name].append(open_loop(call, RATE, duration / 2))
     merged = {name: _merge(rs) for name, rs in runs.items()}
-    p99, floor99 = merged["consulta"]["latency_ms"]["p99"], merged["floor"]["latency_ms"]["p99"]
+    verdict_floor = "floor_http" if http_floor is not None else "floor"
+    p99, floor99 = merged["consulta"]["latency_ms"]["p99"], merged[verdict_floor]["latency_ms"]["p99"]
     ratio = p99 / floor99 if floor99 else None
     merged["ratio_p99"] = ratio
+    merged["ratio_floor"] = verdict_floor
+    merged["ratio_p99_vs_store_floor"] = p99 / merged["floor"]["latency_ms"]["p99"]
     merged["communications_per_consultation"] = found[0] / max(1, sum(r["requests"] for r in runs["consulta"]))
     merged["verdict"] = "PASS" if p99 < P99_TARGET_MS and ratio is not None and ratio <= FLOOR_RATIO_TARGET \
         else "FAIL"
-    for name in ("floor", "consulta"):
+    for name in calls:
         lat = merged[name]["latency_ms"]
-        say(f"    {name:<9} {RATE:.0f} req/s offered, {merged[name]['achieved_rate']:.0f} achieved   "
+        say(f"    {name:<10} {RATE:.0f} req/s offered, {merged[name]['achieved_rate']:.0f} achieved   "
             f"p50 {lat['p50']:.2f} ms  p99 {lat['p99']:.2f} ms  max {lat['max']:.1f} ms")
-    say(f"    consulta/floor p99 ×{ratio:.2f} (target ≤ {FLOOR_RATIO_TARGET:g}), p99 target < {P99_TARGET_MS:g} ms, "
+    say(f"    consulta/{verdict_floor} p99 ×{ratio:.2f} (target ≤ {FLOOR_RATIO_TARGET:g}; vs. the in-process lookup "
+        f"×{merged['ratio_p99_vs_store_floor']:.1f}), p99 target < {P99_TARGET_MS:g} ms, "
         f"{merged['communications_per_consultation']:.2f} communications per person → {merged['verdict']}")
     return merged
 
@@ -245,11 +285,12 @@ def month_listing_both(engine: Engine, target: Target, say: Callable[[str], None
     return out
 
 
-def month_listing(engine: Engine, target: Target, say: Callable[[str], None]) -> dict[str, Any]:
-    """The busiest sender's busiest month, read in pages of 100."""
+def month_listing(engine: Engine, target: Target, say: Callable[[str], None],
+                  organ_id: int | None = None) -> dict[str, Any]:
+    """The busiest sender's (or *organ_id*'s) busiest month, read in pages of 100."""
+    if organ_id is None:
+        organ_id = _busiest_sender(engine)[0]
     with engine.connect() as conn:
-        organ_id = conn.execute(select(messages.c.organ_id, func.count().label("n")).group_by(messages.c.organ_id)
-                                .order_by(text("n DESC")).limit(1)).one().organ_id
         received = [utc(r) for (r,) in conn.execute(select(messages.c.received_at).where(
             messages.c.organ_id == organ_id))]
     by_month: dict[tuple[int, int], int] = {}
@@ -277,7 +318,7 @@ def month_listing(engine: Engine, target: Target, say: Callable[[str], None]) ->
             "total_ms": total * 1000, "page_ms": lat}
 
 
-def feed_rate(target: Target, limit_versions: int, say: Callable[[str], None]) -> dict[str, Any]:
+def feed_rate(target: Target | FeedReadTarget, limit_versions: int, say: Callable[[str], None], label: str = "feed") -> dict[str, Any]:
     """Versions/s reading the feed in pages of 1,000 from the start (up to *limit_versions*)."""
     cursor: Any = None
     read = 0
@@ -290,7 +331,7 @@ def feed_rate(target: Target, limit_versions: int, say: Callable[[str], None]) -
     seconds = time.perf_counter() - t0
     rate = read / seconds if seconds else 0.0
     verdict = "PASS" if rate >= FEED_TARGET else "FAIL"
-    say(f"    feed: {read} versions in {seconds:.2f} s = {rate:,.0f} versions/s (target ≥ {FEED_TARGET:,.0f}) → "
+    say(f"    {label}: {read} versions in {seconds:.2f} s = {rate:,.0f} versions/s (target ≥ {FEED_TARGET:,.0f}) → "
         f"{verdict}")
     return {"versions": read, "seconds": seconds, "rate": rate, "verdict": verdict}
 
@@ -318,6 +359,97 @@ def database(kind: str, ctx: Context) -> Iterator[str]:
         admin.dispose()
 
 
+def _busiest_sender(engine: Engine) -> tuple[int, str]:
+    with engine.connect() as conn:
+        organ_id = conn.execute(select(messages.c.organ_id, func.count().label("n")).group_by(messages.c.organ_id)
+                                .order_by(text("n DESC")).limit(1)).one().organ_id
+        code = conn.execute(select(organs.c.code).where(organs.c.id == organ_id)).scalar_one()
+    return int(organ_id), str(code)
+
+
+def _grant_bench_clients(url: str, sender_code: str) -> dict[str, tuple[str, str]]:
+    """The sandbox's organs, credentials and grants (TJRJ: ``direitos-politicos:consultar``; TSE: ``feed:ler``),
+    and a credential for the busiest sender (its own listing); the client id and secret of each role."""
+    from gateway.bootstrap import console
+    from gateway.demo_grants import seed_sandbox
+    from gateway.sandbox import DEMO_ORGANS
+    from gateway.settings import Settings
+    from tests.support import KDF_N, password_of, seed
+
+    seed(url)  # migrations (already at head), the demo organs and their credentials (TJRJ, TSE, ...)
+    with console(Settings.from_env({}, database_url=url, password_kdf_n=KDF_N)) as con:
+        seed_sandbox(con.admin, {o.username: password_of(o.username) for o in DEMO_ORGANS}, DEMO_ORGANS)
+        con.admin.set_credential("bench-remetente", sender_code, password_of("bench-remetente"))
+    return {"consulta": ("tjrj-sistema", password_of("tjrj-sistema")),
+            "feed": ("tse-repositorio", password_of("tse-repositorio")),
+            "listagem": ("bench-remetente", password_of("bench-remetente"))}
+
+
+def _authorizations(base: str, clients: dict[str, tuple[str, str]]) -> dict[str, str]:
+    """An OAuth bearer token per role (client credentials); the sender's listing with HTTP Basic — a sender with no
+    grant has no scope to put in a token, and ``GET /api/v1/comunicacoes`` takes its credential as INFODIP does."""
+    import base64
+
+    import httpx
+
+    out = {}
+    for role, (user, secret) in clients.items():
+        if role == "listagem":
+            out[role] = "Basic " + base64.b64encode(f"{user}:{secret}".encode()).decode()
+            continue
+        r = httpx.post(base + "/oauth/token", data={"grant_type": "client_credentials", "client_id": user,
+                                                    "client_secret": secret}, timeout=30)
+        if r.status_code != 200:
+            raise RuntimeError(f"token for {user}: {r.status_code} {r.text}")
+        out[role] = "Bearer " + str(r.json()["access_token"])
+    return out
+
+
+def _measure_rest(ctx: Context, backend: str, url: str, engine: Engine, gen: Any) -> dict[str, Any]:
+    """Start the HTTP floor and a real ``gateway serve`` on *url* (rate limit raised), get the tokens, measure."""
+    import sys
+
+    import httpx
+
+    from bench.procs import Server, free_port
+    from bench.run import _gateway_env
+
+    organ_id, code = _busiest_sender(engine)
+    clients = _grant_bench_clients(url, code)
+    py = sys.executable
+    env = {**_gateway_env(url, ctx.workdir), "GATEWAY_CONSULTA_RATE_PER_MINUTE": "1000000",
+           "GATEWAY_PASSWORD_KDF_N": str(2**10)}
+    fport, gport = free_port(), free_port()
+    floor = Server("consulta-floor", [*ctx.pinning.server, py, "-m", "bench.consulta_floor", "--url", url,
+                                      "--port", str(fport)], fport, ctx.workdir / f"consulta-floor-{backend}.log",
+                   env=env)
+    gw = Server("gateway", [*ctx.pinning.server, py, "-m", "gateway.cli", "serve", "--host", "127.0.0.1",
+                            "--port", str(gport)], gport, ctx.workdir / f"consulta-gateway-{backend}.log", env=env)
+    before = os.sched_getaffinity(0)
+    client_cpu = {int(ctx.pinning.client[2])} if ctx.pinning.client else before
+    with floor, gw:
+        target = RestTarget(gw.url, _authorizations(gw.url, clients))
+        floor_http = httpx.Client(base_url=floor.url, timeout=30)
+
+        def http_floor(cpf: str) -> object:
+            r = floor_http.post("/situacao", json={"cpf": cpf})
+            r.raise_for_status()
+            return r
+
+        os.sched_setaffinity(0, client_cpu)  # the load on the client CPU, the servers on theirs
+        try:
+            ctx.say(f"    gateway and HTTP floor on {gw.url}, {floor.url}; listing as {code} (the busiest sender)")
+            return {"consultation": consultation(engine, target, gen.persons, ctx.args.consulta_duration, ctx.say,
+                                                 http_floor=http_floor),
+                    "listing": month_listing(engine, target, ctx.say, organ_id),
+                    "feed": feed_rate(target, ctx.args.consulta_feed_versions, ctx.say),
+                    "feed_read_function": feed_rate(FeedReadTarget(engine), ctx.args.consulta_feed_versions, ctx.say,
+                                            label="feed (read function, no HTTP)")}
+        finally:
+            os.sched_setaffinity(0, before)
+            floor_http.close()
+
+
 def consulta(ctx: Context) -> dict[str, Any]:
     """The section: generate, then the three measurements, per backend."""
     scale = ctx.args.scale
@@ -325,9 +457,8 @@ def consulta(ctx: Context) -> dict[str, Any]:
     if "postgres" not in backends:
         ctx.say("  PostgreSQL: not measured (no --pg-url nor GATEWAY_TEST_PG_URL)")
     backends = [b for b in backends if b in ctx.args.backends.split(",")]
-    if ctx.args.via != "store":
-        raise SystemExit("--via rest: the endpoints are not in this branch yet (see bench/consulta.py)")
-    ctx.say(f"  {scale:,} communications per backend; measured at store level (endpoints not in this branch)")
+    ctx.say(f"  {scale:,} communications per backend; measured "
+            + ("through a running gateway's REST endpoints" if ctx.args.via == "rest" else "at store level"))
     out: dict[str, Any] = {"scale": scale, "via": ctx.args.via, "backends": {}}
     verdicts = []
     for backend in backends:
@@ -344,12 +475,15 @@ def consulta(ctx: Context) -> dict[str, Any]:
                 with engine.begin() as conn:
                     conn.execute(text("ANALYZE"))
             try:
-                target = StoreTarget(engine)
-                result = {"generation": vars(gen),
-                          "consultation": consultation(engine, target, gen.persons, ctx.args.consulta_duration,
-                                                       ctx.say),
-                          "listing": month_listing_both(engine, target, ctx.say),
-                          "feed": feed_rate(target, ctx.args.feed_versions, ctx.say)}
+                if ctx.args.via == "rest":
+                    result = {"generation": vars(gen), **_measure_rest(ctx, backend, url, engine, gen)}
+                else:
+                    target = StoreTarget(engine)
+                    result = {"generation": vars(gen),
+                              "consultation": consultation(engine, target, gen.persons, ctx.args.consulta_duration,
+                                                           ctx.say),
+                              "listing": month_listing_both(engine, target, ctx.say),
+                              "feed": feed_rate(target, ctx.args.consulta_feed_versions, ctx.say)}
             finally:
                 engine.dispose()
             verdicts += [result["consultation"]["verdict"], result["feed"]["verdict"]]
@@ -363,12 +497,12 @@ def add_arguments(p: Any) -> None:
     p.add_argument("--scale", type=int, default=100_000,
                    help="consulta: communications generated per backend (the issue's figure: 1000000)")
     p.add_argument("--pg-url", default=None, help="consulta: PostgreSQL base URL (default GATEWAY_TEST_PG_URL)")
-    p.add_argument("--via", choices=["store", "rest"], default="store",
-                   help="consulta: store-level functions (default) or the REST endpoints (once merged)")
+    p.add_argument("--via", choices=["store", "rest"], default="rest",
+                   help="consulta: the REST endpoints of a running gateway (default) or store-level functions")
     p.add_argument("--consulta-duration", type=float, default=20.0,
                    help="consulta: measured seconds of the 200 req/s consultation (and as many of the floor)")
     p.add_argument("--backends", default="sqlite,postgres", help="consulta: which of sqlite,postgres to measure")
-    p.add_argument("--feed-versions", type=int, default=200_000,
+    p.add_argument("--consulta-feed-versions", type=int, default=200_000,
                    help="consulta: versions read from the feed for its rate")
 
 
