@@ -207,14 +207,16 @@ def open_loop(call: Callable[[int], object], rate: float, duration: float) -> di
     return {"requests": total, "achieved_rate": total / elapsed, "latency_ms": percentiles(latencies)}
 
 
-def consultation(engine: Engine, target: Target, persons: int, duration: float, say: Callable[[str], None],
-                 seed: int = 7, http_floor: Callable[[str], object] | None = None) -> dict[str, Any]:
-    """The consultation by CPF at :data:`RATE` vs. the floors (alternated twice each to share the machine's noise):
-    ``floor`` the indexed lookup in this process (no HTTP), and with *http_floor* (``--via rest``) ``floor_http`` the
-    same lookup behind a bare HTTP endpoint (bench/consulta_floor.py) — the floor the verdict uses then, since the
-    gateway's answer necessarily crosses HTTP."""
+def _cpfs(persons: int, n: int, seed: int) -> list[str]:
     rng = random.Random(seed)
-    cpfs = [person_cpf(rng.randrange(persons)) for _ in range(int(RATE * duration) + 200)]
+    return [person_cpf(rng.randrange(persons)) for _ in range(n)]
+
+
+def consultation(engine: Engine, target: Target, persons: int, duration: float, say: Callable[[str], None],
+                 seed: int = 7) -> dict[str, Any]:
+    """(``--via store``) The store-level consultation by CPF at :data:`RATE` vs. the in-process indexed lookup,
+    alternated twice each, one call at a time (see :func:`open_loop`)."""
+    cpfs = _cpfs(persons, int(RATE * duration) + 200, seed)
 
     def floor_call(i: int) -> None:
         with engine.connect() as conn:
@@ -225,43 +227,86 @@ def consultation(engine: Engine, target: Target, persons: int, duration: float, 
     def target_call(i: int) -> None:
         found[0] += target.consult(cpfs[i])
 
-    calls: dict[str, Callable[[int], object]] = {"floor": floor_call}
-    if http_floor is not None:
-        calls["floor_http"] = lambda i: http_floor(cpfs[i])
-    calls["consulta"] = target_call
-    for i in range(200):  # warm every path's caches
-        for call in calls.values():
-            call(i)
+    for i in range(200):  # warm both paths' caches
+        floor_call(i)
+        target_call(i)
     found[0] = 0
+    runs: dict[str, list[dict[str, Any]]] = {"floor": [], "consulta": []}
+    for _ in range(2):
+        runs["floor"].append(open_loop(floor_call, RATE, duration / 2))
+        runs["consulta"].append(open_loop(target_call, RATE, duration / 2))
+    merged = {name: _merge(rs) for name, rs in runs.items()}
+    merged["communications_per_consultation"] = found[0] / max(1, sum(r["requests"] for r in runs["consulta"]))
+    return _verdict(merged, "floor", say)
+
+
+def _verdict(merged: dict[str, Any], floor: str, say: Callable[[str], None]) -> dict[str, Any]:
+    p99, floor99 = merged["consulta"]["latency_ms"]["p99"], merged[floor]["latency_ms"]["p99"]
+    ratio = p99 / floor99 if floor99 else None
+    merged["ratio_p99"] = ratio
+    merged["ratio_floor"] = floor
+    errors = merged["consulta"].get("errors", 0)
+    merged["verdict"] = "PASS" if (p99 < P99_TARGET_MS and ratio is not None and ratio <= FLOOR_RATIO_TARGET
+                                   and not errors) else "FAIL"
+    for name in [k for k in ("floor", "floor_http", "consulta") if k in merged]:
+        lat = merged[name]["latency_ms"]
+        say(f"    {name:<10} {RATE:.0f} req/s offered, {merged[name]['achieved_rate']:.0f} achieved   "
+            f"p50 {lat['p50']:.2f} ms  p99 {lat['p99']:.2f} ms  max {lat['max']:.1f} ms"
+            + (f"  errors {merged[name]['errors']}" if merged[name].get("errors") else ""))
+    per = merged.get("communications_per_consultation")
+    say(f"    consulta/{floor} p99 ×{ratio:.2f} (target ≤ {FLOOR_RATIO_TARGET:g}), p99 target < {P99_TARGET_MS:g} ms"
+        + (f", {per:.2f} communications per person" if per is not None else "") + f" → {merged['verdict']}")
+    return merged
+
+
+def consultation_rest(ctx: Context, engine: Engine, persons: int, gateway_url: str, floor_url: str,
+                      authorization: str, seed: int = 7) -> dict[str, Any]:
+    """(``--via rest``) ``POST /api/v1/pessoas/situacao`` by CPF at :data:`RATE`, open loop by ``bench.loadgen``
+    (its own process on the client CPU; requests scheduled at t0 + i/R on a pool of connections, latency from the
+    scheduled instant), CPFs of generated persons taken in turn; against ``floor_http``, the same indexed lookup
+    behind a bare HTTP endpoint (bench/consulta_floor.py) with the same loop — the verdict's floor, since the
+    gateway's answer crosses HTTP — and, for reference, ``floor``, the lookup in this process with no HTTP.
+    Alternated twice each."""
+    from bench.procs import loadgen
+
+    duration = ctx.args.consulta_duration
+    cpf_file = ctx.workdir / "consulta-cpfs.txt"
+    cpf_file.write_text("\n".join(_cpfs(persons, 20_000, seed)) + "\n")
+    template = ctx.workdir / "consulta-body.json"
+    template.write_text('{"cpf": "BENCH-CPF-PLACEHOLDER", "finalidade": "0045218-09.2024.8.19.0001"}')
+    cpfs = _cpfs(persons, int(RATE * duration) + 200, seed + 1)
+
+    def floor_call(i: int) -> None:
+        with engine.connect() as conn:
+            conn.execute(_FLOOR, {"k": "cpf:" + cpfs[i]}).all()
+
+    common = ["--content-type", "application/json", "--cpf-list", str(cpf_file)]
+    calls: dict[str, Callable[[], dict[str, Any]]] = {
+        "floor": lambda: open_loop(floor_call, RATE, duration / 2),
+        "floor_http": lambda: loadgen(ctx.pinning, floor_url + "/situacao", template=template, mode="open",
+                                      rate=RATE, duration=duration / 2, warmup=1.0, extra=common),
+        "consulta": lambda: loadgen(ctx.pinning, gateway_url + "/api/v1/pessoas/situacao", template=template,
+                                    mode="open", rate=RATE, duration=duration / 2, warmup=1.0,
+                                    extra=[*common, "--header", f"Authorization: {authorization}",
+                                           "--header", "On-Behalf-Of: 52998224725"])}
     runs: dict[str, list[dict[str, Any]]] = {name: [] for name in calls}
     for _ in range(2):
         for name, call in calls.items():
-            runs[name].append(open_loop(call, RATE, duration / 2))
+            runs[name].append(call())
     merged = {name: _merge(rs) for name, rs in runs.items()}
-    verdict_floor = "floor_http" if http_floor is not None else "floor"
-    p99, floor99 = merged["consulta"]["latency_ms"]["p99"], merged[verdict_floor]["latency_ms"]["p99"]
-    ratio = p99 / floor99 if floor99 else None
-    merged["ratio_p99"] = ratio
-    merged["ratio_floor"] = verdict_floor
-    merged["ratio_p99_vs_store_floor"] = p99 / merged["floor"]["latency_ms"]["p99"]
-    merged["communications_per_consultation"] = found[0] / max(1, sum(r["requests"] for r in runs["consulta"]))
-    merged["verdict"] = "PASS" if p99 < P99_TARGET_MS and ratio is not None and ratio <= FLOOR_RATIO_TARGET \
-        else "FAIL"
-    for name in calls:
-        lat = merged[name]["latency_ms"]
-        say(f"    {name:<10} {RATE:.0f} req/s offered, {merged[name]['achieved_rate']:.0f} achieved   "
-            f"p50 {lat['p50']:.2f} ms  p99 {lat['p99']:.2f} ms  max {lat['max']:.1f} ms")
-    say(f"    consulta/{verdict_floor} p99 ×{ratio:.2f} (target ≤ {FLOOR_RATIO_TARGET:g}; vs. the in-process lookup "
-        f"×{merged['ratio_p99_vs_store_floor']:.1f}), p99 target < {P99_TARGET_MS:g} ms, "
-        f"{merged['communications_per_consultation']:.2f} communications per person → {merged['verdict']}")
-    return merged
+    for name in ("floor_http", "consulta"):
+        merged[name]["errors"] = sum(r.get("errors", 0) for r in runs[name])
+        merged[name]["error_samples"] = [e for r in runs[name] for e in r.get("error_samples", [])][:3]
+        for e in merged[name]["error_samples"]:
+            ctx.say(f"    {name} error: {e[:200]}")
+    return _verdict(merged, "floor_http", ctx.say)
 
 
 def _merge(runs: list[dict[str, Any]]) -> dict[str, Any]:
     # percentiles of the union are not those of the parts; the worse of each percentile is reported (conservative)
     lat = {k: max((r["latency_ms"][k] or 0.0) for r in runs) for k in runs[0]["latency_ms"]}
     return {"requests": sum(r["requests"] for r in runs), "achieved_rate": min(r["achieved_rate"] for r in runs),
-            "latency_ms": lat, "runs": runs}
+            "latency_ms": lat, "runs": [{k: v for k, v in r.items() if k != "timeline"} for r in runs]}
 
 
 LISTING_INDEX = "bench_ix_messages_organ_received"
@@ -318,7 +363,8 @@ def month_listing(engine: Engine, target: Target, say: Callable[[str], None],
             "total_ms": total * 1000, "page_ms": lat}
 
 
-def feed_rate(target: Target | FeedReadTarget, limit_versions: int, say: Callable[[str], None], label: str = "feed") -> dict[str, Any]:
+def feed_rate(target: Target | FeedReadTarget, limit_versions: int, say: Callable[[str], None],
+              label: str = "feed") -> dict[str, Any]:
     """Versions/s reading the feed in pages of 1,000 from the start (up to *limit_versions*)."""
     cursor: Any = None
     read = 0
@@ -409,8 +455,6 @@ def _measure_rest(ctx: Context, backend: str, url: str, engine: Engine, gen: Any
     """Start the HTTP floor and a real ``gateway serve`` on *url* (rate limit raised), get the tokens, measure."""
     import sys
 
-    import httpx
-
     from bench.procs import Server, free_port
     from bench.run import _gateway_env
 
@@ -428,26 +472,21 @@ def _measure_rest(ctx: Context, backend: str, url: str, engine: Engine, gen: Any
     before = os.sched_getaffinity(0)
     client_cpu = {int(ctx.pinning.client[2])} if ctx.pinning.client else before
     with floor, gw:
-        target = RestTarget(gw.url, _authorizations(gw.url, clients))
-        floor_http = httpx.Client(base_url=floor.url, timeout=30)
-
-        def http_floor(cpf: str) -> object:
-            r = floor_http.post("/situacao", json={"cpf": cpf})
-            r.raise_for_status()
-            return r
-
-        os.sched_setaffinity(0, client_cpu)  # the load on the client CPU, the servers on theirs
+        authorization = _authorizations(gw.url, clients)
+        target = RestTarget(gw.url, authorization)
+        found = sum(target.consult(c) for c in _cpfs(gen.persons, 50, 3))  # the answers have the communications
+        os.sched_setaffinity(0, client_cpu)  # the clients on the client CPU, the servers on theirs
         try:
-            ctx.say(f"    gateway and HTTP floor on {gw.url}, {floor.url}; listing as {code} (the busiest sender)")
-            return {"consultation": consultation(engine, target, gen.persons, ctx.args.consulta_duration, ctx.say,
-                                                 http_floor=http_floor),
+            ctx.say(f"    gateway and HTTP floor on {gw.url}, {floor.url}; listing as {code} (the busiest sender); "
+                    f"{found / 50:.2f} communications per consulted person")
+            return {"consultation": consultation_rest(ctx, engine, gen.persons, gw.url, floor.url,
+                                                      authorization["consulta"]),
                     "listing": month_listing(engine, target, ctx.say, organ_id),
                     "feed": feed_rate(target, ctx.args.consulta_feed_versions, ctx.say),
                     "feed_read_function": feed_rate(FeedReadTarget(engine), ctx.args.consulta_feed_versions, ctx.say,
                                             label="feed (read function, no HTTP)")}
         finally:
             os.sched_setaffinity(0, before)
-            floor_http.close()
 
 
 def consulta(ctx: Context) -> dict[str, Any]:
