@@ -248,9 +248,9 @@ def _verdict(merged: dict[str, Any], floor: str, say: Callable[[str], None]) -> 
     errors = merged["consulta"].get("errors", 0)
     merged["verdict"] = "PASS" if (p99 < P99_TARGET_MS and ratio is not None and ratio <= FLOOR_RATIO_TARGET
                                    and not errors) else "FAIL"
-    for name in [k for k in ("floor", "floor_http", "consulta") if k in merged]:
+    for name in [k for k in ("floor", "floor_http", "floor_durable", "consulta") if k in merged]:
         lat = merged[name]["latency_ms"]
-        say(f"    {name:<10} {RATE:.0f} req/s offered, {merged[name]['achieved_rate']:.0f} achieved   "
+        say(f"    {name:<13} {RATE:.0f} req/s offered, {merged[name]['achieved_rate']:.0f} achieved   "
             f"p50 {lat['p50']:.2f} ms  p99 {lat['p99']:.2f} ms  max {lat['max']:.1f} ms"
             + (f"  errors {merged[name]['errors']}" if merged[name].get("errors") else ""))
     per = merged.get("communications_per_consultation")
@@ -260,13 +260,14 @@ def _verdict(merged: dict[str, Any], floor: str, say: Callable[[str], None]) -> 
 
 
 def consultation_rest(ctx: Context, engine: Engine, persons: int, gateway_url: str, floor_url: str,
-                      authorization: str, seed: int = 7) -> dict[str, Any]:
+                      authorization: str, seed: int = 7, durable_floor_url: str | None = None) -> dict[str, Any]:
     """(``--via rest``) ``POST /api/v1/pessoas/situacao`` by CPF at :data:`RATE`, open loop by ``bench.loadgen``
     (its own process on the client CPU; requests scheduled at t0 + i/R on a pool of connections, latency from the
     scheduled instant), CPFs of generated persons taken in turn; against ``floor_http``, the same indexed lookup
     behind a bare HTTP endpoint (bench/consulta_floor.py) with the same loop — the verdict's floor, since the
-    gateway's answer crosses HTTP — and, for reference, ``floor``, the lookup in this process with no HTTP.
-    Alternated twice each."""
+    gateway's answer crosses HTTP — and, for reference, ``floor``, the lookup in this process with no HTTP, and
+    ``floor_durable``, the HTTP floor that also commits one row per request before answering (as the gateway must
+    for the audit entry). Alternated twice each."""
     from bench.procs import loadgen
 
     duration = ctx.args.consulta_duration
@@ -285,6 +286,9 @@ def consultation_rest(ctx: Context, engine: Engine, persons: int, gateway_url: s
         "floor": lambda: open_loop(floor_call, RATE, duration / 2),
         "floor_http": lambda: loadgen(ctx.pinning, floor_url + "/situacao", template=template, mode="open",
                                       rate=RATE, duration=duration / 2, warmup=1.0, extra=common),
+        **({"floor_durable": lambda: loadgen(ctx.pinning, durable_floor_url + "/situacao", template=template,
+                                             mode="open", rate=RATE, duration=duration / 2, warmup=1.0,
+                                             extra=common)} if durable_floor_url else {}),
         "consulta": lambda: loadgen(ctx.pinning, gateway_url + "/api/v1/pessoas/situacao", template=template,
                                     mode="open", rate=RATE, duration=duration / 2, warmup=1.0,
                                     extra=[*common, "--header", f"Authorization: {authorization}",
@@ -294,12 +298,18 @@ def consultation_rest(ctx: Context, engine: Engine, persons: int, gateway_url: s
         for name, call in calls.items():
             runs[name].append(call())
     merged = {name: _merge(rs) for name, rs in runs.items()}
-    for name in ("floor_http", "consulta"):
+    for name in [n for n in ("floor_http", "floor_durable", "consulta") if n in merged]:
         merged[name]["errors"] = sum(r.get("errors", 0) for r in runs[name])
         merged[name]["error_samples"] = [e for r in runs[name] for e in r.get("error_samples", [])][:3]
         for e in merged[name]["error_samples"]:
             ctx.say(f"    {name} error: {e[:200]}")
-    return _verdict(merged, "floor_http", ctx.say)
+    out = _verdict(merged, "floor_http", ctx.say)
+    if "floor_durable" in merged:
+        d99 = merged["floor_durable"]["latency_ms"]["p99"]
+        out["ratio_p99_vs_durable_floor"] = merged["consulta"]["latency_ms"]["p99"] / d99 if d99 else None
+        ctx.say(f"    (reference) consulta/floor_durable p99 ×{out['ratio_p99_vs_durable_floor']:.2f}: the lookup plus "
+                "one committed row per request, the least an audited answer costs")
+    return out
 
 
 def _merge(runs: list[dict[str, Any]]) -> dict[str, Any]:
@@ -467,11 +477,15 @@ def _measure_rest(ctx: Context, backend: str, url: str, engine: Engine, gen: Any
     floor = Server("consulta-floor", [*ctx.pinning.server, py, "-m", "bench.consulta_floor", "--url", url,
                                       "--port", str(fport)], fport, ctx.workdir / f"consulta-floor-{backend}.log",
                    env=env)
+    dport = free_port()
+    durable = Server("consulta-floor-durable", [*ctx.pinning.server, py, "-m", "bench.consulta_floor", "--url", url,
+                                                "--port", str(dport), "--durable"], dport,
+                     ctx.workdir / f"consulta-floor-durable-{backend}.log", env=env)
     gw = Server("gateway", [*ctx.pinning.server, py, "-m", "gateway.cli", "serve", "--host", "127.0.0.1",
                             "--port", str(gport)], gport, ctx.workdir / f"consulta-gateway-{backend}.log", env=env)
     before = os.sched_getaffinity(0)
     client_cpu = {int(ctx.pinning.client[2])} if ctx.pinning.client else before
-    with floor, gw:
+    with floor, durable, gw:
         authorization = _authorizations(gw.url, clients)
         target = RestTarget(gw.url, authorization)
         found = sum(target.consult(c) for c in _cpfs(gen.persons, 50, 3))  # the answers have the communications
@@ -480,7 +494,7 @@ def _measure_rest(ctx: Context, backend: str, url: str, engine: Engine, gen: Any
             ctx.say(f"    gateway and HTTP floor on {gw.url}, {floor.url}; listing as {code} (the busiest sender); "
                     f"{found / 50:.2f} communications per consulted person")
             return {"consultation": consultation_rest(ctx, engine, gen.persons, gw.url, floor.url,
-                                                      authorization["consulta"]),
+                                                      authorization["consulta"], durable_floor_url=durable.url),
                     "listing": month_listing(engine, target, ctx.say, organ_id),
                     "feed": feed_rate(target, ctx.args.consulta_feed_versions, ctx.say),
                     "feed_read_function": feed_rate(FeedReadTarget(engine), ctx.args.consulta_feed_versions, ctx.say,
