@@ -5,22 +5,22 @@
    from then, so a stall cannot hide queueing), p50/p99, against a **floor** measured in the same run — the same
    indexed lookup of the person's communications with no checks and nothing else read. Targets: p99 < 20 ms and
    p99 within 3× of the floor's;
-2. **listing a sender's month**: the busiest sender's busiest month, read in cursor pages of 100 (the shape of
-   ``GET /api/v1/comunicacoes``), time per page and for the whole month — on the schema as it is, then with an
-   index on ``messages (organ_id, received_at)`` (which this branch's schema lacks) created for the measurement;
-3. **feed read rate**: every version read in commit order in pages of 1,000 with its payload (the shape of
-   ``GET /api/v1/feed?cursor=&limite=1000``), versions/s. Target ≥ 10,000/s.
+2. **listing a sender's month**: the busiest sender's busiest month, read in cursor pages of 100
+   (``GET /api/v1/comunicacoes``), time per page and for the whole month;
+3. **feed read rate**: every version read in commit order in pages of 1,000 with its payload
+   (``GET /api/v1/feed?cursor=&limite=1000``), versions/s. Target ≥ 10,000/s.
 
-What is measured where the endpoints do not exist yet: the consultation (``POST /api/v1/pessoas/situacao``, h14a),
-the listing (``GET /api/v1/comunicacoes``, h14a) and the feed (``GET /api/v1/feed``, h14b) are not in this branch, so
-each is measured by a **store-level function** with the reads its endpoint needs (:class:`StoreTarget`): the
-consultation reads the person's communications, every version with its payload, every delivery and the coverage
-statement (cached), in two statements; the listing pages by (received_at, protocol) over a sender's versions; the
-feed pages over the versions by (protocol, version) — the stand-in for the commit-order sequence h14b adds.
-:class:`RestTarget` holds the same three calls over HTTP in the issue's REST shapes; at merge, ``--via rest`` is to
-run them against a gateway on the generated database instead (not wired in this branch: it refuses). The
-store-level figures leave out what the endpoints add: authentication, the audit entry written before each answer,
-the timeline computation and JSON rendering.
+How (``--via rest``, the default): after generation the database gets the sandbox's grants (TJRJ:
+``direitos-politicos:consultar``; TSE: ``feed:ler``) and a credential for the busiest sender; a real ``gateway serve``
+and the floors (bench/consulta_floor.py) run on it pinned to the server CPU (the per-client consultation limit raised
+for the load), the load on the client CPU. The consultation is ``POST /api/v1/pessoas/situacao`` driven by
+``bench.loadgen``'s open loop; its verdict's floor is ``floor_http``, the same indexed lookup behind a bare HTTP
+endpoint (the answer must cross HTTP); ``floor`` (the lookup in this process) and ``floor_durable`` (``floor_http``
+plus one committed row per request, what an audited answer costs at least) are printed for reference. The listing
+is ``GET /api/v1/comunicacoes`` in pages of 100 with the sender's credential; the feed ``GET /api/v1/feed?limite=1000``
+with TSE's token, and also its read function (``gateway.infodip.feed.read_page``) without HTTP.
+``--via store`` keeps the store-level stand-ins of h14c (:class:`StoreTarget`, one call at a time by
+:func:`open_loop`).
 
 Scale: ``--scale`` (default 100,000: a few minutes in all). The issue's figure is 1,000,000:
 ``python -m bench.run --only consulta --scale 1000000`` (generation ≈ 3 min on SQLite, longer on PostgreSQL; the
