@@ -84,6 +84,8 @@ class Load:
         self.counter = 0
         # distinct CPFs per run: the prefix's hash picks a block of 10 million bases
         self.cpf_base = 100_000_000 + (zlib.crc32(self.prefix) % 89) * 10_000_000
+        # or the CPFs of a list, in turn (people the data is about: a consultation's lookups find something)
+        self.cpf_list = (Path(args.cpf_list).read_bytes().split() if getattr(args, "cpf_list", None) else [])
         self.t_start = 0.0
         self.t_end = 0.0
         self.latencies: list[float] = []
@@ -106,6 +108,8 @@ class Load:
         for filler, part in zip(self.fillers, self.parts[1:], strict=True):
             if filler == "ref":
                 out.append(self.prefix + str(self.counter).encode())
+            elif self.cpf_list:
+                out.append(self.cpf_list[self.counter % len(self.cpf_list)])
             else:
                 out.append(cpf(self.cpf_base + self.counter))
             out.append(part)
@@ -220,6 +224,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--template", help="request body file; its placeholder is replaced by a unique reference")
     p.add_argument("--placeholder", default="BENCH-REFERENCE-PLACEHOLDER")
     p.add_argument("--cpf-placeholder", default="BENCH-CPF-PLACEHOLDER", help="replaced by a distinct valid CPF")
+    p.add_argument("--cpf-list", help="file of CPFs (one a line) the CPF placeholder takes in turn, instead of "
+                                      "distinct generated ones")
     p.add_argument("--ref-prefix", default="B-", help="prefix of the unique references (distinct per run)")
     p.add_argument("--content-type", default="text/xml; charset=utf-8")
     p.add_argument("--header", action="append", help="extra header 'Name: value' (repeatable)")

@@ -233,7 +233,8 @@ def recorded_outcomes(conn: Connection, keys: Sequence[tuple[str, int]]) -> dict
             select(messages.c.protocol, messages.c.version, store_outcomes.c.destination, store_outcomes.c.outcome,
                    store_outcomes.c.detail, store_outcomes.c.processed_at)
             .join(messages, messages.c.message_id == store_outcomes.c.message_id)
-            .where(tuple_(messages.c.protocol, messages.c.version).in_(keys[i:i + 500])))
+            .where(messages.c.protocol.in_([k[0] for k in keys[i:i + 500]]),  # SQLite: the index (see below)
+                   tuple_(messages.c.protocol, messages.c.version).in_(keys[i:i + 500])))
         for r in rows:
             out[(r.protocol, r.version, r.destination)] = Outcome(
                 _OUTCOME_WORDS.get(r.outcome, r.outcome), utc(r.processed_at) if r.processed_at else None, r.detail)
@@ -298,14 +299,19 @@ def list_communications(conn: Connection, flt: ListFilter, after: tuple[datetime
     if not rows:
         return []
     keys = [(r.protocol, r.current_version) for r in rows]
+    # the plain ``protocol IN`` beside each row-value IN is for SQLite, which does not search an index with a
+    # row-value IN list and scanned all of messages and outbox for every page (0.7 s a page at 1,000,000)
+    protocols = [k[0] for k in keys]
     current = {(m.protocol, m.version): m for m in conn.execute(
         select(messages.c.protocol, messages.c.version, messages.c.sender_reference, messages.c.late,
-               messages.c.days_late).where(tuple_(messages.c.protocol, messages.c.version).in_(keys)))}
+               messages.c.days_late).where(messages.c.protocol.in_(protocols),
+                                           tuple_(messages.c.protocol, messages.c.version).in_(keys)))}
     outcomes = recorded_outcomes(conn, keys)
     versions = dict(keys)
     deliveries: dict[str, list[ListedDelivery]] = {}
     for d in conn.execute(select(outbox.c.protocol, outbox.c.destination, outbox.c.status)
-                          .where(tuple_(outbox.c.protocol, outbox.c.version).in_(keys))
+                          .where(outbox.c.protocol.in_(protocols),
+                                 tuple_(outbox.c.protocol, outbox.c.version).in_(keys))
                           .order_by(outbox.c.protocol, outbox.c.destination)):
         deliveries.setdefault(d.protocol, []).append(ListedDelivery(
             d.destination, d.status, outcomes.get((d.protocol, versions[d.protocol], d.destination))))
