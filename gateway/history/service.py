@@ -42,6 +42,7 @@ from gateway.infodip import contract
 from gateway.infodip.deadlines import deadline_for, local_today
 from gateway.infodip.domain import check_competence, check_rules, competent_kinds
 from gateway.infodip.intake import PAYLOAD, rooted
+from gateway.infodip.service import earlier_same_fact
 from gateway.organs import OrganType
 from gateway.settings import Settings
 
@@ -254,20 +255,6 @@ _Q_IMPORTED = select(imported_communications.c.protocol, messages.c.payload_dige
     imported_communications.c.origin == bindparam("origin"), imported_communications.c.origin_id == bindparam("oid"))
 _Q_REFERENCE = select(messages.c.protocol).where(messages.c.organ_id == bindparam("organ_id"),
                                                  messages.c.sender_reference == bindparam("reference"))
-_Q_SAME_FACT = select(communications.c.protocol).where(
-    communications.c.person_key == bindparam("person_key"),
-    communications.c.kind == bindparam("kind"),
-    communications.c.fact_date == bindparam("fact_date"),
-    communications.c.process_number == bindparam("process_number"),
-    communications.c.status == "ativa",
-).order_by(communications.c.created_at).limit(1)
-_Q_SAME_FACT_NO_PROCESS = select(communications.c.protocol).where(
-    communications.c.person_key == bindparam("person_key"),
-    communications.c.kind == bindparam("kind"),
-    communications.c.fact_date == bindparam("fact_date"),
-    communications.c.process_number.is_(None),
-    communications.c.status == "ativa",
-).order_by(communications.c.created_at).limit(1)
 
 
 def _write(ctx: WriteContext, ready: list[_Ready], report: BatchReport,
@@ -306,16 +293,12 @@ def _write(ctx: WriteContext, ready: list[_Ready], report: BatchReport,
             continue
         seen[rec.origin_id] = r.digest
         references.add(key)
-        params = {"person_key": r.person_key, "kind": r.kind, "fact_date": r.fact_date}
-        if r.process_number:
-            same = conn.execute(_Q_SAME_FACT, {**params, "process_number": r.process_number}).first()
-        else:
-            same = conn.execute(_Q_SAME_FACT_NO_PROCESS, params).first()
+        same = earlier_same_fact(conn, r.person_key, r.kind, r.fact_date, r.process_number)
         protocol = new_protocol(local_today(rec.received_at, tz))
         comm_rows.append({
             "protocol": protocol, "kind": r.kind, "organ_id": r.organ.id, "person_key": r.person_key,
             "process_number": r.process_number, "fact_date": r.fact_date, "status": "ativa", "current_version": 1,
-            "duplicate_of": same.protocol if same else None, "created_at": rec.received_at,
+            "duplicate_of": same, "created_at": rec.received_at,
             "updated_at": rec.received_at})
         message_rows.append({
             "message_id": new_message_id(), "protocol": protocol, "version": 1, "operation": "envio",

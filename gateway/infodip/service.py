@@ -19,7 +19,7 @@ from __future__ import annotations
 import hashlib
 import logging
 from collections.abc import Callable, Iterable
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 import anyio.to_thread
@@ -261,9 +261,17 @@ def _load_for_change(conn: Connection, caller: Caller, protocol: str) -> Any:
 
 
 def _earlier_same_fact(conn: Connection, comm: Communication) -> str | None:
-    params = {"person_key": comm.person.key, "kind": comm.kind.value, "fact_date": comm.fact_date}
-    if comm.process_number:
-        row = conn.execute(_Q_SAME_FACT, {**params, "process_number": comm.process_number}).first()
+    return earlier_same_fact(conn, comm.person.key, comm.kind.value, comm.fact_date, comm.process_number)
+
+
+def earlier_same_fact(conn: Connection, person_key: str, kind: str, fact_date: date,
+                      process_number: str | None) -> str | None:
+    """The protocol of the earliest active communication stating the same fact (person key, kind, fact date and
+    process — or no process), which a repeated fact is linked to (``duplicate_of``); None when there is none. For
+    every writer of communications: intake, the history import."""
+    params = {"person_key": person_key, "kind": kind, "fact_date": fact_date}
+    if process_number:
+        row = conn.execute(_Q_SAME_FACT, {**params, "process_number": process_number}).first()
     else:
         row = conn.execute(_Q_SAME_FACT_NO_PROCESS, params).first()
     return row.protocol if row else None
