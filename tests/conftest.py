@@ -72,3 +72,21 @@ def tribunals() -> Iterator[Tribunals]:
     t = Tribunals()
     yield t
     t.stop()
+
+
+@pytest.fixture(scope="session")
+def chromium_browser() -> Iterator[object]:
+    """Debian's headless Chromium driven by Playwright, one per session (tests/browser.py)."""
+    from tests.browser import browser_session
+
+    yield from browser_session()
+
+
+@pytest.fixture
+def browser_page(chromium_browser: object) -> Iterator[object]:
+    """A fresh browser context and page per test (no shared cookies), closed after the test."""
+    from tests.browser import new_page
+
+    page = new_page(chromium_browser)
+    yield page
+    page.context.close()
