@@ -80,6 +80,7 @@ from gateway.relay import Relay, RelayPolicy
 from gateway.settings import Settings, SettingsError, redact_url
 from gateway.throttle import ClientRateLimit, LoginThrottle, report_forever
 from gateway.tokens import TokenIssuer
+from gateway.web import render as web_render
 from gateway.xml.body import BodyBudget
 
 log = logging.getLogger("gateway")
@@ -451,6 +452,7 @@ def create_app(settings: Settings, clock: Clock | None = None, gateway: Gateway 
     feed_api.install(app, gw.feed, gw.webhooks)
     if gw.divida is not None:
         divida_api.install(app, gw.divida)
+    web_render.install(app)  # /static/: the pages' bundled assets
     app.add_middleware(ClientCertificateMiddleware, forwarding=gw.forwarding)
     app.add_middleware(ClientAddressMiddleware, forwarding=gw.forwarding)
     app.add_middleware(AdmissionMiddleware, admission=gw.admission)  # intake sheds load beyond its bound
