@@ -273,6 +273,18 @@ class Settings(BaseSettings):
     infodip_1_0_sunset: str = ""
     # --- end of issue 14 (h14a)'s block ---
 
+    # --- Issue 12 (h12b): the intimations brought back to the procuradorias (gateway/divida/intimacoes) ---
+    # Collect every intimacoes_intervalo_s (0: never) the pending avisos of each procuradoria at the courts of
+    # intimacoes_tribunais (JSON {"PGFN": ["8.19", "4.04/1"]}; empty: every installation the MNI registry lets each
+    # organ of intimacoes_orgaos reach); each court call bounded by intimacoes_timeout_s, a failing court retried
+    # after a backoff doubling up to intimacoes_backoff_max_s. Callbacks: the feed webhooks' timings.
+    intimacoes_intervalo_s: float = Field(60.0, ge=0)
+    intimacoes_tribunais: str = ""
+    intimacoes_orgaos: str = "PGFN,PGF"
+    intimacoes_timeout_s: float = Field(30.0, gt=0)
+    intimacoes_backoff_max_s: float = Field(600.0, gt=0)
+    # --- end of issue 12 (h12b)'s block ---
+
     # --- Fields added by issue 10's other parts (credentials and keys; deployment): one block each, below. ---
 
     _sources: dict[str, str] = PrivateAttr(default_factory=dict)
