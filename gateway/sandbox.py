@@ -145,7 +145,8 @@ FIXED = ("environment", "database_url", "host", "port", "secret_key", "signing_k
          "mni_registry_path", "mni_credentials_key", "tse_url", "cnj_url", "pgfn_url", "pgfn_token_url",
          "pgfn_client_id", "pgfn_client_secret", "pgf_url", "pgf_api_key", "crash_at")
 #: The sandbox's own defaults where they differ from production's: recovery shown within seconds, text logs.
-SANDBOX_DEFAULTS = {"relay_max_backoff_s": 10.0, "breaker_cooldown_s": 5.0, "log_format": "text"}
+SANDBOX_DEFAULTS = {"relay_max_backoff_s": 10.0, "breaker_cooldown_s": 5.0, "log_format": "text",
+                    "intimacoes_intervalo_s": 5.0}  # intimations collected within seconds
 CONFIG_FILE = "gateway.toml"
 
 

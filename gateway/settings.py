@@ -36,6 +36,7 @@ from typing import Any, Literal
 from pydantic import Field, PrivateAttr, ValidationError, ValidationInfo, field_validator, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
+from gateway.divida.intimacoes.domain import parse_tribunais
 from gateway.errors import OperatorError
 from gateway.limits import XmlLimits
 
@@ -409,6 +410,15 @@ class Settings(BaseSettings):
     def _public_url(cls, value: str) -> str:
         if value and not _PUBLIC_URL.fullmatch(value):
             raise ValueError("use http(s)://host[:porta][/caminho], sem barra final")
+        return value
+
+    @field_validator("intimacoes_tribunais")
+    @classmethod
+    def _intimacoes_tribunais(cls, value: str) -> str:
+        try:
+            parse_tribunais(value)
+        except ValueError as exc:  # json.JSONDecodeError is a ValueError
+            raise ValueError(f'use JSON {{"ORGAO": ["J.TR" ou "J.TR/instancia"]}} ({exc})') from None
         return value
 
     @field_validator("trusted_proxies")

@@ -16,16 +16,17 @@ it. Nothing of a failed call is stored, and what another court answered is store
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from gateway.divida.intimacoes.domain import parse_tribunais
 from gateway.divida.intimacoes.service import IntimacoesService
 from gateway.errors import GatewayError
 from gateway.hub.registry import Registry
 
 log = logging.getLogger("gateway.intimacoes")
+__all__ = ["Collector", "Target", "parse_tribunais", "plan"]
 
 
 @dataclass(frozen=True)
@@ -40,19 +41,6 @@ class Target:
     def key(self) -> str:
         """``ORGAN@J.TR/instance``."""
         return f"{self.organ_code}@{self.jtr}/{self.instance}"
-
-
-def parse_tribunais(raw: str) -> dict[str, list[str]]:
-    """``GATEWAY_INTIMACOES_TRIBUNAIS``'s value: JSON object organ → list of ``J.TR`` or ``J.TR/instance`` (empty:
-    {}). Raises ValueError with a Portuguese message for anything else."""
-    if not raw.strip():
-        return {}
-    data = json.loads(raw)
-    if not isinstance(data, dict) or not all(
-            isinstance(k, str) and isinstance(v, list) and all(isinstance(x, str) and x for x in v)
-            for k, v in data.items()):
-        raise ValueError('esperado {"ORGAO": ["J.TR" ou "J.TR/instancia", …]}')
-    return {k: list(v) for k, v in data.items()}
 
 
 def plan(registry: Registry, configured: dict[str, list[str]], organs: list[str]) -> list[Target]:

@@ -84,6 +84,19 @@ def ciencia_efetiva(prazo_tacito: date, ciencia_tipo_: str | None, opened_on: da
     return None
 
 
+def parse_tribunais(raw: str) -> dict[str, list[str]]:
+    """``GATEWAY_INTIMACOES_TRIBUNAIS``'s value: JSON object organ → list of ``J.TR`` or ``J.TR/instance`` (empty:
+    {}). Raises ValueError with a Portuguese message for anything else."""
+    if not raw.strip():
+        return {}
+    data = json.loads(raw)
+    if not isinstance(data, dict) or not all(
+            isinstance(k, str) and isinstance(v, list) and all(isinstance(x, str) and x for x in v)
+            for k, v in data.items()):
+        raise ValueError('esperado {"ORGAO": ["J.TR" ou "J.TR/instancia", …]}')
+    return {k: list(v) for k, v in data.items()}
+
+
 # -- the listing's filters ---------------------------------------------------------------------------------------
 
 
