@@ -103,7 +103,7 @@ class Intimacoes:
         p.movements.append(mov)
         p.documents.append(doc)
         self.sequence += 1
-        aviso = Aviso(f"{when[:8]}8{self.sequence:06d}", who, numero, tipo, when, teor or TEOR_CITACAO, prazo,
+        aviso = Aviso(f"{when}{self.sequence:04d}", who, numero, tipo, when, teor or TEOR_CITACAO, prazo,
                       next((party for polo in p.polos if polo.polo == "AT" for party in polo.partes), UNIAO),
                       [doc.id])
         t.avisos[aviso.id] = aviso
