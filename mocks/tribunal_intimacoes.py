@@ -29,6 +29,7 @@ from mocks.tribunal_data import UNIAO, Aviso, Document, Movement, Person, Polo, 
 
 TEOR_CITACAO = "Intimação da exequente para se manifestar sobre a tentativa de citação do executado. Prazo: 30 dias."
 DEFAULT_INTERVAL_S = 30.0
+UNIAO_CNPJ_ROOT = "00394460"  # the União's bodies share the CNPJ root 00.394.460
 
 
 def valid_cnj(numero: str) -> bool:
@@ -49,10 +50,9 @@ class Intimacoes:
     demo_numbers: set[str] = field(default_factory=set)
 
     def reset(self) -> None:
-        """Forget what was issued (the tribunal's reset restores its demo avisos)."""
+        """Forget what was issued (the tribunal's reset restores its demo avisos; the timer's period stays)."""
         self.issued.clear()
         self.sequence = 0
-        self.interval_s = DEFAULT_INTERVAL_S
         self.demo_numbers = set(self.tribunal.processes)
 
     def consultant_for(self, p: Process, asked: str | None) -> str | None:
@@ -62,7 +62,9 @@ class Intimacoes:
         if asked:
             return asked if asked in accounts else None
         ativo = next((party for polo in p.polos if polo.polo == "AT" for party in polo.partes), None)
-        prefix = "pgfn-" if ativo is None or ativo.documento == UNIAO.documento else "pgf-"
+        uniao = ativo is None or (ativo.documento or "").startswith(UNIAO_CNPJ_ROOT) or "FAZENDA NACIONAL" in (
+            ativo.nome or "").upper()
+        prefix = "pgfn-" if uniao else "pgf-"
         return next((a for a in accounts if a.startswith(prefix)), accounts[0] if accounts else None)
 
     def process(self, numero: str) -> Process:

@@ -7,9 +7,11 @@ itself; the listing's filters and cursor paging."""
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import hmac
 import json
+import re
 import threading
 from collections.abc import Iterator
 from datetime import date, timedelta
@@ -252,3 +254,41 @@ def test_listing_filters_and_cursor_paging(gateway: GatewayProcess, tribunals: T
         bad = listing(gateway, tok, **params)
         assert bad.status_code == 422 and (bad.json()["codigo"], bad.json()["campo"]) == (code, field), bad.text
     assert listing(gateway, token(gateway, "tjrj-sistema")).status_code == 403  # no intimacoes:ler
+
+
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+def test_the_court_intimates_on_a_filed_execucao_fiscal_by_its_timer(gateway: GatewayProcess,
+                                                                     tribunals: Tribunals) -> None:
+    """The whole loop in the sandbox: PGFN files a class-1116 initial petition through the hub, the simulated court
+    gives it a new number and, on its timer, intimates the exequente "to speak after the citação attempt"; the
+    collector brings it back with the class, parties and value the filing carried."""
+    content = base64.b64encode(b"%PDF-1.4\npeticao inicial\n%%EOF").decode()
+    tipos, inter = "http://www.cnj.jus.br/tipos-servico-intercomunicacao-2.2.2", "http://www.cnj.jus.br/intercomunicacao-2.2.2"
+    body = (f'<soap:Envelope xmlns:soap="http://schemas.xmlsoap.org/soap/envelope/" '
+            f'xmlns:ser="http://www.cnj.jus.br/servico-intercomunicacao-2.2.2/" xmlns:tip="{tipos}" '
+            f'xmlns:int="{inter}"><soap:Body><ser:entregarManifestacaoProcessual>'
+            "<tip:idManifestante>pgfn-mni</tip:idManifestante>"
+            f"<tip:senhaManifestante>{password_of('pgfn-mni')}</tip:senhaManifestante>"
+            '<tip:dadosBasicos numero="00000000000000000000" classeProcessual="1116" codigoLocalidade="1" '
+            'competencia="1" nivelSigilo="0"><int:polo polo="AT"><int:parte><int:pessoa nome="UNIÃO (FAZENDA '
+            'NACIONAL)" tipoPessoa="juridica" numeroDocumentoPrincipal="00394460000141"/></int:parte></int:polo>'
+            '<int:polo polo="PA"><int:parte><int:pessoa nome="EMPRESA DEVEDORA LTDA" tipoPessoa="juridica" '
+            'numeroDocumentoPrincipal="11222333000181"/></int:parte></int:polo>'
+            '<int:valorCausa>25000.00</int:valorCausa></tip:dadosBasicos>'
+            f'<tip:documento mimetype="application/pdf" tipoDocumento="58"><int:conteudo>{content}</int:conteudo>'
+            "</tip:documento><tip:dataEnvio>20261121120000</tip:dataEnvio>"
+            '<int:outroParametro nome="tribunal" valor="8.19"/>'
+            "</ser:entregarManifestacaoProcessual></soap:Body></soap:Envelope>").encode()
+    config = tribunals.url("8.19") + "/_mock/intimacoes/config"
+    httpx.post(config, json={"intervalo_s": 0.5}, timeout=10).raise_for_status()
+    try:
+        r = httpx.post(gateway.url + "/soap/mni", content=body, headers={"Content-Type": "text/xml"}, timeout=60)
+        found = re.search(r'nome="numeroProcesso" valor="(\d{20})"', r.text)
+        assert r.status_code == 200 and found is not None, r.text
+        numero = found.group(1)
+        (item,) = wait_until(lambda: arrived(gateway, token(gateway), numero), timeout=30, what="the timer's one")
+    finally:
+        httpx.post(config, json={"intervalo_s": 0}, timeout=10).raise_for_status()
+    assert item["classeProcessual"] == 1116 and item["valorCausa"] == "25000.00"
+    assert [p["documento"] for p in item["partes"]] == ["00394460000141", "11222333000181"]
+    assert item["situacao"] == "pendente"
