@@ -417,6 +417,9 @@ def _print_banner(info: dict[str, Any], info_path: Path) -> None:
     out.write(f"  WSDL INFODIP 1.1 (consulta e listagem): {info['gateway']}/soap/infodip-1.1?wsdl\n")
     if "processes" in info.get("demo", {}):
         out.write(f"  WSDL MNI (hub): {info['gateway']}/soap/mni?wsdl  (clientes: pgfn-mni, pgf-mni)\n")
+        out.write(f"  Intimações (PGFN/PGF): GET {info['gateway']}/api/v1/intimacoes  (token com intimacoes:ler: "
+                  "pgfn-mni, pgf-mni; um tribunal intima na hora: POST <simulador>/_mock/intimacoes; exemplo no "
+                  "README)\n")
     if "devedores" in info.get("demo", {}):
         out.write(f"  API dívida ativa (PGFN/PGF): POST {info['gateway']}/api/v1/devedores/inscricoes  (token com "
                   "divida:ler: tjrj-sistema; exemplo no README; devedores de demonstração: demo.devedores)\n")
