@@ -297,6 +297,8 @@ class Gateway:
                                                   for name, ok in configured.items()}}
         if self.hub is not None:  # the tribunals' reachability: reported, never a reason for 503
             status["tribunais"] = self.hub.monitor.report(self.hub.registry.all_installations())
+        if self.collector is not None:  # the intimations' last collection per court: reported, never a 503
+            status["intimacoes"] = self.collector.report()
         if self.divida is not None:  # the debt partners' breakers: reported, never a reason for 503
             service = self.divida.service
             status["divida"] = {credor: (state if credor in service.partners else "não configurado")
@@ -387,7 +389,7 @@ def build(settings: Settings, clock: Clock | None = None, relay_wanted: bool | N
             the_hub = hub
             collector = Collector(intimacoes, lambda: the_hub.registry, parse_tribunais(settings.intimacoes_tribunais),
                                   [o.strip() for o in settings.intimacoes_orgaos.split(",") if o.strip()],
-                                  settings.intimacoes_intervalo_s, settings.intimacoes_backoff_max_s)
+                                  settings.intimacoes_intervalo_s, settings.intimacoes_backoff_max_s, metrics)
     return Gateway(
         settings=settings, clock=clock, writer_engine=writer, reader_engine=reader, signer=signer,
         committer=committer, auth=auth, infodip=infodip, obitos=obitos, delivery=delivery, metrics=metrics,

@@ -199,7 +199,8 @@ def test_an_intimation_arrives_is_announced_and_ciencia_is_taken_once(gateway: G
 def test_a_failing_court_loses_nothing(gateway: GatewayProcess, tribunals: Tribunals) -> None:
     """With the eproc court down, the PJe court's new intimation still arrives; the eproc court's own arrives once
     it is back (backoff, then collected). A ciência while its court is down is a coded 502/503 problem and records
-    nothing: the intimation stays pending, and asking again later takes notice."""
+    nothing: the intimation stays pending, and asking again later takes notice. ``/readyz`` (200) and ``/metrics``
+    show which court fails."""
     tok = token(gateway)
     wait_until(lambda: listing(gateway, tok, tribunal="4.04").json()["itens"], timeout=30, what="eproc's avisos")
     tribunals.faults("4.04", down=True)
@@ -207,6 +208,12 @@ def test_a_failing_court_loses_nothing(gateway: GatewayProcess, tribunals: Tribu
     issue(tribunals, "8.19", NEW_819)
     wait_until(lambda: arrived(gateway, tok, NEW_819), timeout=30, what="the PJe court's intimation")
     assert arrived(gateway, tok, NEW_404) == []
+    ready = httpx.get(gateway.url + "/readyz", timeout=10)
+    assert ready.status_code == 200  # a failing court is reported, never a reason for 503
+    assert ready.json()["intimacoes"]["PGFN@8.19/1"].startswith("ok")
+    assert not ready.json()["intimacoes"]["PGFN@4.04/1"].startswith("ok")
+    metrics = httpx.get(gateway.url + "/metrics", timeout=10).text
+    assert 'gateway_intimacoes_collections_total{installation="4.04/1",outcome="erro"}' in metrics
     (pending,) = [i for i in listing(gateway, tok, tribunal="4.04", limite=100).json()["itens"]
                   if i["numeroProcesso"].startswith("5012345")]
     failed = ciencia(gateway, tok, pending["id"])

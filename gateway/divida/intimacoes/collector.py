@@ -24,6 +24,7 @@ from gateway.divida.intimacoes.domain import parse_tribunais
 from gateway.divida.intimacoes.service import IntimacoesService
 from gateway.errors import GatewayError
 from gateway.hub.registry import Registry
+from gateway.metrics import Metrics
 
 log = logging.getLogger("gateway.intimacoes")
 __all__ = ["Collector", "Target", "parse_tribunais", "plan"]
@@ -82,8 +83,10 @@ class Collector:
     """Runs collection rounds (module docstring)."""
 
     def __init__(self, service: IntimacoesService, registry: Callable[[], Registry],
-                 configured: dict[str, list[str]], organs: list[str], interval_s: float, backoff_max_s: float) -> None:
+                 configured: dict[str, list[str]], organs: list[str], interval_s: float, backoff_max_s: float,
+                 metrics: Metrics | None = None) -> None:
         self.service = service
+        self.metrics = metrics
         self.registry = registry
         self.configured = configured
         self.organs = organs
@@ -121,6 +124,7 @@ class Collector:
             self.last[t.key] = f"{code}: {reason}"
             log.warning("intimações de %s não coletadas (%s: %s); nova tentativa em %.0f s", t.key, code, reason,
                         wait)
+            self._count(t, "erro", 0)
             return 0
         except Exception:  # a bug in one collection must not end the collector; logged, retried next round
             log.exception("intimações de %s: erro interno", t.key)
@@ -128,7 +132,19 @@ class Collector:
             return 0
         self._backoff.pop(t.key, None)
         self.last[t.key] = f"ok: {len(new)} nova(s)"
+        self._count(t, "ok", len(new))
         return len(new)
+
+    def _count(self, t: Target, outcome: str, new: int) -> None:
+        if self.metrics is not None:
+            where = f"{t.jtr}/{t.instance}"
+            self.metrics.intimacoes_collections.labels(where, outcome).inc()
+            if new:
+                self.metrics.intimacoes_new.labels(where).inc(new)
+
+    def report(self) -> dict[str, str]:
+        """What ``/readyz`` reports (never a reason for 503): per ``ORGAN@J.TR/instance``, the last outcome."""
+        return dict(self.last)
 
     async def run_forever(self, stop: asyncio.Event) -> None:
         """Rounds every ``interval_s`` (or at once when woken) until *stop* is set."""
