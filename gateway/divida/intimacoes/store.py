@@ -103,7 +103,7 @@ def listing(reader: Engine, organ_id: int, f: Filtro, today: date) -> list[Row[A
         q = q.where(c.jtr == f.tribunal)
     if f.instancia:
         q = q.where(c.instance == f.instancia)
-    if f.desde:  # the period is of dataDisponibilizacao's civil day; stored instants are compared with a day's margin
+    if f.desde:  # the period is of the civil day sent, which is exactly prazo_tacito - 10 days
         q = q.where(c.prazo_tacito >= f.desde + timedelta(days=10))
     if f.ate:
         q = q.where(c.prazo_tacito <= f.ate + timedelta(days=10))
