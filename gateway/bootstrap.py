@@ -53,7 +53,10 @@ from gateway.db.engine import is_sqlite, make_engine, normalise_url, sqlite_path
 from gateway.delivery import DeliveryService
 from gateway.divida.access import DividaAccess
 from gateway.divida.build import build_divida
-from gateway.edges import admin_api, divida_api, feed_api, oauth, ops, rest, rest_consulta, rest_obitos
+from gateway.divida.intimacoes.callbacks import CallbackPusher, Callbacks
+from gateway.divida.intimacoes.collector import Collector, parse_tribunais
+from gateway.divida.intimacoes.service import IntimacoesService
+from gateway.edges import admin_api, divida_api, feed_api, intimacoes_api, oauth, ops, rest, rest_consulta, rest_obitos
 from gateway.edges.forwarded import ClientAddressMiddleware, Forwarding
 from gateway.edges.soap_crc import CrcEndpoint
 from gateway.edges.soap_infodip import InfodipEndpoint
@@ -116,7 +119,13 @@ class Gateway:
     webhooks: WebhookService | None = None
     pusher: WebhookPusher | None = None
     outcomes: OutcomePoller | None = None
+    intimacoes: IntimacoesService | None = None
+    intimacao_callbacks: Callbacks | None = None
+    collector: Collector | None = None
+    callback_pusher: CallbackPusher | None = None
     started: bool = field(default=False)
+    _intimacoes_tasks: list[asyncio.Task[None]] = field(default_factory=list)
+    _intimacoes_stop: asyncio.Event | None = None
     _relay_task: asyncio.Task[None] | None = None
     _relay_stop: asyncio.Event | None = None
     _side_tasks: list[asyncio.Task[None]] = field(default_factory=list)
@@ -235,6 +244,31 @@ class Gateway:
                 self._probe_task.cancel()
             self._probe_task = None
 
+    def start_intimacoes(self) -> None:
+        """Start the intimations' collector (``GATEWAY_INTIMACOES_INTERVALO_S`` > 0) and the callbacks' pusher as
+        tasks of the running loop (when the MNI hub is configured)."""
+        if self.intimacoes is None or self._intimacoes_stop is not None:
+            return
+        self._intimacoes_stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        if self.collector is not None:
+            self._intimacoes_tasks.append(loop.create_task(self.collector.run_forever(self._intimacoes_stop)))
+        if self.callback_pusher is not None:
+            self._intimacoes_tasks.append(loop.create_task(self.callback_pusher.run_forever(self._intimacoes_stop)))
+
+    async def stop_intimacoes(self) -> None:
+        """Stop the collector and the callbacks' pusher (each given 10 s to finish what it is doing)."""
+        if self._intimacoes_stop is None:
+            return
+        self._intimacoes_stop.set()
+        for task in self._intimacoes_tasks:
+            try:
+                await asyncio.wait_for(task, timeout=10)
+            except TimeoutError:
+                task.cancel()
+        self._intimacoes_tasks.clear()
+        self._intimacoes_stop = None
+
     def reload_registry(self) -> Registry:
         """Read ``GATEWAY_MNI_REGISTRY_PATH`` again and swap the hub's registry (a call in flight keeps the one it
         started with). Errors: RegistryError (GATEWAY-E003: the file is invalid, the running registry stays),
@@ -264,6 +298,8 @@ class Gateway:
                                                   for name, ok in configured.items()}}
         if self.hub is not None:  # the tribunals' reachability: reported, never a reason for 503
             status["tribunais"] = self.hub.monitor.report(self.hub.registry.all_installations())
+        if self.collector is not None:  # the intimations' last collection per court: reported, never a 503
+            status["intimacoes"] = self.collector.report()
         if self.divida is not None:  # the debt partners' breakers: reported, never a reason for 503
             service = self.divida.service
             status["divida"] = {credor: (state if credor in service.partners else "não configurado")
@@ -337,6 +373,24 @@ def build(settings: Settings, clock: Clock | None = None, relay_wanted: bool | N
         hub = Hub(load_registry(settings.mni_registry_path), tribunal_store, auth, committer, reader, clock,
                   AiohttpTribunalClient(settings.mni_timeout_s), settings.mni_limits,
                   timedelta(hours=settings.mni_filing_ttl_hours), monitor=TribunalMonitor(clock, metrics))
+    intimacoes = intimacao_callbacks = collector = callback_pusher = None
+    if hub is not None:  # the intimations brought back to the procuradorias (issue 12 point 7), through the hub
+        intimacoes = IntimacoesService(hub, committer, reader, clock, ZoneInfo(settings.timezone),
+                                       settings.intimacoes_timeout_s)
+        # HOOK(issue 12 point 4, h12a): the lead wires the filings' resolve_from_evidence here, e.g.
+        # intimacoes.evidence_hook = <execuções fiscais service>.resolve_from_evidence
+        intimacao_callbacks = Callbacks(intimacoes, committer)
+        callback_pusher = CallbackPusher(intimacoes, PushPolicy(
+            batch=settings.feed_webhook_batch, timeout_s=settings.feed_webhook_timeout_s,
+            base_backoff_s=settings.feed_webhook_base_backoff_s, max_backoff_s=settings.feed_webhook_max_backoff_s,
+            max_attempts=settings.feed_webhook_max_attempts, poll_s=settings.feed_webhook_poll_s))
+        intimacoes.listeners.append(callback_pusher.wake)
+        intimacao_callbacks.listeners.append(callback_pusher.wake)
+        if settings.intimacoes_intervalo_s > 0:
+            the_hub = hub
+            collector = Collector(intimacoes, lambda: the_hub.registry, parse_tribunais(settings.intimacoes_tribunais),
+                                  [o.strip() for o in settings.intimacoes_orgaos.split(",") if o.strip()],
+                                  settings.intimacoes_intervalo_s, settings.intimacoes_backoff_max_s, metrics)
     return Gateway(
         settings=settings, clock=clock, writer_engine=writer, reader_engine=reader, signer=signer,
         committer=committer, auth=auth, infodip=infodip, obitos=obitos, delivery=delivery, metrics=metrics,
@@ -348,6 +402,8 @@ def build(settings: Settings, clock: Clock | None = None, relay_wanted: bool | N
                             ClientRateLimit(settings.divida_limite_por_minuto, clock)),
         forwarding=Forwarding(settings.public_url, settings.trusted_networks),
         feed=feed, webhooks=webhooks, pusher=pusher, outcomes=outcomes,
+        intimacoes=intimacoes, intimacao_callbacks=intimacao_callbacks, collector=collector,
+        callback_pusher=callback_pusher,
     )
 
 
@@ -396,10 +452,12 @@ def create_app(settings: Settings, clock: Clock | None = None, gateway: Gateway 
         gw.start_relay()
         gw.start_reports()
         gw.start_probes()
+        gw.start_intimacoes()
         try:
             yield
         finally:
             await gw.obitos.drain()
+            await gw.stop_intimacoes()
             await gw.stop_probes()
             await gw.stop_relay()
             await gw.stop_divida()
@@ -453,6 +511,8 @@ def create_app(settings: Settings, clock: Clock | None = None, gateway: Gateway 
     if gw.divida is not None:
         divida_api.install(app, gw.divida)
     web_render.install(app)  # /static/: the pages' bundled assets
+    if gw.intimacoes is not None and gw.intimacao_callbacks is not None:
+        intimacoes_api.install(app, gw.intimacoes, gw.intimacao_callbacks)
     app.add_middleware(ClientCertificateMiddleware, forwarding=gw.forwarding)
     app.add_middleware(ClientAddressMiddleware, forwarding=gw.forwarding)
     app.add_middleware(AdmissionMiddleware, admission=gw.admission)  # intake sheds load beyond its bound

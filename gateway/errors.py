@@ -23,7 +23,8 @@
     └── OperatorError                 an operator's request (CLI, configuration, registry) that cannot be carried out
 
 Every error carries a stable code listed in :data:`CATALOGUE` with its Portuguese message (``INFODIP-E…`` for
-the INFODIP edge, ``MNI-E…`` for the MNI hub, ``DIVIDA-E…`` for the PGFN/PGF bridge, ``GATEWAY-E…`` for operators
+the INFODIP edge, ``MNI-E…`` for the MNI hub, ``DIVIDA-E…`` for the PGFN/PGF bridge, ``INTIM-E…`` for
+its intimations, ``GATEWAY-E…`` for operators
 and partners). Edges translate the
 tree into SOAP Faults, ``sucesso=false`` or HTTP problems, and nothing else is raised across them. Libraries'
 errors are translated into this tree at one boundary per library (``adapters.base.translating`` for httpx and
@@ -209,6 +210,18 @@ CATALOGUE: dict[str, str] = {
     "DIVIDA-E040": "Limite de consultas por minuto deste cliente excedido: aguarde Retry-After segundos.",
     "DIVIDA-E050": "Nenhum parceiro respondeu; tente novamente mais tarde.",
     "DIVIDA-E090": "Erro interno do gateway ao consultar o parceiro.",
+    # Intimations brought back to the procuradorias (issue 12 point 7, gateway/divida/intimacoes)
+    "INTIM-E001": "Número de processo CNJ inválido no filtro.",
+    "INTIM-E002": "Filtro da listagem de intimações inválido (situação, tribunal ou período).",
+    "INTIM-E003": "limite fora do intervalo aceito (1 a 100).",
+    "INTIM-E004": "Cursor de paginação inválido.",
+    "INTIM-E010": "Intimação não encontrada.",
+    "INTIM-E011": "Procuradoria não cadastrada.",
+    "INTIM-E012": "Nenhum callback de intimações definido para esta procuradoria.",
+    "INTIM-E020": "O tribunal falhou ao entregar o teor (sem resposta, resposta ilegível ou erro): a ciência não foi "
+    "registrada; tente novamente.",
+    "INTIM-E021": "Tribunal inacessível: a ciência não foi registrada; tente novamente mais tarde.",
+    "INTIM-E022": "O tribunal recusou a consulta (sucesso=false): a ciência não foi registrada.",
 }
 
 

@@ -95,5 +95,12 @@ class Metrics:
                                             "Reloads of the MNI registry file (SIGHUP or the operations API) by "
                                             "outcome: ok, or invalido (the previous registry was kept)", ["outcome"],
                                             registry=self.registry)
+        self.intimacoes_collections = Counter("gateway_intimacoes_collections_total",
+                                              "Collections of a procuradoria's pending avisos at one court "
+                                              "installation, by outcome: ok or erro", ["installation", "outcome"],
+                                              registry=self.registry)
+        self.intimacoes_new = Counter("gateway_intimacoes_new_total",
+                                      "Intimations stored for the first time, by court installation",
+                                      ["installation"], registry=self.registry)
         if outbox_counts is not None:
             self.registry.register(_DbGauges(outbox_counts))

@@ -145,7 +145,8 @@ FIXED = ("environment", "database_url", "host", "port", "secret_key", "signing_k
          "mni_registry_path", "mni_credentials_key", "tse_url", "cnj_url", "pgfn_url", "pgfn_token_url",
          "pgfn_client_id", "pgfn_client_secret", "pgf_url", "pgf_api_key", "crash_at")
 #: The sandbox's own defaults where they differ from production's: recovery shown within seconds, text logs.
-SANDBOX_DEFAULTS = {"relay_max_backoff_s": 10.0, "breaker_cooldown_s": 5.0, "log_format": "text"}
+SANDBOX_DEFAULTS = {"relay_max_backoff_s": 10.0, "breaker_cooldown_s": 5.0, "log_format": "text",
+                    "intimacoes_intervalo_s": 5.0}  # intimations collected within seconds
 CONFIG_FILE = "gateway.toml"
 
 
@@ -416,6 +417,9 @@ def _print_banner(info: dict[str, Any], info_path: Path) -> None:
     out.write(f"  WSDL INFODIP 1.1 (consulta e listagem): {info['gateway']}/soap/infodip-1.1?wsdl\n")
     if "processes" in info.get("demo", {}):
         out.write(f"  WSDL MNI (hub): {info['gateway']}/soap/mni?wsdl  (clientes: pgfn-mni, pgf-mni)\n")
+        out.write(f"  Intimações (PGFN/PGF): GET {info['gateway']}/api/v1/intimacoes  (token com intimacoes:ler: "
+                  "pgfn-mni, pgf-mni; um tribunal intima na hora: POST <simulador>/_mock/intimacoes; exemplo no "
+                  "README)\n")
     if "devedores" in info.get("demo", {}):
         out.write(f"  API dívida ativa (PGFN/PGF): POST {info['gateway']}/api/v1/devedores/inscricoes  (token com "
                   "divida:ler: tjrj-sistema; exemplo no README; devedores de demonstração: demo.devedores)\n")

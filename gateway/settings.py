@@ -36,6 +36,7 @@ from typing import Any, Literal
 from pydantic import Field, PrivateAttr, ValidationError, ValidationInfo, field_validator, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
+from gateway.divida.intimacoes.domain import parse_tribunais
 from gateway.errors import OperatorError
 from gateway.limits import XmlLimits
 
@@ -273,6 +274,18 @@ class Settings(BaseSettings):
     infodip_1_0_sunset: str = ""
     # --- end of issue 14 (h14a)'s block ---
 
+    # --- Issue 12 (h12b): the intimations brought back to the procuradorias (gateway/divida/intimacoes) ---
+    # Collect every intimacoes_intervalo_s (0: never) the pending avisos of each procuradoria at the courts of
+    # intimacoes_tribunais (JSON {"PGFN": ["8.19", "4.04/1"]}; empty: every installation the MNI registry lets each
+    # organ of intimacoes_orgaos reach); each court call bounded by intimacoes_timeout_s, a failing court retried
+    # after a backoff doubling up to intimacoes_backoff_max_s. Callbacks: the feed webhooks' timings.
+    intimacoes_intervalo_s: float = Field(60.0, ge=0)
+    intimacoes_tribunais: str = ""
+    intimacoes_orgaos: str = "PGFN,PGF"
+    intimacoes_timeout_s: float = Field(30.0, gt=0)
+    intimacoes_backoff_max_s: float = Field(600.0, gt=0)
+    # --- end of issue 12 (h12b)'s block ---
+
     # --- Fields added by issue 10's other parts (credentials and keys; deployment): one block each, below. ---
 
     _sources: dict[str, str] = PrivateAttr(default_factory=dict)
@@ -397,6 +410,15 @@ class Settings(BaseSettings):
     def _public_url(cls, value: str) -> str:
         if value and not _PUBLIC_URL.fullmatch(value):
             raise ValueError("use http(s)://host[:porta][/caminho], sem barra final")
+        return value
+
+    @field_validator("intimacoes_tribunais")
+    @classmethod
+    def _intimacoes_tribunais(cls, value: str) -> str:
+        try:
+            parse_tribunais(value)
+        except ValueError as exc:  # json.JSONDecodeError is a ValueError
+            raise ValueError(f'use JSON {{"ORGAO": ["J.TR" ou "J.TR/instancia"]}} ({exc})') from None
         return value
 
     @field_validator("trusted_proxies")

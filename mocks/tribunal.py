@@ -12,7 +12,8 @@ Run alone: ``python -m mocks.tribunal --port 8083 --profile pje-tjrj|eproc-trf4`
 are at ``/xsd/NAME``. Besides the ``/_mock`` endpoints of :mod:`mocks.common`: ``GET /_mock/demo`` (credentials,
 processes, avisos, the 50 MB document), ``GET|POST /_mock/config`` (``mtom``, ``omit_avisos_status``,
 ``reject_duplicates``, ``duplicate_window_s``), ``POST /_mock/canned`` (answer the next calls of an operation with
-exact bytes, until reset) and ``DELETE /_mock/canned``. The header ``X-Mock-Mtom: true`` asks for MTOM on one call.
+exact bytes, until reset) and ``DELETE /_mock/canned``; ``/_mock/intimacoes`` issues intimations to the procuradorias
+(:mod:`mocks.tribunal_intimacoes`). The header ``X-Mock-Mtom: true`` asks for MTOM on one call.
 
 Decisions (where the contract and real servers disagree, or the contract is silent):
 
@@ -53,6 +54,7 @@ from zoneinfo import ZoneInfo
 from aiohttp import web
 from lxml import etree
 
+from mocks import tribunal_intimacoes
 from mocks import tribunal_render as render
 from mocks.common import MockState, mock_app, serve
 from mocks.tribunal_data import (
@@ -509,6 +511,7 @@ def create_app(url: str, profile_name: str = "pje-tjrj") -> web.Application:
     app.router.add_post("/_mock/config", set_config)
     app.router.add_post("/_mock/canned", set_canned)
     app.router.add_delete("/_mock/canned", clear_canned)
+    app["intimacoes"] = tribunal_intimacoes.install(app, tribunal)  # intimations to the procuradorias (issue 12)
     return app
 
 

@@ -328,6 +328,8 @@ class Tribunals:
             "8.19": start_mock("tribunal", "127.0.0.1", 0, args=("--profile", "pje-tjrj"), name="tribunal-8.19"),
             "4.04": start_mock("tribunal", "127.0.0.1", 0, args=("--profile", "eproc-trf4"), name="tribunal-4.04"),
         }
+        for p in self.procs.values():  # no intimation issued by the simulators' timer unless a test asks for it
+            httpx.post(p.url + "/_mock/intimacoes/config", json={"intervalo_s": 0}, timeout=10).raise_for_status()
 
     def url(self, jtr: str) -> str:
         """Base URL of the simulator of *jtr*."""

@@ -451,3 +451,54 @@ imported_communications = Table(
     UniqueConstraint("origin", "origin_id", name="uq_imported_origin_id"),
     Index("ix_imported_batch", "batch_id"),
 )
+
+# -- intimations back to the procuradorias (issue 12, point 7: gateway/divida/intimacoes/) --------------------------
+
+#: One row per aviso a court listed to a procuradoria (idempotent per organ + court installation + aviso id), numbered
+#: ``seq`` in commit order (the callbacks' position); what the aviso said (process, class, parties, value, the
+#: aviso element's bytes) and, once ciência was taken, when, by whom (CPF) and the communication's exact bytes.
+intimacoes = Table(
+    "intimacoes",
+    metadata,
+    Column("seq", BigInteger, primary_key=True, autoincrement=False),
+    Column("id", String(32), nullable=False, unique=True),
+    Column("organ_id", Integer, ForeignKey("organs.id"), nullable=False),
+    Column("jtr", String(5), nullable=False),
+    Column("instance", String(10), nullable=False),
+    Column("aviso_id", String(60), nullable=False),
+    Column("process_number", String(20), nullable=True),
+    Column("tipo", String(10), nullable=True),  # tipoComunicacao: INT, CIT…
+    Column("classe", Integer, nullable=True),
+    Column("valor_causa", String(30), nullable=True),
+    Column("partes", Text, nullable=False),  # JSON: [{"polo", "nome", "documento"}]
+    Column("destinatario", Text, nullable=True),  # JSON: {"nome", "documento"}
+    Column("disponibilizada_em", DateTime(timezone=True), nullable=False),
+    Column("prazo_tacito", Date, nullable=False),  # the day ciência is deemed made if not opened before
+    Column("aviso_xml", LargeBinary, nullable=False),
+    Column("collected_at", DateTime(timezone=True), nullable=False),
+    Column("ciencia_at", DateTime(timezone=True), nullable=True),
+    Column("ciencia_por", String(11), nullable=True),  # CPF of the natural person acting (On-Behalf-Of)
+    Column("ciencia_tipo", String(10), nullable=True),  # expressa | tacita (opened after the deemed day)
+    Column("teor_xml", LargeBinary, nullable=True),  # consultarTeorComunicacao's comunicacao, exact bytes
+    UniqueConstraint("organ_id", "jtr", "instance", "aviso_id", name="uq_intimacoes_aviso"),
+    Index("ix_intimacoes_organ_seq", "organ_id", "seq"),
+    Index("ix_intimacoes_process", "organ_id", "process_number"),
+)
+
+#: One callback URL per procuradoria announcing new intimations (DESIGN.md callbacks): its HMAC secret, the last
+#: ``intimacoes.seq`` its receiver acknowledged, retries and the lease held while a batch is in flight.
+intimacao_callbacks = Table(
+    "intimacao_callbacks",
+    metadata,
+    Column("organ_id", Integer, ForeignKey("organs.id"), primary_key=True),
+    Column("url", String(500), nullable=False),
+    Column("secret", String(100), nullable=False),
+    Column("position", BigInteger, nullable=False, default=0),
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("next_attempt_at", DateTime(timezone=True), nullable=False),
+    Column("last_error", Text, nullable=True),
+    Column("lease_owner", String(64), nullable=True),
+    Column("lease_until", DateTime(timezone=True), nullable=True),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+)

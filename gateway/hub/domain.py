@@ -304,6 +304,17 @@ class MergedAvisos:
     seen: list[SeenAviso]
 
 
+def seen_avisos(inst: Installation, parsed: MniMessage) -> list[SeenAviso]:
+    """The avisos (id and process number) one installation's ``consultarAvisosPendentes`` answer lists."""
+    seen = []
+    for av in parsed.body:
+        if isinstance(av.tag, str) and etree.QName(av).localname == "aviso" and av.get("idAviso"):
+            proc = av.find(".//{*}processo")
+            seen.append(SeenAviso(av.get("idAviso") or "", inst.jtr, inst.instance,
+                                  proc.get("numero") if proc is not None else None))
+    return seen
+
+
 def merge_avisos(answers: Sequence[tuple[Installation, MniMessage]], failures: Sequence[str]) -> MergedAvisos:
     """One answer from the avisos answers of several installations (read by the tolerant reader, ``sucesso`` and
     ``mensagem`` present): the first answer with every other's ``aviso`` elements appended, and ``mensagem``

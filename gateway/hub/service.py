@@ -242,16 +242,40 @@ class Hub:
         return await self._send(inst, msg.operation, body)
 
     async def _call_own(self, caller: Caller, inst: Installation, operation: str,
-                        inner: str) -> tuple[bytes, MniMessage]:
+                        inner: str, timeout_s: float | None = None) -> tuple[bytes, MniMessage]:
         """Send one of the hub's own requests (a probe, a consultarAlteracao) with the client's credential."""
         body = contract.own_request(operation, await self._credential(caller, inst), inner)
-        return await self._send(inst, operation, body)
+        return await self._send(inst, operation, body, timeout_s)
 
-    async def _send(self, inst: Installation, operation: str, body: bytes) -> tuple[bytes, MniMessage]:
+    async def call_for(self, caller: Caller, jtr: str, instance: str, operation: str, inner: str,
+                       timeout_s: float | None = None) -> MniMessage:
+        """One read-only MNI call made by the gateway itself on behalf of client *caller* (the intimations'
+        collector and ciência, :mod:`gateway.divida.intimacoes`) to installation ``jtr/instance``: *operation* with
+        the client's credential towards it followed by *inner* (XML of the tipos namespace, ``tip`` prefix), within
+        *timeout_s* seconds (the tribunal client's timeout when None). Returns the answer read (``sucesso`` may be
+        false or absent: the caller decides). ``consultarAvisosPendentes`` answers are remembered in ``mni_avisos``
+        as the fan-out's are, so a client's ``consultarTeorComunicacao`` by id finds their installation.
+
+        Raises ``MNI-E040`` (deny by default: the client may not reach that tribunal, or the installation is not
+        registered), ``MNI-E023`` (no credential), ``MNI-E041``/``E042``/``E047`` (the tribunal could not be
+        reached, did not answer, answered something unreadable)."""
+        installations = domain.tribunal_installations(self.registry, caller.organ_code, jtr)
+        inst = next((i for i in installations if i.instance == instance), None)
+        if inst is None:
+            raise hub_error("MNI-E040", f"{jtr}/{instance} não está cadastrado.")
+        _out, parsed = await self._call_own(caller, inst, operation, inner, timeout_s)
+        if operation == "consultarAvisosPendentes" and parsed.sucesso is not False:
+            seen = domain.seen_avisos(inst, parsed)
+            if seen:
+                await store.write(self.committer, store.remember_avisos(caller.organ_id, seen, self.clock.now()))
+        return parsed
+
+    async def _send(self, inst: Installation, operation: str, body: bytes,
+                    timeout_s: float | None = None) -> tuple[bytes, MniMessage]:
         started = self.clock.monotonic()
         try:
             try:
-                answer = await self.tribunal.post(inst.url, body, operation)
+                answer = await self.tribunal.post(inst.url, body, operation, timeout_s)
             except PartnerError as exc:
                 raise domain.partner_failure(inst.key, exc, filing=operation == _FILING) from exc
             del body
