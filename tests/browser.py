@@ -16,8 +16,9 @@ Use from a test module::
         screenshot(browser_page, "estatisticas")
         assert_accessible(browser_page)
 
-The fixtures ``chromium_browser`` (one per session) and ``browser_page`` (a fresh context and page per test, with a
-Portuguese locale) are registered in ``tests/conftest.py``. Every wait is bounded: Playwright's default timeout is set
+The fixtures ``chromium_browser`` (one per test module, so Playwright's event loop never outlives it) and
+``browser_page`` (a fresh context and page per test, with a Portuguese locale) are registered in
+``tests/conftest.py``. Every wait is bounded: Playwright's default timeout is set
 to :data:`TIMEOUT_MS` for every page.
 """
 

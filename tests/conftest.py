@@ -74,9 +74,13 @@ def tribunals() -> Iterator[Tribunals]:
     t.stop()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def chromium_browser() -> Iterator[object]:
-    """Debian's headless Chromium driven by Playwright, one per session (tests/browser.py)."""
+    """Debian's headless Chromium driven by Playwright, one per test module (tests/browser.py).
+
+    Module scope, not session: while Playwright's sync API is open it leaves its event loop set as the thread's
+    running loop, so every later ``asyncio.run`` in the same process would fail ("cannot be called from a running
+    event loop"). Closing it at the end of each browser module gives the next modules a clean thread."""
     from tests.browser import browser_session
 
     yield from browser_session()
