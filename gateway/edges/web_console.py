@@ -211,23 +211,34 @@ class Console:
 
     # -- people ----------------------------------------------------------------------------------------------------
 
+    async def _people_admin(self, request: Request) -> Session | Response:
+        """An operador (every organ), or an organ's administrator (a remetente with ``admin``: their own organ's
+        remetentes only); anyone else 403 WEB-E004."""
+        session = await self.pages.session(request)
+        if session is not None and session.person.role == "remetente" and session.person.admin:
+            return session
+        return await self._operator(request)
+
     async def people_page(self, request: Request) -> Response:
-        """Every person, and the form that creates one."""
-        got = await self._operator(request)
+        """Every person (an organ's administrator: their organ's), and the form that creates one."""
+        got = await self._people_admin(request)
         if isinstance(got, Response):
             return got
         return await self._people(got, None, None)
 
     async def _people(self, session: Session, message: str | None, error: str | None,
                       status: int = 200) -> Response:
-        people = await anyio.to_thread.run_sync(self.people.people)
-        return self.pages.page("console_pessoas.html", {"pessoas": people, "papeis": ROLES, "mensagem": message,
-                                                        "erro": error}, session, status=status)
+        organ = None if session.person.role == "operador" else session.person.organ_code
+        people = await anyio.to_thread.run_sync(self.people.people, organ)
+        return self.pages.page("console_pessoas.html", {
+            "pessoas": people, "papeis": ROLES if organ is None else ("remetente",), "orgao_fixo": organ,
+            "mensagem": message, "erro": error}, session, status=status)
 
     async def people_change(self, request: Request) -> Response:
         """``acao`` = ``criar`` (cpf, nome, email, orgao, papel, administrador), ``desativar``, ``reativar`` or
-        ``senha`` (cpf): each audited under the operator's name; a generated password is shown once."""
-        got = await self._operator(request)
+        ``senha`` (cpf): each audited under the acting person's name; a generated password is shown once. An
+        organ's administrator acts only on their own organ, and creates only remetentes."""
+        got = await self._people_admin(request)
         if isinstance(got, Response):
             return got
         try:
@@ -236,17 +247,21 @@ class Console:
             return self.pages.csrf_refused(got, exc)
         action, cpf = text(form, "acao"), text(form, "cpf")
         actor = Actor(got.person.actor, "web")
+        own = None if got.person.role == "operador" else got.person.organ_id
+        organ = text(form, "orgao") if own is None else got.person.organ_code
+        role = text(form, "papel") if own is None else "remetente"
         try:
             if action == "criar":
                 password = await anyio.to_thread.run_sync(lambda: self.people.create(
-                    cpf, text(form, "nome"), text(form, "email"), text(form, "orgao"), text(form, "papel"),
+                    cpf, text(form, "nome"), text(form, "email"), organ, role,
                     admin=text(form, "administrador") == "sim", actor=actor))
                 message = f"Pessoa {cpf} criada. Senha inicial (mostrada uma vez): {password}"
             elif action in ("desativar", "reativar"):
-                await anyio.to_thread.run_sync(lambda: self.people.set_active(cpf, action == "reativar", actor=actor))
+                await anyio.to_thread.run_sync(lambda: self.people.set_active(
+                    cpf, action == "reativar", actor=actor, organ_id=own))
                 message = f"Pessoa {cpf} {'reativada' if action == 'reativar' else 'desativada'}."
             elif action == "senha":
-                password = await anyio.to_thread.run_sync(lambda: self.people.reset(cpf, actor=actor))
+                password = await anyio.to_thread.run_sync(lambda: self.people.reset(cpf, actor=actor, organ_id=own))
                 message = f"Senha de {cpf} trocada (mostrada uma vez): {password}"
             else:
                 return await self._people(got, None, "Ação desconhecida.", 422)
