@@ -230,9 +230,6 @@ CATALOGUE: dict[str, str] = {
     "WEB-E005": "Rascunho não encontrado.",
     "WEB-E006": "Tipo de comunicação que o órgão não pode enviar.",
     "WEB-E007": "Muitas tentativas de entrada malsucedidas: aguarde e tente novamente.",
-    "WEB-E010": "Dados da pessoa inválidos (CPF, nome, e-mail, órgão ou papel).",
-    "WEB-E011": "Pessoa não encontrada.",
-    "WEB-E012": "Já existe uma pessoa com este CPF.",
 }
 
 

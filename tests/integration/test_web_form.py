@@ -190,3 +190,68 @@ def test_console_refuses_a_sender_and_replays_only_after_confirmation(client: Te
     assert client.get("/console/graficos/entregas.svg").headers["content-type"].startswith("image/svg+xml")
     r = client.post("/console/mortas/reprocessar", data={"destino": "TSE", "confirmar": "sim"})
     assert r.status_code == 403 and "WEB-E003" in r.text
+
+
+def test_gateway_user_commands(sqlite_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                               monkeypatch: pytest.MonkeyPatch) -> None:
+    """``gateway user create|list|disable|enable|reset``: a generated password printed once and working; a bad CPF
+    one line GATEWAY-E002 and exit 2; a weak password GATEWAY-E061; disabling refuses the person."""
+    from gateway.cli import main
+    from gateway.web.people import People
+
+    monkeypatch.setenv("GATEWAY_DATABASE_URL", sqlite_url)
+    monkeypatch.setenv("GATEWAY_PASSWORD_KDF_N", "1024")
+    assert main(["user", "create", "--cpf", REMETENTE[0], "--nome", REMETENTE[1], "--email", REMETENTE[2],
+                 "--orgao", "TJRJ-1VFP", "--papel", "remetente", "--administrador", "--operador", "ana-admin"]) == 0
+    password = capsys.readouterr().out.strip().rsplit("senha: ", 1)[1]
+    assert main(["user", "create", "--cpf", "52998224700", "--nome", "X", "--email", "x@y.br", "--orgao", "TJRJ",
+                 "--papel", "remetente"]) == 2
+    assert capsys.readouterr().err.startswith("GATEWAY-E002")
+    assert main(["user", "reset", REMETENTE[0], "--password", "fraca"]) == 2
+    assert capsys.readouterr().err.startswith("GATEWAY-E061")
+    assert main(["user", "list", "--orgao", "TJRJ-1VFP"]) == 0
+    listed = capsys.readouterr().out
+    assert REMETENTE[0] in listed and "1 pessoa(s)" in listed and password not in listed
+    with console(test_settings(sqlite_url, tmp_path)) as con:
+        people: People = con.people
+        assert people.check_password(REMETENTE[0], password).admin
+    assert main(["user", "disable", REMETENTE[0]]) == 0
+    with console(test_settings(sqlite_url, tmp_path)) as con, pytest.raises(Exception) as refused:
+        con.people.check_password(REMETENTE[0], password)
+    assert getattr(refused.value, "code", "") == "WEB-E001"
+
+
+def test_an_organs_administrator_manages_only_their_organ(client: TestClient, sqlite_url: str,
+                                                          tmp_path: Path) -> None:
+    """An organ's administrator (a remetente) opens /console/pessoas, creates a remetente of their own organ, and
+    cannot disable a person of another organ; the rest of the console stays closed to them."""
+    with console(test_settings(sqlite_url, tmp_path)) as con:
+        con.people.create("39053344705", "Chefe Cartório", "chefe@rcpn.jus.br", "RCPN-097543", "remetente",
+                          admin=True, password=PASSWORD, actor=ACTOR)
+    login(client, "39053344705")
+    page = client.get("/console/pessoas")
+    assert page.status_code == 200 and REMETENTE[0] not in page.text  # only the own organ's people
+    r = client.post("/console/pessoas", data={"csrf": csrf_of(page.text), "acao": "criar", "cpf": "85016439044",
+                                              "nome": "Nova Escrevente", "email": "nova@rcpn.jus.br",
+                                              "orgao": "TJRJ", "papel": "operador"})
+    assert r.status_code == 200 and "Senha inicial" in r.text
+    r = client.post("/console/pessoas", data={"csrf": csrf_of(page.text), "acao": "desativar", "cpf": REMETENTE[0]})
+    assert r.status_code == 422 and "GATEWAY-E002" in r.text
+    assert client.get("/console/mortas").status_code == 403
+    with console(test_settings(sqlite_url, tmp_path)) as con:
+        created = con.people.find("85016439044")
+    assert created is not None and created.organ_code == "RCPN-097543" and created.role == "remetente"
+
+
+def test_sandbox_demo_people_sign_in(sqlite_url: str, tmp_path: Path) -> None:
+    """The sandbox's demo persons (one remetente per demo organ, a CNJ operador) are created once and keep their
+    password across restarts."""
+    from gateway.sandbox import DEMO_PEOPLE, seed_web_people
+
+    with console(test_settings(sqlite_url, tmp_path)) as con:
+        first = seed_web_people(con.people, tmp_path / "web-people.json")
+        again = seed_web_people(con.people, tmp_path / "web-people.json")
+        assert first == again and len(first) == len(DEMO_PEOPLE)
+        for p in first:
+            assert con.people.check_password(str(p["cpf"]), str(p["senha"])).role == p["papel"]
+    assert {p["papel"] for p in first} == {"remetente", "operador"}
