@@ -146,6 +146,41 @@ def test_every_kind_end_to_end(browser_page: Any, gw: GatewayProcess, kind: Kind
     page.click("#enviar")
     page.wait_for_url(re.compile(r"\?recibo=2"))
     assert "retificacao" in page.content()
+    if first:  # cancelamento, with its reason and confirmation
+        page.click("#cancelar")
+        page.fill("#motivo", "Comunicada em duplicidade por engano.")
+        page.click("#confirmar-cancelamento")
+        page.wait_for_url(re.compile(r"\?recibo=3"))
+        assert page.locator("#situacao").inner_text() == "cancelada"
+        assert page.locator("#retificar").count() == 0
+
+
+def test_without_javascript_a_draft_is_saved_and_submitted(chromium_browser: Any, gw: GatewayProcess) -> None:
+    """With JavaScript off the main path still works: save a draft, come back to it from the home page, submit,
+    get the receipt (the server's checks are the only ones)."""
+    from tests.browser import TIMEOUT_MS
+
+    context = chromium_browser.new_context(locale="pt-BR", java_script_enabled=False)
+    context.set_default_timeout(TIMEOUT_MS)
+    page = context.new_page()
+    try:
+        sign_in(page, gw, TRIBUNAL[0])
+        page.click("#tipo-IV")
+        values = sample_values(Kind.IV)
+        fill(page, values)
+        page.click("#salvar-rascunho")
+        page.wait_for_load_state()
+        assert page.locator("#rascunho-salvo").count() == 1
+        page.goto(gw.url + "/web/")
+        page.locator('a[href^="/web/rascunhos/"]').first.click()
+        assert page.locator("#cabecalho-pessoa-nome").input_value() == values["cabecalho-pessoa-nome"]
+        page.click("#enviar")
+        page.wait_for_url(re.compile(r"\?recibo=1"))
+        assert page.locator("#protocolo").inner_text()
+        page.goto(gw.url + "/web/")
+        assert page.locator('a[href^="/web/rascunhos/"]').count() == 0  # gone once its communication was accepted
+    finally:
+        context.close()
 
 
 def test_console_replays_a_dead_letter_after_confirmation(browser_page: Any, gw: GatewayProcess,

@@ -52,9 +52,9 @@ def clock() -> FakeClock:
 
 
 @pytest.fixture
-def client(sqlite_url: str, tmp_path: Path, clock: FakeClock) -> Iterator[TestClient]:
-    """The application in process with a remetente of TJRJ and an operador."""
-    settings = test_settings(sqlite_url, tmp_path, web_session_idle_s=600)
+def client(db_url: str, tmp_path: Path, clock: FakeClock) -> Iterator[TestClient]:
+    """The application in process (SQLite and PostgreSQL) with a remetente of TJRJ and an operador."""
+    settings = test_settings(db_url, tmp_path, web_session_idle_s=600)
     with console(settings) as con:
         con.people.create(*REMETENTE, "remetente", password=PASSWORD, actor=ACTOR)
         con.people.create(*OPERADOR, "operador", password=PASSWORD, actor=ACTOR)
@@ -221,11 +221,10 @@ def test_gateway_user_commands(sqlite_url: str, tmp_path: Path, capsys: pytest.C
     assert getattr(refused.value, "code", "") == "WEB-E001"
 
 
-def test_an_organs_administrator_manages_only_their_organ(client: TestClient, sqlite_url: str,
-                                                          tmp_path: Path) -> None:
+def test_an_organs_administrator_manages_only_their_organ(client: TestClient, db_url: str, tmp_path: Path) -> None:
     """An organ's administrator (a remetente) opens /console/pessoas, creates a remetente of their own organ, and
     cannot disable a person of another organ; the rest of the console stays closed to them."""
-    with console(test_settings(sqlite_url, tmp_path)) as con:
+    with console(test_settings(db_url, tmp_path)) as con:
         con.people.create("39053344705", "Chefe Cartório", "chefe@rcpn.jus.br", "RCPN-097543", "remetente",
                           admin=True, password=PASSWORD, actor=ACTOR)
     login(client, "39053344705")
@@ -238,7 +237,7 @@ def test_an_organs_administrator_manages_only_their_organ(client: TestClient, sq
     r = client.post("/console/pessoas", data={"csrf": csrf_of(page.text), "acao": "desativar", "cpf": REMETENTE[0]})
     assert r.status_code == 422 and "GATEWAY-E002" in r.text
     assert client.get("/console/mortas").status_code == 403
-    with console(test_settings(sqlite_url, tmp_path)) as con:
+    with console(test_settings(db_url, tmp_path)) as con:
         created = con.people.find("85016439044")
     assert created is not None and created.organ_code == "RCPN-097543" and created.role == "remetente"
 
