@@ -477,6 +477,13 @@ def _print_banner(info: dict[str, Any], info_path: Path) -> None:
     out.write(f"  {'usuário':<22} {'senha':<18} {'órgão':<12} tipo\n")
     for c in info["credentials"]:
         out.write(f"  {c['username']:<22} {c['password']:<18} {c['organ']:<12} {c['organ_type']}\n")
+    web = info.get("web")  # issue 16: the web form and the console, and their demo persons
+    if web:
+        out.write(f"\n  Formulário web: {web['form']}   Console de operação: {web['console']}\n")
+        out.write(f"  {'CPF (login)':<13} {'senha':<22} {'órgão':<12} papel\n")
+        for p in web["people"]:
+            out.write(f"  {p['cpf']:<13} {p['senha']:<22} {p['orgao']:<12} {p['papel']}"
+                      f"{' (administrador)' if p['administrador'] else ''}\n")
     out.write("\n  Exemplos prontos para envio (um por tipo): "
               f"{info['data_dir']}/samples/I.xml … IX.xml\n  Ctrl+C encerra.\n\n")
     out.flush()

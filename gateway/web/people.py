@@ -262,6 +262,10 @@ class People:
         now = self.clock.now()
 
         def job(ctx: WriteContext) -> None:
+            # sessions that ended or went idle are of no use any more: each sign-in clears its person's
+            ctx.conn.execute(delete(web_sessions).where(
+                web_sessions.c.person_id == person.id,
+                (web_sessions.c.ended_at.is_not(None)) | (web_sessions.c.last_seen_at < now - self.idle)))
             ctx.conn.execute(insert(web_sessions).values(id=token_id(token), person_id=person.id, created_at=now,
                                                          last_seen_at=now))
             ctx.audit.append(ctx.conn, "web.entrada", now, organ_id=person.organ_id,
