@@ -536,7 +536,7 @@ def create_app(settings: Settings, clock: Clock | None = None, gateway: Gateway 
     assert gw.people is not None
     pages = web_session.Pages(gw.people, settings.web_cookie_secure, gw.forwarding)
     web_form.install(app, web_form.WebForm(pages, PasswordAuthenticator(gw.people, gw.throttle), gw.infodip,
-                                           gw.consulta, gw.reader_engine))
+                                           gw.consulta, gw.reader_engine, gw.metrics))
     web_console.install(app, web_console.Console(pages, gw.delivery, gw.consulta, gw.reader_engine, gw.clock,
                                                  ZoneInfo(settings.timezone), lambda: gw.hub))
     app.add_middleware(ClientCertificateMiddleware, forwarding=gw.forwarding)

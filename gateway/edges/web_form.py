@@ -37,6 +37,7 @@ from gateway.infodip.contract import CANCELAR, ENVIAR, NS, RETIFICAR, communicat
 from gateway.infodip.domain import Kind
 from gateway.infodip.records import Receipt
 from gateway.infodip.service import InfodipService
+from gateway.metrics import Metrics
 from gateway.web import forms
 from gateway.web.people import PersonAuthenticator, Session
 
@@ -55,7 +56,8 @@ class WebForm:
     """The ``/web/`` pages."""
 
     def __init__(self, pages: Pages, auth: PersonAuthenticator, infodip: InfodipService, consulta: ConsultaService,
-                 reader: Engine) -> None:
+                 reader: Engine, metrics: Metrics | None = None) -> None:
+        self.metrics = metrics
         self.pages = pages
         self.people = pages.people
         self.auth = auth
@@ -222,6 +224,7 @@ class WebForm:
         try:
             receipt = await self.infodip.handle(session.person.caller(), element)
         except ClientError as exc:
+            self._count(None, exc.code)
             return self._refused(session, kind, values, exc, reference=reference, action=action,
                                  draft_id=draft_id, protocol=protocol)
         except GatewayError as exc:  # ours (storage, overload): nothing was stored; the page keeps what was typed
@@ -229,9 +232,21 @@ class WebForm:
                               protocol=protocol, general=[f"{exc.code}: {exc.message} Nada foi gravado; tente de "
                                                           "novo em instantes."], status=503)
         assert isinstance(receipt, Receipt)
+        self._count(receipt, None)
         if draft_id:
             await self.people.drop_draft(session.person, draft_id)
         return RedirectResponse(f"/web/comunicacoes/{receipt.protocol}?recibo={receipt.version}", 303)
+
+    def _count(self, receipt: Receipt | None, code: str | None) -> None:
+        """The webservice's counters, channel ``web``: accepted (by kind and operation), late, refused (by code)."""
+        if self.metrics is None:
+            return
+        if code is not None:
+            self.metrics.rejected.labels("web", code).inc()
+        elif receipt is not None and not receipt.replay:
+            self.metrics.accepted.labels("web", receipt.kind, receipt.operation).inc()
+            if receipt.late:
+                self.metrics.late.labels(receipt.kind).inc()
 
     def _refused(self, session: Session, kind: Kind, values: Mapping[str, str], exc: ClientError, *, reference: str,
                  action: str, draft_id: str, protocol: str | None) -> Response:
@@ -370,6 +385,7 @@ class WebForm:
                 "protocolo": protocol, "referencia": reference, "motivo": reason,
                 "erro": f"{exc.message} ({exc.code})"}, got, status=422)
         assert isinstance(receipt, Receipt)
+        self._count(receipt, None)
         return RedirectResponse(f"/web/comunicacoes/{protocol}?recibo={receipt.version}", 303)
 
     # -- progressive enhancement -----------------------------------------------------------------------------------

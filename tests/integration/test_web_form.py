@@ -143,6 +143,9 @@ def test_every_kind_the_organ_may_send_goes_through_the_service(client: TestClie
     protocol = re.search(r'id="protocolo">([^<]+)<', receipt.text).group(1)  # type: ignore[union-attr]
     assert "no prazo" in receipt.text and "pendente" in receipt.text
     assert protocol in client.get("/web/comunicacoes", params={"tipo": kind.value}).text
+    metrics = client.get("/metrics").text
+    assert f'gateway_messages_accepted_total{{channel="web",kind="{kind.value}",operation="envio"}} 1.0' in metrics
+    assert 'gateway_messages_rejected_total{channel="web",code="INFODIP-E030"}' in metrics
 
 
 def test_draft_retify_cancel_and_session_expiry(client: TestClient, clock: FakeClock) -> None:
