@@ -56,7 +56,20 @@ from gateway.divida.build import build_divida
 from gateway.divida.intimacoes.callbacks import CallbackPusher, Callbacks
 from gateway.divida.intimacoes.collector import Collector, parse_tribunais
 from gateway.divida.intimacoes.service import IntimacoesService
-from gateway.edges import admin_api, divida_api, feed_api, intimacoes_api, oauth, ops, rest, rest_consulta, rest_obitos
+from gateway.edges import (
+    admin_api,
+    divida_api,
+    feed_api,
+    intimacoes_api,
+    oauth,
+    ops,
+    rest,
+    rest_consulta,
+    rest_obitos,
+    web_console,
+    web_form,
+    web_session,
+)
 from gateway.edges.forwarded import ClientAddressMiddleware, Forwarding
 from gateway.edges.soap_crc import CrcEndpoint
 from gateway.edges.soap_infodip import InfodipEndpoint
@@ -84,6 +97,7 @@ from gateway.settings import Settings, SettingsError, redact_url
 from gateway.throttle import ClientRateLimit, LoginThrottle, report_forever
 from gateway.tokens import TokenIssuer
 from gateway.web import render as web_render
+from gateway.web.people import PasswordAuthenticator, People
 from gateway.xml.body import BodyBudget
 
 log = logging.getLogger("gateway")
@@ -123,6 +137,8 @@ class Gateway:
     intimacao_callbacks: Callbacks | None = None
     collector: Collector | None = None
     callback_pusher: CallbackPusher | None = None
+    # issue 16 (h16): the people of the web form and the console, their sessions and drafts
+    people: People | None = None
     started: bool = field(default=False)
     _intimacoes_tasks: list[asyncio.Task[None]] = field(default_factory=list)
     _intimacoes_stop: asyncio.Event | None = None
@@ -404,6 +420,9 @@ def build(settings: Settings, clock: Clock | None = None, relay_wanted: bool | N
         feed=feed, webhooks=webhooks, pusher=pusher, outcomes=outcomes,
         intimacoes=intimacoes, intimacao_callbacks=intimacao_callbacks, collector=collector,
         callback_pusher=callback_pusher,
+        # issue 16 (h16): people of the web form and the console (changes through the committer, audited)
+        people=People(committer.run_sync, reader, clock, secret, kdf_n=settings.password_kdf_n,
+                      idle_s=settings.web_session_idle_s),
     )
 
 
@@ -513,6 +532,13 @@ def create_app(settings: Settings, clock: Clock | None = None, gateway: Gateway 
     web_render.install(app)  # /static/: the pages' bundled assets
     if gw.intimacoes is not None and gw.intimacao_callbacks is not None:
         intimacoes_api.install(app, gw.intimacoes, gw.intimacao_callbacks)
+    # issue 16 (h16): the web form (/web/) and the operators' console (/console/), one session for both
+    assert gw.people is not None
+    pages = web_session.Pages(gw.people, settings.web_cookie_secure, gw.forwarding)
+    web_form.install(app, web_form.WebForm(pages, PasswordAuthenticator(gw.people, gw.throttle), gw.infodip,
+                                           gw.consulta, gw.reader_engine, gw.metrics))
+    web_console.install(app, web_console.Console(pages, gw.delivery, gw.consulta, gw.reader_engine, gw.clock,
+                                                 ZoneInfo(settings.timezone), lambda: gw.hub))
     app.add_middleware(ClientCertificateMiddleware, forwarding=gw.forwarding)
     app.add_middleware(ClientAddressMiddleware, forwarding=gw.forwarding)
     app.add_middleware(AdmissionMiddleware, admission=gw.admission)  # intake sheds load beyond its bound
@@ -594,6 +620,15 @@ class Console:
                             self.settings.password_kdf_n, tribunal_credential_store(self.settings),
                             Actor.os_user())
 
+    @cached_property
+    def people(self) -> People:
+        """The people of the web form and the console (``gateway user …``): changes in transactions of their own,
+        audited on a chain of this command (issue 16)."""
+        signer = _signer(self.settings) if self.settings.signing_key_path else None
+        secret = self.settings.secret_key.encode() if self.settings.secret_key else secrets.token_bytes(32)
+        return People(Transactions(self.writer, self.clock, signer), self.reader, self.clock, secret,
+                      kdf_n=self.settings.password_kdf_n, idle_s=self.settings.web_session_idle_s)
+
     def check_keys(self) -> None:
         """Refuse, before serving, a key that cannot read the stored MNI credentials (when the hub is configured).
         Errors: KeyMismatch (GATEWAY-E060)."""
@@ -662,6 +697,9 @@ class Console:
         admin = self.__dict__.pop("admin", None)
         if isinstance(admin, AdminService) and isinstance(admin.run, Transactions):
             admin.run.close()
+        people = self.__dict__.pop("people", None)
+        if isinstance(people, People) and isinstance(people.run, Transactions):
+            people.run.close()
         history = self.__dict__.pop("history", None)
         if isinstance(history, HistoryImport):
             history.run.close()
