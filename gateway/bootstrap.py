@@ -475,12 +475,10 @@ def create_app(settings: Settings, clock: Clock | None = None, gateway: Gateway 
         try:
             yield
         finally:
-            await gw.obitos.drain()
-            await gw.stop_intimacoes()
-            await gw.stop_probes()
-            await gw.stop_relay()
-            await gw.stop_divida()
-            await gw.stop_reports()
+            # The background workers are independent and each stop is bounded (10–30 s): stopping them together
+            # bounds a shutdown (Ctrl+C, SIGTERM) by the slowest one instead of their sum.
+            await asyncio.gather(gw.obitos.drain(), gw.stop_intimacoes(), gw.stop_probes(), gw.stop_relay(),
+                                 gw.stop_divida(), gw.stop_reports())
             gw.stop()
 
     app = FastAPI(
