@@ -222,6 +222,18 @@ CATALOGUE: dict[str, str] = {
     "registrada; tente novamente.",
     "INTIM-E021": "Tribunal inacessível: a ciência não foi registrada; tente novamente mais tarde.",
     "INTIM-E022": "O tribunal recusou a consulta (sucesso=false): a ciência não foi registrada.",
+    # Public statistics and certificates (issue 15: gateway/estatisticas, gateway/certidoes)
+    "ESTAT-E001": "Ano inválido (AAAA).",
+    "ESTAT-E002": "Tipo de comunicação inválido (I a IX).",
+    "ESTAT-E003": "UF inválida.",
+    "ESTAT-E004": "Parâmetro não aceito: as estatísticas só se filtram por ano, tipo e uf (células da grade fixa).",
+    "CERT-E001": "CPF inválido.",
+    "CERT-E002": "Certidões apenas para pessoas físicas: as comunicações tratam de direitos políticos (informe um "
+    "CPF, não um CNPJ).",
+    "CERT-E003": "Informe o nome (até 200 caracteres).",
+    "CERT-E004": "Limite de certidões por minuto deste cliente excedido: aguarde Retry-After segundos.",
+    "CERT-E005": "Arquivo ausente ou maior que o aceito na verificação (até 5 MiB).",
+    "CERT-E010": "Certidão não encontrada para este código de verificação.",
 }
 
 

@@ -1,0 +1,118 @@
+"""Certificates' edge (issue 15 point 2): ``POST /api/v1/certidoes`` (public, rate-limited per client address),
+``GET /api/v1/certidoes/{codigo}``, ``POST /api/v1/certidoes/{codigo}/conferir`` (a document's bytes as the body),
+and the verification page ``GET /certidoes/verificar?codigo=`` with its upload form (``POST``, multipart).
+
+Thin: parse, call :class:`~gateway.certidoes.service.CertidoesService`, render. Errors are problem details
+(CERT-E001…E005, E010) on the API and a message beside the field on the page.
+"""
+
+from __future__ import annotations
+
+import base64
+from typing import Any
+
+from fastapi import FastAPI
+from starlette.datastructures import UploadFile
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+from gateway.certidoes.domain import display_code
+from gateway.certidoes.service import CertidoesService, Record
+from gateway.edges.problems import problem
+from gateway.errors import ClientError, NotFound, ValidationFailed
+from gateway.throttle import CLIENT_ADDRESS
+from gateway.web import render
+
+#: the largest document the verification accepts (a certificate is ~15 KB)
+MAX_UPLOAD = 5 * 1024 * 1024
+
+
+def record_json(r: Record) -> dict[str, Any]:
+    """What verification answers about a code (README "Certidões")."""
+    return {"codigo": r.code, "codigoFormatado": display_code(r.code), "numero": r.number, "tipo": r.kind,
+            "emitidaEm": r.issued_at.isoformat(), "nome": r.name, "cpf": r.cpf_masked,
+            "abrangenciaDesde": r.coverage_since.isoformat() if r.coverage_since else None,
+            "comunicacoes": list(r.protocols), "sha256": {"pdf": r.pdf_sha256, "xml": r.xml_sha256}}
+
+
+def install(app: FastAPI, service: CertidoesService) -> None:
+    """Add the certificates' routes to *app*."""
+
+    async def issue(request: Request) -> Response:
+        try:
+            body = await request.json()
+        except ValueError:
+            return problem(ValidationFailed("CERT-E003", "corpo JSON ilegível: {\"cpf\", \"nome\"}", field="corpo"))
+        if not isinstance(body, dict):
+            return problem(ValidationFailed("CERT-E003", "corpo JSON deve ser um objeto {\"cpf\", \"nome\"}"))
+        try:
+            issued = await service.issue(str(body.get("cpf") or ""), str(body.get("nome") or ""),
+                                         CLIENT_ADDRESS.get() or (request.client.host if request.client else "?"),
+                                         str(request.base_url))
+        except ClientError as exc:
+            return problem(exc)
+        c = issued.content
+        return JSONResponse(status_code=201, headers={"Location": f"/api/v1/certidoes/{c.code}"}, content={
+            "codigo": c.code, "codigoFormatado": display_code(c.code), "numero": c.number, "tipo": c.kind,
+            "emitidaEm": c.issued_at.isoformat(),
+            "abrangenciaDesde": c.coverage_since.isoformat() if c.coverage_since else None,
+            "historicosImportados": [{"origem": i.origin, "lote": i.batch, "comunicacoes": i.communications}
+                                     for i in c.imported],
+            "condenacoes": [{"protocolo": v.protocol, "orgaoRemetente": v.sender, "processo": v.process_number,
+                             "dataTransitoJulgado": v.final_judgment.isoformat()} for v in c.convictions],
+            "verificacao": issued.verify_url, "sha256": {"pdf": issued.pdf_sha256, "xml": issued.xml_sha256},
+            "pdf": base64.b64encode(issued.pdf).decode(), "xml": base64.b64encode(issued.xml).decode()})
+
+    async def lookup(request: Request) -> Response:
+        try:
+            return JSONResponse(record_json(service.find(request.path_params["codigo"])))
+        except ClientError as exc:
+            return problem(exc)
+
+    async def conferir(request: Request) -> Response:
+        data = await request.body()
+        try:
+            if not data or len(data) > MAX_UPLOAD:
+                raise ValidationFailed("CERT-E005", field="corpo")
+            record, which = service.check(request.path_params["codigo"], data)
+        except ClientError as exc:
+            return problem(exc)
+        return JSONResponse({**record_json(record), "confere": which is not None, "documento": which})
+
+    async def page(request: Request) -> Response:
+        raw = request.query_params.get("codigo", "")
+        context: dict[str, Any] = {"codigo": raw, "r": None, "erro": None, "conferencia": None}
+        status = 200
+        if raw:
+            try:
+                context["r"] = service.find(raw)
+            except NotFound as exc:
+                context["erro"], status = exc.message, 404
+        return render.page("certidao_verificar.html", context, status=status)
+
+    async def upload(request: Request) -> Response:
+        context: dict[str, Any] = {"codigo": "", "r": None, "erro": None, "conferencia": None}
+        status = 200
+        try:
+            async with request.form(max_files=1, max_fields=4, max_part_size=MAX_UPLOAD) as form:
+                raw = str(form.get("codigo") or "")
+                context["codigo"] = raw
+                f = form.get("arquivo")
+                data = await f.read(MAX_UPLOAD + 1) if isinstance(f, UploadFile) else b""
+            if not data or len(data) > MAX_UPLOAD:
+                raise ValidationFailed("CERT-E005", field="arquivo")
+            record, which = service.check(raw, data)
+            context["r"], context["conferencia"] = record, which or "nao"
+        except NotFound as exc:
+            context["erro"], status = exc.message, 404
+        except ClientError as exc:
+            context["erro"], status = exc.message, 422
+        except ValueError as exc:  # a multipart body that cannot be read
+            context["erro"], status = f"Formulário ilegível ({exc}).", 400
+        return render.page("certidao_verificar.html", context, status=status)
+
+    app.add_route("/api/v1/certidoes", issue, methods=["POST"], include_in_schema=True)
+    app.add_route("/api/v1/certidoes/{codigo}", lookup, methods=["GET"], include_in_schema=True)
+    app.add_route("/api/v1/certidoes/{codigo}/conferir", conferir, methods=["POST"], include_in_schema=True)
+    app.add_route("/certidoes/verificar", page, methods=["GET"], include_in_schema=False)
+    app.add_route("/certidoes/verificar", upload, methods=["POST"], include_in_schema=False)
