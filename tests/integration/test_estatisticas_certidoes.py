@@ -11,6 +11,7 @@ import base64
 import csv
 import io
 import json
+from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -18,7 +19,7 @@ from typing import Any
 import pypdf
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from gateway.bootstrap import create_app
 from gateway.certidoes.documents import verify_xml
@@ -65,11 +66,10 @@ def test_statistics_follow_acceptance_and_cancelamento(client: TestClient) -> No
     with gw.reader_engine.connect() as conn:
         kept = {(r.kind, r.organ_id, r.mes, r.situacao): r.pessoas for r in conn.execute(select(estatisticas_contagens))
                 if r.pessoas}
-        recount = {(r.kind, r.organ_id, int(r.p[:6]), r.status): r.n for r in conn.execute(
-            select(communications.c.kind, communications.c.organ_id, func.substr(communications.c.protocol, 1, 6)
-                   .label("p"), communications.c.status, func.count().label("n"))
-            .group_by(communications.c.kind, communications.c.organ_id,
-                      func.substr(communications.c.protocol, 1, 6), communications.c.status))}
+        recount: Counter[tuple[str, int, int, str]] = Counter(
+            (r.kind, r.organ_id, int(r.protocol[:6]), r.status) for r in conn.execute(
+                select(communications.c.kind, communications.c.organ_id, communications.c.protocol,
+                       communications.c.status)))
     assert kept == recount
     month = int(protocols[0][:6])
     year, m = month // 100, month % 100
