@@ -517,6 +517,7 @@ estatisticas_contagens = Table(
     Column("mes", Integer, primary_key=True),
     Column("situacao", String(12), primary_key=True),  # ativa | cancelada
     Column("pessoas", Integer, nullable=False),
+    Index("ix_estatisticas_mes", "mes", "kind"),  # a year's slice, and the first and last months
 )
 
 #: one row per certificate issued (gateway/certidoes): the verification code, what was printed, the documents'

@@ -3,12 +3,14 @@ suppressed as :mod:`gateway.estatisticas.suppression` says, read from counts kep
 
 :class:`EstatisticasService` answers one year (every kind, or one) from a cache of suppressed tables per kind and
 year: a kind-year is recomputed when its cached copy is older than ``cache_s`` **and** its atomic counts changed
-(one indexed read of at most organs × 12 × 2 rows). Filters only select published cells (:class:`Filter`).
+(one indexed read of at most organs × 12 × 2 rows), in a background thread while the previous tables are
+answered. Filters only select published cells (:class:`Filter`).
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -21,6 +23,7 @@ from gateway.errors import ValidationFailed
 from gateway.estatisticas import store
 from gateway.estatisticas.domain import KINDS, NO_UF, UFS, KindTable, build
 
+log = logging.getLogger(__name__)
 #: the oldest and newest years a filter may name (communications predate the gateway: imported history)
 FIRST_YEAR, LAST_YEAR = 1990, 2100
 
@@ -78,49 +81,79 @@ class EstatisticasService:
             if uf_config.strip() else {}
         self._cache: dict[tuple[str, int], tuple[float, int, KindTable, datetime]] = {}
         self._years_cache: tuple[float, tuple[int, ...]] | None = None
+        self._refreshing: set[int] = set()
         self._lock = threading.Lock()
 
     def answer(self, flt: Filter) -> Answer:
-        """The tables *flt* selects (blocking: call it off the event loop). Errors: the database's."""
+        """The tables *flt* selects (blocking: call it off the event loop). Errors: the database's.
+
+        A kind-year never computed is computed now. One older than ``cache_s`` is answered as it is while a
+        background thread re-reads its counts and recomputes it if they changed (``cache_s`` = 0: re-read before
+        answering)."""
         kinds = (flt.kind,) if flt.kind else KINDS
         now_mono = self.clock.monotonic()
-        fresh: dict[str, tuple[KindTable, datetime]] = {}
+        stale: list[str] = []
         with self._lock:
-            for k in kinds:
-                hit = self._cache.get((k, flt.year))
-                if hit is not None and now_mono - hit[0] < self.cache_s:
-                    fresh[k] = (hit[2], hit[3])
-        missing = [k for k in kinds if k not in fresh]
-        if missing:
-            with self.reader.connect() as conn:
-                counts = store.read_year(conn, flt.year, flt.kind)
-                organs = store.organ_infos(conn, self.uf_config) if counts else {}
-                years = tuple(store.years(conn))
-            for k in missing:
-                mine = [c for c in counts if c.kind == k]
-                stamp = hash((tuple(sorted((c.organ_id, c.month, c.situation, c.people) for c in mine)),
-                              tuple(sorted((i, o.uf) for i, o in organs.items() if any(c.organ_id == i
-                                                                                        for c in mine)))))
-                with self._lock:
-                    hit = self._cache.get((k, flt.year))
-                if hit is not None and hit[1] == stamp:
-                    table, at = hit[2], hit[3]
+            hits = {k: self._cache.get((k, flt.year)) for k in kinds}
+        for k, hit in hits.items():
+            if hit is not None and now_mono - hit[0] >= self.cache_s:
+                if self.cache_s > 0:
+                    stale.append(k)
                 else:
-                    table, at = build(k, flt.year, mine, organs, self.threshold), self.clock.now()
-                with self._lock:
-                    self._cache[(k, flt.year)] = (now_mono, stamp, table, at)
-                fresh[k] = (table, at)
+                    hits[k] = None
+        missing = [k for k, hit in hits.items() if hit is None]
+        if missing:
+            self._refresh(flt.year, missing)
             with self._lock:
-                self._years_cache = (now_mono, years)
-        else:
-            years = self._years(now_mono)
-        tables = tuple(_select(fresh[k][0], flt.uf) for k in kinds)
-        return Answer(flt, self.threshold, tables, years, min(at for _t, at in fresh.values()))
+                hits.update({k: self._cache[(k, flt.year)] for k in missing})
+        if stale:
+            self._refresh_later(flt.year, stale)
+        tables = tuple(_select(hit[2], flt.uf) for hit in hits.values() if hit is not None)
+        return Answer(flt, self.threshold, tables, self._years(now_mono),
+                      min(hit[3] for hit in hits.values() if hit is not None))
+
+    def _refresh(self, year: int, kinds: list[str]) -> None:
+        """Re-read the counts of *kinds* in *year* and recompute the tables whose counts (or organs' UFs) changed."""
+        now_mono = self.clock.monotonic()
+        with self.reader.connect() as conn:
+            counts = store.read_year(conn, year, kinds[0] if len(kinds) == 1 else None)
+            organs = store.organ_infos(conn, self.uf_config) if counts else {}
+        for k in kinds:
+            mine = [c for c in counts if c.kind == k]
+            used = {c.organ_id for c in mine}
+            stamp = hash((tuple(sorted((c.organ_id, c.month, c.situation, c.people) for c in mine)),
+                          tuple(sorted((i, o.uf) for i, o in organs.items() if i in used))))
+            with self._lock:
+                hit = self._cache.get((k, year))
+            if hit is not None and hit[1] == stamp:
+                table, at = hit[2], hit[3]
+            else:
+                table, at = build(k, year, mine, organs, self.threshold), self.clock.now()
+            with self._lock:
+                self._cache[(k, year)] = (now_mono, stamp, table, at)
+
+    def _refresh_later(self, year: int, kinds: list[str]) -> None:
+        """:meth:`_refresh` in a daemon thread, at most one per year at a time (errors logged, the old tables kept)."""
+        with self._lock:
+            if year in self._refreshing:
+                return
+            self._refreshing.add(year)
+
+        def run() -> None:
+            try:
+                self._refresh(year, kinds)
+            except Exception:  # the stale tables stay; the next request tries again
+                log.exception("estatísticas: falha ao recalcular %s", year)
+            finally:
+                with self._lock:
+                    self._refreshing.discard(year)
+
+        threading.Thread(target=run, name=f"estatisticas-{year}", daemon=True).start()
 
     def _years(self, now_mono: float) -> tuple[int, ...]:
         with self._lock:
             cached = self._years_cache
-        if cached is not None and now_mono - cached[0] < self.cache_s:
+        if cached is not None and now_mono - cached[0] < max(self.cache_s, 1.0):
             return cached[1]
         with self.reader.connect() as conn:
             years = tuple(store.years(conn))

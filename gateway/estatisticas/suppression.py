@@ -12,7 +12,7 @@ table's total equals the grid's grand total… (:class:`Publication`: one equati
    smallest non-zero other cell of it is withheld. Then the exact check: a withheld cell is **recoverable** when
    the published cells and the equations fix its value — over the reals, when the unit vector of the cell lies in
    the row space of the equations restricted to the withheld cells (equivalently: every vector of that
-   restriction's null space is zero at the cell). The null space is computed by one SVD per round. For every
+   restriction's null space is zero at the cell) — one SVD per independent block of cells a round. For every
    recoverable cell, the smallest non-zero published cell that shares an equation with it is withheld too (a total
    only when no inner cell is left); rounds repeat until no withheld cell is recoverable. A cell none of whose
    equations has a candidate left makes every non-zero cell of those equations withheld; after
@@ -31,6 +31,7 @@ from collections.abc import Hashable, Iterable, Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
+from threadpoolctl import threadpool_limits
 
 #: the default minimum number of people in a published cell (README: ``GATEWAY_ESTATISTICAS_LIMIAR``)
 DEFAULT_THRESHOLD = 5
@@ -61,28 +62,59 @@ class Publication:
 
 
 def recoverable(pub: Publication, withheld: set[Hashable]) -> set[Hashable]:
-    """The withheld cells whose value the published cells and *pub*'s equations determine (over the reals)."""
+    """The withheld cells whose value the published cells and *pub*'s equations determine (over the reals).
+
+    The equations restricted to the withheld cells split into independent blocks (cells linked by sharing an
+    equation: a UF's organs, a row…); each block is one small SVD, and a cell is determined when its unit vector lies
+    in its block's row space (its projection on the space keeps all its length)."""
     if not withheld:
         return set()
-    order = sorted(withheld, key=repr)
-    index = {k: i for i, k in enumerate(order)}
-    rows = [eq for eq in pub.equations if any(k in index for k, _ in eq)]
-    if not rows:
-        return set()
-    m = np.zeros((len(rows), len(order)))
-    for r, eq in enumerate(rows):
+    parent: dict[Hashable, Hashable] = {k: k for k in withheld}
+
+    def find(k: Hashable) -> Hashable:
+        while parent[k] != k:
+            parent[k] = parent[parent[k]]
+            k = parent[k]
+        return k
+
+    rows: list[dict[Hashable, float]] = []
+    for eq in pub.equations:
+        row: dict[Hashable, float] = {}
         for k, coef in eq:
-            i = index.get(k)
-            if i is not None:
-                m[r, i] += coef
-    # null space of m: the rows of vt beyond its rank
-    _u, s, vt = np.linalg.svd(m, full_matrices=True)
-    rank = int((s > _EPS * max(1.0, s[0] if s.size else 1.0)).sum())
-    null = vt[rank:]
-    if null.shape[0] == 0:
-        return set(order)
-    weight = np.abs(null).max(axis=0)
-    return {order[i] for i in range(len(order)) if weight[i] < 1e-7}
+            if k in withheld:
+                row[k] = row.get(k, 0.0) + coef
+        row = {k: v for k, v in row.items() if v}
+        if not row:
+            continue
+        rows.append(row)
+        first, *rest = row
+        for k in rest:
+            a, b = find(first), find(k)
+            if a != b:
+                parent[a] = b
+    blocks: dict[Hashable, list[dict[Hashable, float]]] = {}
+    for row in rows:
+        blocks.setdefault(find(next(iter(row))), []).append(row)
+    out: set[Hashable] = set()
+    # one BLAS thread: these matrices are small, and OpenBLAS's threads on a busy machine made each SVD ~20× slower
+    with threadpool_limits(limits=1, user_api="blas"):
+        for block in blocks.values():
+            out.update(_determined(block))
+    return out
+
+
+def _determined(block: list[dict[Hashable, float]]) -> list[Hashable]:
+    """The cells of one block of equations (each a dict cell → coefficient) that the block determines."""
+    order = sorted({k for row in block for k in row}, key=repr)
+    index = {k: i for i, k in enumerate(order)}
+    m = np.zeros((len(block), len(order)))
+    for r, row in enumerate(block):
+        for k, v in row.items():
+            m[r, index[k]] = v
+    _u, sv, vt = np.linalg.svd(m, full_matrices=False)
+    rank = int((sv > _EPS * max(1.0, float(sv[0]))).sum())
+    length = (vt[:rank] ** 2).sum(axis=0)  # the squared length of each unit vector's projection
+    return [order[i] for i in range(len(order)) if length[i] > 1 - 1e-7]
 
 
 def suppress(pub: Publication, threshold: int = DEFAULT_THRESHOLD) -> set[Hashable]:

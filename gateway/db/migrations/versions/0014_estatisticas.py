@@ -25,6 +25,7 @@ def upgrade() -> None:
         sa.Column("situacao", sa.String(12), primary_key=True),
         sa.Column("pessoas", sa.Integer, nullable=False),
     )
+    op.create_index("ix_estatisticas_mes", "estatisticas_contagens", ["mes", "kind"])
     # the protocol begins with the local day of reception (AAAAMMDD-…): its first six characters are the month
     op.execute("INSERT INTO estatisticas_contagens (kind, organ_id, mes, situacao, pessoas) "
                "SELECT kind, organ_id, CAST(substr(protocol, 1, 6) AS INTEGER), status, count(*) "
