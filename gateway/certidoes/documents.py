@@ -155,7 +155,7 @@ def sign_pdf(pdf: bytes, key: SigningKey) -> bytes:
 
 def render_xml(c: Content, verify_url: str) -> etree._Element:
     """The certificate as an (unsigned) ``certidao`` element."""
-    e = etree.Element(f"{{{NS}}}certidao", nsmap={None: NS})
+    e = etree.Element(f"{{{NS}}}certidao", nsmap={None: NS})  # type: ignore[dict-item]  # lxml-stubs: the default namespace
     e.set("Id", "certidao")
 
     def sub(parent: etree._Element, name: str, text: str | None) -> etree._Element:

@@ -18,11 +18,17 @@ from typing import Any
 
 import pypdf
 import pytest
+from alembic import command
+from alembic.config import Config
 from fastapi.testclient import TestClient
-from sqlalchemy import select
+from sqlalchemy import inspect, select
 
 from gateway.bootstrap import create_app
 from gateway.certidoes.documents import verify_xml
+from gateway.clock import SystemClock
+from gateway.datagen import generate
+from gateway.db.engine import make_engine
+from gateway.db.migrate import MIGRATIONS, upgrade
 from gateway.db.tables import audit_log, communications, estatisticas_contagens
 from gateway.infodip.domain import Kind
 from tests.integration.test_consulta import as_person, protocol_of
@@ -169,3 +175,31 @@ def test_certificates_negativa_then_positiva_verifiable_as_issued(client: TestCl
             select(audit_log.c.detail).where(audit_log.c.event == "certidao.emitida")).scalars()]
     assert [e["codigo"] for e in entries][:2] == [neg["codigo"], pos["codigo"]] and len(entries) == 4
     assert all(CPF not in json.dumps(e) for e in entries)
+
+
+def test_migration_backfills_the_counts_from_the_stored_communications(db_url: str) -> None:
+    """A store filled before 0014 (the generator's 400 communications, some withdrawn) gets, on upgrade, exactly the
+    counts that acceptance keeps; downgrade removes the tables and the organs' UF."""
+    engine = make_engine(db_url, writer=True)
+    try:
+        upgrade(engine)
+        generate(engine, SystemClock(), 400, deliveries=False)
+        with engine.connect() as conn:
+            kept = Counter({(r.kind, r.organ_id, r.mes, r.situacao): r.pessoas
+                            for r in conn.execute(select(estatisticas_contagens)) if r.pessoas})
+        assert sum(kept.values()) == 400 and any(k[3] == "cancelada" for k in kept)
+        cfg = Config()
+        cfg.set_main_option("script_location", str(MIGRATIONS))
+        with engine.begin() as conn:
+            cfg.attributes["connection"] = conn
+            command.downgrade(cfg, "0012_intimacoes")
+        with engine.connect() as conn:
+            assert "estatisticas_contagens" not in inspect(conn).get_table_names()
+            assert "uf" not in {c["name"] for c in inspect(conn).get_columns("organs")}
+        upgrade(engine)
+        with engine.connect() as conn:
+            again = Counter({(r.kind, r.organ_id, r.mes, r.situacao): r.pessoas
+                             for r in conn.execute(select(estatisticas_contagens))})
+        assert again == kept
+    finally:
+        engine.dispose()

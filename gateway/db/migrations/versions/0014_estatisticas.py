@@ -15,8 +15,7 @@ depends_on = None
 
 
 def upgrade() -> None:
-    with op.batch_alter_table("organs") as batch:
-        batch.add_column(sa.Column("uf", sa.String(2), nullable=True))
+    op.add_column("organs", sa.Column("uf", sa.String(2), nullable=True))
     op.create_table(
         "estatisticas_contagens",
         sa.Column("kind", sa.String(4), primary_key=True),
@@ -49,5 +48,5 @@ def upgrade() -> None:
 def downgrade() -> None:
     op.drop_table("certidoes")
     op.drop_table("estatisticas_contagens")
-    with op.batch_alter_table("organs") as batch:
-        batch.drop_column("uf")
+    # plain ALTER TABLE (SQLite ≥ 3.35 too): a batch copy of organs would break the foreign keys pointing to it
+    op.execute("ALTER TABLE organs DROP COLUMN uf")
