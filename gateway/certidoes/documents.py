@@ -13,16 +13,20 @@ and development).
 
 from __future__ import annotations
 
+import functools
 import io
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import qrcode
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from cryptography.hazmat.primitives.asymmetric.padding import PKCS1v15
+from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes
 from cryptography.x509.oid import NameOID
 from fpdf import FPDF
 from lxml import etree
@@ -30,6 +34,7 @@ from pyhanko.keys import load_certs_from_pemder_data, load_private_key_from_pemd
 from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
 from pyhanko.sign import fields, signers
 from pyhanko_certvalidator.registry import SimpleCertificateStore
+from pyhanko_certvalidator.util import get_pyca_cryptography_hash
 from signxml import InvalidInput, InvalidSignature, XMLSigner, XMLVerifier, methods
 
 from gateway.certidoes.domain import Content, display_code, format_cpf
@@ -41,10 +46,23 @@ _TZ = ZoneInfo("America/Sao_Paulo")
 
 @dataclass(frozen=True)
 class SigningKey:
-    """A PEM private key and its PEM certificate."""
+    """A PEM private key and its PEM certificate (parsed once: loading an RSA key checks it, ~40 ms)."""
 
     key_pem: bytes
     cert_pem: bytes
+
+    @functools.cached_property
+    def private_key(self) -> PrivateKeyTypes:
+        """The key, loaded (cryptography)."""
+        return serialization.load_pem_private_key(self.key_pem, None)
+
+    @functools.cached_property
+    def pdf_signer(self) -> signers.SimpleSigner:
+        """pyHanko's signer for this key and certificate."""
+        certs = list(load_certs_from_pemder_data(self.cert_pem))
+        return _LoadedKeySigner(self.private_key, signing_cert=certs[0],
+                                signing_key=load_private_key_from_pemder_data(self.key_pem, None),
+                                cert_registry=SimpleCertificateStore.from_certs(certs))
 
     @classmethod
     def load(cls, key_path: str, cert_path: str) -> SigningKey:
@@ -62,6 +80,24 @@ class SigningKey:
         key_path.write_bytes(self.key_pem)
         key_path.chmod(0o600)
         cert_path.write_bytes(self.cert_pem)
+
+
+class _LoadedKeySigner(signers.SimpleSigner):
+    """pyHanko's SimpleSigner with the key loaded once: its own ``sign_raw`` loads the key at every signature (an RSA
+    key's checks cost ~40 ms each). RSA PKCS#1 v1.5 and ECDSA here; any other mechanism goes to pyHanko's."""
+
+    def __init__(self, private_key: PrivateKeyTypes, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._loaded = private_key
+
+    def sign_raw(self, data: bytes, digest_algorithm: str) -> bytes:
+        mechanism = self.get_signature_mechanism_for_digest(digest_algorithm).signature_algo
+        digest = get_pyca_cryptography_hash(digest_algorithm)
+        if mechanism == "rsassa_pkcs1v15" and isinstance(self._loaded, rsa.RSAPrivateKey):
+            return self._loaded.sign(data, PKCS1v15(), digest)
+        if mechanism == "ecdsa" and isinstance(self._loaded, ec.EllipticCurvePrivateKey):
+            return self._loaded.sign(data, ec.ECDSA(digest))
+        return bytes(super().sign_raw(data, digest_algorithm))
 
 
 def generate(common_name: str = "Gateway de interoperabilidade do Judiciário (sandbox)") -> SigningKey:
@@ -143,9 +179,7 @@ def render_pdf(c: Content, verify_url: str) -> bytes:
 
 def sign_pdf(pdf: bytes, key: SigningKey) -> bytes:
     """*pdf* signed PAdES (pyHanko: ETSI.CAdES.detached, SHA-256) with *key*."""
-    certs = list(load_certs_from_pemder_data(key.cert_pem))
-    signer = signers.SimpleSigner(signing_cert=certs[0], signing_key=load_private_key_from_pemder_data(
-        key.key_pem, None), cert_registry=SimpleCertificateStore.from_certs(certs))
+    signer = key.pdf_signer
     meta = signers.PdfSignatureMetadata(field_name="AssinaturaGateway", md_algorithm="sha256",
                                         subfilter=fields.SigSeedSubFilter.PADES,
                                         reason="Certidão emitida pelo gateway", location="Brasil")
@@ -194,11 +228,10 @@ def render_xml(c: Content, verify_url: str) -> etree._Element:
 
 def sign_xml(element: etree._Element, key: SigningKey) -> bytes:
     """*element* signed XML-DSig enveloped (signxml; SHA-256, exclusive C14N), serialised UTF-8."""
-    algorithm = "ecdsa-sha256" if isinstance(serialization.load_pem_private_key(key.key_pem, None),
-                                              ec.EllipticCurvePrivateKey) else "rsa-sha256"
+    algorithm = "ecdsa-sha256" if isinstance(key.private_key, ec.EllipticCurvePrivateKey) else "rsa-sha256"
     signer = XMLSigner(method=methods.enveloped, signature_algorithm=algorithm, digest_algorithm="sha256",
                        c14n_algorithm="http://www.w3.org/2001/10/xml-exc-c14n#")
-    signed = signer.sign(element, key=key.key_pem, cert=key.cert_pem.decode())
+    signed = signer.sign(element, key=key.private_key, cert=key.cert_pem.decode())
     return bytes(etree.tostring(signed, xml_declaration=True, encoding="UTF-8"))
 
 

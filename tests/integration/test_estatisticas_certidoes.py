@@ -21,6 +21,10 @@ import pytest
 from alembic import command
 from alembic.config import Config
 from fastapi.testclient import TestClient
+from pyhanko.keys import load_certs_from_pemder_data
+from pyhanko.pdf_utils.reader import PdfFileReader
+from pyhanko.sign.validation import validate_pdf_signature
+from pyhanko_certvalidator import ValidationContext
 from sqlalchemy import inspect, select
 
 from gateway.bootstrap import create_app
@@ -129,6 +133,13 @@ def test_certificates_negativa_then_positiva_verifiable_as_issued(client: TestCl
     assert neg["tipo"] == "negativa" and neg["condenacoes"] == [] and len(neg["codigo"]) >= 10
     text = pdf_text(neg)
     assert "NEGATIVA" in text and NAME in text and "529.982.247-25" in text and "Abrangência" in text
+    # the PDF's PAdES signature validates (pyHanko, the certificate as trust root) and covers the whole file
+    reader = PdfFileReader(io.BytesIO(base64.b64decode(neg["pdf"])))
+    [signature] = reader.embedded_signatures
+    status = validate_pdf_signature(signature, ValidationContext(
+        trust_roots=list(load_certs_from_pemder_data(gw.certidoes.key.cert_pem))))
+    assert status.intact and status.valid and status.trusted and status.md_algorithm == "sha256"
+    assert signature.sig_object["/SubFilter"] == "/ETSI.CAdES.detached"
     xml = base64.b64decode(neg["xml"])
     assert verify_xml(xml, gw.certidoes.key)
     i = xml.index(b"negativa")
