@@ -12,19 +12,90 @@ import base64
 from typing import Any
 
 from fastapi import FastAPI
+from pydantic import BaseModel, Field
 from starlette.datastructures import UploadFile
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from gateway.certidoes.domain import display_code
 from gateway.certidoes.service import CertidoesService, Record
-from gateway.edges.problems import problem
+from gateway.edges.problems import problem, responses
 from gateway.errors import ClientError, NotFound, ValidationFailed
 from gateway.throttle import CLIENT_ADDRESS
 from gateway.web import render
 
 #: the largest document the verification accepts (a certificate is ~15 KB)
 MAX_UPLOAD = 5 * 1024 * 1024
+
+
+class PedidoCertidao(BaseModel):
+    """The person a certificate is about: a CPF (masked or not) and the name to print."""
+
+    cpf: str = Field(examples=["529.982.247-25"])
+    nome: str = Field(max_length=200, examples=["Maria da Conceição Araújo"])
+
+
+class Hashes(BaseModel):
+    """SHA-256 (hex) of the documents as issued."""
+
+    pdf: str
+    xml: str
+
+
+class Condenacao(BaseModel):
+    """A kind I communication in force that a positiva lists."""
+
+    protocolo: str
+    orgaoRemetente: str
+    processo: str | None
+    dataTransitoJulgado: str
+
+
+class HistoricoImportado(BaseModel):
+    """An imported history the data includes."""
+
+    origem: str
+    lote: str
+    comunicacoes: int
+
+
+class CertidaoEmitida(BaseModel):
+    """A certificate just issued, with both signed documents (base64)."""
+
+    codigo: str
+    codigoFormatado: str
+    numero: str
+    tipo: str = Field(description="negativa | positiva")
+    emitidaEm: str
+    abrangenciaDesde: str | None
+    historicosImportados: list[HistoricoImportado]
+    condenacoes: list[Condenacao]
+    verificacao: str
+    sha256: Hashes
+    pdf: str = Field(description="PDF assinado PAdES, base64")
+    xml: str = Field(description="XML assinado XML-DSig, base64")
+
+
+class RegistroCertidao(BaseModel):
+    """What verification answers about a code."""
+
+    codigo: str
+    codigoFormatado: str
+    numero: str
+    tipo: str
+    emitidaEm: str
+    nome: str = Field(description="como impresso")
+    cpf: str = Field(description="mascarado")
+    abrangenciaDesde: str | None
+    comunicacoes: list[str]
+    sha256: Hashes
+
+
+class Conferencia(RegistroCertidao):
+    """Whether a file is one of the documents issued under the code."""
+
+    confere: bool
+    documento: str | None = Field(description="pdf | xml | null")
 
 
 def record_json(r: Record) -> dict[str, Any]:
@@ -111,8 +182,17 @@ def install(app: FastAPI, service: CertidoesService) -> None:
             context["erro"], status = f"Formulário ilegível ({exc}).", 400
         return render.page("certidao_verificar.html", context, status=status)
 
-    app.add_route("/api/v1/certidoes", issue, methods=["POST"], include_in_schema=True)
-    app.add_route("/api/v1/certidoes/{codigo}", lookup, methods=["GET"], include_in_schema=True)
-    app.add_route("/api/v1/certidoes/{codigo}/conferir", conferir, methods=["POST"], include_in_schema=True)
+    body = {"requestBody": {"required": True, "content": {"application/json": {
+        "schema": PedidoCertidao.model_json_schema()}}}}
+    app.add_api_route("/api/v1/certidoes", issue, methods=["POST"], tags=["certidoes"], status_code=201,
+                      summary="Emite certidão negativa ou positiva de condenação por improbidade (pessoas físicas)",
+                      response_model=CertidaoEmitida, responses=responses(422, 429, 503), openapi_extra=body)
+    app.add_api_route("/api/v1/certidoes/{codigo}", lookup, methods=["GET"], tags=["certidoes"],
+                      summary="Verifica uma certidão pelo código", response_model=RegistroCertidao,
+                      responses=responses(404))
+    app.add_api_route("/api/v1/certidoes/{codigo}/conferir", conferir, methods=["POST"], tags=["certidoes"],
+                      summary="Confere um PDF ou XML (o corpo) com a certidão do código",
+                      response_model=Conferencia, responses=responses(404, 422), openapi_extra={"requestBody": {
+                          "required": True, "content": {"application/pdf": {}, "application/xml": {}}}})
     app.add_route("/certidoes/verificar", page, methods=["GET"], include_in_schema=False)
     app.add_route("/certidoes/verificar", upload, methods=["POST"], include_in_schema=False)

@@ -12,10 +12,11 @@ from typing import Any
 
 import anyio.to_thread
 from fastapi import FastAPI
+from pydantic import BaseModel, Field
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from gateway.edges.problems import problem
+from gateway.edges.problems import problem, responses
 from gateway.errors import ClientError
 from gateway.estatisticas.domain import KIND_NAMES, KINDS, MONTHS, UFS, KindTable, Row
 from gateway.estatisticas.service import Answer, EstatisticasService, Filter
@@ -24,6 +25,41 @@ from gateway.web import charts, render
 
 MONTH_NAMES = ("jan", "fev", "mar", "abr", "mai", "jun", "jul", "ago", "set", "out", "nov", "dez")
 UNIT = "pessoas (uma por comunicação em vigor)"
+
+
+class Linha(BaseModel):
+    """One row: the twelve months (January first) and the year; ``null`` is a withheld cell."""
+
+    meses: list[int | None] = Field(min_length=12, max_length=12)
+    ano: int | None
+    uf: str | None = None
+    orgao: str | None = None
+    nome: str | None = None
+
+
+class Tabela(BaseModel):
+    """The published tables of one kind in the year."""
+
+    tipo: str
+    descricao: str
+    total: Linha
+    porUf: list[Linha]
+    porOrgao: list[Linha]
+    porSituacao: dict[str, int | None] = Field(description="ativa, cancelada, total")
+
+
+class Estatisticas(BaseModel):
+    """An answer of the public statistics (README "Public statistics and certificates")."""
+
+    ano: int
+    tipo: str | None
+    uf: str | None
+    unidade: str
+    limiar: int
+    calculadoEm: str
+    anosDisponiveis: list[int]
+    supressao: str
+    tabelas: list[Tabela]
 
 
 def _row_json(r: Row, **extra: Any) -> dict[str, Any]:
@@ -99,7 +135,8 @@ def install(app: FastAPI, service: EstatisticasService, timezone: Any) -> None:
 
     @app.get("/api/v1/estatisticas", tags=["estatisticas"],
              summary="Estatísticas públicas (grade fixa, células pequenas suprimidas); CSV com Accept: text/csv",
-             responses={200: {"content": {"text/csv": {}}}, 422: {"description": "filtro inválido (ESTAT-E001…E004)"}})
+             response_model=Estatisticas, responses={**responses(422, 503), 200: {
+                 "content": {"text/csv": {}}, "description": "JSON, ou CSV com Accept: text/csv"}})
     async def estatisticas(request: Request) -> Response:
         try:
             a = await answer_of(request)
