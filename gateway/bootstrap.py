@@ -159,6 +159,8 @@ class Gateway:
             keys.check_readable(self.reader_engine, self.hub.credentials)
         self.committer.start()
         self.started = True
+        if self.estatisticas is not None:  # this year's public statistics computed off the first request's path
+            self.estatisticas.warm_later(local_today(self.clock.now(), ZoneInfo(self.settings.timezone)).year)
 
     def stop(self) -> None:
         """Stop the writer and release connections."""

@@ -9,7 +9,9 @@ Thin: parse, call :class:`~gateway.certidoes.service.CertidoesService`, render. 
 from __future__ import annotations
 
 import base64
+from datetime import datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from fastapi import FastAPI
 from pydantic import BaseModel, Field
@@ -106,8 +108,14 @@ def record_json(r: Record) -> dict[str, Any]:
             "comunicacoes": list(r.protocols), "sha256": {"pdf": r.pdf_sha256, "xml": r.xml_sha256}}
 
 
+def brasilia(at: datetime) -> str:
+    """*at* as the verification page prints it: ``01/12/2026 09:30:00 (horário de Brasília)``."""
+    return at.astimezone(ZoneInfo("America/Sao_Paulo")).strftime("%d/%m/%Y %H:%M:%S (horário de Brasília)")
+
+
 def install(app: FastAPI, service: CertidoesService) -> None:
     """Add the certificates' routes to *app*."""
+    render.environment.filters.setdefault("brasilia", brasilia)
 
     async def issue(request: Request) -> Response:
         try:

@@ -112,6 +112,11 @@ class EstatisticasService:
         return Answer(flt, self.threshold, tables, self._years(now_mono),
                       min(hit[3] for hit in hits.values() if hit is not None))
 
+    def warm_later(self, year: int) -> None:
+        """Compute *year*'s tables of every kind in a background thread (at start: the first visitor of the page
+        then finds them ready)."""
+        self._refresh_later(year, list(KINDS))
+
     def _refresh(self, year: int, kinds: list[str]) -> None:
         """Re-read the counts of *kinds* in *year* and recompute the tables whose counts (or organs' UFs) changed."""
         now_mono = self.clock.monotonic()
