@@ -69,8 +69,10 @@ class SigningKey:
         """Read both files. Errors: OperatorError GATEWAY-E001 when unreadable."""
         try:
             key, cert = Path(key_path).read_bytes(), Path(cert_path).read_bytes()
-            serialization.load_pem_private_key(key, None)
+            loaded = serialization.load_pem_private_key(key, None)
             x509.load_pem_x509_certificate(cert)
+            if not isinstance(loaded, rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey):
+                raise ValueError("use uma chave RSA ou EC")
         except (OSError, ValueError, TypeError) as exc:
             raise OperatorError(f"chave ou certificado das certidões ilegível ({exc})", code="GATEWAY-E001") from exc
         return cls(key, cert)
@@ -231,7 +233,9 @@ def sign_xml(element: etree._Element, key: SigningKey) -> bytes:
     algorithm = "ecdsa-sha256" if isinstance(key.private_key, ec.EllipticCurvePrivateKey) else "rsa-sha256"
     signer = XMLSigner(method=methods.enveloped, signature_algorithm=algorithm, digest_algorithm="sha256",
                        c14n_algorithm="http://www.w3.org/2001/10/xml-exc-c14n#")
-    signed = signer.sign(element, key=key.private_key, cert=key.cert_pem.decode())
+    private = key.private_key
+    assert isinstance(private, rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey)  # SigningKey.load refuses others
+    signed = signer.sign(element, key=private, cert=key.cert_pem.decode())
     return bytes(etree.tostring(signed, xml_declaration=True, encoding="UTF-8"))
 
 
