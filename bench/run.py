@@ -396,6 +396,27 @@ SECTIONS.append(Section("consulta", "N generated communications (--scale, defaul
                                     "floor, a sender's month, feed versions/s", consulta))
 
 
+def estatisticas(ctx: Context) -> dict[str, Any]:
+    """Issue 15: the public statistics over the generator's store (bench/estatisticas.py)."""
+    from bench.estatisticas import estatisticas as run_estatisticas
+
+    return run_estatisticas(ctx)
+
+
+def certidoes(ctx: Context) -> dict[str, Any]:
+    """Issue 15: certificates issued per second (bench/estatisticas.py)."""
+    from bench.estatisticas import certidoes as run_certidoes
+
+    return run_certidoes(ctx)
+
+
+SECTIONS.append(Section("estatisticas", "public statistics over N generated communications (--scale; the issue's "
+                                        "1000000): p99 of GET /api/v1/estatisticas (target < 200 ms), cached and "
+                                        "re-checked, and the suppression's cost per kind-year", estatisticas))
+SECTIONS.append(Section("certidoes", "certificates per second (PDF signed PAdES + XML signed XML-DSig, stored, "
+                                     "audited) through POST /api/v1/certidoes, 1 and 4 clients", certidoes))
+
+
 # -- driver -----------------------------------------------------------------------------------------------------
 
 
@@ -441,8 +462,10 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--keep", action="store_true", help="keep the temporary directory (databases, logs)")
     p.add_argument("--strict", action="store_true", help="exit 1 when a ratio misses its target or errors occur")
     from bench.consulta import add_arguments
+    from bench.estatisticas import add_arguments as add_estatisticas_arguments
 
     add_arguments(p)
+    add_estatisticas_arguments(p)
     return p
 
 

@@ -40,6 +40,7 @@ from gateway.admin import Actor, AdminService, Transactions
 from gateway.admission import Admission, AdmissionMiddleware
 from gateway.audit import Signer, load_signing_key
 from gateway.auth_state import AuthState
+from gateway.certidoes.service import CertidoesService, build_certidoes
 from gateway.client_certs import CertificateAuthenticator, CertificateDirectory, ClientCertificateMiddleware
 from gateway.clock import Clock, SystemClock
 from gateway.consulta import store as consulta_store
@@ -58,7 +59,9 @@ from gateway.divida.intimacoes.collector import Collector, parse_tribunais
 from gateway.divida.intimacoes.service import IntimacoesService
 from gateway.edges import (
     admin_api,
+    certidoes_api,
     divida_api,
+    estatisticas_api,
     feed_api,
     intimacoes_api,
     oauth,
@@ -76,6 +79,8 @@ from gateway.edges.soap_infodip import InfodipEndpoint
 from gateway.edges.soap_infodip11 import ENDPOINT_11, Infodip11Endpoint
 from gateway.edges.soap_mni import MniEndpoint
 from gateway.errors import OperatorError
+from gateway.estatisticas import store as estatisticas_store
+from gateway.estatisticas.service import EstatisticasService
 from gateway.health import Health
 from gateway.history.service import HistoryImport
 from gateway.hub.credentials import CredentialStore
@@ -139,6 +144,8 @@ class Gateway:
     callback_pusher: CallbackPusher | None = None
     # issue 16 (h16): the people of the web form and the console, their sessions and drafts
     people: People | None = None
+    estatisticas: EstatisticasService | None = None  # issue 15: public statistics
+    certidoes: CertidoesService | None = None  # issue 15: certificates
     started: bool = field(default=False)
     _intimacoes_tasks: list[asyncio.Task[None]] = field(default_factory=list)
     _intimacoes_stop: asyncio.Event | None = None
@@ -158,6 +165,8 @@ class Gateway:
             keys.check_readable(self.reader_engine, self.hub.credentials)
         self.committer.start()
         self.started = True
+        if self.estatisticas is not None:  # this year's public statistics computed off the first request's path
+            self.estatisticas.warm_later(local_today(self.clock.now(), ZoneInfo(self.settings.timezone)).year)
 
     def stop(self) -> None:
         """Stop the writer and release connections."""
@@ -369,6 +378,9 @@ def build(settings: Settings, clock: Clock | None = None, relay_wanted: bool | N
     # the person index is written with each envio and retificação, in its transaction
     infodip.stored_hooks.append(lambda conn, protocol, comm: consulta_store.record_person(
         conn, protocol, PersonKeys.of(comm.person)))
+    # the public statistics' counts follow each new communication and each cancelamento, in its transaction
+    infodip.accepted_hooks.append(lambda conn, row: estatisticas_store.count_new(conn, (row,)))
+    infodip.withdrawn_hooks.append(estatisticas_store.count_withdrawn)
     feed = FeedService(reader, committer, clock)
     pusher = outcomes = None
     if relay is not None:  # the processes that deliver also push the feed and ask the TSE store what it did
@@ -423,6 +435,9 @@ def build(settings: Settings, clock: Clock | None = None, relay_wanted: bool | N
         # issue 16 (h16): people of the web form and the console (changes through the committer, audited)
         people=People(committer.run_sync, reader, clock, secret, kdf_n=settings.password_kdf_n,
                       idle_s=settings.web_session_idle_s),
+        estatisticas=EstatisticasService(reader, clock, settings.estatisticas_limiar, settings.estatisticas_cache_s,
+                                         settings.estatisticas_uf),
+        certidoes=build_certidoes(settings, committer, reader, clock, secret),
     )
 
 
@@ -528,6 +543,10 @@ def create_app(settings: Settings, clock: Clock | None = None, gateway: Gateway 
     if gw.divida is not None:
         divida_api.install(app, gw.divida)
     web_render.install(app)  # /static/: the pages' bundled assets
+    if gw.estatisticas is not None:  # issue 15: public statistics and certificates, no authentication
+        estatisticas_api.install(app, gw.estatisticas, tz)
+    if gw.certidoes is not None:
+        certidoes_api.install(app, gw.certidoes)
     if gw.intimacoes is not None and gw.intimacao_callbacks is not None:
         intimacoes_api.install(app, gw.intimacoes, gw.intimacao_callbacks)
     # issue 16 (h16): the web form (/web/) and the operators' console (/console/), one session for both

@@ -230,6 +230,18 @@ CATALOGUE: dict[str, str] = {
     "WEB-E005": "Rascunho não encontrado.",
     "WEB-E006": "Tipo de comunicação que o órgão não pode enviar.",
     "WEB-E007": "Muitas tentativas de entrada malsucedidas: aguarde e tente novamente.",
+    # Public statistics and certificates (issue 15: gateway/estatisticas, gateway/certidoes)
+    "ESTAT-E001": "Ano inválido (AAAA).",
+    "ESTAT-E002": "Tipo de comunicação inválido (I a IX).",
+    "ESTAT-E003": "UF inválida.",
+    "ESTAT-E004": "Parâmetro não aceito: as estatísticas só se filtram por ano, tipo e uf (células da grade fixa).",
+    "CERT-E001": "CPF inválido.",
+    "CERT-E002": "Certidões apenas para pessoas físicas: as comunicações tratam de direitos políticos (informe um "
+    "CPF, não um CNPJ).",
+    "CERT-E003": "Informe o nome (até 200 caracteres).",
+    "CERT-E004": "Limite de certidões por minuto deste cliente excedido: aguarde Retry-After segundos.",
+    "CERT-E005": "Arquivo ausente ou maior que o aceito na verificação (até 5 MiB).",
+    "CERT-E010": "Certidão não encontrada para este código de verificação.",
 }
 
 

@@ -152,6 +152,22 @@ SANDBOX_DEFAULTS = {"relay_max_backoff_s": 10.0, "breaker_cooldown_s": 5.0, "log
 CONFIG_FILE = "gateway.toml"
 
 
+#: the UF of the sandbox's organs, for the public statistics (issue 15; GATEWAY_ESTATISTICAS_UF overrides it)
+SANDBOX_UFS = {"TJRJ": "RJ", "TJRJ-1VFP": "RJ", "TJRJ-VEP": "RJ", "TJRJ-PRES": "RJ", "RCPN-097543": "RJ", "TJSP": "SP"}
+
+
+def _certidoes_defaults(data_dir: Path) -> dict[str, Any]:
+    """The certificates' signing key and self-signed certificate, made once in *data_dir* (the key 0600), and the
+    organs' UFs: the sandbox's defaults for issue 15 (environment variables still win)."""
+    from gateway.certidoes.documents import generate
+
+    key, cert = data_dir / "certidoes-chave.pem", data_dir / "certidoes-certificado.pem"
+    if not key.exists() or not cert.exists():
+        generate().write(key, cert)
+    return {"certidoes_chave_path": str(key), "certidoes_certificado_path": str(cert),
+            "estatisticas_uf": json.dumps(SANDBOX_UFS)}
+
+
 def prepare(data_dir: Path, port: int, host: str = "127.0.0.1", kdf_n: int | None = None,
             partners: dict[str, str] | None = None, debts: dict[str, dict[str, Any]] | None = None,
             environ: dict[str, str] | None = None, config_file: str | None = None,
@@ -190,6 +206,7 @@ def prepare(data_dir: Path, port: int, host: str = "127.0.0.1", kdf_n: int | Non
         **_debt_settings(partners, debts),
     }
     defaults = dict(SANDBOX_DEFAULTS)
+    defaults.update(_certidoes_defaults(data_dir))
     if kdf_n is not None:
         defaults["password_kdf_n"] = kdf_n
     settings = Settings.from_env(env, defaults=defaults, config_file=config_file or "", **fixed)

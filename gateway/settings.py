@@ -293,6 +293,20 @@ class Settings(BaseSettings):
     web_session_idle_s: float = Field(1800.0, gt=0)
     web_cookie_secure: bool | None = None
     # --- end of issue 16 (h16)'s block ---
+    # --- Issue 15 (h15): public statistics and verifiable certificates (gateway/estatisticas, gateway/certidoes) ---
+    # A published cell holds at least estatisticas_limiar people (smaller ones and their complements are withheld);
+    # estatisticas_uf gives the UF of organs whose own row has none (JSON {"TJRJ": "RJ"}); a kind-year's tables are
+    # recomputed at most every estatisticas_cache_s seconds (and only when their counts changed).
+    estatisticas_limiar: int = Field(5, ge=2, le=100)
+    estatisticas_uf: str = ""
+    estatisticas_cache_s: float = Field(60.0, ge=0)
+    # The certificates' signing key and certificate (PEM files: RSA or EC private key, X.509 certificate); empty
+    # outside production: a key and a self-signed certificate are generated for the process (the sandbox writes
+    # them to its data directory). certidoes_limite_por_minuto: issuances per client address and minute (429).
+    certidoes_chave_path: str = ""
+    certidoes_certificado_path: str = ""
+    certidoes_limite_por_minuto: int = Field(10, ge=1)
+    # --- end of issue 15 (h15)'s block ---
 
     # --- Fields added by issue 10's other parts (credentials and keys; deployment): one block each, below. ---
 

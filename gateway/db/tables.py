@@ -38,6 +38,8 @@ organs = Table(
     Column("cns", String(6), nullable=True),
     Column("active", Boolean, nullable=False, default=True),
     Column("created_at", DateTime(timezone=True), nullable=False),
+    # the organ's UF (issue 15: the public statistics count by the sending organ's UF); NULL = not configured
+    Column("uf", String(2), nullable=True),
 )
 
 credentials = Table(
@@ -549,4 +551,37 @@ web_drafts = Table(
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("updated_at", DateTime(timezone=True), nullable=False),
     Index("ix_web_drafts_person", "person_id"),
+)
+
+# -- public statistics and certificates (issue 15) ------------------------------------------------------------------
+
+#: the statistics' atomic counts (gateway/estatisticas): communications by kind × sending organ × month of reception
+#: (AAAAMM, local time: the protocol's day) × situation, kept as each communication is accepted or withdrawn
+estatisticas_contagens = Table(
+    "estatisticas_contagens",
+    metadata,
+    Column("kind", String(4), primary_key=True),
+    Column("organ_id", Integer, primary_key=True),
+    Column("mes", Integer, primary_key=True),
+    Column("situacao", String(12), primary_key=True),  # ativa | cancelada
+    Column("pessoas", Integer, nullable=False),
+    Index("ix_estatisticas_mes", "mes", "kind"),  # a year's slice, and the first and last months
+)
+
+#: one row per certificate issued (gateway/certidoes): the verification code, what was printed, the documents'
+#: SHA-256 — never the documents themselves nor the CPF in clear (a keyed digest finds a person's certificates)
+certidoes = Table(
+    "certidoes",
+    metadata,
+    Column("codigo", String(16), primary_key=True),
+    Column("numero", String(40), nullable=False, unique=True),
+    Column("tipo", String(10), nullable=False),  # negativa | positiva
+    Column("nome", String(200), nullable=False),
+    Column("cpf_mascarado", String(14), nullable=False),
+    Column("cpf_digest", String(64), nullable=False),
+    Column("emitida_em", DateTime(timezone=True), nullable=False),
+    Column("cobertura_desde", DateTime(timezone=True), nullable=True),
+    Column("comunicacoes", Text, nullable=False),  # JSON: the protocols listed (a positiva), as issued
+    Column("pdf_sha256", String(64), nullable=False),
+    Column("xml_sha256", String(64), nullable=False),
 )

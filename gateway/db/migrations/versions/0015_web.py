@@ -3,13 +3,13 @@ organ, role ``remetente`` or ``operador``), ``web_sessions`` (server-side sessio
 ``gateway/web/people.py``.
 
 Revision ID: 0015_web
-Revises: 0012_intimacoes (the lead re-chains at merge)
+Revises: 0014_estatisticas
 """
 import sqlalchemy as sa
 from alembic import op
 
 revision = "0015_web"
-down_revision = "0012_intimacoes"
+down_revision = "0014_estatisticas"
 branch_labels = None
 depends_on = None
 
