@@ -56,7 +56,9 @@ from gateway.divida.build import build_divida
 from gateway.divida.intimacoes.callbacks import CallbackPusher, Callbacks
 from gateway.divida.intimacoes.collector import Collector, parse_tribunais
 from gateway.divida.intimacoes.service import IntimacoesService
-from gateway.edges import admin_api, divida_api, feed_api, intimacoes_api, oauth, ops, rest, rest_consulta, rest_obitos
+from gateway.divida.execucao.build import build_execucao
+from gateway.divida.execucao.service import ExecucaoService, Sender as ExecucaoSender
+from gateway.edges import admin_api, divida_api, execucao_api, feed_api, intimacoes_api, oauth, ops, rest, rest_consulta, rest_obitos
 from gateway.edges.forwarded import ClientAddressMiddleware, Forwarding
 from gateway.edges.soap_crc import CrcEndpoint
 from gateway.edges.soap_infodip import InfodipEndpoint
@@ -123,6 +125,10 @@ class Gateway:
     intimacao_callbacks: Callbacks | None = None
     collector: Collector | None = None
     callback_pusher: CallbackPusher | None = None
+    execucoes: ExecucaoService | None = None  # issue 12 points 1–6 (h12a)
+    execucao_sender: ExecucaoSender | None = None
+    _execucao_task: asyncio.Task[None] | None = None
+    _execucao_stop: asyncio.Event | None = None
     started: bool = field(default=False)
     _intimacoes_tasks: list[asyncio.Task[None]] = field(default_factory=list)
     _intimacoes_stop: asyncio.Event | None = None
@@ -256,6 +262,26 @@ class Gateway:
         if self.callback_pusher is not None:
             self._intimacoes_tasks.append(loop.create_task(self.callback_pusher.run_forever(self._intimacoes_stop)))
 
+    def start_execucoes(self) -> None:
+        """Start the execuções fiscais' sender (issue 12) as a task of the running loop, where the relay runs
+        (``GATEWAY_RELAY_ENABLED``) and the hub is configured."""
+        if self.execucao_sender is None or self._execucao_stop is not None or not self.settings.relay_enabled:
+            return
+        self._execucao_stop = asyncio.Event()
+        self._execucao_task = asyncio.get_running_loop().create_task(
+            self.execucao_sender.run_forever(self._execucao_stop))
+
+    async def stop_execucoes(self) -> None:
+        """Stop the sender (10 s to record what it is sending; what it could not record expires indeterminada)."""
+        if self._execucao_stop is None or self._execucao_task is None:
+            return
+        self._execucao_stop.set()
+        try:
+            await asyncio.wait_for(self._execucao_task, timeout=10)
+        except TimeoutError:
+            self._execucao_task.cancel()
+        self._execucao_stop = self._execucao_task = None
+
     async def stop_intimacoes(self) -> None:
         """Stop the collector and the callbacks' pusher (each given 10 s to finish what it is doing)."""
         if self._intimacoes_stop is None:
@@ -374,11 +400,13 @@ def build(settings: Settings, clock: Clock | None = None, relay_wanted: bool | N
                   AiohttpTribunalClient(settings.mni_timeout_s), settings.mni_limits,
                   timedelta(hours=settings.mni_filing_ttl_hours), monitor=TribunalMonitor(clock, metrics))
     intimacoes = intimacao_callbacks = collector = callback_pusher = None
+    execucoes = execucao_sender = None
     if hub is not None:  # the intimations brought back to the procuradorias (issue 12 point 7), through the hub
         intimacoes = IntimacoesService(hub, committer, reader, clock, ZoneInfo(settings.timezone),
                                        settings.intimacoes_timeout_s)
-        # HOOK(issue 12 point 4, h12a): the lead wires the filings' resolve_from_evidence here, e.g.
-        # intimacoes.evidence_hook = <execuções fiscais service>.resolve_from_evidence
+        # issue 12 point 4 (h12a): an intimation proving an indeterminada filing protocolled resolves it
+        execucoes, execucao_sender = build_execucao(settings, hub, committer, reader, clock)
+        intimacoes.evidence_hook = execucoes.resolve_from_evidence
         intimacao_callbacks = Callbacks(intimacoes, committer)
         callback_pusher = CallbackPusher(intimacoes, PushPolicy(
             batch=settings.feed_webhook_batch, timeout_s=settings.feed_webhook_timeout_s,
@@ -403,7 +431,7 @@ def build(settings: Settings, clock: Clock | None = None, relay_wanted: bool | N
         forwarding=Forwarding(settings.public_url, settings.trusted_networks),
         feed=feed, webhooks=webhooks, pusher=pusher, outcomes=outcomes,
         intimacoes=intimacoes, intimacao_callbacks=intimacao_callbacks, collector=collector,
-        callback_pusher=callback_pusher,
+        callback_pusher=callback_pusher, execucoes=execucoes, execucao_sender=execucao_sender,
     )
 
 
@@ -453,10 +481,12 @@ def create_app(settings: Settings, clock: Clock | None = None, gateway: Gateway 
         gw.start_reports()
         gw.start_probes()
         gw.start_intimacoes()
+        gw.start_execucoes()
         try:
             yield
         finally:
             await gw.obitos.drain()
+            await gw.stop_execucoes()
             await gw.stop_intimacoes()
             await gw.stop_probes()
             await gw.stop_relay()
@@ -513,6 +543,8 @@ def create_app(settings: Settings, clock: Clock | None = None, gateway: Gateway 
     web_render.install(app)  # /static/: the pages' bundled assets
     if gw.intimacoes is not None and gw.intimacao_callbacks is not None:
         intimacoes_api.install(app, gw.intimacoes, gw.intimacao_callbacks)
+    if gw.execucoes is not None:
+        execucao_api.install(app, gw.execucoes, gw.settings.mni_limits)
     app.add_middleware(ClientCertificateMiddleware, forwarding=gw.forwarding)
     app.add_middleware(ClientAddressMiddleware, forwarding=gw.forwarding)
     app.add_middleware(AdmissionMiddleware, admission=gw.admission)  # intake sheds load beyond its bound
