@@ -104,7 +104,7 @@ def accept(organ_id: int, n: Nova, now: datetime) -> Job[Aceite]:
             fresh = n.cdas if n.tipo == "inicial" else n.cdas[-1:]
             conn.execute(insert(execucao_cdas), [{"organ_id": organ_id, "numero_inscricao": c, "execucao_id": ident}
                                                  for c in fresh])
-        ctx.audit.append(conn, "execucao.recebida", now, organ_id=organ_id, protocol=ident,
+        ctx.audit.append(conn, "execucao.recebida", now, organ_id=organ_id,
                          detail={"execucao": ident, "referencia": n.referencia, "tipo": n.tipo, "tribunal": n.jtr,
                                  "cdas": list(n.cdas), **n.detail})
         _event(conn, ident, n.callback_url, {"id": ident, "situacao": Estado.RECEBIDA.value}, now)
@@ -139,7 +139,7 @@ def lease(owner: str, now: datetime, limit: int, lease_s: float) -> Job[tuple[li
                 state=Estado.INDETERMINADA.value, lease_owner=None, lease_until=None, updated_at=now,
                 motivo="O envio foi interrompido (o gateway parou durante a chamada ao tribunal): o tribunal pode "
                        "ter recebido a petição. Resolva informando o processo ou decidindo reenviar."))
-            ctx.audit.append(conn, "execucao.indeterminada", now, organ_id=r.organ_id, protocol=r.id,
+            ctx.audit.append(conn, "execucao.indeterminada", now, organ_id=r.organ_id,
                              detail={"execucao": r.id, "motivo": "envio interrompido"})
             _event(conn, r.id, r.callback_url, {"id": r.id, "situacao": Estado.INDETERMINADA.value}, now)
         q = select(c.id, c.organ_id, c.jtr, c.tipo, c.parent_id, c.request_xml).where(
@@ -186,7 +186,7 @@ def record(ident: str, owner: str, state: Estado, now: datetime, *, numero_proce
         conn.execute(update(execucoes).where(c.id == ident).values(**values))
         if state is Estado.RECUSADA:
             conn.execute(delete(execucao_cdas).where(execucao_cdas.c.execucao_id == ident))
-        ctx.audit.append(conn, f"execucao.{state.value}", now, organ_id=row.organ_id, protocol=ident,
+        ctx.audit.append(conn, f"execucao.{state.value}", now, organ_id=row.organ_id,
                          detail={"execucao": ident, "numeroProcesso": numero_processo, "protocolo": protocolo,
                                  "motivo": motivo})
         if state is not Estado.RECEBIDA:
@@ -219,7 +219,7 @@ def resolve(organ_id: int, ident: str, now: datetime, resolucao: dict[str, Any],
         else:
             values["numero_processo"] = numero_processo
         conn.execute(update(execucoes).where(c.id == ident).values(**values))
-        ctx.audit.append(conn, "execucao.resolvida", now, organ_id=organ_id, protocol=ident,
+        ctx.audit.append(conn, "execucao.resolvida", now, organ_id=organ_id,
                          detail={"execucao": ident, **resolucao})
         _event(conn, ident, row.callback_url, {"id": ident, "situacao": state.value,
                                                "numeroProcesso": numero_processo}, now)
