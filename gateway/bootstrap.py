@@ -53,12 +53,25 @@ from gateway.db.engine import is_sqlite, make_engine, normalise_url, sqlite_path
 from gateway.delivery import DeliveryService
 from gateway.divida.access import DividaAccess
 from gateway.divida.build import build_divida
+from gateway.divida.execucao.build import build_execucao
+from gateway.divida.execucao.callbacks import CallbackPusher as ExecucaoCallbacks
+from gateway.divida.execucao.service import ExecucaoService
+from gateway.divida.execucao.service import Sender as ExecucaoSender
 from gateway.divida.intimacoes.callbacks import CallbackPusher, Callbacks
 from gateway.divida.intimacoes.collector import Collector, parse_tribunais
 from gateway.divida.intimacoes.service import IntimacoesService
-from gateway.divida.execucao.build import build_execucao
-from gateway.divida.execucao.service import ExecucaoService, Sender as ExecucaoSender
-from gateway.edges import admin_api, divida_api, execucao_api, feed_api, intimacoes_api, oauth, ops, rest, rest_consulta, rest_obitos
+from gateway.edges import (
+    admin_api,
+    divida_api,
+    execucao_api,
+    feed_api,
+    intimacoes_api,
+    oauth,
+    ops,
+    rest,
+    rest_consulta,
+    rest_obitos,
+)
 from gateway.edges.forwarded import ClientAddressMiddleware, Forwarding
 from gateway.edges.soap_crc import CrcEndpoint
 from gateway.edges.soap_infodip import InfodipEndpoint
@@ -127,6 +140,8 @@ class Gateway:
     callback_pusher: CallbackPusher | None = None
     execucoes: ExecucaoService | None = None  # issue 12 points 1–6 (h12a)
     execucao_sender: ExecucaoSender | None = None
+    execucao_callbacks: ExecucaoCallbacks | None = None
+    _execucao_tasks: list[asyncio.Task[None]] = field(default_factory=list)
     _execucao_task: asyncio.Task[None] | None = None
     _execucao_stop: asyncio.Event | None = None
     started: bool = field(default=False)
@@ -268,18 +283,22 @@ class Gateway:
         if self.execucao_sender is None or self._execucao_stop is not None or not self.settings.relay_enabled:
             return
         self._execucao_stop = asyncio.Event()
-        self._execucao_task = asyncio.get_running_loop().create_task(
-            self.execucao_sender.run_forever(self._execucao_stop))
+        loop = asyncio.get_running_loop()
+        self._execucao_task = loop.create_task(self.execucao_sender.run_forever(self._execucao_stop))
+        if self.execucao_callbacks is not None:
+            self._execucao_tasks.append(loop.create_task(self.execucao_callbacks.run_forever(self._execucao_stop)))
 
     async def stop_execucoes(self) -> None:
         """Stop the sender (10 s to record what it is sending; what it could not record expires indeterminada)."""
         if self._execucao_stop is None or self._execucao_task is None:
             return
         self._execucao_stop.set()
-        try:
-            await asyncio.wait_for(self._execucao_task, timeout=10)
-        except TimeoutError:
-            self._execucao_task.cancel()
+        for task in [self._execucao_task, *self._execucao_tasks]:
+            try:
+                await asyncio.wait_for(task, timeout=10)
+            except TimeoutError:
+                task.cancel()
+        self._execucao_tasks.clear()
         self._execucao_stop = self._execucao_task = None
 
     async def stop_intimacoes(self) -> None:
@@ -400,13 +419,16 @@ def build(settings: Settings, clock: Clock | None = None, relay_wanted: bool | N
                   AiohttpTribunalClient(settings.mni_timeout_s), settings.mni_limits,
                   timedelta(hours=settings.mni_filing_ttl_hours), monitor=TribunalMonitor(clock, metrics))
     intimacoes = intimacao_callbacks = collector = callback_pusher = None
-    execucoes = execucao_sender = None
+    execucoes = execucao_sender = execucao_callbacks = None
     if hub is not None:  # the intimations brought back to the procuradorias (issue 12 point 7), through the hub
         intimacoes = IntimacoesService(hub, committer, reader, clock, ZoneInfo(settings.timezone),
                                        settings.intimacoes_timeout_s)
         # issue 12 point 4 (h12a): an intimation proving an indeterminada filing protocolled resolves it
         execucoes, execucao_sender = build_execucao(settings, hub, committer, reader, clock)
         intimacoes.evidence_hook = execucoes.resolve_from_evidence
+        execucao_callbacks = ExecucaoCallbacks(
+            reader, committer, clock, timeout_s=settings.feed_webhook_timeout_s, poll_s=settings.feed_webhook_poll_s,
+            base_backoff_s=settings.feed_webhook_base_backoff_s, max_backoff_s=settings.feed_webhook_max_backoff_s)
         intimacao_callbacks = Callbacks(intimacoes, committer)
         callback_pusher = CallbackPusher(intimacoes, PushPolicy(
             batch=settings.feed_webhook_batch, timeout_s=settings.feed_webhook_timeout_s,
@@ -432,6 +454,7 @@ def build(settings: Settings, clock: Clock | None = None, relay_wanted: bool | N
         feed=feed, webhooks=webhooks, pusher=pusher, outcomes=outcomes,
         intimacoes=intimacoes, intimacao_callbacks=intimacao_callbacks, collector=collector,
         callback_pusher=callback_pusher, execucoes=execucoes, execucao_sender=execucao_sender,
+        execucao_callbacks=execucao_callbacks,
     )
 
 

@@ -400,8 +400,8 @@ def execucao_fiscal_problem(dados: etree._Element, docs: list[etree._Element]) -
     signature on every document (``assinatura`` present and not empty). None when it passes."""
     polos = {p.get("polo"): p for p in kids(dados, "polo")}
     ativo, passivo = polos.get("AT"), polos.get("PA")
-    if ativo is None or not any((kid(pa, "pessoa") is not None and kid(pa, "pessoa").get("numeroDocumentoPrincipal"))
-                                for pa in kids(ativo, "parte")):
+    exequentes = [kid(pa, "pessoa") for pa in kids(ativo, "parte")] if ativo is not None else []
+    if not any(pe is not None and pe.get("numeroDocumentoPrincipal") for pe in exequentes):
         return "polo ativo sem exequente identificado (CNPJ)"
     if passivo is None or not kids(passivo, "parte"):
         return "polo passivo sem executado"

@@ -538,6 +538,7 @@ execucoes = Table(
     Column("resolucao", Text, nullable=True),  # JSON: who resolved an indeterminada filing, how, why
     Column("sinalizacoes", Text, nullable=False),  # JSON list of {codigo, campo, mensagem}
     Column("callback_url", String(500), nullable=True),
+    Column("callback_secret", String(100), nullable=True),  # HMAC key of its status callbacks (answered once)
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("updated_at", DateTime(timezone=True), nullable=False),
     UniqueConstraint("organ_id", "referencia", name="uq_execucoes_referencia"),

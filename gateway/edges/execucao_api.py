@@ -38,7 +38,8 @@ MAX_BODY = 64 * 1024 * 1024
 _BODY_DOC = {"requestBody": {"required": True, "content": {
     "application/json": {"schema": {"type": "object"}, "example": {
         "referencia": "PGFN-2026-000123", "cdas": [{"numeroInscricao": "…", "…": "ver README"}]}},
-    "application/xml": {"schema": {"type": "string"}, "example": "<ListaCDA referencia=\"…\"><CDA>…</CDA></ListaCDA>"}}}}
+    "application/xml": {"schema": {"type": "string"},
+                        "example": "<ListaCDA referencia=\"…\"><CDA>…</CDA></ListaCDA>"}}}}
 
 
 def _caller(who: Principal) -> Caller:

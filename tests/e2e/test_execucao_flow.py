@@ -279,7 +279,8 @@ def test_answer_lost_is_indeterminada_and_resolved_without_a_second_filing(
     assert len(created) == 2
     # a person resolves the first with the number found at the court
     r = httpx.post(f"{gateway.url}/api/v1/execucoes-fiscais/{a}/resolucao",
-                   json={"numeroProcesso": by_a[0], "justificativa": "Processo localizado na consulta pública do TRF2."},
+                   json={"numeroProcesso": by_a[0],
+                         "justificativa": "Processo localizado na consulta pública do TRF2."},
                    headers={"Authorization": f"Bearer {tok}", "On-Behalf-Of": PROCURADOR}, timeout=30)
     assert r.status_code == 200, r.text
     assert r.json()["situacao"] == "protocolada" and r.json()["resolucao"]["por"] == PROCURADOR

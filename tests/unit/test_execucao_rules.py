@@ -153,8 +153,9 @@ def test_complete_lista_cda_is_read_like_json(signer: documents.Signatario) -> N
       <DataInscricao>2025-03-10</DataInscricao><ValorPrincipal>9000.00</ValorPrincipal>
       <DataInicioJuros>2024-05-01</DataInicioJuros><FormaCalculoJuros>SELIC</FormaCalculoJuros>
       <FundamentoLegal>Lei 9.430/1996</FundamentoLegal>
-      <Devedor nome="{d['nome']}" cpfCnpj="{d['cpfCnpj']}"><Endereco logradouro="Rua A" municipioIbge="3106200" uf="MG"/>
-      </Devedor><Conciliacao tipo="parcelamento" data="2025-01-01"/><ProtestoIneficiente>valor baixo</ProtestoIneficiente>
+      <Devedor nome="{d['nome']}" cpfCnpj="{d['cpfCnpj']}">
+        <Endereco logradouro="Rua A" municipioIbge="3106200" uf="MG"/></Devedor>
+      <Conciliacao tipo="parcelamento" data="2025-01-01"/><ProtestoIneficiente>valor baixo</ProtestoIneficiente>
       <DocumentoPdf>{c['documento']['pdf']}</DocumentoPdf><AssinaturaP7s>{c['documento']['assinatura']}</AssinaturaP7s>
     </CDA></ListaCDA>"""
     pedido, erros = contract.pedido_of(contract.dict_of_lista_cda(etree.fromstring(xml.encode())), "PGFN")

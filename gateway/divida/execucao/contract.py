@@ -244,7 +244,7 @@ def _value(member: str, raw: str) -> str:
 
 
 def _pessoa_xml(el: etree._Element) -> Json:
-    out: Json = {k: v for k, v in el.attrib.items()}
+    out: Json = {str(k): str(v) for k, v in el.attrib.items()}
     end = next((e for e in el if isinstance(e.tag, str) and etree.QName(e).localname == "Endereco"), None)
     if end is not None:
         out["endereco"] = dict(end.attrib)
@@ -255,7 +255,7 @@ def dict_of_lista_cda(root: etree._Element) -> Json:
     """eproc's ``ListaCDA`` (read by the hardened reader) as the JSON request's dict (module docstring)."""
     if etree.QName(root).localname != "ListaCDA":
         return {"_raiz": etree.QName(root).localname}
-    out: Json = {k: v for k, v in root.attrib.items()}
+    out: Json = {str(k): str(v) for k, v in root.attrib.items()}
     cdas = []
     for el in root:
         if not isinstance(el.tag, str):
@@ -331,6 +331,7 @@ class Execucao(BaseModel):
     recebidaEm: str
     atualizadaEm: str
     execucaoOriginal: str | None = None
+    segredoCallback: str | None = Field(None, description="chave HMAC dos callbacks: só na resposta que cria")
 
 
 class Pagina(BaseModel):

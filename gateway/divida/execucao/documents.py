@@ -377,7 +377,7 @@ def validate(inner: bytes) -> list[str]:
     schema = operation_schema()
     if schema.validate(element):
         return []
-    return [f"{e.line}: {e.message}" for e in schema.error_log]
+    return [f"{e.line}: {e.message}" for e in list(schema.error_log)]  # type: ignore[call-overload]
 
 
 async def verify_all(verificador: Verificador, cdas: tuple[Cda, ...]) -> list[Assinatura | Erro]:

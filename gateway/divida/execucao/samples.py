@@ -61,7 +61,8 @@ def cda(signatario: Signatario, numero: str, devedor_doc: str, ibge: str, uf: st
     if signed:
         documento["assinatura"] = base64.b64encode(signatario.sign(pdf)).decode()
     return {
-        "numeroInscricao": numero, "dataInscricao": "2025-03-10", "processoAdministrativo": f"10880.{numero[-6:]}/2024-11",
+        "numeroInscricao": numero, "dataInscricao": "2025-03-10",
+        "processoAdministrativo": f"10880.{numero[-6:]}/2024-11",
         "devedor": {"nome": f"EMPRESA FICTÍCIA {devedor_doc[:4]} LTDA", "cpfCnpj": devedor_doc,
                     "endereco": {"logradouro": "Rua Exemplo, 100", "municipioIbge": ibge, "uf": uf, "cep": "30130000"}},
         "corresponsaveis": [],

@@ -26,6 +26,7 @@ import json
 import logging
 import os
 import random
+import secrets
 import socket
 from dataclasses import dataclass
 from datetime import timedelta
@@ -150,11 +151,14 @@ class ExecucaoService:
             tuple(c.numero_inscricao for c in pedido.cdas), tuple(dict.fromkeys(p for p in partes if p)), inner,
             [{"codigo": e.codigo, "campo": e.campo, "mensagem": e.mensagem} for e in v.sinalizacoes],
             pedido.callback_url,
-            {"usuario": actor, "assinaturas": [s.signatario for s in signed], "bytes": len(inner)})
+            {"usuario": actor, "assinaturas": [s.signatario for s in signed], "bytes": len(inner)},
+            secrets.token_urlsafe(32) if pedido.callback_url else None)
         aceite = await self.committer.run(store.accept(caller.organ_id, nova, now))
+        view = await self.ver(caller, aceite.id)
         if aceite.created:
             self._wake()
-        return await self.ver(caller, aceite.id), aceite.created
+            view.segredoCallback = nova.callback_secret  # answered once, when the filing is created
+        return view, aceite.created
 
     def _render(self, p: domain.Pedido, destino: domain.Destino, signed: list[Assinatura], now: Any) -> bytes:
         assert self.signatario is not None

@@ -44,6 +44,7 @@ class Nova:
     sinalizacoes: list[dict[str, Any]]
     callback_url: str | None
     detail: dict[str, Any]
+    callback_secret: str | None = None
 
 
 @dataclass(frozen=True)
@@ -99,6 +100,7 @@ def accept(organ_id: int, n: Nova, now: datetime) -> Job[Aceite]:
             valor=n.valor, cdas=json.dumps(list(n.cdas)), partes=json.dumps(list(n.partes)),
             state=Estado.RECEBIDA.value, attempts=0, next_attempt_at=now, request_xml=n.request_xml,
             sinalizacoes=json.dumps(n.sinalizacoes, ensure_ascii=False), callback_url=n.callback_url,
+            callback_secret=n.callback_secret,
             created_at=now, updated_at=now))
         if n.tipo == "inicial" or n.tipo == "substituicao_cda":
             fresh = n.cdas if n.tipo == "inicial" else n.cdas[-1:]
@@ -146,18 +148,19 @@ def lease(owner: str, now: datetime, limit: int, lease_s: float) -> Job[tuple[li
             c.state == Estado.RECEBIDA.value, c.next_attempt_at <= now).order_by(c.next_attempt_at, c.seq).limit(limit)
         if conn.dialect.name == "postgresql":
             q = q.with_for_update(skip_locked=True)
-        rows = list(conn.execute(q).all())
+        leased = list(conn.execute(q).all())
         out = []
-        parents = {}
-        parent_ids = [r.parent_id for r in rows if r.parent_id]
+        parents: dict[str, str] = {}
+        parent_ids = [r.parent_id for r in leased if r.parent_id]
         if parent_ids:
-            parents = dict(conn.execute(select(c.id, c.numero_processo).where(c.id.in_(parent_ids))).all())
+            parents = {p.id: p.numero_processo for p in conn.execute(
+                select(c.id, c.numero_processo).where(c.id.in_(parent_ids)))}
         until = now + timedelta(seconds=lease_s)
-        for r in rows:
-            conn.execute(update(execucoes).where(c.id == r.id).values(
+        for one in leased:
+            conn.execute(update(execucoes).where(c.id == one.id).values(
                 state=Estado.ENVIADA.value, attempts=c.attempts + 1, lease_owner=owner, lease_until=until,
                 updated_at=now))
-            out.append(Envio(r.id, r.organ_id, r.jtr, r.tipo, parents.get(r.parent_id), r.request_xml))
+            out.append(Envio(one.id, one.organ_id, one.jtr, one.tipo, parents.get(one.parent_id), one.request_xml))
         return out, [r.id for r in expired]
     return job
 
@@ -252,7 +255,7 @@ def indeterminate_candidates(reader: Engine, organ_id: int, jtr: str) -> list[Ro
     """The ``indeterminada`` initial petitions of *organ_id* at court *jtr* (evidence matching)."""
     c = execucoes.c
     with reader.connect() as conn:
-        return list(conn.execute(select(c.id, c.devedor, c.valor, c.partes, c.cdas).where(
+        return list(conn.execute(select(c.id, c.devedor, c.valor, c.partes, c.cdas).where(  # type: ignore[arg-type]
             c.organ_id == organ_id, c.jtr == jtr, c.state == Estado.INDETERMINADA.value,
             c.tipo == "inicial")).all())
 

@@ -44,6 +44,7 @@ def upgrade() -> None:
         sa.Column("resolucao", sa.Text, nullable=True),
         sa.Column("sinalizacoes", sa.Text, nullable=False),
         sa.Column("callback_url", sa.String(500), nullable=True),
+        sa.Column("callback_secret", sa.String(100), nullable=True),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
         sa.UniqueConstraint("organ_id", "referencia", name="uq_execucoes_referencia"),
