@@ -315,3 +315,74 @@ def test_decision_to_resend_is_explicit_and_audited(
     assert done["resolucao"]["como"] == "reenvio decidido"
     assert [f["numeroProcessoCriado"] for f in courts.filings("4.03") if f.get("numeroProcessoCriado")] == [
         done["numeroProcesso"]]
+
+
+def test_status_callbacks_are_signed_and_follow_each_change(
+        gateway: GatewayProcess, courts: FederalCourts, signer: tuple[Signatario, Path, Path]) -> None:
+    """A filing with ``callbackUrl`` answers its ``segredoCallback`` once; its receiver gets ``recebida`` then
+    ``protocolada`` (with the process number), each signed with that secret (HMAC of "timestamp.body") and with its
+    own ``X-Gateway-Evento-Id``."""
+    import hashlib
+    import hmac
+    import json
+
+    from tests.e2e.test_intimacoes_flow import Receiver
+
+    receiver = Receiver()
+    try:
+        tok = token(gateway)
+        body = samples.request(signer[0], "R-callback", n=51, jtr="4.01")
+        body["callbackUrl"] = receiver.url
+        r = post(gateway, tok, body)
+        assert r.status_code == 202
+        secret = r.json()["segredoCallback"]
+        assert secret and post(gateway, tok, body).json()["segredoCallback"] is None
+        done = settled(gateway, tok, r.json()["id"], "protocolada")
+        wait_until(lambda: len(receiver.calls) >= 2, timeout=30, interval=0.1, what="two callbacks")
+        events = []
+        for headers, raw in receiver.calls:
+            mac = hmac.new(secret.encode(), f"{headers['X-Gateway-Timestamp']}.".encode() + raw, hashlib.sha256)
+            assert headers["X-Gateway-Assinatura"] == "sha256=" + mac.hexdigest()
+            events.append(json.loads(raw))
+        assert [e["situacao"] for e in events] == ["recebida", "protocolada"]
+        assert events[1]["numeroProcesso"] == done["numeroProcesso"]
+        assert len({h["X-Gateway-Evento-Id"] for h, _ in receiver.calls}) == 2
+    finally:
+        receiver.stop()
+
+
+def test_sigkill_during_filing_leaves_at_most_one_process_per_cda(
+        gateway: GatewayProcess, courts: FederalCourts, signer: tuple[Signatario, Path, Path]) -> None:
+    """The gateway is killed (SIGKILL) while petitions are at the court (it acts, then answers late). After restart
+    every filing ends ``protocolada`` or ``indeterminada`` — none is sent twice: the court holds at most one process
+    per CDA, and each protocolled filing's number is the one the court created for its debtor."""
+    tok = token(gateway)
+    url = courts.url("4.05")
+    httpx.post(url + "/_mock/faults", json={"latency_after_ms": 1500}, timeout=10).raise_for_status()
+    ids = {}
+    for n in range(60, 70):
+        body = samples.request(signer[0], f"R-kill-{n}", n=n, jtr="4.05")
+        r = post(gateway, tok, body)
+        assert r.status_code == 202
+        ids[r.json()["id"]] = body["cdas"][0]["devedor"]["cpfCnpj"]
+    wait_until(lambda: len(courts.filings("4.05")) >= 3, timeout=30, interval=0.05, what="petitions at the court")
+    gateway.kill()
+    httpx.post(url + "/_mock/faults", json={}, timeout=10).raise_for_status()
+    gateway.start()
+    tok = token(gateway)
+    final = {}
+    for ident in ids:
+        wait_until(lambda i=ident: get(gateway, tok, i)["situacao"] in ("protocolada", "indeterminada"),  # type: ignore[misc]
+                   timeout=60, interval=0.2, what=f"{ident} settled")
+        final[ident] = get(gateway, tok, ident)
+    filings = courts.filings("4.05")
+    per_debtor: dict[str, list[str]] = {}
+    for f in filings:
+        debtor = next((d for d in ids.values() if d in f["body"]), None)
+        assert debtor is not None, f["body"][:300]
+        per_debtor.setdefault(debtor, []).append(f.get("numeroProcessoCriado") or "")
+    assert all(len(v) == 1 for v in per_debtor.values()), per_debtor
+    for ident, view in final.items():
+        if view["situacao"] == "protocolada":
+            assert per_debtor[ids[ident]] == [view["numeroProcesso"]]
+    assert any(v["situacao"] == "indeterminada" for v in final.values())

@@ -419,7 +419,7 @@ class Sender:
     async def round(self) -> int:
         """One round; returns how many filings were sent."""
         s = self.service
-        lease_s = self.timeout_s * 2 + 30
+        lease_s = self.timeout_s * 2 + 5  # past it, a filing still enviada was lost mid-call: indeterminada
         leased, _lost = await s.committer.run(store.lease(self.owner, s.clock.now(), self.batch, lease_s))
         if not leased:
             return 0
