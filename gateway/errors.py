@@ -238,7 +238,6 @@ CATALOGUE: dict[str, str] = {
     "EXEC-E014": "Assinatura do documento da CDA ausente ou inválida.",
     "EXEC-E015": "O documento da CDA não é um PDF.",
     "EXEC-E016": "Município do devedor sem unidade da Justiça Federal na tabela de localidades.",
-    "EXEC-E017": "Pedido recusado: veja a lista erros (cada um com código e campo).",
     "EXEC-E020": "CDA já ajuizada (ou em ajuizamento): informado o processo ou a execução.",
     "EXEC-E030": "Execução fiscal não encontrada.",
     "EXEC-E031": "Só uma execução indeterminada pode ser resolvida; uma petição só numa execução protocolada.",
