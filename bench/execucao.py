@@ -158,7 +158,8 @@ def execucao(ctx: Any) -> dict[str, Any]:
                         and st.get("protocolada", 0) == n)
         engine.dispose()
         result.update({
-            "accepted": n - len(refused), "refused": len(refused), "overload_503_retried": overloaded[0], "accept_s": round(accepted_s, 2),
+            "accepted": n - len(refused), "refused": len(refused), "overload_503_retried": overloaded[0],
+            "accept_s": round(accepted_s, 2),
             "accept_rps": round(n / accepted_s, 1), "all_protocolled_s": round(all_done_s, 2), "states": st,
             "court_calls": len(filed), "processes_created": len(created), "exactly_once": exactly_once,
             "gateway_peak_rss_mib": round(hwm_kib / 1024, 1)})
