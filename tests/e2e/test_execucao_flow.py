@@ -386,3 +386,39 @@ def test_sigkill_during_filing_leaves_at_most_one_process_per_cda(
         if view["situacao"] == "protocolada":
             assert per_debtor[ids[ident]] == [view["numeroProcesso"]]
     assert any(v["situacao"] == "indeterminada" for v in final.values())
+
+
+def test_follow_up_petitions_on_a_filed_execucao(
+        gateway: GatewayProcess, courts: FederalCourts, signer: tuple[Signatario, Path, Path]) -> None:
+    """Issue 12 point 6: on a protocolled execução, a suspension for a parcelamento and the substitution of a CDA
+    (LEF art. 2º §8º, the new CDA checked and signed) are filed as incidental manifestações on its process and
+    tracked the same way; a petition on an execução not yet protocolled is refused (409 EXEC-E031), and a
+    substitution naming a CDA that is not the execução's is refused (422 EXEC-E033)."""
+    tok = token(gateway)
+    headers = {"Authorization": f"Bearer {tok}"}
+    body = samples.request(signer[0], "R-inicial-6", n=71, jtr="4.06")
+    parent = post(gateway, tok, body).json()["id"]
+    early = httpx.post(f"{gateway.url}/api/v1/execucoes-fiscais/{parent}/peticoes", headers=headers, timeout=30,
+                       json={"referencia": "R-cedo", "tipo": "suspensao_parcelamento"})
+    assert early.status_code in (202, 409)
+    number = settled(gateway, tok, parent, "protocolada")["numeroProcesso"]
+    r = httpx.post(f"{gateway.url}/api/v1/execucoes-fiscais/{parent}/peticoes", headers=headers, timeout=30,
+                   json={"referencia": "R-suspensao", "tipo": "suspensao_parcelamento"})
+    assert r.status_code == 202, r.text
+    assert r.json()["tipo"] == "suspensao_parcelamento" and r.json()["execucaoOriginal"] == parent
+    done = settled(gateway, tok, r.json()["id"], "protocolada")
+    assert done["numeroProcesso"] == number
+    old = body["cdas"][0]["numeroInscricao"]
+    new_cda = samples.cda(signer[0], samples.inscricao_pgfn(7199), body["cdas"][0]["devedor"]["cpfCnpj"],
+                          "3106200", "MG")
+    wrong = httpx.post(f"{gateway.url}/api/v1/execucoes-fiscais/{parent}/peticoes", headers=headers, timeout=30,
+                       json={"referencia": "R-sub-x", "tipo": "substituicao_cda", "numeroInscricao": "1",
+                             "cda": new_cda})
+    assert wrong.status_code == 422 and wrong.json()["codigo"] == "EXEC-E033"
+    sub = httpx.post(f"{gateway.url}/api/v1/execucoes-fiscais/{parent}/peticoes", headers=headers, timeout=30,
+                     json={"referencia": "R-sub", "tipo": "substituicao_cda", "numeroInscricao": old,
+                           "cda": new_cda})
+    assert sub.status_code == 202, sub.text
+    assert settled(gateway, tok, sub.json()["id"], "protocolada")["numeroProcesso"] == number
+    incidental = [f for f in courts.filings("4.06") if f["numeroProcesso"] == number]
+    assert len(incidental) >= 2  # the suspension and the substitution, on the process
