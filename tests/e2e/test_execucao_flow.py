@@ -399,8 +399,8 @@ def test_follow_up_petitions_on_a_filed_execucao(
     body = samples.request(signer[0], "R-inicial-6", n=71, jtr="4.06")
     parent = post(gateway, tok, body).json()["id"]
     early = httpx.post(f"{gateway.url}/api/v1/execucoes-fiscais/{parent}/peticoes", headers=headers, timeout=30,
-                       json={"referencia": "R-cedo", "tipo": "suspensao_parcelamento"})
-    assert early.status_code in (202, 409)
+                       json={"referencia": "R-cedo", "tipo": "extincao_pagamento"})
+    assert early.status_code in (202, 409), early.text
     number = settled(gateway, tok, parent, "protocolada")["numeroProcesso"]
     r = httpx.post(f"{gateway.url}/api/v1/execucoes-fiscais/{parent}/peticoes", headers=headers, timeout=30,
                    json={"referencia": "R-suspensao", "tipo": "suspensao_parcelamento"})

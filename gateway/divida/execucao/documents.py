@@ -267,6 +267,8 @@ class Anexo:
     p7s: bytes | None
     certificado: bytes
     cdas: tuple[Cda, ...]
+    #: a follow-up petition without a CDA of its own: (debtor's CPF/CNPJ, value of the claim, date) of the execução
+    resumo: tuple[str, str, str] | None = None
 
 
 def _stamp(when: dt.datetime) -> str:
@@ -317,7 +319,14 @@ def _documento(parent: etree._Element, a: Anexo, when: dt.datetime) -> None:
     else:
         sig["assinatura"] = "PAdES"  # the signature is inside the PDF
     etree.SubElement(el, f"{_I}assinatura", sig)
-    _divida_ativa(el, a.cdas)
+    if a.cdas or a.resumo is None:
+        _divida_ativa(el, a.cdas)
+    else:  # the execução's debt as a whole (MNI's cda extension names no inscription number)
+        cert = etree.SubElement(etree.SubElement(el, f"{_C}tipoDividaAtiva"), f"{_C}certidao")
+        devedor, valor, dia = a.resumo
+        etree.SubElement(cert, f"{_C}devedorPrincipal", inscricaoMF=devedor)
+        etree.SubElement(cert, f"{_C}valor", valor=valor, dataApuracao=dia, rubrica="PRINCIPAL",
+                         tipoValor="ATUALIZACAO")
 
 
 def build_initial(p: Pedido, destino: Destino, anexos: list[Anexo], when: dt.datetime) -> bytes:

@@ -222,8 +222,9 @@ class ExecucaoService:
             "extincao_pagamento": "Requer a extinção da execução em razão do pagamento do débito (CPC art. 924 II).",
             "substituicao_cda": f"Requer a substituição da CDA {body.numeroInscricao} pela CDA anexa "
                                 "(Lei 6.830/1980 art. 2º §8º)."}[body.tipo]
+        resumo = (parent.devedor or "", parent.valor or "0.00", now.date().isoformat())
         inner = await anyio.to_thread.run_sync(self._render_follow_up, parent.numero_processo, body.tipo, texto,
-                                               new_cda, signed, now)
+                                               new_cda, signed, now, resumo)
         digest = documents.hashlib.sha256(body.model_dump_json().encode()).hexdigest()
         nova = store.Nova(body.referencia, digest, body.tipo, parent_id, parent.jtr, parent.codigo_localidade,
                           parent.devedor, parent.valor, tuple(cdas), tuple(json.loads(parent.partes)), inner, [],
@@ -234,7 +235,7 @@ class ExecucaoService:
         return await self.ver(caller, aceite.id), aceite.created
 
     def _render_follow_up(self, numero: str, tipo: str, texto: str, cda: domain.Cda | None,
-                          signed: Assinatura | None, now: Any) -> bytes:
+                          signed: Assinatura | None, now: Any, resumo: tuple[str, str, str]) -> bytes:
         assert self.signatario is not None
         from fpdf import FPDF
 
@@ -246,7 +247,7 @@ class ExecucaoService:
         data = bytes(pdf.output())
         cert = self.signatario.cert.public_bytes(documents.serialization.Encoding.DER)
         anexos = [Anexo(documents.TIPO_PETICAO, texto[:120], data, self.signatario.sign(data), cert,
-                        (cda,) if cda else ())]
+                        (cda,) if cda else (), resumo)]
         if cda is not None and signed is not None:
             anexos.append(Anexo(documents.TIPO_CDA, f"Certidão de Dívida Ativa {cda.numero_inscricao}",
                                 cda.documento.pdf, signed.p7s, signed.certificado, (cda,)))
