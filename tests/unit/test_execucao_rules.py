@@ -246,3 +246,36 @@ def _pdf_text(pdf: bytes) -> str:
     # fpdf2 writes text as (…) Tj strings; latin-1 encoded
     import re
     return " ".join(m.decode("latin-1") for m in re.findall(rb"\(((?:[^()\\]|\\.)*)\)\s*Tj", data))
+
+
+def test_pades_signed_cda_verified_and_tampering_refused(signer: documents.Signatario, tmp_path: Path) -> None:
+    """A PAdES-signed CDA (signed here by pyHanko with a key of the same kind) is accepted without a detached
+    signature; a byte changed inside the signed range, or anything appended after the signature, is EXEC-E014."""
+    import io
+
+    from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
+    from pyhanko.sign import signers
+
+    create_signatario(str(tmp_path / "k.pem"), str(tmp_path / "c.pem"), "PAdES")
+    pdf_signer = signers.SimpleSigner.load(str(tmp_path / "k.pem"), str(tmp_path / "c.pem"))
+    assert pdf_signer is not None
+    out = io.BytesIO()
+    signers.sign_pdf(IncrementalPdfFileWriter(io.BytesIO(samples.cda_pdf("1", "2", "3"))),
+                     signers.PdfSignatureMetadata(field_name="Assinatura"), signer=pdf_signer, output=out)
+    signed = out.getvalue()
+
+    def check(pdf: bytes) -> object:
+        body = samples.request(signer, "r")
+        body["cdas"][0]["documento"] = {"pdf": base64.b64encode(pdf).decode()}
+        pedido, erros = contract.pedido_of(body, "PGFN")
+        assert pedido is not None and not erros
+        return asyncio.run(Verificador().verificar(pedido.cdas[0], "cdas[0]"))
+
+    ok = check(signed)
+    assert isinstance(ok, Assinatura) and ok.p7s is None and "PAdES" in ok.signatario
+    flipped = bytearray(signed)
+    flipped[20] ^= 0x01  # inside the first byte range the signature covers
+    bad = check(bytes(flipped))
+    assert isinstance(bad, domain.Erro) and bad.codigo == "EXEC-E014"
+    appended = check(signed + b"\n% acrescentado depois da assinatura\n")
+    assert isinstance(appended, domain.Erro) and appended.codigo == "EXEC-E014"

@@ -132,6 +132,10 @@ class Verificador:
             raise _Invalid(f"assinatura PAdES ilegível ({type(exc).__name__}).") from None
         if not (status.intact and status.valid):
             raise _Invalid("a assinatura PAdES não confere com o PDF.")
+        from pyhanko.sign.validation.status import SignatureCoverageLevel
+
+        if status.coverage is not SignatureCoverageLevel.ENTIRE_FILE:
+            raise _Invalid("o PDF foi alterado depois da assinatura PAdES (a assinatura não cobre o arquivo todo).")
         return self._answer(None, status)
 
     def _answer(self, p7s: bytes | None, status: object) -> Assinatura:
