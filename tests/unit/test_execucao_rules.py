@@ -279,3 +279,30 @@ def test_pades_signed_cda_verified_and_tampering_refused(signer: documents.Signa
     assert isinstance(bad, domain.Erro) and bad.codigo == "EXEC-E014"
     appended = check(signed + b"\n% acrescentado depois da assinatura\n")
     assert isinstance(appended, domain.Erro) and appended.codigo == "EXEC-E014"
+
+
+def test_domain_imports_no_io_library() -> None:
+    """The execuções' rules pull in no database, HTTP, PDF, signature or async I/O library (a fresh interpreter)."""
+    import subprocess
+    import sys
+
+    code = ("import sys, gateway.divida.execucao.domain; print(sorted({m.split('.')[0] for m in sys.modules} & "
+            "{'sqlalchemy', 'aiohttp', 'anyio', 'httpx', 'asyncio', 'starlette', 'fastapi', 'psycopg', 'pyhanko', "
+            "'fpdf', 'lxml'}))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True)
+    assert out.stdout.strip() == "[]"
+
+
+def test_localidades_table_covers_a_demo_municipality_per_trf() -> None:
+    """The packaged table has at least one municipality per TRF, each entry's UF matching its IBGE code; a table with
+    a contradicting UF is refused."""
+    trfs = {domain.trf_jtr(loc.uf) for loc in LOCALIDADES.values()}
+    assert trfs == {f"4.0{n}" for n in range(1, 7)}
+    with pytest.raises(ValueError):
+        domain.parse_localidades({"3106200": {"uf": "SP", "codigoLocalidade": "1"}})
+
+
+def test_value_and_claim_sum(signer: documents.Signatario) -> None:
+    """The value of the claim is the sum of the CDAs' updated values (reais, two places)."""
+    pedido, _ = contract.pedido_of(samples.request(signer, "r", cdas=3, valor="1000.10"), "PGFN")
+    assert pedido is not None and pedido.valor == Decimal("3000.30")
