@@ -46,3 +46,38 @@ def test_readme_execucao_example_runs(sandbox: tuple[dict[str, object], Path]) -
     body["referencia"] = "OUTRA"
     refused = httpx.post(str(info["gateway"]) + "/api/v1/execucoes-fiscais", json=body, headers=headers, timeout=60)
     assert refused.status_code == 409 and filing["numeroProcesso"] in refused.json()["mensagem"]
+
+
+def test_sandbox_files_in_every_trf_for_pgf(sandbox: tuple[dict[str, object], Path]) -> None:  # noqa: F811
+    """In the sandbox, PGF (the INSS as creditor) files one execução in each of the six TRFs (the debtor's State
+    decides it) and each is protocolled there with a number of that court."""
+    import time
+
+    from gateway.divida.execucao import samples
+    from gateway.divida.execucao.documents import load_signatario
+
+    info, _work = sandbox
+    data = Path(str(info["data_dir"]))
+    signer = load_signatario(str(data / "procuradoria-key.pem"), str(data / "procuradoria-cert.pem"))
+    cred = next(c for c in info["credentials"] if c["username"] == "pgf-mni")  # type: ignore[attr-defined]
+    assert "execucao-fiscal:ajuizar" in cred["grants"]
+    gw = str(info["gateway"])
+    tok = httpx.post(gw + "/oauth/token", auth=(cred["username"], cred["password"]),
+                     data={"grant_type": "client_credentials"}, timeout=30).json()["access_token"]
+    headers = {"Authorization": f"Bearer {tok}"}
+    ids = {}
+    for n, jtr in enumerate(sorted(samples.MUNICIPIOS), start=500):
+        r = httpx.post(gw + "/api/v1/execucoes-fiscais", headers=headers, timeout=60,
+                       json=samples.request(signer, f"PGF-SANDBOX-{jtr}", n=n, jtr=jtr, procuradoria="PGF"))
+        assert r.status_code == 202, r.text
+        ids[jtr] = r.json()["id"]
+    deadline = time.monotonic() + 60
+    pending = dict(ids)
+    while pending and time.monotonic() < deadline:
+        for jtr, ident in list(pending.items()):
+            got = httpx.get(f"{gw}/api/v1/execucoes-fiscais/{ident}", headers=headers, timeout=30).json()
+            if got["situacao"] == "protocolada":
+                assert got["numeroProcesso"][13:16] == jtr.replace(".", "")
+                del pending[jtr]
+        time.sleep(0.3)
+    assert not pending, pending
