@@ -71,6 +71,9 @@ from gateway.edges import (
     rest,
     rest_consulta,
     rest_obitos,
+    web_console,
+    web_form,
+    web_session,
 )
 from gateway.edges.forwarded import ClientAddressMiddleware, Forwarding
 from gateway.edges.soap_crc import CrcEndpoint
@@ -99,6 +102,7 @@ from gateway.settings import Settings, SettingsError, redact_url
 from gateway.throttle import ClientRateLimit, LoginThrottle, report_forever
 from gateway.tokens import TokenIssuer
 from gateway.web import render as web_render
+from gateway.web.people import PasswordAuthenticator, People
 from gateway.xml.body import BodyBudget
 
 log = logging.getLogger("gateway")
@@ -144,6 +148,8 @@ class Gateway:
     _execucao_tasks: list[asyncio.Task[None]] = field(default_factory=list)
     _execucao_task: asyncio.Task[None] | None = None
     _execucao_stop: asyncio.Event | None = None
+    # issue 16 (h16): the people of the web form and the console, their sessions and drafts
+    people: People | None = None
     started: bool = field(default=False)
     _intimacoes_tasks: list[asyncio.Task[None]] = field(default_factory=list)
     _intimacoes_stop: asyncio.Event | None = None
@@ -455,6 +461,9 @@ def build(settings: Settings, clock: Clock | None = None, relay_wanted: bool | N
         intimacoes=intimacoes, intimacao_callbacks=intimacao_callbacks, collector=collector,
         callback_pusher=callback_pusher, execucoes=execucoes, execucao_sender=execucao_sender,
         execucao_callbacks=execucao_callbacks,
+        # issue 16 (h16): people of the web form and the console (changes through the committer, audited)
+        people=People(committer.run_sync, reader, clock, secret, kdf_n=settings.password_kdf_n,
+                      idle_s=settings.web_session_idle_s),
     )
 
 
@@ -508,13 +517,10 @@ def create_app(settings: Settings, clock: Clock | None = None, gateway: Gateway 
         try:
             yield
         finally:
-            await gw.obitos.drain()
-            await gw.stop_execucoes()
-            await gw.stop_intimacoes()
-            await gw.stop_probes()
-            await gw.stop_relay()
-            await gw.stop_divida()
-            await gw.stop_reports()
+            # The background workers are independent and each stop is bounded (10–30 s): stopping them together
+            # bounds a shutdown (Ctrl+C, SIGTERM) by the slowest one instead of their sum.
+            await asyncio.gather(gw.obitos.drain(), gw.stop_execucoes(), gw.stop_intimacoes(), gw.stop_probes(),
+                                 gw.stop_relay(), gw.stop_divida(), gw.stop_reports())
             gw.stop()
 
     app = FastAPI(
@@ -568,6 +574,13 @@ def create_app(settings: Settings, clock: Clock | None = None, gateway: Gateway 
         intimacoes_api.install(app, gw.intimacoes, gw.intimacao_callbacks)
     if gw.execucoes is not None:
         execucao_api.install(app, gw.execucoes, gw.settings.mni_limits)
+    # issue 16 (h16): the web form (/web/) and the operators' console (/console/), one session for both
+    assert gw.people is not None
+    pages = web_session.Pages(gw.people, settings.web_cookie_secure, gw.forwarding)
+    web_form.install(app, web_form.WebForm(pages, PasswordAuthenticator(gw.people, gw.throttle), gw.infodip,
+                                           gw.consulta, gw.reader_engine, gw.metrics))
+    web_console.install(app, web_console.Console(pages, gw.delivery, gw.consulta, gw.reader_engine, gw.clock,
+                                                 ZoneInfo(settings.timezone), lambda: gw.hub))
     app.add_middleware(ClientCertificateMiddleware, forwarding=gw.forwarding)
     app.add_middleware(ClientAddressMiddleware, forwarding=gw.forwarding)
     app.add_middleware(AdmissionMiddleware, admission=gw.admission)  # intake sheds load beyond its bound
@@ -649,6 +662,15 @@ class Console:
                             self.settings.password_kdf_n, tribunal_credential_store(self.settings),
                             Actor.os_user())
 
+    @cached_property
+    def people(self) -> People:
+        """The people of the web form and the console (``gateway user …``): changes in transactions of their own,
+        audited on a chain of this command (issue 16)."""
+        signer = _signer(self.settings) if self.settings.signing_key_path else None
+        secret = self.settings.secret_key.encode() if self.settings.secret_key else secrets.token_bytes(32)
+        return People(Transactions(self.writer, self.clock, signer), self.reader, self.clock, secret,
+                      kdf_n=self.settings.password_kdf_n, idle_s=self.settings.web_session_idle_s)
+
     def check_keys(self) -> None:
         """Refuse, before serving, a key that cannot read the stored MNI credentials (when the hub is configured).
         Errors: KeyMismatch (GATEWAY-E060)."""
@@ -717,6 +739,9 @@ class Console:
         admin = self.__dict__.pop("admin", None)
         if isinstance(admin, AdminService) and isinstance(admin.run, Transactions):
             admin.run.close()
+        people = self.__dict__.pop("people", None)
+        if isinstance(people, People) and isinstance(people.run, Transactions):
+            people.run.close()
         history = self.__dict__.pop("history", None)
         if isinstance(history, HistoryImport):
             history.run.close()

@@ -246,6 +246,14 @@ CATALOGUE: dict[str, str] = {
     "EXEC-E040": "Filtro, cursor ou limite da listagem inválido.",
     "EXEC-E090": "A petição gerada não é válida no esquema MNI 2.2.2 (erro interno do gateway).",
     "EXEC-E091": "Chave de assinatura das petições da procuradoria não configurada.",
+    # The web form and the operators' console (issue 16, gateway/web/people.py, gateway/edges/web_*.py)
+    "WEB-E001": "CPF ou senha inválidos.",
+    "WEB-E002": "Sessão ausente ou expirada por inatividade: entre novamente.",
+    "WEB-E003": "Formulário expirado ou sem token CSRF válido: recarregue a página e envie de novo.",
+    "WEB-E004": "Seu papel não dá acesso a esta página.",
+    "WEB-E005": "Rascunho não encontrado.",
+    "WEB-E006": "Tipo de comunicação que o órgão não pode enviar.",
+    "WEB-E007": "Muitas tentativas de entrada malsucedidas: aguarde e tente novamente.",
 }
 
 

@@ -25,12 +25,13 @@ from zoneinfo import ZoneInfo
 import httpx
 
 from gateway import server
-from gateway.admin import AdminService
+from gateway.admin import Actor, AdminService
 from gateway.audit import create_signing_key
 from gateway.bootstrap import console, create_app
 from gateway.clock import SystemClock
 from gateway.demo_grants import seed_sandbox
 from gateway.hub.demo import configure, describe
+from gateway.identifiers import cpf_check_digits
 from gateway.infodip.domain import Kind
 from gateway.infodip.samples import REFERENCE_XPATH, SAMPLE_USERNAME, render_sample
 from gateway.infodip.webhooks import sandbox_subscription
@@ -38,6 +39,7 @@ from gateway.obitos import synthetic
 from gateway.organs import OrganType
 from gateway.settings import Settings
 from gateway.simulators import START_TIMEOUT_S, MockProcess, SimulatorError, start_mock
+from gateway.web.people import People
 
 
 @dataclass(frozen=True)
@@ -229,6 +231,7 @@ def prepare(data_dir: Path, port: int, host: str = "127.0.0.1", kdf_n: int | Non
         if demos:
             configure(con.admin, demos, Path(settings.mni_registry_path))
         feed = _cnj_consumes_the_feed(con.admin, partners.get("cnj"))
+        web_people = seed_web_people(con.people, data_dir / "web-people.json")  # issue 16: demo persons
     write_private(data_dir / "credentials.json", json.dumps(passwords, indent=2).encode())
     write_private(own_config, cli_config(settings, fixed))
 
@@ -251,6 +254,9 @@ def prepare(data_dir: Path, port: int, host: str = "127.0.0.1", kdf_n: int | Non
         "credentials": credentials,
         "samples": {"infodip": samples, "obitos": samples_obitos, "execucao_fiscal": samples_execucao},
         "admin_token": admin_token,
+        # issue 16: the web form and the console, and who may sign in to them (CPF + password)
+        "web": {"form": f"http://{host}:{port}/web/", "console": f"http://{host}:{port}/console/",
+                "people": web_people},
         "settings": {"ignored": ignored, "relay": "ativo" if settings.relay_enabled else "desativado"},
     }
     mocks = _describe_mocks(partners, demos, settings)
@@ -270,6 +276,42 @@ def prepare(data_dir: Path, port: int, host: str = "127.0.0.1", kdf_n: int | Non
         info["demo"] = demo
     make_private(data_dir)  # the registry, keys and database other modules wrote: 0600 as well
     return settings, info
+
+
+# -- issue 16 (h16): demo persons of the web form and the console ---------------------------------------------------
+
+#: (organ, name, role): one remetente per demo organ that may send a kind, and one operador (the CNJ's)
+DEMO_PEOPLE = (("TJRJ", "Helena Prado Tavares", "remetente"), ("TJRJ-1VFP", "Carlos Menezes Rocha", "remetente"),
+               ("TJRJ-VEP", "Juliana Freitas Lobo", "remetente"), ("TJRJ-PRES", "Marcos Aurélio Pinto", "remetente"),
+               ("RCPN-097543", "Sônia Regina Dutra", "remetente"), ("CRC", "Paulo Henrique Vaz", "remetente"),
+               ("CNJ", "Renata Operadora Campos", "operador"))
+
+
+def demo_cpf(index: int) -> str:
+    """A valid, synthetic CPF for the sandbox's *index*-th demo person (check digits computed)."""
+    base = f"{900000000 + index * 1111:09d}"
+    return base + cpf_check_digits(base)
+
+
+def seed_web_people(people: People, path: Path) -> list[dict[str, object]]:
+    """Create (or reset to their stored password) the demo persons of :data:`DEMO_PEOPLE`, the first remetente an
+    administrator of their organ's people; their passwords kept in *path* (0600) across restarts. Returns the info
+    file's ``web.people``."""
+    stored: dict[str, str] = _load_or_create(path, dict)
+    actor = Actor("sandbox", "cli")
+    out: list[dict[str, object]] = []
+    for i, (organ, name, role) in enumerate(DEMO_PEOPLE):
+        cpf = demo_cpf(i + 1)
+        password = stored.setdefault(cpf, "Demo-" + secrets.token_urlsafe(12))
+        if people.find(cpf) is None:
+            people.create(cpf, name, f"pessoa{i + 1}@sandbox.jus.br", organ, role, admin=i == 1, password=password,
+                          actor=actor)
+        else:
+            people.reset(cpf, password, actor=actor)
+        out.append({"cpf": cpf, "nome": name, "orgao": organ, "papel": role, "administrador": i == 1,
+                    "senha": password})
+    write_private(path, json.dumps(stored, indent=2).encode())
+    return out
 
 
 def _cnj_consumes_the_feed(admin: AdminService, cnj: str | None) -> dict[str, str] | None:
@@ -476,6 +518,13 @@ def _print_banner(info: dict[str, Any], info_path: Path) -> None:
     out.write(f"  {'usuário':<22} {'senha':<18} {'órgão':<12} tipo\n")
     for c in info["credentials"]:
         out.write(f"  {c['username']:<22} {c['password']:<18} {c['organ']:<12} {c['organ_type']}\n")
+    web = info.get("web")  # issue 16: the web form and the console, and their demo persons
+    if web:
+        out.write(f"\n  Formulário web: {web['form']}   Console de operação: {web['console']}\n")
+        out.write(f"  {'CPF (login)':<13} {'senha':<22} {'órgão':<12} papel\n")
+        for p in web["people"]:
+            out.write(f"  {p['cpf']:<13} {p['senha']:<22} {p['orgao']:<12} {p['papel']}"
+                      f"{' (administrador)' if p['administrador'] else ''}\n")
     out.write("\n  Exemplos prontos para envio (um por tipo): "
               f"{info['data_dir']}/samples/I.xml … IX.xml\n  Ctrl+C encerra.\n\n")
     out.flush()

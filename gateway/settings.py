@@ -302,6 +302,14 @@ class Settings(BaseSettings):
     execucao_timeout_s: float = Field(60.0, gt=0)
     # --- end of issue 12 (h12a)'s block ---
 
+    # --- Issue 16 (h16): the web form and the operators' console (gateway/web/people.py, gateway/edges/web_*.py) ---
+    # A web session ends after web_session_idle_s without a request (the injected clock); its cookie is Secure when
+    # web_cookie_secure is true, or — left unset — when the request reached the gateway over HTTPS (a trusted
+    # proxy's X-Forwarded-Proto included), so the sandbox's plain HTTP on 127.0.0.1 still signs in.
+    web_session_idle_s: float = Field(1800.0, gt=0)
+    web_cookie_secure: bool | None = None
+    # --- end of issue 16 (h16)'s block ---
+
     # --- Fields added by issue 10's other parts (credentials and keys; deployment): one block each, below. ---
 
     _sources: dict[str, str] = PrivateAttr(default_factory=dict)

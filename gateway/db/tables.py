@@ -571,3 +571,52 @@ execucao_eventos = Table(
     Column("last_error", Text, nullable=True),
     Index("ix_execucao_eventos_due", "delivered_at", "next_attempt_at"),
 )
+
+
+# -- issue 16 (h16): people of the web form and the operators' console -----------------------------------------
+
+#: A natural person who signs in to the web pages (``/web/``, ``/console/``) acting for an organ: ``remetente`` (an
+#: organ's staff, the form) or ``operador`` (the stores' and the gateway's operators, the console); ``admin`` marks
+#: the organ's own administrator of people. The password hash follows the credentials' scheme (scrypt).
+web_people = Table(
+    "web_people",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("cpf", String(11), nullable=False, unique=True),
+    Column("name", String(200), nullable=False),
+    Column("email", String(200), nullable=False),
+    Column("organ_id", Integer, ForeignKey("organs.id"), nullable=False),
+    Column("role", String(20), nullable=False),
+    Column("admin", Boolean, nullable=False, default=False),
+    Column("password_hash", String(200), nullable=False),
+    Column("active", Boolean, nullable=False, default=True),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+)
+
+#: Server-side sessions: the SHA-256 of the cookie's random token (never the token), its person, the CSRF secret,
+#: and the last time it was used (idle expiry by the injected clock).
+web_sessions = Table(
+    "web_sessions",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("person_id", Integer, ForeignKey("web_people.id"), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("last_seen_at", DateTime(timezone=True), nullable=False),
+    Column("ended_at", DateTime(timezone=True), nullable=True),
+    Index("ix_web_sessions_person", "person_id"),
+)
+
+#: Drafts of the form: the fields typed so far (JSON), per person; ``protocol`` set for a retificação's draft.
+web_drafts = Table(
+    "web_drafts",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("person_id", Integer, ForeignKey("web_people.id"), nullable=False),
+    Column("kind", String(4), nullable=False),
+    Column("protocol", String(21), nullable=True),
+    Column("fields", Text, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+    Index("ix_web_drafts_person", "person_id"),
+)

@@ -3,13 +3,13 @@ outbox state (``execucoes``), each CDA filed at most once (``execucao_cdas``) an
 (``execucao_eventos``); ``gateway/divida/execucao/``.
 
 Revision ID: 0013_execucoes
-Revises: 0012_intimacoes (the lead re-chains at merge)
+Revises: 0015_web (main already had 0015_web on 0012_intimacoes when h12a merged main; re-chain as needed)
 """
 import sqlalchemy as sa
 from alembic import op
 
 revision = "0013_execucoes"
-down_revision = "0012_intimacoes"
+down_revision = "0015_web"
 branch_labels = None
 depends_on = None
 
