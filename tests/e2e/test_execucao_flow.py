@@ -358,7 +358,9 @@ def test_sigkill_during_filing_leaves_at_most_one_process_per_cda(
     per CDA, and each protocolled filing's number is the one the court created for its debtor."""
     tok = token(gateway)
     url = courts.url("4.05")
-    httpx.post(url + "/_mock/faults", json={"latency_after_ms": 1500}, timeout=10).raise_for_status()
+    # the court acts, then answers after 3 s: past the gateway's 2 s timeout, so whatever the machine's load delays,
+    # the petitions in flight when the gateway dies have no answer recorded
+    httpx.post(url + "/_mock/faults", json={"latency_after_ms": 3000}, timeout=10).raise_for_status()
     ids = {}
     for n in range(60, 70):
         body = samples.request(signer[0], f"R-kill-{n}", n=n, jtr="4.05")
