@@ -341,6 +341,16 @@ def divida(ctx: Context) -> dict[str, Any]:
 
 SECTIONS.append(Section("divida", "dívida API (PGFN+PGF at 50 ms): added p50 at C=1 vs. the slower partner (< 10 ms), "
                                   "throughput vs. the FastAPI+aiohttp fan-out floor (>= 0.5)", divida))
+def execucao(ctx: Context) -> dict[str, Any]:
+    """Execuções fiscais filed through the hub (bench/execucao.py)."""
+    from bench.execucao import execucao as run_execucao
+
+    return run_execucao(ctx)
+
+
+SECTIONS.append(Section("execucao", "execuções fiscais: N CDAs (--cdas, default 1000) filed at a TRF simulator with "
+                                    "200 ms latency and 10 % errors: time to all protocolled, exactly once, peak RSS",
+                        execucao))
 SECTIONS.append(Section("flood", "hostile bodies (16 MB element floods with wrong and valid passwords, gzip, a "
                                  "text node, a gzip bomb): time to refuse and peak RSS growth vs. 1 s / 64 MB", flood))
 
@@ -441,6 +451,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--concurrency", default="16,64,128", help="closed-loop concurrencies, comma-separated")
     p.add_argument("--distinct-persons", action="store_true",
                    help="intake: a distinct valid CPF per request (default: the same person, i.e. duplicates)")
+    p.add_argument("--cdas", type=int, default=1000, help="execucao: CDAs to file (one per request)")
     p.add_argument("--rates", default="200,400,600,800,1000",
                    help="delivery: offered rates (req/s), comma-separated, tried in order up to the first that fails")
     p.add_argument("--rate-duration", type=float, default=60.0, help="delivery: sustained seconds per rate")

@@ -54,6 +54,10 @@ from gateway.db.engine import is_sqlite, make_engine, normalise_url, sqlite_path
 from gateway.delivery import DeliveryService
 from gateway.divida.access import DividaAccess
 from gateway.divida.build import build_divida
+from gateway.divida.execucao.build import build_execucao
+from gateway.divida.execucao.callbacks import CallbackPusher as ExecucaoCallbacks
+from gateway.divida.execucao.service import ExecucaoService
+from gateway.divida.execucao.service import Sender as ExecucaoSender
 from gateway.divida.intimacoes.callbacks import CallbackPusher, Callbacks
 from gateway.divida.intimacoes.collector import Collector, parse_tribunais
 from gateway.divida.intimacoes.service import IntimacoesService
@@ -62,6 +66,7 @@ from gateway.edges import (
     certidoes_api,
     divida_api,
     estatisticas_api,
+    execucao_api,
     feed_api,
     intimacoes_api,
     oauth,
@@ -142,6 +147,12 @@ class Gateway:
     intimacao_callbacks: Callbacks | None = None
     collector: Collector | None = None
     callback_pusher: CallbackPusher | None = None
+    execucoes: ExecucaoService | None = None  # issue 12 points 1–6 (h12a)
+    execucao_sender: ExecucaoSender | None = None
+    execucao_callbacks: ExecucaoCallbacks | None = None
+    _execucao_tasks: list[asyncio.Task[None]] = field(default_factory=list)
+    _execucao_task: asyncio.Task[None] | None = None
+    _execucao_stop: asyncio.Event | None = None
     # issue 16 (h16): the people of the web form and the console, their sessions and drafts
     people: People | None = None
     estatisticas: EstatisticasService | None = None  # issue 15: public statistics
@@ -281,6 +292,30 @@ class Gateway:
         if self.callback_pusher is not None:
             self._intimacoes_tasks.append(loop.create_task(self.callback_pusher.run_forever(self._intimacoes_stop)))
 
+    def start_execucoes(self) -> None:
+        """Start the execuções fiscais' sender (issue 12) as a task of the running loop, where the relay runs
+        (``GATEWAY_RELAY_ENABLED``) and the hub is configured."""
+        if self.execucao_sender is None or self._execucao_stop is not None or not self.settings.relay_enabled:
+            return
+        self._execucao_stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        self._execucao_task = loop.create_task(self.execucao_sender.run_forever(self._execucao_stop))
+        if self.execucao_callbacks is not None:
+            self._execucao_tasks.append(loop.create_task(self.execucao_callbacks.run_forever(self._execucao_stop)))
+
+    async def stop_execucoes(self) -> None:
+        """Stop the sender (10 s to record what it is sending; what it could not record expires indeterminada)."""
+        if self._execucao_stop is None or self._execucao_task is None:
+            return
+        self._execucao_stop.set()
+        for task in [self._execucao_task, *self._execucao_tasks]:
+            try:
+                await asyncio.wait_for(task, timeout=10)
+            except TimeoutError:
+                task.cancel()
+        self._execucao_tasks.clear()
+        self._execucao_stop = self._execucao_task = None
+
     async def stop_intimacoes(self) -> None:
         """Stop the collector and the callbacks' pusher (each given 10 s to finish what it is doing)."""
         if self._intimacoes_stop is None:
@@ -402,11 +437,16 @@ def build(settings: Settings, clock: Clock | None = None, relay_wanted: bool | N
                   AiohttpTribunalClient(settings.mni_timeout_s), settings.mni_limits,
                   timedelta(hours=settings.mni_filing_ttl_hours), monitor=TribunalMonitor(clock, metrics))
     intimacoes = intimacao_callbacks = collector = callback_pusher = None
+    execucoes = execucao_sender = execucao_callbacks = None
     if hub is not None:  # the intimations brought back to the procuradorias (issue 12 point 7), through the hub
         intimacoes = IntimacoesService(hub, committer, reader, clock, ZoneInfo(settings.timezone),
                                        settings.intimacoes_timeout_s)
-        # HOOK(issue 12 point 4, h12a): the lead wires the filings' resolve_from_evidence here, e.g.
-        # intimacoes.evidence_hook = <execuções fiscais service>.resolve_from_evidence
+        # issue 12 point 4 (h12a): an intimation proving an indeterminada filing protocolled resolves it
+        execucoes, execucao_sender = build_execucao(settings, hub, committer, reader, clock)
+        intimacoes.evidence_hook = execucoes.resolve_from_evidence
+        execucao_callbacks = ExecucaoCallbacks(
+            reader, committer, clock, timeout_s=settings.feed_webhook_timeout_s, poll_s=settings.feed_webhook_poll_s,
+            base_backoff_s=settings.feed_webhook_base_backoff_s, max_backoff_s=settings.feed_webhook_max_backoff_s)
         intimacao_callbacks = Callbacks(intimacoes, committer)
         callback_pusher = CallbackPusher(intimacoes, PushPolicy(
             batch=settings.feed_webhook_batch, timeout_s=settings.feed_webhook_timeout_s,
@@ -431,7 +471,8 @@ def build(settings: Settings, clock: Clock | None = None, relay_wanted: bool | N
         forwarding=Forwarding(settings.public_url, settings.trusted_networks),
         feed=feed, webhooks=webhooks, pusher=pusher, outcomes=outcomes,
         intimacoes=intimacoes, intimacao_callbacks=intimacao_callbacks, collector=collector,
-        callback_pusher=callback_pusher,
+        callback_pusher=callback_pusher, execucoes=execucoes, execucao_sender=execucao_sender,
+        execucao_callbacks=execucao_callbacks,
         # issue 16 (h16): people of the web form and the console (changes through the committer, audited)
         people=People(committer.run_sync, reader, clock, secret, kdf_n=settings.password_kdf_n,
                       idle_s=settings.web_session_idle_s),
@@ -487,13 +528,14 @@ def create_app(settings: Settings, clock: Clock | None = None, gateway: Gateway 
         gw.start_reports()
         gw.start_probes()
         gw.start_intimacoes()
+        gw.start_execucoes()
         try:
             yield
         finally:
             # The background workers are independent and each stop is bounded (10–30 s): stopping them together
             # bounds a shutdown (Ctrl+C, SIGTERM) by the slowest one instead of their sum.
-            await asyncio.gather(gw.obitos.drain(), gw.stop_intimacoes(), gw.stop_probes(), gw.stop_relay(),
-                                 gw.stop_divida(), gw.stop_reports())
+            await asyncio.gather(gw.obitos.drain(), gw.stop_execucoes(), gw.stop_intimacoes(), gw.stop_probes(),
+                                 gw.stop_relay(), gw.stop_divida(), gw.stop_reports())
             gw.stop()
 
     app = FastAPI(
@@ -549,6 +591,8 @@ def create_app(settings: Settings, clock: Clock | None = None, gateway: Gateway 
         certidoes_api.install(app, gw.certidoes)
     if gw.intimacoes is not None and gw.intimacao_callbacks is not None:
         intimacoes_api.install(app, gw.intimacoes, gw.intimacao_callbacks)
+    if gw.execucoes is not None:
+        execucao_api.install(app, gw.execucoes, gw.settings.mni_limits)
     # issue 16 (h16): the web form (/web/) and the operators' console (/console/), one session for both
     assert gw.people is not None
     pages = web_session.Pages(gw.people, settings.web_cookie_secure, gw.forwarding)

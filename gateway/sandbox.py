@@ -109,6 +109,30 @@ def _obitos_samples(samples_dir: Path, today: date, passwords: dict[str, str]) -
             "password": passwords[user]}
 
 
+def _procuradoria_key(data_dir: Path) -> dict[str, str]:
+    """The key and self-signed certificate the sandbox's procuradorias sign petitions (and its sample CDAs) with
+    (issue 12; real deployments use the procurador's ICP-Brasil certificate): created once in *data_dir*."""
+    from gateway.divida.execucao.documents import create_signatario
+
+    key, cert = data_dir / "procuradoria-key.pem", data_dir / "procuradoria-cert.pem"
+    if not (key.exists() and cert.exists()):
+        create_signatario(str(key), str(cert), "Procuradoria (sandbox do gateway)")
+    return {"execucao_chave_path": str(key), "execucao_certificado_path": str(cert)}
+
+
+def _execucao_sample(samples_dir: Path, fixed: dict[str, Any], passwords: dict[str, str]) -> dict[str, str]:
+    """``samples.execucao_fiscal``: a ready JSON request of PGFN (one CDA of a debtor in Belo Horizonte → TRF6, its
+    document signed) with a reference to change for each new filing, and the credential to take a token with."""
+    from gateway.divida.execucao import samples as execucao_samples
+    from gateway.divida.execucao.documents import load_signatario
+
+    signer = load_signatario(fixed["execucao_chave_path"], fixed["execucao_certificado_path"])
+    body = execucao_samples.request(signer, "SANDBOX-EXEMPLO-1", n=1, jtr="4.06")
+    write_private(samples_dir / "execucao_fiscal.json", json.dumps(body, indent=2, ensure_ascii=False).encode())
+    return {"path": "samples/execucao_fiscal.json", "username": "pgfn-mni", "password": passwords["pgfn-mni"],
+            "reference_json_pointer": "/referencia"}
+
+
 def write_private(path: Path, data: bytes) -> None:
     """Write *data* to *path*, created (or set) 0600 before a byte is written."""
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
@@ -145,7 +169,8 @@ def _load_or_create(path: Path, make: Any) -> Any:
 #: environment itself, its host and port, from its options). Every other GATEWAY_* setting is honoured.
 FIXED = ("environment", "database_url", "host", "port", "secret_key", "signing_key_path", "admin_token",
          "mni_registry_path", "mni_credentials_key", "tse_url", "cnj_url", "pgfn_url", "pgfn_token_url",
-         "pgfn_client_id", "pgfn_client_secret", "pgf_url", "pgf_api_key", "crash_at")
+         "pgfn_client_id", "pgfn_client_secret", "pgf_url", "pgf_api_key", "crash_at",
+         "execucao_chave_path", "execucao_certificado_path")
 #: The sandbox's own defaults where they differ from production's: recovery shown within seconds, text logs.
 SANDBOX_DEFAULTS = {"relay_max_backoff_s": 10.0, "breaker_cooldown_s": 5.0, "log_format": "text",
                     "intimacoes_intervalo_s": 5.0}  # intimations collected within seconds
@@ -200,6 +225,7 @@ def prepare(data_dir: Path, port: int, host: str = "127.0.0.1", kdf_n: int | Non
         "environment": "sandbox", "database_url": f"sqlite:///{data_dir / 'gateway.db'}", "host": host,
         "port": port, "secret_key": secrets_["secret"], "signing_key_path": str(key_path),
         "admin_token": admin_token, "mni_credentials_key": "", "crash_at": "",
+        **_procuradoria_key(data_dir),
         "tse_url": partners.get("tse", ""), "cnj_url": partners.get("cnj", ""),
         "mni_registry_path": str(data_dir / "mni-registry.json") if any(
             k.startswith("tribunal-") for k in partners) else "",
@@ -237,12 +263,13 @@ def prepare(data_dir: Path, port: int, host: str = "127.0.0.1", kdf_n: int | Non
         samples[kind.value] = {"path": f"samples/{kind.value}.xml", "username": user, "password": passwords[user],
                                "operation": "enviarComunicacao", "reference_xpath": REFERENCE_XPATH}
     samples_obitos = _obitos_samples(samples_dir, today, passwords)
+    samples_execucao = _execucao_sample(samples_dir, fixed, passwords)
     info: dict[str, Any] = {
         "gateway": f"http://{host}:{port}",
         "data_dir": str(data_dir),
         "config_file": str(own_config),
         "credentials": credentials,
-        "samples": {"infodip": samples, "obitos": samples_obitos},
+        "samples": {"infodip": samples, "obitos": samples_obitos, "execucao_fiscal": samples_execucao},
         "admin_token": admin_token,
         # issue 16: the web form and the console, and who may sign in to them (CPF + password)
         "web": {"form": f"http://{host}:{port}/web/", "console": f"http://{host}:{port}/console/",
@@ -394,9 +421,23 @@ async def _wait_until_answering(url: str, timeout: float, path: str = "/readyz")
             await asyncio.sleep(0.05)
 
 
+#: The simulator process serving the other regional federal courts, each under its own prefix (``/trfN``).
+FEDERAL = "tribunais-federais"
 #: The simulators the sandbox runs: (module, name, extra arguments), on --port+1, +2, … in this order.
 SIMULATORS = (("tse", "tse", ()), ("cnj", "cnj", ()), ("tribunal", "tribunal-8.19", ("--profile", "pje-tjrj")),
-              ("tribunal", "tribunal-4.04", ("--profile", "eproc-trf4")), ("pgfn", "pgfn", ()), ("pgf", "pgf", ()))
+              ("tribunal", "tribunal-4.04", ("--profile", "eproc-trf4")), ("pgfn", "pgfn", ()), ("pgf", "pgf", ()),
+              ("tribunal", FEDERAL, ("--profile", "federal")))  # TRF1, TRF2, TRF3, TRF5, TRF6 (issue 12)
+
+
+def expand_federal(partners: dict[str, str]) -> dict[str, str]:
+    """*partners* with the federal simulator's process replaced by one entry per court it serves
+    (``tribunal-4.01`` → ``{url}/trf1``…), as its ``GET /`` lists them."""
+    out = dict(partners)
+    base = out.pop(FEDERAL, None)
+    if base:
+        courts = httpx.get(base + "/", timeout=30).json()["tribunais"]
+        out.update({f"tribunal-{jtr}": url for jtr, url in courts.items()})
+    return out
 
 
 def _port_or_any(host: str, port: int) -> int:
@@ -425,7 +466,7 @@ def run(port: int = 8080, info_path: Path = Path("sandbox-info.json"), data_dir:
         for offset, (module, name, args) in enumerate(SIMULATORS, start=1):
             wanted = _port_or_any(host, port + offset) if fixed and port + offset < 65536 else 0
             mocks.append(start_mock(module, host, wanted, timeout=start_timeout, args=args, name=name))
-        partners = {m.name: m.url for m in mocks}
+        partners = expand_federal({m.name: m.url for m in mocks})
         debts = {name: httpx.get(partners[name] + "/_mock/demo", timeout=30).json() for name in ("pgfn", "pgf")}
         return _serve(sock, port, host, info_path, data_dir, partners, debts, start_timeout, config_file)
     finally:

@@ -286,6 +286,22 @@ class Settings(BaseSettings):
     intimacoes_backoff_max_s: float = Field(600.0, gt=0)
     # --- end of issue 12 (h12b)'s block ---
 
+    # --- Issue 12 (h12a): execuções fiscais filed through the MNI hub (gateway/divida/execucao) ---
+    # The procuradoria's key and certificate signing the petitions (PEM; the sandbox generates them; in production
+    # the procurador's ICP-Brasil certificate); the CDA signatures' trusted roots (PEM bundle; empty: integrity only);
+    # the table IBGE → codigoLocalidade (JSON; empty: the packaged demo table); the Res. CNJ 547/2024 checks per
+    # creditor (JSON {"PGF": {"protesto": "sinalizar"}}; default: every check refuses); the sender's batch, calls at
+    # once and the timeout of each court call (seconds).
+    execucao_chave_path: str = ""
+    execucao_certificado_path: str = ""
+    execucao_cda_raizes: str = ""
+    execucao_localidades_path: str = ""
+    execucao_regras: str = ""
+    execucao_lote: int = Field(50, ge=1, le=1000)
+    execucao_concorrencia: int = Field(20, ge=1, le=500)
+    execucao_timeout_s: float = Field(60.0, gt=0)
+    # --- end of issue 12 (h12a)'s block ---
+
     # --- Issue 16 (h16): the web form and the operators' console (gateway/web/people.py, gateway/edges/web_*.py) ---
     # A web session ends after web_session_idle_s without a request (the injected clock); its cookie is Secure when
     # web_cookie_secure is true, or — left unset — when the request reached the gateway over HTTPS (a trusted
@@ -441,6 +457,17 @@ class Settings(BaseSettings):
             parse_tribunais(value)
         except ValueError as exc:  # json.JSONDecodeError is a ValueError
             raise ValueError(f'use JSON {{"ORGAO": ["J.TR" ou "J.TR/instancia"]}} ({exc})') from None
+        return value
+
+    @field_validator("execucao_regras")
+    @classmethod
+    def _execucao_regras(cls, value: str) -> str:
+        from gateway.divida.execucao.domain import parse_regras
+
+        try:
+            parse_regras(value)
+        except (ValueError, TypeError) as exc:
+            raise ValueError(f'use JSON {{"PGFN": {{"protesto": "recusar"|"sinalizar"}}}} ({exc})') from None
         return value
 
     @field_validator("trusted_proxies")

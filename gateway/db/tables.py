@@ -505,6 +505,76 @@ intimacao_callbacks = Table(
     Column("updated_at", DateTime(timezone=True), nullable=False),
 )
 
+
+# -- execuções fiscais filed through the MNI hub (issue 12, points 1–6: gateway/divida/execucao/) -------------------
+
+#: One filing (the initial petition of an execução fiscal, or a follow-up petition on it) and its outbox state: the
+#: MNI body rendered once (``request_xml``, sent verbatim), the court's outcome, the resolution of an unknown one.
+execucoes = Table(
+    "execucoes",
+    metadata,
+    Column("seq", Integer, primary_key=True, autoincrement=True),
+    Column("id", String(32), nullable=False, unique=True),
+    Column("organ_id", Integer, ForeignKey("organs.id"), nullable=False),
+    Column("referencia", String(120), nullable=False),
+    Column("digest", String(64), nullable=False),
+    Column("tipo", String(30), nullable=False),  # inicial | suspensao_parcelamento | extincao_pagamento | …
+    Column("parent_id", String(32), nullable=True),  # the execução a follow-up petition is filed on
+    Column("jtr", String(5), nullable=False),
+    Column("codigo_localidade", String(20), nullable=True),
+    Column("devedor", String(14), nullable=True),
+    Column("valor", String(30), nullable=True),
+    Column("cdas", Text, nullable=False),  # JSON list of inscription numbers
+    Column("partes", Text, nullable=False),  # JSON list of the polo passivo's CPF/CNPJ (evidence matching)
+    Column("state", String(15), nullable=False),
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("next_attempt_at", DateTime(timezone=True), nullable=False),
+    Column("lease_owner", String(64), nullable=True),
+    Column("lease_until", DateTime(timezone=True), nullable=True),
+    Column("request_xml", LargeBinary, nullable=False),
+    Column("numero_processo", String(20), nullable=True),
+    Column("protocolo", String(60), nullable=True),
+    Column("data_protocolo", String(14), nullable=True),
+    Column("recibo", LargeBinary, nullable=True),
+    Column("motivo", Text, nullable=True),
+    Column("resolucao", Text, nullable=True),  # JSON: who resolved an indeterminada filing, how, why
+    Column("sinalizacoes", Text, nullable=False),  # JSON list of {codigo, campo, mensagem}
+    Column("callback_url", String(500), nullable=True),
+    Column("callback_secret", String(100), nullable=True),  # HMAC key of its status callbacks (answered once)
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+    UniqueConstraint("organ_id", "referencia", name="uq_execucoes_referencia"),
+    Index("ix_execucoes_due", "state", "next_attempt_at"),
+    Index("ix_execucoes_organ_seq", "organ_id", "seq"),
+)
+
+#: A CDA filed at most once per procuradoria (LEF; issue 12 point 2): the execução it went to. Released when the
+#: court refuses that filing.
+execucao_cdas = Table(
+    "execucao_cdas",
+    metadata,
+    Column("organ_id", Integer, ForeignKey("organs.id"), primary_key=True),
+    Column("numero_inscricao", String(20), primary_key=True),
+    Column("execucao_id", String(32), nullable=False),
+)
+
+#: Status changes to notify to each filing's callback URL (DESIGN.md callbacks): pending until a 2xx.
+execucao_eventos = Table(
+    "execucao_eventos",
+    metadata,
+    Column("seq", Integer, primary_key=True, autoincrement=True),
+    Column("id", String(32), nullable=False, unique=True),
+    Column("execucao_id", String(32), nullable=False),
+    Column("url", String(500), nullable=False),
+    Column("body", Text, nullable=False),
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("next_attempt_at", DateTime(timezone=True), nullable=False),
+    Column("delivered_at", DateTime(timezone=True), nullable=True),
+    Column("last_error", Text, nullable=True),
+    Index("ix_execucao_eventos_due", "delivered_at", "next_attempt_at"),
+)
+
+
 # -- issue 16 (h16): people of the web form and the operators' console -----------------------------------------
 
 #: A natural person who signs in to the web pages (``/web/``, ``/console/``) acting for an organ: ``remetente`` (an

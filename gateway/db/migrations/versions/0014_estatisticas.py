@@ -3,13 +3,13 @@ atomic counts, filled here from the communications already stored, then kept as 
 ``certidoes`` (every certificate issued: code, hashes, what was printed).
 
 Revision ID: 0014_estatisticas
-Revises: 0012_intimacoes (the lead re-chains at merge)
+Revises: 0013_execucoes
 """
 import sqlalchemy as sa
 from alembic import op
 
 revision = "0014_estatisticas"
-down_revision = "0012_intimacoes"
+down_revision = "0013_execucoes"
 branch_labels = None
 depends_on = None
 
