@@ -424,3 +424,62 @@ def test_follow_up_petitions_on_a_filed_execucao(
     assert settled(gateway, tok, sub.json()["id"], "protocolada")["numeroProcesso"] == number
     incidental = [f for f in courts.filings("4.06") if f["numeroProcesso"] == number]
     assert len(incidental) >= 2  # the suspension and the substitution, on the process
+
+
+def test_filed_by_gateway_relay_when_serve_does_not_deliver(
+        db_url: str, courts: FederalCourts, signer: tuple[Signatario, Path, Path], tmp_path: Path) -> None:
+    """Issue 12 point 3, "delivered by the relay", in the split deployment: ``gateway serve`` with
+    ``GATEWAY_RELAY_ENABLED=false`` stores a filing and never sends it; ``gateway relay``, a separate process on the
+    same database with the same settings (no TSE/CNJ partner, only the hub), sends it and it is protocolled at the
+    TRF with its status callback; SIGTERM stops that process cleanly within its bound."""
+    import signal
+    import time
+
+    from gateway.hub.demo import configure, describe
+    from tests.e2e.test_intimacoes_flow import Receiver
+    from tests.saf_support import RelayProcess
+
+    courts.reset()
+    with console(Settings.from_env({}, database_url=db_url, password_kdf_n=KDF_N)) as con:
+        con.admin.grant("PGFN", ["execucao-fiscal:ajuizar", "intimacoes:ler"])
+    registry = tmp_path / "mni-registry.json"
+    settings = test_settings(db_url, tmp_path, execucao_chave_path=str(signer[1]),
+                             execucao_certificado_path=str(signer[2]))
+    with console(settings) as con:
+        configure(con.admin, describe([courts.url(j) for j in TRFS]), registry)
+    settings = settings.with_(mni_registry_path=str(registry))
+    env = {**FAST, "GATEWAY_RELAY_ENABLED": "false", "GATEWAY_EXECUCAO_CHAVE_PATH": str(signer[1]),
+           "GATEWAY_EXECUCAO_CERTIFICADO_PATH": str(signer[2])}
+    serve = GatewayProcess(settings, tmp_path / "gateway.log", env).start()
+    relay = RelayProcess(settings, tmp_path / "relay.log", env)
+    receiver = Receiver()
+    try:
+        tok = token(serve)
+        body = samples.request(signer[0], "R-relay", n=81, jtr="4.04")
+        body["callbackUrl"] = receiver.url
+        r = post(serve, tok, body)
+        assert r.status_code == 202, r.text
+        ident = r.json()["id"]
+        time.sleep(3)  # several of the sender's polls (1 s): serve alone does not deliver
+        assert get(serve, tok, ident)["situacao"] == "recebida"
+        assert courts.filings("4.04") == [] and receiver.calls == []
+        relay.start()
+        done = settled(serve, tok, ident, "protocolada", timeout=60)
+        assert done["numeroProcesso"][13:16] == "404" and done["tentativas"] == 1
+        created = [f["numeroProcessoCriado"] for f in courts.filings("4.04") if f.get("numeroProcessoCriado")]
+        assert created == [done["numeroProcesso"]]
+        wait_until(lambda: len(receiver.calls) >= 2, timeout=30, interval=0.1, what="callbacks from gateway relay")
+        import json
+        assert [json.loads(raw)["situacao"] for _, raw in receiver.calls] == ["recebida", "protocolada"]
+        proc = relay.proc
+        assert proc is not None
+        began = time.monotonic()
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=20) == 0, (tmp_path / "relay.log").read_text()[-3000:]
+        assert time.monotonic() - began < 20
+        relay.proc = None
+    finally:
+        receiver.stop()
+        relay.stop()
+        serve.stop()
+        courts.reset()
