@@ -483,3 +483,54 @@ def test_filed_by_gateway_relay_when_serve_does_not_deliver(
         relay.stop()
         serve.stop()
         courts.reset()
+
+
+def test_extinction_on_payment_is_filed_on_the_process_and_tracked(
+        gateway: GatewayProcess, courts: FederalCourts, signer: tuple[Signatario, Path, Path]) -> None:
+    """Issue 12 point 6, extinction on payment (CPC art. 924 II): asked on an execução whose initial petition has
+    not reached the court it is refused (409 EXEC-E031) and nothing is stored; once the execução is protocolled it
+    answers 202 (a resend with the same reference: 200, the same id), is filed as an incidental manifestação on the
+    execução's process (the petition document, CPC art. 924 II), exactly once, and tracked to ``protocolada``
+    with that process number. Refusals: an execução that does not exist (404 EXEC-E030), an unknown petition type
+    (422 EXEC-E033), an extinction asked on the extinction petition itself rather than on the execução (409
+    EXEC-E031)."""
+    tok = token(gateway)
+    headers = {"Authorization": f"Bearer {tok}"}
+    url = courts.url("4.01")
+
+    def peticao(parent: str, referencia: str, tipo: str = "extincao_pagamento") -> httpx.Response:
+        return httpx.post(f"{gateway.url}/api/v1/execucoes-fiscais/{parent}/peticoes", headers=headers, timeout=30,
+                          json={"referencia": referencia, "tipo": tipo})
+
+    # the court is down: the execução stays recebida/enviada, and an extinction cannot be asked yet
+    httpx.post(url + "/_mock/faults", json={"error_rate": 1.0, "status": 503}, timeout=10).raise_for_status()
+    parent = post(gateway, tok, samples.request(signer[0], "R-inicial-ext", n=91, jtr="4.01")).json()["id"]
+    early = peticao(parent, "R-ext-cedo")
+    assert early.status_code == 409 and early.json()["codigo"] == "EXEC-E031", early.text
+    assert get(gateway, tok, parent)["situacao"] in ("recebida", "enviada")
+    httpx.post(url + "/_mock/faults", json={}, timeout=10).raise_for_status()
+    number = settled(gateway, tok, parent, "protocolada", timeout=60)["numeroProcesso"]
+    assert courts.filings("4.01") and all(f["numeroProcesso"] != number for f in courts.filings("4.01"))
+
+    missing = peticao("00000000-0000-0000-0000-000000000000", "R-ext-nada")
+    assert missing.status_code == 404 and missing.json()["codigo"] == "EXEC-E030", missing.text
+    wrong = peticao(parent, "R-ext-tipo", tipo="extincao_prescricao")
+    assert wrong.status_code == 422 and wrong.json()["codigo"] == "EXEC-E033", wrong.text
+
+    r = peticao(parent, "R-extincao")
+    assert r.status_code == 202, r.text
+    assert r.json()["tipo"] == "extincao_pagamento" and r.json()["execucaoOriginal"] == parent
+    assert r.json()["tribunal"] == "4.01"
+    again = peticao(parent, "R-extincao")
+    assert again.status_code == 200 and again.json()["id"] == r.json()["id"]
+    done = settled(gateway, tok, r.json()["id"], "protocolada")
+    assert done["numeroProcesso"] == number and done["protocolo"] and done["tentativas"] == 1
+    on_process = [f for f in courts.filings("4.01") if f["numeroProcesso"] == number]
+    assert len(on_process) == 1, on_process
+    assert "CPC art. 924 II" in on_process[0]["body"]  # the petition document's description (the log keeps 2 KiB)
+    assert not on_process[0].get("numeroProcessoCriado")  # incidental: no new process
+
+    nested = peticao(r.json()["id"], "R-ext-da-ext")
+    assert nested.status_code == 409 and nested.json()["codigo"] == "EXEC-E031", nested.text
+    listing = httpx.get(gateway.url + "/api/v1/execucoes-fiscais", headers=headers, timeout=30).json()["itens"]
+    assert sorted(e["referencia"] for e in listing) == ["R-extincao", "R-inicial-ext"]  # no refusal stored
