@@ -720,8 +720,9 @@ class Console:
         return IntakeChecks(self.settings, self.clock)
 
     def gateway(self, *, relay: bool = False) -> Gateway:
-        """A started gateway (migrated when allowed), with its relay when *relay*. Errors: SettingsError
-        (GATEWAY-E001) when a relay is asked for and no partner is configured."""
+        """A started gateway (migrated when allowed), delivering when *relay* (the INFODIP relay when TSE/CNJ are
+        configured, the execuções fiscais' sender when the MNI hub is). Errors: SettingsError (GATEWAY-E001) when
+        delivery is asked for and neither is configured."""
         if self._gateway is None:
             self.database()
             gw = build(self.settings, self.clock, relay_wanted=relay)
