@@ -78,6 +78,7 @@ from gateway.infodip.service import InfodipService
 from gateway.infodip.versions import Deprecation, deprecation_of
 from gateway.infodip.webhooks import PushPolicy, WebhookPusher, WebhookService
 from gateway.metrics import Metrics
+from gateway.obitos import spooled
 from gateway.obitos.service import ObitosService
 from gateway.relay import Relay, RelayPolicy
 from gateway.settings import Settings, SettingsError, redact_url
@@ -133,6 +134,8 @@ class Gateway:
     _report_stop: asyncio.Event | None = None
     _probe_task: asyncio.Task[None] | None = None
     _probe_stop: asyncio.Event | None = None
+    _spool_task: asyncio.Task[None] | None = None
+    _spool_stop: asyncio.Event | None = None
 
     def start(self) -> None:
         """Migrate (when allowed) and start the writer."""
@@ -175,6 +178,26 @@ class Gateway:
             except TimeoutError:
                 self._report_task.cancel()
             self._report_task = None
+
+    # --- issues 13/14 (p1314): spooled death batches resumed and swept ---
+    def start_spooled(self) -> None:
+        """Resume the death batches a crash interrupted (their spooled files), then sweep the spool directory every
+        hour (:mod:`gateway.obitos.spooled`)."""
+        if self._spool_task is not None:
+            return
+        self._spool_stop = asyncio.Event()
+        self._spool_task = asyncio.get_running_loop().create_task(spooled.run_forever(self.obitos, self._spool_stop))
+
+    async def stop_spooled(self) -> None:
+        """Stop the sweeping (bounded wait)."""
+        if self._spool_task is not None and self._spool_stop is not None:
+            self._spool_stop.set()
+            try:
+                await asyncio.wait_for(self._spool_task, timeout=10)
+            except TimeoutError:
+                self._spool_task.cancel()
+            self._spool_task = None
+    # --- end of p1314's block ---
 
     def start_relay(self) -> None:
         """Start the relay as a task of the running event loop (when there is one to run), and with it the feed's
@@ -313,8 +336,10 @@ def build(settings: Settings, clock: Clock | None = None, relay_wanted: bool | N
         relay_wanted = settings.relay_enabled
     clock = clock or SystemClock()
     keys.check_settings(settings)
-    writer = make_engine(settings.database_url, writer=True, pool_size=2, timeout_s=settings.commit_timeout_s)
-    reader = make_engine(settings.database_url, pool_size=10, timeout_s=settings.commit_timeout_s)
+    writer = make_engine(settings.database_url, writer=True, pool_size=2, timeout_s=settings.commit_timeout_s,
+                         cache_mb=settings.sqlite_writer_cache_mb)
+    reader = make_engine(settings.database_url, pool_size=settings.reader_pool_size,
+                         timeout_s=settings.commit_timeout_s)
     signer = _signer(settings)
     secret = settings.secret_key.encode() if settings.secret_key else secrets.token_bytes(32)
     hook = crash_hook(settings)
@@ -453,9 +478,11 @@ def create_app(settings: Settings, clock: Clock | None = None, gateway: Gateway 
         gw.start_reports()
         gw.start_probes()
         gw.start_intimacoes()
+        gw.start_spooled()
         try:
             yield
         finally:
+            await gw.stop_spooled()
             await gw.obitos.drain()
             await gw.stop_intimacoes()
             await gw.stop_probes()
