@@ -22,6 +22,7 @@ import concurrent.futures
 import hashlib
 import logging
 import os
+import threading
 import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator
@@ -67,6 +68,8 @@ log = logging.getLogger("gateway.obitos")
 PROCESSANDO, CONCLUIDO = "processando", "concluido"
 #: the longest a batch waits for tribunals' intake before each chunk (seconds)
 YIELD_MAX_S = 0.05
+#: how long a batch stored in the background waits for another run of the same batch in this process (seconds)
+BACKGROUND_WAIT_S = 900.0
 #: the most outcomes one page (and one synchronous answer) carries
 PAGE_MAX = 1000
 #: where a record's version goes: the routing table sends every kind VI to the TSE (routing.destinations_for)
@@ -152,7 +155,31 @@ class _Prepared:
 
 @dataclass
 class _Active:
+    """The batches this process is storing now, by (organ, batch id)."""
+
     keys: set[tuple[int, str]] = field(default_factory=set)
+    cond: threading.Condition = field(default_factory=threading.Condition)
+
+    def claim(self, key: tuple[int, str], wait_s: float) -> bool:
+        """Take *key*, waiting up to *wait_s* seconds while another thread holds it; True when it had to wait.
+        Errors: Conflict INFODIP-E078 when still held after the wait."""
+        deadline = time.monotonic() + wait_s
+        waited = False
+        with self.cond:
+            while key in self.keys:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise Conflict("INFODIP-E078", field="idLote")
+                waited = True
+                self.cond.wait(timeout=min(left, 1.0))
+            self.keys.add(key)
+        return waited
+
+    def release(self, key: tuple[int, str]) -> None:
+        """Give *key* back and wake the waiting threads."""
+        with self.cond:
+            self.keys.discard(key)
+            self.cond.notify_all()
 
 
 def encode_cursor(seq: int) -> str:
@@ -221,8 +248,8 @@ class ObitosService:
 
     def open(self, caller: Caller, batch: BatchReader, channel: str) -> tuple[_State, frozenset[str]]:
         """Check the batch's size and open (or find) its row; runs in a worker thread. Errors: INFODIP-E060 (over
-        ``GATEWAY_OBITOS_MAX_RECORDS``, refused whole), E061 (the id used with another header or size), E075, E076,
-        E078 (the same batch is being processed now)."""
+        ``GATEWAY_OBITOS_MAX_RECORDS``, refused whole), E061 (the id used with another header or size), E075,
+        E076."""
         covered = self.coverage(caller)
         total = batch.count()
         if total > self.settings.obitos_max_records:
@@ -255,24 +282,32 @@ class ObitosService:
             return _State(row["id"], total, row["chunks_done"], digests, row["status"], row["digest"],
                           row["competencia"], replay=True)
 
-        key = (caller.organ_id, header.lote_id)
-        if key in self._active.keys:
-            raise Conflict("INFODIP-E078", field="idLote")
-        state = self.committer.run_sync(job)
-        return state, covered
+        return self.committer.run_sync(job), covered
 
-    def process(self, caller: Caller, batch: BatchReader, state: _State, covered: frozenset[str]) -> None:
+    def process(self, caller: Caller, batch: BatchReader, state: _State, covered: frozenset[str],
+                wait_s: float | None = None) -> None:
         """Store the batch's records chunk by chunk (worker thread), skipping — after checking their digests — the
-        chunks already committed. Errors: Conflict INFODIP-E061 (a committed chunk's records differ), E078
-        (another process advanced the batch meanwhile); StorageUnavailable (E091) from the committer."""
+        chunks already committed. While this process is storing the same batch (a resend arriving during the
+        resumption after a restart, or during the first sending), wait up to *wait_s* seconds (default
+        ``GATEWAY_COMMIT_TIMEOUT_S``) for it to end, then continue from where it stopped. Errors: Conflict
+        INFODIP-E061 (a committed chunk's records differ), E078 (still being stored after the wait, or another
+        process advanced the batch meanwhile); StorageUnavailable (E091) from the committer."""
         key = (caller.organ_id, batch.header.lote_id)
-        if key in self._active.keys:
-            raise Conflict("INFODIP-E078", field="idLote")
-        self._active.keys.add(key)
+        if self._active.claim(key, self.committer.timeout_s if wait_s is None else wait_s):
+            state = self._reload(state)
         try:
             self._process(caller, batch, state, covered)
         finally:
-            self._active.keys.discard(key)
+            self._active.release(key)
+
+    def _reload(self, state: _State) -> _State:
+        """*state* as committed now (after another run of the same batch ended)."""
+        with self.reader.connect() as conn:
+            row = conn.execute(select(obito_lotes).where(obito_lotes.c.id == state.pk)).mappings().one()
+            digests = [r.digest for r in conn.execute(select(obito_blocos.c.digest).where(
+                obito_blocos.c.lote == state.pk).order_by(obito_blocos.c.chunk))]
+        return _State(state.pk, state.total, row["chunks_done"], digests, row["status"], row["digest"],
+                      state.competencia, replay=True)
 
     def _process(self, caller: Caller, batch: BatchReader, state: _State, covered: frozenset[str]) -> None:
         link = contract.seed_digest(batch.header, state.total)
@@ -485,7 +520,7 @@ class ObitosService:
 
         async def background() -> None:
             try:
-                await loop.run_in_executor(None, self.process, caller, batch, state, covered)
+                await loop.run_in_executor(None, self.process, caller, batch, state, covered, BACKGROUND_WAIT_S)
             except Exception:  # reported by the batch's progress (it stays processando); a resend continues it
                 log.exception("lote de óbitos interrompido", extra={"lote": batch.header.lote_id})
             finally:
