@@ -14,6 +14,7 @@ import contextlib
 import logging
 import secrets
 import signal
+import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
@@ -197,6 +198,16 @@ class Gateway:
             except TimeoutError:
                 self._spool_task.cancel()
             self._spool_task = None
+
+    async def warm_up(self) -> None:
+        """Warm the consultation's read path before serving (bounded by ``GATEWAY_CONSULTA_WARMUP_S``, ≤ 5 s)."""
+        if self.consulta is None or self.settings.consulta_warmup_s <= 0:
+            return
+        started = time.monotonic()
+        done = await asyncio.get_running_loop().run_in_executor(
+            None, self.consulta.warm_up, self.settings.consulta_warmup_s, self.settings.reader_pool_size)
+        logging.getLogger("gateway.consulta").info("consulta aquecida", extra={
+            "segundos": round(time.monotonic() - started, 3), "leituras": done})
     # --- end of p1314's block ---
 
     def start_relay(self) -> None:
@@ -479,6 +490,7 @@ def create_app(settings: Settings, clock: Clock | None = None, gateway: Gateway 
         gw.start_probes()
         gw.start_intimacoes()
         gw.start_spooled()
+        await gw.warm_up()
         try:
             yield
         finally:

@@ -296,7 +296,7 @@ class Settings(BaseSettings):
     # Connections of the read pool (the consultation's and the listings' reads; SQLite: each its own page cache).
     reader_pool_size: int = Field(10, ge=1)
     # Start-up warm-up of the consultation's statements and pages (seconds, at most 5; 0: none).
-    consulta_warmup_s: float = Field(2.0, ge=0, le=5)
+    consulta_warmup_s: float = Field(5.0, ge=0, le=5)
     # --- end of issues 13/14 (p1314)'s block ---
 
     # --- Fields added by issue 10's other parts (credentials and keys; deployment): one block each, below. ---

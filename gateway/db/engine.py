@@ -74,9 +74,12 @@ def make_engine(url: str, *, writer: bool = False, pool_size: int = 5, timeout_s
     busy_ms = int((timeout_s if timeout_s is not None else 30.0) * 1000)
     if is_sqlite(url):
         private_database_file(url)
+        memory = url in ("sqlite://", "sqlite:///:memory:")
+        # a file database keeps *pool_size* connections open (each with its page cache and prepared statements:
+        # the consultation's read path, issue 14), and opens up to 10 more under a burst
+        pooling: dict[str, Any] = {} if memory else {"pool_size": pool_size, "max_overflow": max(10, pool_size)}
         engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": busy_ms / 1000},
-                               poolclass=NullPool
-                               if url in ("sqlite://", "sqlite:///:memory:") else None)
+                               poolclass=NullPool if memory else None, **pooling)
         begin = "BEGIN IMMEDIATE" if writer else "BEGIN"
 
         @event.listens_for(engine, "connect")

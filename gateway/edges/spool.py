@@ -4,12 +4,11 @@ A *gate* sees the body's first pieces as they arrive and may refuse before the r
 authenticates the UsernameToken of the envelope's Header this way, so a bad credential is answered without the
 gateway reading (or storing) a 100 MB body. A spooled batch still being stored keeps a *sidecar*
 (``<file>.json``: who sent it, through which channel, to which database) so that a restart resumes it
-(:mod:`gateway.obitos.spooled`); both are removed together (:func:`discard`).
+(:mod:`gateway.obitos.spooled`); both are removed together (:func:`gateway.obitos.sidecar.discard`).
 """
 
 from __future__ import annotations
 
-import contextlib
 import os
 import tempfile
 from collections.abc import Awaitable, Callable
@@ -18,16 +17,10 @@ from pathlib import Path
 from starlette.requests import ClientDisconnect, Request
 
 from gateway.errors import MalformedRequest
+from gateway.obitos.sidecar import PREFIX, SUFFIX, discard
 
-#: the spooled files' names: ``lote-<random>.part`` (and the sidecar ``lote-<random>.part.json``)
-PREFIX, SUFFIX, SIDECAR = "lote-", ".part", ".json"
 #: called with each piece of the body (None at its end) until it returns True; raises to refuse the request
 Gate = Callable[[bytes | None], Awaitable[bool]]
-
-
-def spool_dir(directory: str) -> Path:
-    """Where batches are spooled: *directory* (``GATEWAY_OBITOS_SPOOL_DIR``) or the system's temporary directory."""
-    return Path(directory or tempfile.gettempdir())
 
 
 async def spool(request: Request, limit: int, directory: str = "", family: str = "INFODIP",
@@ -69,13 +62,4 @@ async def spool(request: Request, limit: int, directory: str = "", family: str =
     return path
 
 
-def discard(path: Path) -> None:
-    """Remove a spooled file and its sidecar (already gone: nothing to do)."""
-    for file in (sidecar_of(path), path):
-        with contextlib.suppress(FileNotFoundError):
-            file.unlink()
-
-
-def sidecar_of(path: Path) -> Path:
-    """The sidecar of the spooled file *path*."""
-    return path.with_name(path.name + SIDECAR)
+__all__ = ["Gate", "discard", "spool"]

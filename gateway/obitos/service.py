@@ -57,8 +57,7 @@ from gateway.infodip import feed
 from gateway.infodip.deadlines import local_today
 from gateway.infodip.domain import Kind
 from gateway.infodip.routing import TSE
-from gateway.obitos import contract
-from gateway.obitos import spooled as spooled_batches
+from gateway.obitos import contract, sidecar
 from gateway.obitos.contract import BatchReader, Header
 from gateway.obitos.domain import Earlier, Outcome, Registro, check_record, competencia_of, deadline_of, outcome_of
 from gateway.organs import OrganType
@@ -497,7 +496,7 @@ class ObitosService:
             batch = await loop.run_in_executor(None, make_batch)
             state, covered = await loop.run_in_executor(None, self.open, caller, batch, channel)
             if spooled is not None and state.status != CONCLUIDO:
-                await loop.run_in_executor(None, spooled_batches.write_sidecar, spooled, caller, channel,
+                await loop.run_in_executor(None, sidecar.write_sidecar, spooled, caller, channel,
                                            batch.header.lote_id, self.settings.database_url)
             if state.status == CONCLUIDO or state.total <= self.settings.obitos_sync_max:
                 await loop.run_in_executor(None, self.process, caller, batch, state, covered)

@@ -17,10 +17,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hashlib
 import json
 import logging
-import os
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -29,9 +27,9 @@ from sqlalchemy import select
 
 from gateway.auth import Caller
 from gateway.db.tables import obito_lotes, organs
-from gateway.edges.spool import PREFIX, SIDECAR, SUFFIX, discard, sidecar_of, spool_dir
 from gateway.infodip.domain import Kind
 from gateway.obitos import contract
+from gateway.obitos.sidecar import PREFIX, SIDECAR, SUFFIX, database_key, discard, sidecar_of, spool_dir
 from gateway.organs import OrganType
 
 if TYPE_CHECKING:
@@ -42,23 +40,6 @@ log = logging.getLogger("gateway.obitos")
 SWEEP_EVERY_S = 3600.0
 #: a spooled file without a sidecar older than this is a leftover (seconds)
 ORPHAN_AGE_S = 3600.0
-
-
-def database_key(url: str) -> str:
-    """A digest naming the database of *url* (the URL itself, with its password, is never written)."""
-    return hashlib.sha256(url.encode()).hexdigest()[:24]
-
-
-def write_sidecar(path: Path, caller: Caller, channel: str, lote_id: str, database_url: str) -> None:
-    """Write the sidecar of the spooled batch *path* (mode 0600, written then renamed: never half a file)."""
-    side = sidecar_of(path)
-    tmp = side.with_name(side.name + ".tmp")
-    data = json.dumps({"organ_id": caller.organ_id, "username": caller.username, "channel": channel,
-                       "lote_id": lote_id, "db": database_key(database_url)}).encode()
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "wb") as out:
-        out.write(data)
-    os.replace(tmp, side)
 
 
 def sweep(directory: Path, max_age_s: float, now: float | None = None) -> int:

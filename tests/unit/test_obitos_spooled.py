@@ -14,7 +14,8 @@ from gateway.auth import Caller
 from gateway.errors import GatewayError
 from gateway.infodip.domain import Kind
 from gateway.obitos.contract import EnvelopeHead
-from gateway.obitos.spooled import database_key, sweep, write_sidecar
+from gateway.obitos.sidecar import database_key, write_sidecar
+from gateway.obitos.spooled import sweep
 from gateway.organs import OrganType
 
 HOUR = 3600.0
