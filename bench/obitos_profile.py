@@ -41,6 +41,9 @@ def main() -> None:
     ap.add_argument("--cache-mb", type=int, default=0,
                     help="SQLite: the writer's page cache (GATEWAY_SQLITE_WRITER_CACHE_MB; 0: SQLite's 2 MB)")
     ap.add_argument("--no-profile", action="store_true", help="time only (the profiler's overhead left out)")
+    ap.add_argument("--floor", action="store_true",
+                    help="SQLite: also time the bench's floor (bench/obitos.py: iterparse + executemany into one "
+                         "narrow table) on the same file, and print the ratios")
     ap.add_argument("--upper-bound", action="store_true",
                     help="SQLite: also replay the rows the writer inserted with bare sqlite3 executemany into a "
                          "fresh database of the same schema, chunk by chunk, one commit per chunk")
@@ -104,9 +107,15 @@ def main() -> None:
             wall, cpu = time.perf_counter() - wall0, time.process_time() - cpu0
         finally:
             g.stop()
-        if args.upper_bound:
+        bound_s = _replay(captured, tmp_root) if args.upper_bound else None
+        if bound_s is not None:
             print(f"upper bound: the same {sum(len(r) for _, r in captured)} rows, bare sqlite3 executemany, "
-                  f"{_replay(captured, tmp_root):.2f} s")
+                  f"{bound_s:.2f} s ({args.records / bound_s:.0f} rec/s)")
+        if args.floor:
+            from bench.obitos import _floor_run
+            floor_s = _floor_run(path, f"sqlite:///{tmp_root / 'floor.db'}")
+            print(f"floor: {floor_s:.2f} s ({args.records / floor_s:.0f} rec/s); writer/floor "
+                  f"{floor_s / wall:.2f}" + (f", upper bound/floor {floor_s / bound_s:.2f}" if bound_s else ""))
     print(f"{args.records} records on {url.split(':')[0]}: wall {wall:.2f} s, process CPU {cpu:.2f} s "
           f"({args.records / wall:.0f} rec/s)")
     if args.no_profile:
