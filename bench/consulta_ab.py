@@ -63,7 +63,8 @@ def _pct(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
-async def _measure(db: Path, rate: float, duration: float, persons: int, tmp: Path) -> dict[str, Any]:
+async def _measure(db: Path, rate: float, duration: float, persons: int, tmp: Path, no_overlap: bool = False,
+                   extra: dict[str, Any] | None = None, sequential: bool = False) -> dict[str, Any]:
     from sqlalchemy import select
 
     from gateway.auth import Caller
@@ -77,7 +78,8 @@ async def _measure(db: Path, rate: float, duration: float, persons: int, tmp: Pa
     from tests.support import test_settings
 
     # production's checkpoint interval (the tests sign every 50 entries); the per-client limit out of the way
-    overrides: dict[str, Any] = {"consulta_rate_per_minute": 10_000_000, "audit_checkpoint_every": 1000}
+    overrides: dict[str, Any] = {"consulta_rate_per_minute": 10_000_000, "audit_checkpoint_every": 1000,
+                                 **(extra or {})}
     settings = test_settings(f"sqlite:///{db}", tmp, **overrides)
     gw = build(settings, relay_wanted=False)
     gw.start()
@@ -93,7 +95,7 @@ async def _measure(db: Path, rate: float, duration: float, persons: int, tmp: Pa
         scopes = frozenset({"direitos-politicos:consultar"})
         service = gw.consulta
         assert service is not None
-        overlap = hasattr(service, "consult")
+        overlap = hasattr(service, "consult") and not no_overlap
         rng = random.Random(7)
         total = int(rate * duration)
         cpfs = [person_cpf(rng.randrange(persons)) for _ in range(total)]
@@ -123,6 +125,9 @@ async def _measure(db: Path, rate: float, duration: float, persons: int, tmp: Pa
         cpu0 = time.process_time()
         t0 = time.perf_counter()
         for i, cpf in enumerate(cpfs):
+            if sequential:  # one at a time: no queue, each latency is the path's own
+                await one(cpf, time.perf_counter())
+                continue
             scheduled = t0 + i / rate
             wait = scheduled - time.perf_counter()
             if wait > 0:
@@ -154,14 +159,21 @@ def main() -> None:
     ap.add_argument("--rate", type=float, default=200.0)
     ap.add_argument("--duration", type=float, default=15.0)
     ap.add_argument("--label", default="")
+    ap.add_argument("--sequential", action="store_true",
+                    help="rate × duration consultations one after the other (closed loop, one in flight)")
+    ap.add_argument("--no-overlap", action="store_true", help="render after the commit even where consult() exists")
+    ap.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
+                    help="a setting for this run (e.g. reader_pool_size=5, consulta_warmup_s=0)")
     args = ap.parse_args()
     if args.action == "generate":
         generate(args.db, args.scale)
         return
     with tempfile.TemporaryDirectory() as tmp:
-        result = asyncio.run(_measure(args.db, args.rate, args.duration, int(args.scale * 0.7), Path(tmp)))
+        extra = dict(item.split("=", 1) for item in args.set)
+        result = asyncio.run(_measure(args.db, args.rate, args.duration, int(args.scale * 0.7), Path(tmp),
+                                      args.no_overlap, extra, args.sequential))
     import os
-    print(json.dumps({"label": args.label, "load": os.getloadavg(), **result}))
+    print(json.dumps({"label": args.label, "load": os.getloadavg(), "set": args.set, **result}))
 
 
 if __name__ == "__main__":

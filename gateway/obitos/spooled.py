@@ -63,16 +63,20 @@ def sweep(directory: Path, max_age_s: float, now: float | None = None) -> int:
 
 
 def _pending(service: ObitosService) -> list[tuple[Path, dict[str, Any]]]:
+    """The spooled batches of this database with a sidecar, younger than the maximum age (an older one is left to
+    the sweep, which removes it: resuming it would race with that)."""
     directory = spool_dir(service.settings.obitos_spool_dir)
     mine = database_key(service.settings.database_url)
+    oldest = time.time() - service.settings.obitos_spool_max_age_h * 3600
     found = []
     for side in sorted(directory.glob(f"{PREFIX}*{SUFFIX}{SIDECAR}")):
         path = side.with_name(side.name[:-len(SIDECAR)])
         try:
             meta = json.loads(side.read_bytes())
+            young = path.stat().st_mtime >= oldest
         except (OSError, ValueError):
             continue
-        if isinstance(meta, dict) and meta.get("db") == mine and path.exists():
+        if isinstance(meta, dict) and meta.get("db") == mine and young:
             found.append((path, meta))
     return found
 
