@@ -25,6 +25,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 import anyio.to_thread
+from sqlalchemy import select
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -36,6 +37,7 @@ from gateway.consulta.facts import fact_of, name_key
 from gateway.consulta.rules import RuleBook, RuleVersion
 from gateway.consulta.timeline import Timeline, compute
 from gateway.db.committer import GroupCommitter, Queued, WriteContext
+from gateway.db.tables import consulta_pessoas
 from gateway.errors import NotAllowed, TooManyRequests, ValidationFailed
 from gateway.infodip.deadlines import local_today
 from gateway.throttle import ClientRateLimit
@@ -234,10 +236,11 @@ class ConsultaService:
 
     def warm_up(self, budget_s: float, connections: int) -> int:
         """Make the first consultations after a start as fast as the later ones (issue 14): on each of
-        *connections* pooled read connections, run the consultation's statements once (prepared, the schema
-        read); then, in what is left of *budget_s* seconds (at most 5), read the pages of the indexes its lookup
-        walks and the stored payloads, so they are in the page cache. Stops at the budget, whatever the size of the
-        database (SQLite: a progress handler interrupts the statement; PostgreSQL: ``statement_timeout``). Returns
+        *connections* pooled read connections, run one whole consultation read of a stored person and its timeline
+        (statements prepared, the schema read, the code paths run once; nothing audited: nobody asked); then, in
+        what is left of *budget_s* seconds (at most 5), read the pages of the indexes its lookup walks and the
+        stored payloads, so they are in the page cache. Stops at the budget, whatever the size of the database
+        (SQLite: a progress handler interrupts the statement; PostgreSQL: ``statement_timeout``). Returns
         how many of the warming statements ran to completion. Errors: none — a failure only ends the warm-up."""
         deadline = _time.monotonic() + min(max(budget_s, 0.0), 5.0)
         if budget_s <= 0:
@@ -247,9 +250,15 @@ class ConsultaService:
         try:
             for _ in range(max(1, connections)):
                 conns.append(self.reader.connect())
+            sample = conns[0].execute(select(consulta_pessoas.c.cpf).where(
+                consulta_pessoas.c.cpf.is_not(None)).limit(1)).scalar() or "00000000000"
+            day = local_today(self.clock.now(), self.tz)
             for conn in conns:
-                store.find_person(conn, cpf="00000000000")  # no one's: the statements, not the rows
-                store.load_communications(conn, ["-"])
+                # a real person's whole read and timeline: statements prepared, rows turned into objects once
+                found = store.find_person(conn, cpf=sample)
+                comms = store.load_communications(conn, found.protocols)
+                compute([fact_of(c.protocol, c.status, c.current_payload) for c in comms],
+                        self.rules.in_force(day), day)
                 conn.rollback()
             self._coverage = (self.clock.monotonic(), store.coverage(conns[0]))
             conns[0].rollback()
@@ -257,7 +266,7 @@ class ConsultaService:
                 if not _bounded(conns[0], sql, deadline):
                     break
                 done += 1
-        except SQLAlchemyError:
+        except Exception:  # a warm-up never stops a start: the first consultations are only slower
             log.warning("aquecimento da consulta interrompido", exc_info=True)
         finally:
             for conn in conns:
