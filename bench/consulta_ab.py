@@ -100,9 +100,10 @@ async def _measure(db: Path, rate: float, duration: float, persons: int, tmp: Pa
         total = int(rate * duration)
         cpfs = [person_cpf(rng.randrange(persons)) for _ in range(total)]
         latencies: list[float] = []
+        order: list[int] = []
         errors = 0
 
-        async def one(cpf: str, scheduled: float) -> None:
+        async def one(cpf: str, scheduled: float, index: int = 0) -> None:
             nonlocal errors
             q = PersonQuery(cpf=cpf)
             try:
@@ -120,6 +121,7 @@ async def _measure(db: Path, rate: float, duration: float, persons: int, tmp: Pa
                 errors += 1
                 return
             latencies.append(time.perf_counter() - scheduled)
+            order.append(index)
 
         tasks = []
         cpu0 = time.process_time()
@@ -132,20 +134,23 @@ async def _measure(db: Path, rate: float, duration: float, persons: int, tmp: Pa
             wait = scheduled - time.perf_counter()
             if wait > 0:
                 await asyncio.sleep(wait)
-            tasks.append(asyncio.create_task(one(cpf, scheduled)))
+            tasks.append(asyncio.create_task(one(cpf, scheduled, i)))
         await asyncio.gather(*tasks)
         elapsed = time.perf_counter() - t0
         cpu = time.process_time() - cpu0
     finally:
         gw.stop()
     ms = [x * 1000 for x in latencies]
-    first, second = ms[: len(ms) // 2], ms[len(ms) // 2:]
+    by_index = [x for _, x in sorted(zip(order, ms, strict=True))] if len(order) == len(ms) else ms
+    first, second = by_index[: len(ms) // 2], by_index[len(ms) // 2:]
+    worst = sorted(range(len(by_index)), key=lambda k: by_index[k])[-10:]
     return {"requests": total, "ok": len(ms), "errors": errors, "achieved": round(len(ms) / elapsed, 1),
             "warm_up_s": round(warm_s, 2), "overlap": overlap,
             "cpu_ms_per_request": round(cpu * 1000 / max(1, total), 3),
             "p50": round(statistics.median(ms), 2), "p90": round(_pct(ms, 0.90), 2),
             "p99": round(_pct(ms, 0.99), 2), "max": round(max(ms), 2),
-            "first_half_p99": round(_pct(first, 0.99), 2), "second_half_p99": round(_pct(second, 0.99), 2)}
+            "first_half_p99": round(_pct(first, 0.99), 2), "second_half_p99": round(_pct(second, 0.99), 2),
+            "worst_10_at": sorted(worst)}
 
 
 def main() -> None:

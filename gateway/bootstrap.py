@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 import secrets
 import signal
@@ -208,6 +209,14 @@ class Gateway:
             None, self.consulta.warm_up, self.settings.consulta_warmup_s, self.settings.reader_pool_size)
         logging.getLogger("gateway.consulta").info("consulta aquecida", extra={
             "segundos": round(time.monotonic() - started, 3), "leituras": done})
+        # what start-up allocated lives as long as the process: out of the collector's sight, so a full collection
+        # scans only what requests allocate (measured: a 100-200 ms pause of every request ~3 s into the load).
+        # Once per process: a test session starting many applications freezes only the first one's objects.
+        global _GC_FROZEN
+        if not _GC_FROZEN:
+            _GC_FROZEN = True
+            gc.collect()
+            gc.freeze()
     # --- end of p1314's block ---
 
     def start_relay(self) -> None:
@@ -474,6 +483,8 @@ def build_adapters(settings: Settings) -> dict[str, Adapter]:
 
 
 TITLE = "Gateway de interoperabilidade do Judiciário"
+#: whether this process froze its start-up objects out of the garbage collector's sight (Gateway.warm_up)
+_GC_FROZEN = False
 
 
 def create_app(settings: Settings, clock: Clock | None = None, gateway: Gateway | None = None) -> FastAPI:
