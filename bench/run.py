@@ -341,6 +341,16 @@ def divida(ctx: Context) -> dict[str, Any]:
 
 SECTIONS.append(Section("divida", "dívida API (PGFN+PGF at 50 ms): added p50 at C=1 vs. the slower partner (< 10 ms), "
                                   "throughput vs. the FastAPI+aiohttp fan-out floor (>= 0.5)", divida))
+def execucao(ctx: Context) -> dict[str, Any]:
+    """Execuções fiscais filed through the hub (bench/execucao.py)."""
+    from bench.execucao import execucao as run_execucao
+
+    return run_execucao(ctx)
+
+
+SECTIONS.append(Section("execucao", "execuções fiscais: N CDAs (--cdas, default 1000) filed at a TRF simulator with "
+                                    "200 ms latency and 10 % errors: time to all protocolled, exactly once, peak RSS",
+                        execucao))
 SECTIONS.append(Section("flood", "hostile bodies (16 MB element floods with wrong and valid passwords, gzip, a "
                                  "text node, a gzip bomb): time to refuse and peak RSS growth vs. 1 s / 64 MB", flood))
 
@@ -396,6 +406,27 @@ SECTIONS.append(Section("consulta", "N generated communications (--scale, defaul
                                     "floor, a sender's month, feed versions/s", consulta))
 
 
+def estatisticas(ctx: Context) -> dict[str, Any]:
+    """Issue 15: the public statistics over the generator's store (bench/estatisticas.py)."""
+    from bench.estatisticas import estatisticas as run_estatisticas
+
+    return run_estatisticas(ctx)
+
+
+def certidoes(ctx: Context) -> dict[str, Any]:
+    """Issue 15: certificates issued per second (bench/estatisticas.py)."""
+    from bench.estatisticas import certidoes as run_certidoes
+
+    return run_certidoes(ctx)
+
+
+SECTIONS.append(Section("estatisticas", "public statistics over N generated communications (--scale; the issue's "
+                                        "1000000): p99 of GET /api/v1/estatisticas (target < 200 ms), cached and "
+                                        "re-checked, and the suppression's cost per kind-year", estatisticas))
+SECTIONS.append(Section("certidoes", "certificates per second (PDF signed PAdES + XML signed XML-DSig, stored, "
+                                     "audited) through POST /api/v1/certidoes, 1 and 4 clients", certidoes))
+
+
 # -- driver -----------------------------------------------------------------------------------------------------
 
 
@@ -420,6 +451,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--concurrency", default="16,64,128", help="closed-loop concurrencies, comma-separated")
     p.add_argument("--distinct-persons", action="store_true",
                    help="intake: a distinct valid CPF per request (default: the same person, i.e. duplicates)")
+    p.add_argument("--cdas", type=int, default=1000, help="execucao: CDAs to file (one per request)")
     p.add_argument("--rates", default="200,400,600,800,1000",
                    help="delivery: offered rates (req/s), comma-separated, tried in order up to the first that fails")
     p.add_argument("--rate-duration", type=float, default=60.0, help="delivery: sustained seconds per rate")
@@ -441,8 +473,10 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--keep", action="store_true", help="keep the temporary directory (databases, logs)")
     p.add_argument("--strict", action="store_true", help="exit 1 when a ratio misses its target or errors occur")
     from bench.consulta import add_arguments
+    from bench.estatisticas import add_arguments as add_estatisticas_arguments
 
     add_arguments(p)
+    add_estatisticas_arguments(p)
     return p
 
 

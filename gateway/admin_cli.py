@@ -150,3 +150,46 @@ def scopes_help() -> str:
 
     return "escopos: " + ", ".join(SCOPES)
 
+
+
+# -- issue 16 (h16): people of the web form and the console (gateway user …) ----------------------------------------
+
+def cmd_user_create(args: argparse.Namespace, con: Console) -> int:
+    """Create a person who signs in to /web/ (remetente) or /console/ (operador); a generated password is printed
+    once."""
+    password = con.people.create(args.cpf, args.nome, args.email, args.orgao, args.papel, admin=args.administrador,
+                                 password=args.password, actor=actor(args))
+    print(f"pessoa {args.cpf} ({args.papel}) do órgão {args.orgao} criada" + _password_line(args, password))
+    return 0
+
+
+def cmd_user_disable(args: argparse.Namespace, con: Console) -> int:
+    """Disable a person: their sessions end at once."""
+    con.people.set_active(args.cpf, False, actor=actor(args))
+    print(f"pessoa {args.cpf} desativada: suas sessões terminaram")
+    return 0
+
+
+def cmd_user_enable(args: argparse.Namespace, con: Console) -> int:
+    """Enable a disabled person again."""
+    con.people.set_active(args.cpf, True, actor=actor(args))
+    print(f"pessoa {args.cpf} reativada")
+    return 0
+
+
+def cmd_user_reset(args: argparse.Namespace, con: Console) -> int:
+    """Give a person a new password (their sessions end)."""
+    password = con.people.reset(args.cpf, args.password, actor=actor(args))
+    print(f"pessoa {args.cpf}: senha trocada, sessões encerradas" + _password_line(args, password))
+    return 0
+
+
+def cmd_user_list(args: argparse.Namespace, con: Console) -> int:
+    """Every person (of one organ with ``--orgao``), never a password."""
+    rows = con.people.people(args.orgao)
+    print(f"{'cpf':<12} {'órgão':<14} {'papel':<10} {'adm':<4} {'situação':<10} nome")
+    for p in rows:
+        print(f"{p.cpf:<12} {p.organ_code:<14} {p.role:<10} {'sim' if p.admin else 'não':<4} "
+              f"{'ativa' if p.active else 'desativada':<10} {p.name}")
+    print(f"{len(rows)} pessoa(s)")
+    return 0

@@ -42,6 +42,7 @@ from gateway.admin import Actor, AdminService, Transactions
 from gateway.admission import Admission, AdmissionMiddleware
 from gateway.audit import Signer, load_signing_key
 from gateway.auth_state import AuthState
+from gateway.certidoes.service import CertidoesService, build_certidoes
 from gateway.client_certs import CertificateAuthenticator, CertificateDirectory, ClientCertificateMiddleware
 from gateway.clock import Clock, SystemClock
 from gateway.consulta import store as consulta_store
@@ -55,16 +56,38 @@ from gateway.db.engine import is_sqlite, make_engine, normalise_url, sqlite_path
 from gateway.delivery import DeliveryService
 from gateway.divida.access import DividaAccess
 from gateway.divida.build import build_divida
+from gateway.divida.execucao.build import build_execucao
+from gateway.divida.execucao.callbacks import CallbackPusher as ExecucaoCallbacks
+from gateway.divida.execucao.service import ExecucaoService
+from gateway.divida.execucao.service import Sender as ExecucaoSender
 from gateway.divida.intimacoes.callbacks import CallbackPusher, Callbacks
 from gateway.divida.intimacoes.collector import Collector, parse_tribunais
 from gateway.divida.intimacoes.service import IntimacoesService
-from gateway.edges import admin_api, divida_api, feed_api, intimacoes_api, oauth, ops, rest, rest_consulta, rest_obitos
+from gateway.edges import (
+    admin_api,
+    certidoes_api,
+    divida_api,
+    estatisticas_api,
+    execucao_api,
+    feed_api,
+    intimacoes_api,
+    oauth,
+    ops,
+    rest,
+    rest_consulta,
+    rest_obitos,
+    web_console,
+    web_form,
+    web_session,
+)
 from gateway.edges.forwarded import ClientAddressMiddleware, Forwarding
 from gateway.edges.soap_crc import CrcEndpoint
 from gateway.edges.soap_infodip import InfodipEndpoint
 from gateway.edges.soap_infodip11 import ENDPOINT_11, Infodip11Endpoint
 from gateway.edges.soap_mni import MniEndpoint
 from gateway.errors import OperatorError
+from gateway.estatisticas import store as estatisticas_store
+from gateway.estatisticas.service import EstatisticasService
 from gateway.health import Health
 from gateway.history.service import HistoryImport
 from gateway.hub.credentials import CredentialStore
@@ -87,6 +110,7 @@ from gateway.settings import Settings, SettingsError, redact_url
 from gateway.throttle import ClientRateLimit, LoginThrottle, report_forever
 from gateway.tokens import TokenIssuer
 from gateway.web import render as web_render
+from gateway.web.people import PasswordAuthenticator, People
 from gateway.xml.body import BodyBudget
 
 log = logging.getLogger("gateway")
@@ -126,6 +150,16 @@ class Gateway:
     intimacao_callbacks: Callbacks | None = None
     collector: Collector | None = None
     callback_pusher: CallbackPusher | None = None
+    execucoes: ExecucaoService | None = None  # issue 12 points 1–6 (h12a)
+    execucao_sender: ExecucaoSender | None = None
+    execucao_callbacks: ExecucaoCallbacks | None = None
+    _execucao_tasks: list[asyncio.Task[None]] = field(default_factory=list)
+    _execucao_task: asyncio.Task[None] | None = None
+    _execucao_stop: asyncio.Event | None = None
+    # issue 16 (h16): the people of the web form and the console, their sessions and drafts
+    people: People | None = None
+    estatisticas: EstatisticasService | None = None  # issue 15: public statistics
+    certidoes: CertidoesService | None = None  # issue 15: certificates
     started: bool = field(default=False)
     _intimacoes_tasks: list[asyncio.Task[None]] = field(default_factory=list)
     _intimacoes_stop: asyncio.Event | None = None
@@ -147,6 +181,8 @@ class Gateway:
             keys.check_readable(self.reader_engine, self.hub.credentials)
         self.committer.start()
         self.started = True
+        if self.estatisticas is not None:  # this year's public statistics computed off the first request's path
+            self.estatisticas.warm_later(local_today(self.clock.now(), ZoneInfo(self.settings.timezone)).year)
 
     def stop(self) -> None:
         """Stop the writer and release connections."""
@@ -299,6 +335,30 @@ class Gateway:
         if self.callback_pusher is not None:
             self._intimacoes_tasks.append(loop.create_task(self.callback_pusher.run_forever(self._intimacoes_stop)))
 
+    def start_execucoes(self) -> None:
+        """Start the execuções fiscais' sender (issue 12) as a task of the running loop, where the relay runs
+        (``GATEWAY_RELAY_ENABLED``) and the hub is configured."""
+        if self.execucao_sender is None or self._execucao_stop is not None or not self.settings.relay_enabled:
+            return
+        self._execucao_stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        self._execucao_task = loop.create_task(self.execucao_sender.run_forever(self._execucao_stop))
+        if self.execucao_callbacks is not None:
+            self._execucao_tasks.append(loop.create_task(self.execucao_callbacks.run_forever(self._execucao_stop)))
+
+    async def stop_execucoes(self) -> None:
+        """Stop the sender (10 s to record what it is sending; what it could not record expires indeterminada)."""
+        if self._execucao_stop is None or self._execucao_task is None:
+            return
+        self._execucao_stop.set()
+        for task in [self._execucao_task, *self._execucao_tasks]:
+            try:
+                await asyncio.wait_for(task, timeout=10)
+            except TimeoutError:
+                task.cancel()
+        self._execucao_tasks.clear()
+        self._execucao_stop = self._execucao_task = None
+
     async def stop_intimacoes(self) -> None:
         """Stop the collector and the callbacks' pusher (each given 10 s to finish what it is doing)."""
         if self._intimacoes_stop is None:
@@ -398,6 +458,9 @@ def build(settings: Settings, clock: Clock | None = None, relay_wanted: bool | N
     # the person index is written with each envio and retificação, in its transaction
     infodip.stored_hooks.append(lambda conn, protocol, comm: consulta_store.record_person(
         conn, protocol, PersonKeys.of(comm.person)))
+    # the public statistics' counts follow each new communication and each cancelamento, in its transaction
+    infodip.accepted_hooks.append(lambda conn, row: estatisticas_store.count_new(conn, (row,)))
+    infodip.withdrawn_hooks.append(estatisticas_store.count_withdrawn)
     feed = FeedService(reader, committer, clock)
     pusher = outcomes = None
     if relay is not None:  # the processes that deliver also push the feed and ask the TSE store what it did
@@ -419,11 +482,16 @@ def build(settings: Settings, clock: Clock | None = None, relay_wanted: bool | N
                   AiohttpTribunalClient(settings.mni_timeout_s), settings.mni_limits,
                   timedelta(hours=settings.mni_filing_ttl_hours), monitor=TribunalMonitor(clock, metrics))
     intimacoes = intimacao_callbacks = collector = callback_pusher = None
+    execucoes = execucao_sender = execucao_callbacks = None
     if hub is not None:  # the intimations brought back to the procuradorias (issue 12 point 7), through the hub
         intimacoes = IntimacoesService(hub, committer, reader, clock, ZoneInfo(settings.timezone),
                                        settings.intimacoes_timeout_s)
-        # HOOK(issue 12 point 4, h12a): the lead wires the filings' resolve_from_evidence here, e.g.
-        # intimacoes.evidence_hook = <execuções fiscais service>.resolve_from_evidence
+        # issue 12 point 4 (h12a): an intimation proving an indeterminada filing protocolled resolves it
+        execucoes, execucao_sender = build_execucao(settings, hub, committer, reader, clock)
+        intimacoes.evidence_hook = execucoes.resolve_from_evidence
+        execucao_callbacks = ExecucaoCallbacks(
+            reader, committer, clock, timeout_s=settings.feed_webhook_timeout_s, poll_s=settings.feed_webhook_poll_s,
+            base_backoff_s=settings.feed_webhook_base_backoff_s, max_backoff_s=settings.feed_webhook_max_backoff_s)
         intimacao_callbacks = Callbacks(intimacoes, committer)
         callback_pusher = CallbackPusher(intimacoes, PushPolicy(
             batch=settings.feed_webhook_batch, timeout_s=settings.feed_webhook_timeout_s,
@@ -448,7 +516,14 @@ def build(settings: Settings, clock: Clock | None = None, relay_wanted: bool | N
         forwarding=Forwarding(settings.public_url, settings.trusted_networks),
         feed=feed, webhooks=webhooks, pusher=pusher, outcomes=outcomes,
         intimacoes=intimacoes, intimacao_callbacks=intimacao_callbacks, collector=collector,
-        callback_pusher=callback_pusher,
+        callback_pusher=callback_pusher, execucoes=execucoes, execucao_sender=execucao_sender,
+        execucao_callbacks=execucao_callbacks,
+        # issue 16 (h16): people of the web form and the console (changes through the committer, audited)
+        people=People(committer.run_sync, reader, clock, secret, kdf_n=settings.password_kdf_n,
+                      idle_s=settings.web_session_idle_s),
+        estatisticas=EstatisticasService(reader, clock, settings.estatisticas_limiar, settings.estatisticas_cache_s,
+                                         settings.estatisticas_uf),
+        certidoes=build_certidoes(settings, committer, reader, clock, secret),
     )
 
 
@@ -500,18 +575,16 @@ def create_app(settings: Settings, clock: Clock | None = None, gateway: Gateway 
         gw.start_reports()
         gw.start_probes()
         gw.start_intimacoes()
+        gw.start_execucoes()
         gw.start_spooled()
         await gw.warm_up()
         try:
             yield
         finally:
-            await gw.stop_spooled()
-            await gw.obitos.drain()
-            await gw.stop_intimacoes()
-            await gw.stop_probes()
-            await gw.stop_relay()
-            await gw.stop_divida()
-            await gw.stop_reports()
+            # The background workers are independent and each stop is bounded (10–30 s): stopping them together
+            # bounds a shutdown (Ctrl+C, SIGTERM) by the slowest one instead of their sum.
+            await asyncio.gather(gw.stop_spooled(), gw.obitos.drain(), gw.stop_execucoes(), gw.stop_intimacoes(),
+                                 gw.stop_probes(), gw.stop_relay(), gw.stop_divida(), gw.stop_reports())
             gw.stop()
 
     app = FastAPI(
@@ -561,8 +634,21 @@ def create_app(settings: Settings, clock: Clock | None = None, gateway: Gateway 
     if gw.divida is not None:
         divida_api.install(app, gw.divida)
     web_render.install(app)  # /static/: the pages' bundled assets
+    if gw.estatisticas is not None:  # issue 15: public statistics and certificates, no authentication
+        estatisticas_api.install(app, gw.estatisticas, tz)
+    if gw.certidoes is not None:
+        certidoes_api.install(app, gw.certidoes)
     if gw.intimacoes is not None and gw.intimacao_callbacks is not None:
         intimacoes_api.install(app, gw.intimacoes, gw.intimacao_callbacks)
+    if gw.execucoes is not None:
+        execucao_api.install(app, gw.execucoes, gw.settings.mni_limits)
+    # issue 16 (h16): the web form (/web/) and the operators' console (/console/), one session for both
+    assert gw.people is not None
+    pages = web_session.Pages(gw.people, settings.web_cookie_secure, gw.forwarding)
+    web_form.install(app, web_form.WebForm(pages, PasswordAuthenticator(gw.people, gw.throttle), gw.infodip,
+                                           gw.consulta, gw.reader_engine, gw.metrics))
+    web_console.install(app, web_console.Console(pages, gw.delivery, gw.consulta, gw.reader_engine, gw.clock,
+                                                 ZoneInfo(settings.timezone), lambda: gw.hub))
     app.add_middleware(ClientCertificateMiddleware, forwarding=gw.forwarding)
     app.add_middleware(ClientAddressMiddleware, forwarding=gw.forwarding)
     app.add_middleware(AdmissionMiddleware, admission=gw.admission)  # intake sheds load beyond its bound
@@ -644,6 +730,15 @@ class Console:
                             self.settings.password_kdf_n, tribunal_credential_store(self.settings),
                             Actor.os_user())
 
+    @cached_property
+    def people(self) -> People:
+        """The people of the web form and the console (``gateway user …``): changes in transactions of their own,
+        audited on a chain of this command (issue 16)."""
+        signer = _signer(self.settings) if self.settings.signing_key_path else None
+        secret = self.settings.secret_key.encode() if self.settings.secret_key else secrets.token_bytes(32)
+        return People(Transactions(self.writer, self.clock, signer), self.reader, self.clock, secret,
+                      kdf_n=self.settings.password_kdf_n, idle_s=self.settings.web_session_idle_s)
+
     def check_keys(self) -> None:
         """Refuse, before serving, a key that cannot read the stored MNI credentials (when the hub is configured).
         Errors: KeyMismatch (GATEWAY-E060)."""
@@ -712,6 +807,9 @@ class Console:
         admin = self.__dict__.pop("admin", None)
         if isinstance(admin, AdminService) and isinstance(admin.run, Transactions):
             admin.run.close()
+        people = self.__dict__.pop("people", None)
+        if isinstance(people, People) and isinstance(people.run, Transactions):
+            people.run.close()
         history = self.__dict__.pop("history", None)
         if isinstance(history, HistoryImport):
             history.run.close()

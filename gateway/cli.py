@@ -289,7 +289,8 @@ GROUPS = {"audit": "log de auditoria", "organ": "órgãos remetentes", "credenti
           "mni": "hub MNI", "keys": "chaves das credenciais MNI", "config": "configuração",
           "pki": "CA de sandbox: certificados de servidor e de cliente",
           "feed": "webhooks do feed de alterações (Res. Conjunta 6/2020 art. 12)",
-          "obitos": "lotes de óbitos do registro civil"}
+          "obitos": "lotes de óbitos do registro civil",
+          "user": "pessoas do formulário web e do console (issue 16)"}
 
 PORT_HELP = "porta TCP (0: uma livre)"
 
@@ -399,6 +400,26 @@ COMMANDS: dict[str, Command] = {
     "keys generate": Command(admin_cli.cmd_keys_generate, "imprime uma chave Fernet nova"),
     "config show": Command(cmd_config_show, "mostra a configuração efetiva, com a origem de cada valor e os "
                            "segredos mascarados"),
+    # issue 16 (h16): people of the web form (/web/) and the operators' console (/console/)
+    "user create": Command(admin_cli.cmd_user_create, "cadastra uma pessoa (remetente do formulário web ou operador "
+                           "do console); senha gerada e impressa uma vez, se omitida", (
+        arg("--cpf", required=True, help="CPF da pessoa (é o seu login)"),
+        arg("--nome", required=True, help="nome completo"),
+        arg("--email", required=True, help="e-mail"),
+        arg("--orgao", required=True, help="código do órgão pelo qual age, p.ex. TJRJ-1VFP"),
+        arg("--papel", required=True, choices=["remetente", "operador"], help="remetente (formulário) ou operador "
+            "(console)"),
+        arg("--administrador", action="store_true", help="administra as pessoas do seu órgão"),
+        arg("--password", help="senha (política: README); omitida, é gerada e impressa uma vez"), OPERADOR)),
+    "user disable": Command(admin_cli.cmd_user_disable, "desativa uma pessoa (suas sessões terminam)", (
+        arg("cpf", help="CPF da pessoa"), OPERADOR)),
+    "user enable": Command(admin_cli.cmd_user_enable, "reativa uma pessoa desativada", (
+        arg("cpf", help="CPF da pessoa"), OPERADOR)),
+    "user reset": Command(admin_cli.cmd_user_reset, "troca a senha de uma pessoa (suas sessões terminam)", (
+        arg("cpf", help="CPF da pessoa"),
+        arg("--password", help="senha nova; omitida, é gerada e impressa uma vez"), OPERADOR)),
+    "user list": Command(admin_cli.cmd_user_list, "lista as pessoas (sem senhas)", (
+        arg("--orgao", help="só as deste órgão"),)),
     # issue 10C: client certificates (gateway/client_certs.py) and the sandbox CA (gateway/pki.py)
     "organ certificate": Command(client_certs.cmd_organ_certificate,
                                  "certificados de cliente que autenticam um órgão sem senha (atrás do proxy TLS)", (

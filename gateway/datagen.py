@@ -46,6 +46,7 @@ from gateway.clock import Clock, new_protocol
 from gateway.consulta.facts import PersonKeys, name_key
 from gateway.consulta.store import record_people
 from gateway.db.tables import communications, feed_entries, messages, organs, outbox
+from gateway.estatisticas.store import count_new
 from gateway.infodip.contract import NS
 from gateway.infodip.deadlines import due_date
 from gateway.infodip.domain import Kind
@@ -131,8 +132,8 @@ def ensure_organs(engine: Engine, now: datetime) -> list[GeneratedOrgan]:
         wanted.append((f"RCPN-{cns}", f"Cartório de Registro Civil {cns}", "cartorio", r % len(STATES), cns))
     with engine.begin() as conn:
         have = {row.code: row.id for row in conn.execute(select(organs.c.code, organs.c.id))}
-        missing = [{"code": c, "name": n, "organ_type": t, "kinds": None, "cns": cns, "active": True, "created_at": now}
-                   for c, n, t, _i, cns in wanted if c not in have]
+        missing = [{"code": c, "name": n, "organ_type": t, "kinds": None, "cns": cns, "active": True, "created_at": now,
+                    "uf": STATES[i][0]} for c, n, t, i, cns in wanted if c not in have]
         if missing:
             conn.execute(insert(organs), missing)
             have = {row.code: row.id for row in conn.execute(select(organs.c.code, organs.c.id))}
@@ -363,6 +364,7 @@ def generate(engine: Engine, clock: Clock, scale: int, *, seed: int = 14, since:
                     for i, o in enumerate(batch_o, start=1)])
                 fed += len(batch_o)
             record_people(conn, batch_p)  # the consultation's person index
+            count_new(conn, batch_c)  # the public statistics' counts
         report.communications += len(batch_c)
         report.versions += len(batch_m)
         report.deliveries += len(batch_o)

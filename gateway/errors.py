@@ -24,7 +24,7 @@
 
 Every error carries a stable code listed in :data:`CATALOGUE` with its Portuguese message (``INFODIP-E…`` for
 the INFODIP edge, ``MNI-E…`` for the MNI hub, ``DIVIDA-E…`` for the PGFN/PGF bridge, ``INTIM-E…`` for
-its intimations, ``GATEWAY-E…`` for operators
+its intimations, ``EXEC-E…`` for its execuções fiscais, ``GATEWAY-E…`` for operators
 and partners). Edges translate the
 tree into SOAP Faults, ``sucesso=false`` or HTTP problems, and nothing else is raised across them. Libraries'
 errors are translated into this tree at one boundary per library (``adapters.base.translating`` for httpx and
@@ -222,6 +222,50 @@ CATALOGUE: dict[str, str] = {
     "registrada; tente novamente.",
     "INTIM-E021": "Tribunal inacessível: a ciência não foi registrada; tente novamente mais tarde.",
     "INTIM-E022": "O tribunal recusou a consulta (sucesso=false): a ciência não foi registrada.",
+    # execuções fiscais filed from structured CDAs (issue 12, points 1–6: gateway/divida/execucao/)
+    "EXEC-E001": "Corpo ilegível: JSON ou XML (ListaCDA) malformado.",
+    "EXEC-E002": "Requisito obrigatório da CDA ausente (Lei 6.830/1980 art. 2º §5º).",
+    "EXEC-E003": "Identificador inválido (CPF/CNPJ, número de inscrição, município IBGE, UF ou CEP).",
+    "EXEC-E004": "Valor, data ou tipo em formato inválido.",
+    "EXEC-E005": "CDAs de devedores diferentes não podem ser reunidas (Lei 6.830/1980 art. 28).",
+    "EXEC-E006": "CDA repetida no pedido.",
+    "EXEC-E007": "Referência da procuradoria já usada com outro conteúdo.",
+    "EXEC-E008": "Credor ou procuradoria inválidos (PGFN: União; PGF: a autarquia ou fundação credora).",
+    "EXEC-E010": "Devedor sem CPF/CNPJ (Res. CNJ 547/2024 art. 1º-A).",
+    "EXEC-E011": "Sem tentativa prévia de conciliação ou solução administrativa (Res. CNJ 547/2024 art. 2º).",
+    "EXEC-E012": "Sem protesto prévio, substituto admitido ou motivo de ineficiência (Res. CNJ 547/2024 art. 3º).",
+    "EXEC-E013": "Valor da causa abaixo de R$ 10.000 (Res. CNJ 547/2024 art. 1º): informado, não recusado.",
+    "EXEC-E014": "Assinatura do documento da CDA ausente ou inválida.",
+    "EXEC-E015": "O documento da CDA não é um PDF.",
+    "EXEC-E016": "Município do devedor sem unidade da Justiça Federal na tabela de localidades.",
+    "EXEC-E020": "CDA já ajuizada (ou em ajuizamento): informado o processo ou a execução.",
+    "EXEC-E030": "Execução fiscal não encontrada.",
+    "EXEC-E031": "Só uma execução indeterminada pode ser resolvida; uma petição só numa execução protocolada.",
+    "EXEC-E032": "Resolução inválida: informe numeroProcesso válido ou decisao \"reenviar\", com justificativa.",
+    "EXEC-E033": "Petição intercorrente inválida (tipo, CDA substituída ou nova CDA).",
+    "EXEC-E040": "Filtro, cursor ou limite da listagem inválido.",
+    "EXEC-E090": "A petição gerada não é válida no esquema MNI 2.2.2 (erro interno do gateway).",
+    "EXEC-E091": "Chave de assinatura das petições da procuradoria não configurada.",
+    # The web form and the operators' console (issue 16, gateway/web/people.py, gateway/edges/web_*.py)
+    "WEB-E001": "CPF ou senha inválidos.",
+    "WEB-E002": "Sessão ausente ou expirada por inatividade: entre novamente.",
+    "WEB-E003": "Formulário expirado ou sem token CSRF válido: recarregue a página e envie de novo.",
+    "WEB-E004": "Seu papel não dá acesso a esta página.",
+    "WEB-E005": "Rascunho não encontrado.",
+    "WEB-E006": "Tipo de comunicação que o órgão não pode enviar.",
+    "WEB-E007": "Muitas tentativas de entrada malsucedidas: aguarde e tente novamente.",
+    # Public statistics and certificates (issue 15: gateway/estatisticas, gateway/certidoes)
+    "ESTAT-E001": "Ano inválido (AAAA).",
+    "ESTAT-E002": "Tipo de comunicação inválido (I a IX).",
+    "ESTAT-E003": "UF inválida.",
+    "ESTAT-E004": "Parâmetro não aceito: as estatísticas só se filtram por ano, tipo e uf (células da grade fixa).",
+    "CERT-E001": "CPF inválido.",
+    "CERT-E002": "Certidões apenas para pessoas físicas: as comunicações tratam de direitos políticos (informe um "
+    "CPF, não um CNPJ).",
+    "CERT-E003": "Informe o nome (até 200 caracteres).",
+    "CERT-E004": "Limite de certidões por minuto deste cliente excedido: aguarde Retry-After segundos.",
+    "CERT-E005": "Arquivo ausente ou maior que o aceito na verificação (até 5 MiB).",
+    "CERT-E010": "Certidão não encontrada para este código de verificação.",
 }
 
 
@@ -256,6 +300,16 @@ class VersionMismatch(ClientError):
 
 class ValidationFailed(ClientError):
     """The request is readable but violates the contract, an identifier rule or a legal rule."""
+
+
+class ManyRefusals(ValidationFailed):
+    """Several checks refused one request at once: each ``(code, field, message)`` in ``errors`` (the REST problem
+    lists them in ``erros``); the exception's own code and field are the first one's."""
+
+    def __init__(self, errors: list[tuple[str, str | None, str]]) -> None:
+        code, field, message = errors[0]
+        super().__init__(code, message if len(errors) == 1 else f"{message} (e mais {len(errors) - 1})", field)
+        self.errors = errors
 
 
 class AuthenticationFailed(ClientError):

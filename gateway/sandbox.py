@@ -25,12 +25,13 @@ from zoneinfo import ZoneInfo
 import httpx
 
 from gateway import server
-from gateway.admin import AdminService
+from gateway.admin import Actor, AdminService
 from gateway.audit import create_signing_key
 from gateway.bootstrap import console, create_app
 from gateway.clock import SystemClock
 from gateway.demo_grants import seed_sandbox
 from gateway.hub.demo import configure, describe
+from gateway.identifiers import cpf_check_digits
 from gateway.infodip.domain import Kind
 from gateway.infodip.samples import REFERENCE_XPATH, SAMPLE_USERNAME, render_sample
 from gateway.infodip.webhooks import sandbox_subscription
@@ -38,6 +39,7 @@ from gateway.obitos import synthetic
 from gateway.organs import OrganType
 from gateway.settings import Settings
 from gateway.simulators import START_TIMEOUT_S, MockProcess, SimulatorError, start_mock
+from gateway.web.people import People
 
 
 @dataclass(frozen=True)
@@ -107,6 +109,30 @@ def _obitos_samples(samples_dir: Path, today: date, passwords: dict[str, str]) -
             "password": passwords[user]}
 
 
+def _procuradoria_key(data_dir: Path) -> dict[str, str]:
+    """The key and self-signed certificate the sandbox's procuradorias sign petitions (and its sample CDAs) with
+    (issue 12; real deployments use the procurador's ICP-Brasil certificate): created once in *data_dir*."""
+    from gateway.divida.execucao.documents import create_signatario
+
+    key, cert = data_dir / "procuradoria-key.pem", data_dir / "procuradoria-cert.pem"
+    if not (key.exists() and cert.exists()):
+        create_signatario(str(key), str(cert), "Procuradoria (sandbox do gateway)")
+    return {"execucao_chave_path": str(key), "execucao_certificado_path": str(cert)}
+
+
+def _execucao_sample(samples_dir: Path, fixed: dict[str, Any], passwords: dict[str, str]) -> dict[str, str]:
+    """``samples.execucao_fiscal``: a ready JSON request of PGFN (one CDA of a debtor in Belo Horizonte → TRF6, its
+    document signed) with a reference to change for each new filing, and the credential to take a token with."""
+    from gateway.divida.execucao import samples as execucao_samples
+    from gateway.divida.execucao.documents import load_signatario
+
+    signer = load_signatario(fixed["execucao_chave_path"], fixed["execucao_certificado_path"])
+    body = execucao_samples.request(signer, "SANDBOX-EXEMPLO-1", n=1, jtr="4.06")
+    write_private(samples_dir / "execucao_fiscal.json", json.dumps(body, indent=2, ensure_ascii=False).encode())
+    return {"path": "samples/execucao_fiscal.json", "username": "pgfn-mni", "password": passwords["pgfn-mni"],
+            "reference_json_pointer": "/referencia"}
+
+
 def write_private(path: Path, data: bytes) -> None:
     """Write *data* to *path*, created (or set) 0600 before a byte is written."""
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
@@ -143,11 +169,28 @@ def _load_or_create(path: Path, make: Any) -> Any:
 #: environment itself, its host and port, from its options). Every other GATEWAY_* setting is honoured.
 FIXED = ("environment", "database_url", "host", "port", "secret_key", "signing_key_path", "admin_token",
          "mni_registry_path", "mni_credentials_key", "tse_url", "cnj_url", "pgfn_url", "pgfn_token_url",
-         "pgfn_client_id", "pgfn_client_secret", "pgf_url", "pgf_api_key", "crash_at")
+         "pgfn_client_id", "pgfn_client_secret", "pgf_url", "pgf_api_key", "crash_at",
+         "execucao_chave_path", "execucao_certificado_path")
 #: The sandbox's own defaults where they differ from production's: recovery shown within seconds, text logs.
 SANDBOX_DEFAULTS = {"relay_max_backoff_s": 10.0, "breaker_cooldown_s": 5.0, "log_format": "text",
                     "intimacoes_intervalo_s": 5.0}  # intimations collected within seconds
 CONFIG_FILE = "gateway.toml"
+
+
+#: the UF of the sandbox's organs, for the public statistics (issue 15; GATEWAY_ESTATISTICAS_UF overrides it)
+SANDBOX_UFS = {"TJRJ": "RJ", "TJRJ-1VFP": "RJ", "TJRJ-VEP": "RJ", "TJRJ-PRES": "RJ", "RCPN-097543": "RJ", "TJSP": "SP"}
+
+
+def _certidoes_defaults(data_dir: Path) -> dict[str, Any]:
+    """The certificates' signing key and self-signed certificate, made once in *data_dir* (the key 0600), and the
+    organs' UFs: the sandbox's defaults for issue 15 (environment variables still win)."""
+    from gateway.certidoes.documents import generate
+
+    key, cert = data_dir / "certidoes-chave.pem", data_dir / "certidoes-certificado.pem"
+    if not key.exists() or not cert.exists():
+        generate().write(key, cert)
+    return {"certidoes_chave_path": str(key), "certidoes_certificado_path": str(cert),
+            "estatisticas_uf": json.dumps(SANDBOX_UFS)}
 
 
 def prepare(data_dir: Path, port: int, host: str = "127.0.0.1", kdf_n: int | None = None,
@@ -182,12 +225,14 @@ def prepare(data_dir: Path, port: int, host: str = "127.0.0.1", kdf_n: int | Non
         "environment": "sandbox", "database_url": f"sqlite:///{data_dir / 'gateway.db'}", "host": host,
         "port": port, "secret_key": secrets_["secret"], "signing_key_path": str(key_path),
         "admin_token": admin_token, "mni_credentials_key": "", "crash_at": "",
+        **_procuradoria_key(data_dir),
         "tse_url": partners.get("tse", ""), "cnj_url": partners.get("cnj", ""),
         "mni_registry_path": str(data_dir / "mni-registry.json") if any(
             k.startswith("tribunal-") for k in partners) else "",
         **_debt_settings(partners, debts),
     }
     defaults = dict(SANDBOX_DEFAULTS)
+    defaults.update(_certidoes_defaults(data_dir))
     if kdf_n is not None:
         defaults["password_kdf_n"] = kdf_n
     settings = Settings.from_env(env, defaults=defaults, config_file=config_file or "", **fixed)
@@ -203,6 +248,7 @@ def prepare(data_dir: Path, port: int, host: str = "127.0.0.1", kdf_n: int | Non
         if demos:
             configure(con.admin, demos, Path(settings.mni_registry_path))
         feed = _cnj_consumes_the_feed(con.admin, partners.get("cnj"))
+        web_people = seed_web_people(con.people, data_dir / "web-people.json")  # issue 16: demo persons
     write_private(data_dir / "credentials.json", json.dumps(passwords, indent=2).encode())
     write_private(own_config, cli_config(settings, fixed))
 
@@ -217,13 +263,17 @@ def prepare(data_dir: Path, port: int, host: str = "127.0.0.1", kdf_n: int | Non
         samples[kind.value] = {"path": f"samples/{kind.value}.xml", "username": user, "password": passwords[user],
                                "operation": "enviarComunicacao", "reference_xpath": REFERENCE_XPATH}
     samples_obitos = _obitos_samples(samples_dir, today, passwords)
+    samples_execucao = _execucao_sample(samples_dir, fixed, passwords)
     info: dict[str, Any] = {
         "gateway": f"http://{host}:{port}",
         "data_dir": str(data_dir),
         "config_file": str(own_config),
         "credentials": credentials,
-        "samples": {"infodip": samples, "obitos": samples_obitos},
+        "samples": {"infodip": samples, "obitos": samples_obitos, "execucao_fiscal": samples_execucao},
         "admin_token": admin_token,
+        # issue 16: the web form and the console, and who may sign in to them (CPF + password)
+        "web": {"form": f"http://{host}:{port}/web/", "console": f"http://{host}:{port}/console/",
+                "people": web_people},
         "settings": {"ignored": ignored, "relay": "ativo" if settings.relay_enabled else "desativado"},
     }
     mocks = _describe_mocks(partners, demos, settings)
@@ -243,6 +293,42 @@ def prepare(data_dir: Path, port: int, host: str = "127.0.0.1", kdf_n: int | Non
         info["demo"] = demo
     make_private(data_dir)  # the registry, keys and database other modules wrote: 0600 as well
     return settings, info
+
+
+# -- issue 16 (h16): demo persons of the web form and the console ---------------------------------------------------
+
+#: (organ, name, role): one remetente per demo organ that may send a kind, and one operador (the CNJ's)
+DEMO_PEOPLE = (("TJRJ", "Helena Prado Tavares", "remetente"), ("TJRJ-1VFP", "Carlos Menezes Rocha", "remetente"),
+               ("TJRJ-VEP", "Juliana Freitas Lobo", "remetente"), ("TJRJ-PRES", "Marcos Aurélio Pinto", "remetente"),
+               ("RCPN-097543", "Sônia Regina Dutra", "remetente"), ("CRC", "Paulo Henrique Vaz", "remetente"),
+               ("CNJ", "Renata Operadora Campos", "operador"))
+
+
+def demo_cpf(index: int) -> str:
+    """A valid, synthetic CPF for the sandbox's *index*-th demo person (check digits computed)."""
+    base = f"{900000000 + index * 1111:09d}"
+    return base + cpf_check_digits(base)
+
+
+def seed_web_people(people: People, path: Path) -> list[dict[str, object]]:
+    """Create (or reset to their stored password) the demo persons of :data:`DEMO_PEOPLE`, the first remetente an
+    administrator of their organ's people; their passwords kept in *path* (0600) across restarts. Returns the info
+    file's ``web.people``."""
+    stored: dict[str, str] = _load_or_create(path, dict)
+    actor = Actor("sandbox", "cli")
+    out: list[dict[str, object]] = []
+    for i, (organ, name, role) in enumerate(DEMO_PEOPLE):
+        cpf = demo_cpf(i + 1)
+        password = stored.setdefault(cpf, "Demo-" + secrets.token_urlsafe(12))
+        if people.find(cpf) is None:
+            people.create(cpf, name, f"pessoa{i + 1}@sandbox.jus.br", organ, role, admin=i == 1, password=password,
+                          actor=actor)
+        else:
+            people.reset(cpf, password, actor=actor)
+        out.append({"cpf": cpf, "nome": name, "orgao": organ, "papel": role, "administrador": i == 1,
+                    "senha": password})
+    write_private(path, json.dumps(stored, indent=2).encode())
+    return out
 
 
 def _cnj_consumes_the_feed(admin: AdminService, cnj: str | None) -> dict[str, str] | None:
@@ -335,9 +421,23 @@ async def _wait_until_answering(url: str, timeout: float, path: str = "/readyz")
             await asyncio.sleep(0.05)
 
 
+#: The simulator process serving the other regional federal courts, each under its own prefix (``/trfN``).
+FEDERAL = "tribunais-federais"
 #: The simulators the sandbox runs: (module, name, extra arguments), on --port+1, +2, … in this order.
 SIMULATORS = (("tse", "tse", ()), ("cnj", "cnj", ()), ("tribunal", "tribunal-8.19", ("--profile", "pje-tjrj")),
-              ("tribunal", "tribunal-4.04", ("--profile", "eproc-trf4")), ("pgfn", "pgfn", ()), ("pgf", "pgf", ()))
+              ("tribunal", "tribunal-4.04", ("--profile", "eproc-trf4")), ("pgfn", "pgfn", ()), ("pgf", "pgf", ()),
+              ("tribunal", FEDERAL, ("--profile", "federal")))  # TRF1, TRF2, TRF3, TRF5, TRF6 (issue 12)
+
+
+def expand_federal(partners: dict[str, str]) -> dict[str, str]:
+    """*partners* with the federal simulator's process replaced by one entry per court it serves
+    (``tribunal-4.01`` → ``{url}/trf1``…), as its ``GET /`` lists them."""
+    out = dict(partners)
+    base = out.pop(FEDERAL, None)
+    if base:
+        courts = httpx.get(base + "/", timeout=30).json()["tribunais"]
+        out.update({f"tribunal-{jtr}": url for jtr, url in courts.items()})
+    return out
 
 
 def _port_or_any(host: str, port: int) -> int:
@@ -366,7 +466,7 @@ def run(port: int = 8080, info_path: Path = Path("sandbox-info.json"), data_dir:
         for offset, (module, name, args) in enumerate(SIMULATORS, start=1):
             wanted = _port_or_any(host, port + offset) if fixed and port + offset < 65536 else 0
             mocks.append(start_mock(module, host, wanted, timeout=start_timeout, args=args, name=name))
-        partners = {m.name: m.url for m in mocks}
+        partners = expand_federal({m.name: m.url for m in mocks})
         debts = {name: httpx.get(partners[name] + "/_mock/demo", timeout=30).json() for name in ("pgfn", "pgf")}
         return _serve(sock, port, host, info_path, data_dir, partners, debts, start_timeout, config_file)
     finally:
@@ -435,6 +535,13 @@ def _print_banner(info: dict[str, Any], info_path: Path) -> None:
     out.write(f"  {'usuário':<22} {'senha':<18} {'órgão':<12} tipo\n")
     for c in info["credentials"]:
         out.write(f"  {c['username']:<22} {c['password']:<18} {c['organ']:<12} {c['organ_type']}\n")
+    web = info.get("web")  # issue 16: the web form and the console, and their demo persons
+    if web:
+        out.write(f"\n  Formulário web: {web['form']}   Console de operação: {web['console']}\n")
+        out.write(f"  {'CPF (login)':<13} {'senha':<22} {'órgão':<12} papel\n")
+        for p in web["people"]:
+            out.write(f"  {p['cpf']:<13} {p['senha']:<22} {p['orgao']:<12} {p['papel']}"
+                      f"{' (administrador)' if p['administrador'] else ''}\n")
     out.write("\n  Exemplos prontos para envio (um por tipo): "
               f"{info['data_dir']}/samples/I.xml … IX.xml\n  Ctrl+C encerra.\n\n")
     out.flush()

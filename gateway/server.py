@@ -175,6 +175,7 @@ class GuardedProtocol(HttpToolsProtocol):
         if self._admitted is None:
             transport.abort()
             return
+        _no_delay(transport)
         super().connection_made(transport)
         timeout = self.guard.limits.header_timeout_s
         if self._admitted == "reserve":
@@ -333,6 +334,17 @@ def ensure_descriptors(needed: int) -> int:
         raise SettingsError(f"GATEWAY_MAX_CONNECTIONS + GATEWAY_HEALTHZ_RESERVE pedem {needed} descritores de arquivo "
                             f"e o processo pode abrir {soft}: reduza o limite de conexões ou aumente o ulimit -n")
     return int(soft)
+
+
+def _no_delay(transport: asyncio.Transport) -> None:
+    """TCP_NODELAY on the connection (issue 15's bench found it off: a response's headers and body leave as two
+    segments, and with Nagle the body waited for the client's delayed ACK — ~40 ms per keep-alive request)."""
+    sock = transport.get_extra_info("socket")
+    if sock is not None and sock.family in (socket.AF_INET, socket.AF_INET6):
+        try:
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        except OSError:  # the peer already left
+            pass
 
 
 def bind(host: str, port: int, what: str = "GATEWAY_HOST/GATEWAY_PORT") -> socket.socket:

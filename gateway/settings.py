@@ -299,6 +299,44 @@ class Settings(BaseSettings):
     consulta_warmup_s: float = Field(5.0, ge=0, le=5)
     # --- end of issues 13/14 (p1314)'s block ---
 
+    # --- Issue 12 (h12a): execuções fiscais filed through the MNI hub (gateway/divida/execucao) ---
+    # The procuradoria's key and certificate signing the petitions (PEM; the sandbox generates them; in production
+    # the procurador's ICP-Brasil certificate); the CDA signatures' trusted roots (PEM bundle; empty: integrity only);
+    # the table IBGE → codigoLocalidade (JSON; empty: the packaged demo table); the Res. CNJ 547/2024 checks per
+    # creditor (JSON {"PGF": {"protesto": "sinalizar"}}; default: every check refuses); the sender's batch, calls at
+    # once and the timeout of each court call (seconds).
+    execucao_chave_path: str = ""
+    execucao_certificado_path: str = ""
+    execucao_cda_raizes: str = ""
+    execucao_localidades_path: str = ""
+    execucao_regras: str = ""
+    execucao_lote: int = Field(50, ge=1, le=1000)
+    execucao_concorrencia: int = Field(20, ge=1, le=500)
+    execucao_timeout_s: float = Field(60.0, gt=0)
+    # --- end of issue 12 (h12a)'s block ---
+
+    # --- Issue 16 (h16): the web form and the operators' console (gateway/web/people.py, gateway/edges/web_*.py) ---
+    # A web session ends after web_session_idle_s without a request (the injected clock); its cookie is Secure when
+    # web_cookie_secure is true, or — left unset — when the request reached the gateway over HTTPS (a trusted
+    # proxy's X-Forwarded-Proto included), so the sandbox's plain HTTP on 127.0.0.1 still signs in.
+    web_session_idle_s: float = Field(1800.0, gt=0)
+    web_cookie_secure: bool | None = None
+    # --- end of issue 16 (h16)'s block ---
+    # --- Issue 15 (h15): public statistics and verifiable certificates (gateway/estatisticas, gateway/certidoes) ---
+    # A published cell holds at least estatisticas_limiar people (smaller ones and their complements are withheld);
+    # estatisticas_uf gives the UF of organs whose own row has none (JSON {"TJRJ": "RJ"}); a kind-year's tables are
+    # recomputed at most every estatisticas_cache_s seconds (and only when their counts changed).
+    estatisticas_limiar: int = Field(5, ge=2, le=100)
+    estatisticas_uf: str = ""
+    estatisticas_cache_s: float = Field(60.0, ge=0)
+    # The certificates' signing key and certificate (PEM files: RSA or EC private key, X.509 certificate); empty
+    # outside production: a key and a self-signed certificate are generated for the process (the sandbox writes
+    # them to its data directory). certidoes_limite_por_minuto: issuances per client address and minute (429).
+    certidoes_chave_path: str = ""
+    certidoes_certificado_path: str = ""
+    certidoes_limite_por_minuto: int = Field(10, ge=1)
+    # --- end of issue 15 (h15)'s block ---
+
     # --- Fields added by issue 10's other parts (credentials and keys; deployment): one block each, below. ---
 
     _sources: dict[str, str] = PrivateAttr(default_factory=dict)
@@ -432,6 +470,17 @@ class Settings(BaseSettings):
             parse_tribunais(value)
         except ValueError as exc:  # json.JSONDecodeError is a ValueError
             raise ValueError(f'use JSON {{"ORGAO": ["J.TR" ou "J.TR/instancia"]}} ({exc})') from None
+        return value
+
+    @field_validator("execucao_regras")
+    @classmethod
+    def _execucao_regras(cls, value: str) -> str:
+        from gateway.divida.execucao.domain import parse_regras
+
+        try:
+            parse_regras(value)
+        except (ValueError, TypeError) as exc:
+            raise ValueError(f'use JSON {{"PGFN": {{"protesto": "recusar"|"sinalizar"}}}} ({exc})') from None
         return value
 
     @field_validator("trusted_proxies")

@@ -85,8 +85,9 @@ def business(handler: Handler) -> Handler:
 
 
 def _faults_apply(request: web.Request) -> bool:
-    """Faults apply to POSTs and business GETs; never to ``/_mock/*`` or a ``?wsdl`` fetch."""
-    if request.path.startswith("/_mock/") or any(k.lower() == "wsdl" for k in request.query):
+    """Faults apply to POSTs and business GETs; never to ``/_mock/*`` (also under a prefix: ``/trf1/_mock/*``) or a
+    ``?wsdl`` fetch."""
+    if "/_mock/" in request.path or any(k.lower() == "wsdl" for k in request.query):
         return False
     if request.method in ("GET", "HEAD"):
         return bool(getattr(request.match_info.route.handler, _BUSINESS, False))

@@ -58,6 +58,7 @@ from mocks import tribunal_intimacoes
 from mocks import tribunal_render as render
 from mocks.common import MockState, mock_app, serve
 from mocks.tribunal_data import (
+    FEDERAL_PROFILES,
     PROFILES,
     SMALL_DOCUMENT_LIMIT,
     Document,
@@ -289,6 +290,10 @@ class Tribunal:
             if not blob.valid:
                 return refused("conteúdo de documento não é base64 válido")
             parsed.append((d, blob))
+        if dados is not None and dados.get("classeProcessual") == "1116":
+            problem = execucao_fiscal_problem(dados, [d for d, _b in parsed])
+            if problem:
+                return refused(f"Execução fiscal recusada: {problem}")
         basis = numero or etree.tostring(dados, method="c14n").decode()  # type: ignore[arg-type]
         fingerprint = hashlib.sha256(json.dumps(
             [inst, user, basis, [(d.get("tipoDocumento"), b.sha256) for d, b in parsed]]).encode()).hexdigest()
@@ -389,12 +394,57 @@ class Tribunal:
         }
 
 
+def execucao_fiscal_problem(dados: etree._Element, docs: list[etree._Element]) -> str | None:
+    """What a court checks on a class-1116 initial petition (issue 12 point 8): the exequente (polo ativo, with its
+    CNPJ) and the executados (polo passivo), subject 6017, a positive ``valorCausa``, a ``codigoLocalidade``, and a
+    signature on every document (``assinatura`` present and not empty). None when it passes."""
+    polos = {p.get("polo"): p for p in kids(dados, "polo")}
+    ativo, passivo = polos.get("AT"), polos.get("PA")
+    exequentes = [kid(pa, "pessoa") for pa in kids(ativo, "parte")] if ativo is not None else []
+    if not any(pe is not None and pe.get("numeroDocumentoPrincipal") for pe in exequentes):
+        return "polo ativo sem exequente identificado (CNPJ)"
+    if passivo is None or not kids(passivo, "parte"):
+        return "polo passivo sem executado"
+    if not any(text(a, "codigoNacional") == "6017" for a in kids(dados, "assunto")):
+        return "assunto 6017 (Dívida Ativa) ausente"
+    try:
+        if float(text(dados, "valorCausa") or "0") <= 0:
+            return "valorCausa ausente"
+    except ValueError:
+        return "valorCausa ilegível"
+    if not dados.get("codigoLocalidade"):
+        return "codigoLocalidade ausente"
+    for d in docs:
+        if not any(a.get("assinatura") for a in kids(d, "assinatura")):
+            return f"documento '{d.get('descricao') or d.get('tipoDocumento')}' sem assinatura"
+    return None
+
+
 def _body_text(head: bytes) -> str:
     return head[:2048].decode("utf-8", errors="replace")
 
 
-def create_app(url: str, profile_name: str = "pje-tjrj") -> web.Application:
-    """The tribunal simulator answering at *url* with the profile *profile_name*."""
+def create_federal_app(url: str) -> web.Application:
+    """``--profile federal``: the regional federal courts TRF1, TRF2, TRF3, TRF5 and TRF6 in one process (issue 12),
+    each a whole simulator — installations, ``/_mock`` endpoints, intimations' timer — under ``/trfN``, so each has
+    its own URL (``{url}/trfN``) for the hub's registry and the sandbox's info file. ``GET /`` lists them."""
+    app = web.Application(client_max_size=256 * 1024 * 1024)
+    courts = {}
+    for name in FEDERAL_PROFILES:
+        prefix = f"/trf{PROFILES[name].tr}"
+        app.add_subapp(prefix, create_app(url + prefix, name, prefix=prefix))
+        courts[PROFILES[name].jtr] = url + prefix
+
+    async def index(_request: web.Request) -> web.Response:
+        return web.json_response({"tribunais": courts})
+
+    app.router.add_get("/", index)
+    return app
+
+
+def create_app(url: str, profile_name: str = "pje-tjrj", prefix: str = "") -> web.Application:
+    """The tribunal simulator answering at *url* with the profile *profile_name* (*prefix*: the path it is mounted
+    under, when it is a sub-application of :func:`create_federal_app`)."""
     profile = PROFILES[profile_name]
     state = MockState(f"tribunal-{profile.jtr}")
     tribunal = Tribunal(profile)
@@ -402,7 +452,7 @@ def create_app(url: str, profile_name: str = "pje-tjrj") -> web.Application:
     app = mock_app(state)
     app["tribunal"] = tribunal
     wsdl_text = WSDL_PATH.read_text(encoding="utf-8")
-    by_path = {x.path: x for x in profile.installations}
+    by_path = {prefix + x.path: x for x in profile.installations}
 
     def log(inst: str, op: str | None, numero: str | None, head: bytes, message_id: str | None,
             duplicate: bool = False, **extra: Any) -> None:
@@ -415,7 +465,7 @@ def create_app(url: str, profile_name: str = "pje-tjrj") -> web.Application:
         """``?wsdl``: the official WSDL pointing at this installation; otherwise a short text."""
         inst = by_path[request.path]
         if any(k.lower() == "wsdl" for k in request.query):
-            here = f"{request.scheme}://{request.host}{inst.path}"
+            here = f"{request.scheme}://{request.host}{prefix}{inst.path}"
             return web.Response(text=wsdl_text.replace('location="http://www.cnj.jus.br"', f'location="{here}"'),
                                 content_type="text/xml")
         return web.Response(text=f"MNI 2.2.2 — {profile.tribunal} (simulador), instalação {inst.id}. WSDL: ?wsdl\n")
@@ -518,8 +568,11 @@ def create_app(url: str, profile_name: str = "pje-tjrj") -> web.Application:
 def main(argv: list[str] | None = None) -> int:
     """``python -m mocks.tribunal [--profile pje-tjrj|eproc-trf4] [--host H] [--port N]``."""
     p = argparse.ArgumentParser(add_help=False)
-    p.add_argument("--profile", choices=sorted(PROFILES), default="pje-tjrj")
+    p.add_argument("--profile", choices=[*sorted(PROFILES), "federal"], default="pje-tjrj")
     args, rest = p.parse_known_args(argv if argv is not None else sys.argv[1:])
+    if args.profile == "federal":
+        return serve(create_federal_app, "Simulador MNI 2.2.2 dos TRF1, TRF2, TRF3, TRF5 e TRF6 (um por prefixo /trfN)",
+                     rest)
     return serve(lambda url: create_app(url, args.profile),
                  f"Simulador de servidor MNI 2.2.2 de tribunal (perfis: {', '.join(sorted(PROFILES))})", rest)
 

@@ -15,7 +15,12 @@ from functools import cache
 
 # Credentials each profile accepts (idConsultante / idManifestante / idRecebedor → password).
 PJE_TJRJ_CREDENTIALS: Mapping[str, str] = {"pgfn-tjrj": "senha-pgfn-tjrj", "pgf-tjrj": "senha-pgf-tjrj"}
-EPROC_TRF4_CREDENTIALS: Mapping[str, str] = {"pgfn-trf4": "senha-pgfn-trf4"}
+EPROC_TRF4_CREDENTIALS: Mapping[str, str] = {"pgfn-trf4": "senha-pgfn-trf4", "pgf-trf4": "senha-pgf-trf4"}
+
+
+def _trf_credentials(n: int) -> Mapping[str, str]:
+    """The PGFN and PGF accounts of simulated TRF *n* (issue 12: both procuradorias file execuções fiscais)."""
+    return {f"pgfn-trf{n}": f"senha-pgfn-trf{n}", f"pgf-trf{n}": f"senha-pgf-trf{n}"}
 
 BIG_DOCUMENT_SIZE = 50 * 1024 * 1024
 CHUNK = 3 * 2**18  # 786,432 bytes: a multiple of 3, so base64 pieces concatenate without padding in between
@@ -274,6 +279,20 @@ PROFILES: dict[str, Profile] = {
                           EPROC_TRF4_CREDENTIALS, salted_password=True, rejects_duplicates=True,
                           omits_avisos_status=True),
 }
+
+# The other regional federal courts (issue 12: an execução fiscal goes to the TRF of the debtor's State; MG → TRF6),
+# each with one first-degree installation, served together by ``--profile federal`` (mocks.tribunal), each under its
+# own prefix ``/trfN``. PJe (TRF1, TRF3, TRF5) or eproc (TRF2, TRF6), as the courts run.
+FEDERAL = {1: ("pje", 3400, 5300108), 2: ("eproc", 5101, 3304557), 3: ("pje", 6100, 3550308),
+           5: ("pje", 8300, 2611606), 6: ("eproc", 3800, 3106200)}
+for _n, (_system, _origin, _ibge) in FEDERAL.items():
+    _eproc = _system == "eproc"
+    PROFILES[f"{_system}-trf{_n}"] = Profile(
+        f"{_system}-trf{_n}", f"TRF{_n}", _system, 4, _n, _origin, _ibge,
+        (Installation("1", f"/{_system}/intercomunicacao", "1"),), _trf_credentials(_n), salted_password=_eproc,
+        rejects_duplicates=_eproc, omits_avisos_status=_eproc)
+#: ``--profile federal``: every TRF but TRF4 (which ``eproc-trf4`` serves alone), each under ``/trfN``.
+FEDERAL_PROFILES = tuple(f"{system}-trf{n}" for n, (system, _o, _i) in FEDERAL.items())
 
 UNIAO = Person("UNIÃO - FAZENDA NACIONAL", "juridica", "00394460005887")
 INSS = Person("INSTITUTO NACIONAL DO SEGURO SOCIAL - INSS", "juridica", "29979036000140")

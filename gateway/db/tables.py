@@ -38,6 +38,8 @@ organs = Table(
     Column("cns", String(6), nullable=True),
     Column("active", Boolean, nullable=False, default=True),
     Column("created_at", DateTime(timezone=True), nullable=False),
+    # the organ's UF (issue 15: the public statistics count by the sending organ's UF); NULL = not configured
+    Column("uf", String(2), nullable=True),
 )
 
 credentials = Table(
@@ -501,4 +503,155 @@ intimacao_callbacks = Table(
     Column("lease_until", DateTime(timezone=True), nullable=True),
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("updated_at", DateTime(timezone=True), nullable=False),
+)
+
+
+# -- execuções fiscais filed through the MNI hub (issue 12, points 1–6: gateway/divida/execucao/) -------------------
+
+#: One filing (the initial petition of an execução fiscal, or a follow-up petition on it) and its outbox state: the
+#: MNI body rendered once (``request_xml``, sent verbatim), the court's outcome, the resolution of an unknown one.
+execucoes = Table(
+    "execucoes",
+    metadata,
+    Column("seq", Integer, primary_key=True, autoincrement=True),
+    Column("id", String(32), nullable=False, unique=True),
+    Column("organ_id", Integer, ForeignKey("organs.id"), nullable=False),
+    Column("referencia", String(120), nullable=False),
+    Column("digest", String(64), nullable=False),
+    Column("tipo", String(30), nullable=False),  # inicial | suspensao_parcelamento | extincao_pagamento | …
+    Column("parent_id", String(32), nullable=True),  # the execução a follow-up petition is filed on
+    Column("jtr", String(5), nullable=False),
+    Column("codigo_localidade", String(20), nullable=True),
+    Column("devedor", String(14), nullable=True),
+    Column("valor", String(30), nullable=True),
+    Column("cdas", Text, nullable=False),  # JSON list of inscription numbers
+    Column("partes", Text, nullable=False),  # JSON list of the polo passivo's CPF/CNPJ (evidence matching)
+    Column("state", String(15), nullable=False),
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("next_attempt_at", DateTime(timezone=True), nullable=False),
+    Column("lease_owner", String(64), nullable=True),
+    Column("lease_until", DateTime(timezone=True), nullable=True),
+    Column("request_xml", LargeBinary, nullable=False),
+    Column("numero_processo", String(20), nullable=True),
+    Column("protocolo", String(60), nullable=True),
+    Column("data_protocolo", String(14), nullable=True),
+    Column("recibo", LargeBinary, nullable=True),
+    Column("motivo", Text, nullable=True),
+    Column("resolucao", Text, nullable=True),  # JSON: who resolved an indeterminada filing, how, why
+    Column("sinalizacoes", Text, nullable=False),  # JSON list of {codigo, campo, mensagem}
+    Column("callback_url", String(500), nullable=True),
+    Column("callback_secret", String(100), nullable=True),  # HMAC key of its status callbacks (answered once)
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+    UniqueConstraint("organ_id", "referencia", name="uq_execucoes_referencia"),
+    Index("ix_execucoes_due", "state", "next_attempt_at"),
+    Index("ix_execucoes_organ_seq", "organ_id", "seq"),
+)
+
+#: A CDA filed at most once per procuradoria (LEF; issue 12 point 2): the execução it went to. Released when the
+#: court refuses that filing.
+execucao_cdas = Table(
+    "execucao_cdas",
+    metadata,
+    Column("organ_id", Integer, ForeignKey("organs.id"), primary_key=True),
+    Column("numero_inscricao", String(20), primary_key=True),
+    Column("execucao_id", String(32), nullable=False),
+)
+
+#: Status changes to notify to each filing's callback URL (DESIGN.md callbacks): pending until a 2xx.
+execucao_eventos = Table(
+    "execucao_eventos",
+    metadata,
+    Column("seq", Integer, primary_key=True, autoincrement=True),
+    Column("id", String(32), nullable=False, unique=True),
+    Column("execucao_id", String(32), nullable=False),
+    Column("url", String(500), nullable=False),
+    Column("body", Text, nullable=False),
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("next_attempt_at", DateTime(timezone=True), nullable=False),
+    Column("delivered_at", DateTime(timezone=True), nullable=True),
+    Column("last_error", Text, nullable=True),
+    Index("ix_execucao_eventos_due", "delivered_at", "next_attempt_at"),
+)
+
+
+# -- issue 16 (h16): people of the web form and the operators' console -----------------------------------------
+
+#: A natural person who signs in to the web pages (``/web/``, ``/console/``) acting for an organ: ``remetente`` (an
+#: organ's staff, the form) or ``operador`` (the stores' and the gateway's operators, the console); ``admin`` marks
+#: the organ's own administrator of people. The password hash follows the credentials' scheme (scrypt).
+web_people = Table(
+    "web_people",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("cpf", String(11), nullable=False, unique=True),
+    Column("name", String(200), nullable=False),
+    Column("email", String(200), nullable=False),
+    Column("organ_id", Integer, ForeignKey("organs.id"), nullable=False),
+    Column("role", String(20), nullable=False),
+    Column("admin", Boolean, nullable=False, default=False),
+    Column("password_hash", String(200), nullable=False),
+    Column("active", Boolean, nullable=False, default=True),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+)
+
+#: Server-side sessions: the SHA-256 of the cookie's random token (never the token), its person, the CSRF secret,
+#: and the last time it was used (idle expiry by the injected clock).
+web_sessions = Table(
+    "web_sessions",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("person_id", Integer, ForeignKey("web_people.id"), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("last_seen_at", DateTime(timezone=True), nullable=False),
+    Column("ended_at", DateTime(timezone=True), nullable=True),
+    Index("ix_web_sessions_person", "person_id"),
+)
+
+#: Drafts of the form: the fields typed so far (JSON), per person; ``protocol`` set for a retificação's draft.
+web_drafts = Table(
+    "web_drafts",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("person_id", Integer, ForeignKey("web_people.id"), nullable=False),
+    Column("kind", String(4), nullable=False),
+    Column("protocol", String(21), nullable=True),
+    Column("fields", Text, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+    Index("ix_web_drafts_person", "person_id"),
+)
+
+# -- public statistics and certificates (issue 15) ------------------------------------------------------------------
+
+#: the statistics' atomic counts (gateway/estatisticas): communications by kind × sending organ × month of reception
+#: (AAAAMM, local time: the protocol's day) × situation, kept as each communication is accepted or withdrawn
+estatisticas_contagens = Table(
+    "estatisticas_contagens",
+    metadata,
+    Column("kind", String(4), primary_key=True),
+    Column("organ_id", Integer, primary_key=True),
+    Column("mes", Integer, primary_key=True),
+    Column("situacao", String(12), primary_key=True),  # ativa | cancelada
+    Column("pessoas", Integer, nullable=False),
+    Index("ix_estatisticas_mes", "mes", "kind"),  # a year's slice, and the first and last months
+)
+
+#: one row per certificate issued (gateway/certidoes): the verification code, what was printed, the documents'
+#: SHA-256 — never the documents themselves nor the CPF in clear (a keyed digest finds a person's certificates)
+certidoes = Table(
+    "certidoes",
+    metadata,
+    Column("codigo", String(16), primary_key=True),
+    Column("numero", String(40), nullable=False, unique=True),
+    Column("tipo", String(10), nullable=False),  # negativa | positiva
+    Column("nome", String(200), nullable=False),
+    Column("cpf_mascarado", String(14), nullable=False),
+    Column("cpf_digest", String(64), nullable=False),
+    Column("emitida_em", DateTime(timezone=True), nullable=False),
+    Column("cobertura_desde", DateTime(timezone=True), nullable=True),
+    Column("comunicacoes", Text, nullable=False),  # JSON: the protocols listed (a positiva), as issued
+    Column("pdf_sha256", String(64), nullable=False),
+    Column("xml_sha256", String(64), nullable=False),
 )

@@ -27,6 +27,7 @@ from gateway.errors import (
     ClientError,
     Conflict,
     GatewayError,
+    ManyRefusals,
     NotAllowed,
     NotFound,
     Overloaded,
@@ -77,7 +78,10 @@ def problem(exc: GatewayError, status: int | None = None, headers: Mapping[str, 
     extra.update(headers or {})
     body = Problem(type=TYPE_PREFIX + exc.code, title=CATALOGUE.get(exc.code, exc.message), status=status,
                    detail=exc.message, codigo=exc.code, mensagem=exc.message, campo=exc.field)
-    return JSONResponse(body.model_dump(), status_code=status, headers=extra, media_type=MEDIA_TYPE)
+    content = body.model_dump()
+    if isinstance(exc, ManyRefusals):  # every failed check of one request, each with its code and field
+        content["erros"] = [{"codigo": c, "campo": f, "mensagem": m} for c, f, m in exc.errors]
+    return JSONResponse(content, status_code=status, headers=extra, media_type=MEDIA_TYPE)
 
 
 class HTTPProblem(ClientError):

@@ -37,6 +37,7 @@ from gateway.consulta.store import record_people
 from gateway.db.committer import WriteContext
 from gateway.db.tables import communications, import_batches, imported_communications, messages, organs
 from gateway.errors import ClientError, OperatorError, ValidationFailed
+from gateway.estatisticas.store import count_new
 from gateway.history.domain import Record, Refusal, check_origin, format_of, read_records
 from gateway.infodip import contract
 from gateway.infodip.deadlines import deadline_for, local_today
@@ -318,6 +319,7 @@ def _write(ctx: WriteContext, ready: list[_Ready], report: BatchReport,
         conn.execute(insert(imported_communications), import_rows)
         # imported history is what consultations by the whole Judiciary look up (issue 14 point 6)
         record_people(conn, ((row["protocol"], keys_of(row["payload"])) for row in message_rows))
+        count_new(conn, comm_rows)  # and the public statistics count it (issue 15)
     return refusals, accepted, skipped
 
 

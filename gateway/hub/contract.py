@@ -132,6 +132,13 @@ def own_request(operation: str, cred: TribunalCredential, inner: str) -> bytes:
             f"</ser:{operation}></soap:Body></soap:Envelope>").encode()
 
 
+def own_filing(cred: TribunalCredential, inner: bytes) -> bytes:
+    """An ``entregarManifestacaoProcessual`` of the gateway's own (the execuções fiscais): *cred* in its credential
+    fields followed by the stored bytes *inner* (elements of the tipos namespace, declaring their own prefixes)."""
+    head = own_request("entregarManifestacaoProcessual", cred, "\x00").split(b"\x00")
+    return head[0] + inner + head[1]
+
+
 def probe_inner(number: str) -> str:
     """The smallest ``consultarProcesso`` about *number* (no movements, header nor documents): "do you hold it?"."""
     return (f"<tip:numeroProcesso>{number}</tip:numeroProcesso><tip:movimentos>false</tip:movimentos>"

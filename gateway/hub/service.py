@@ -270,6 +270,46 @@ class Hub:
                 await store.write(self.committer, store.remember_avisos(caller.organ_id, seen, self.clock.now()))
         return parsed
 
+    async def file_own(self, caller: Caller, jtr: str, inner: bytes, *, numero_processo: str | None = None,
+                       timeout_s: float | None = None) -> tuple[str, MniMessage]:
+        """File an ``entregarManifestacaoProcessual`` the gateway built itself for client *caller* (the execuções
+        fiscais' sender, :mod:`gateway.divida.execucao`): *inner* is the operation's body without the credential
+        fields (``tip`` prefix declared inside), sent with the client's credential towards the installation — the
+        first of tribunal *jtr* for an initial petition, the one holding *numero_processo* for an incidental one.
+        Not remembered in ``mni_filings``: the caller keeps its own durable outbox and never resends blindly.
+        Returns the installation's key and the answer read (``sucesso`` may be false: the court's refusal).
+
+        Errors — what they say about the filing's fate decides the caller's next step: ``MNI-E041`` nothing was
+        sent (also an HTTP 503 whose body is not SOAP: the court refused to handle it), ``MNI-E040``/``E023``/
+        ``E046`` not sendable now (registry, credential, process not found); ``MNI-E043`` (no answer in time) and
+        ``MNI-E047`` (unreadable answer): the court may have acted — outcome unknown."""
+        if numero_processo is None:
+            inst = domain.tribunal_installations(self.registry, caller.organ_code, jtr)[0]
+        else:
+            def probe(i: Installation) -> Awaitable[tuple[bytes, MniMessage]]:
+                return self._call_own(caller, i, "consultarProcesso", contract.probe_inner(numero_processo))
+
+            inst, _ = await self._locate(caller, numero_processo, probe, probe_with_request=False)
+        body = contract.own_filing(await self._credential(caller, inst), inner)
+        started = self.clock.monotonic()
+        try:
+            try:
+                answer = await self.tribunal.post(inst.url, body, _FILING, timeout_s)
+            except PartnerError as exc:
+                raise domain.partner_failure(inst.key, exc, filing=True) from exc
+            if answer.status == 503 and b"Envelope" not in answer.body[:4096]:
+                raise hub_error("MNI-E041", f"{inst.key}: HTTP 503 sem resposta SOAP (nada foi processado)")
+            _out, parsed = await self._read_answer(inst, [answer])
+        except GatewayError as exc:
+            self.monitor.call(inst.key, _FILING, ERRO, self.clock.monotonic() - started, exc.code)
+            raise
+        self.monitor.call(inst.key, _FILING, SUCESSO if parsed.sucesso else INSUCESSO,
+                          self.clock.monotonic() - started)
+        new_number = contract.new_process_number(parsed) if parsed.sucesso and numero_processo is None else None
+        if new_number is not None:
+            await self._settle_job(store.remember_location(processo_jtr(new_number), new_number, inst.instance))
+        return inst.key, parsed
+
     async def _send(self, inst: Installation, operation: str, body: bytes,
                     timeout_s: float | None = None) -> tuple[bytes, MniMessage]:
         started = self.clock.monotonic()

@@ -58,6 +58,11 @@ class InfodipService:
         #: what other contexts keep of the current version in the same commit (bootstrap adds the consultation's
         #: person index, gateway/consulta/store.py)
         self.stored_hooks: list[Callable[[Connection, str, Communication], None]] = []
+        #: called inside the transaction of each new communication (an envio) with (connection, its
+        #: ``communications`` row), and of each cancelamento with (connection, protocol, kind, organ id): the public
+        #: statistics' counts (bootstrap adds gateway/estatisticas/store.py's)
+        self.accepted_hooks: list[Callable[[Connection, dict[str, Any]], None]] = []
+        self.withdrawn_hooks: list[Callable[[Connection, str, str, int], None]] = []
 
     def _notify(self, receipt: Receipt) -> Receipt:
         log.info("versão aceita", extra={"message_id": receipt.message_id, "protocol": receipt.protocol,
@@ -100,13 +105,16 @@ class InfodipService:
             duplicate_of = _earlier_same_fact(ctx.conn, comm)
             ended = _ended_conviction_destinations(ctx.conn, comm) if comm.kind is Kind.V else None
             dests = destinations_for(comm, ended)
-            ctx.conn.execute(_INSERT_COMMUNICATION, {
+            row = {
                 "protocol": protocol, "kind": comm.kind.value, "organ_id": caller.organ_id,
                 "person_key": comm.person.key, "process_number": comm.process_number, "fact_date": comm.fact_date,
                 "status": "ativa", "current_version": 1, "duplicate_of": duplicate_of, "created_at": now,
-                "updated_at": now})
+                "updated_at": now}
+            ctx.conn.execute(_INSERT_COMMUNICATION, row)
             for hook in self.stored_hooks:
                 hook(ctx.conn, protocol, comm)
+            for accepted in self.accepted_hooks:
+                accepted(ctx.conn, row)
             return _store_version(ctx, caller, protocol, 1, ENVIO, comm.kind.value, req, now, deadline, dests,
                                   duplicate_of, previous=None)
 
@@ -156,6 +164,8 @@ class InfodipService:
             dests = _destinations_of(ctx.conn, protocol)
             ctx.conn.execute(update(communications).where(communications.c.protocol == protocol).values(
                 current_version=version, status="cancelada", updated_at=now))
+            for withdrawn in self.withdrawn_hooks:
+                withdrawn(ctx.conn, protocol, current["kind"], current["organ_id"])
             return _store_version(ctx, caller, protocol, version, CANCELAMENTO, current["kind"], req, now, None,
                                   dests, current["duplicate_of"], previous=version - 1, cancel_reason=req.reason)
 

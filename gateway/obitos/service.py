@@ -53,6 +53,7 @@ from gateway.db.tables import (
     outbox,
 )
 from gateway.errors import Conflict, NotAllowed, NotFound, ValidationFailed
+from gateway.estatisticas.store import count_new
 from gateway.infodip import feed
 from gateway.infodip.deadlines import local_today
 from gateway.infodip.domain import Kind
@@ -453,6 +454,7 @@ class ObitosService:
             # the change feed numbers these deliveries at commit; consultations find the people by their keys
             feed.record(ctx, ((o["message_id"], o["protocol"], 1, o["destination"]) for o in outs))
             record_people(conn, people)
+            count_new(conn, comms)  # the public statistics' counts (issue 15)
             insert_many(conn, obito_registros, regs)
             conn.execute(_INS_BLOCO, {"lote": pk, "chunk": index, "digest": link})
             conn.execute(update(obito_lotes).where(obito_lotes.c.id == pk).values(

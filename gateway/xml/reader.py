@@ -380,3 +380,12 @@ def _compiled_check(max_depth: int, max_text: int, max_body: int,
         f"{deeper} or boolean({texts}[string-length(.) > {max_text}]) "
         f"or boolean(//@*[string-length(.) > {max_text}])"
     )
+
+
+@lru_cache(maxsize=16)
+def execucao_policy(limits: XmlLimits) -> XmlPolicy:
+    """``POST /api/v1/execucoes-fiscais`` as eproc's ``ListaCDA`` XML (issue 12): the CDA documents travel as base64
+    in ``DocumentoPdf``/``AssinaturaP7s``, exempt from the text limit; the reader's refusals keep the MNI family's
+    codes (``MNI-E001``…), the request's own checks are ``EXEC-E…``."""
+    return XmlPolicy("MNI", limits, binary_elements=frozenset({"DocumentoPdf", "AssinaturaP7s"}), huge_text=True,
+                     encodings=_MNI_ENCODINGS)

@@ -206,12 +206,18 @@ def test_cli_error_paths_print_no_traceback(tmp_path: Path) -> None:
 
     # Ctrl+C while the sandbox starts its simulators: one line, status 130, no simulator left behind
     env = {k: v for k, v in os.environ.items() if not k.startswith("GATEWAY_")}
+    env["PYTHONFAULTHANDLER"] = "1"  # a hang is shown with every thread's stack (SIGABRT below)
     proc = subprocess.Popen([sys.executable, "-m", "gateway.cli", "sandbox", "--port", "0", "--info",
                              str(tmp_path / "info.json"), "--data-dir", str(tmp_path / "sbx")], cwd=ROOT, env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     children = wait_until(lambda: _children(proc.pid), timeout=60, what="the sandbox's first simulator")
     proc.send_signal(signal.SIGINT)
-    stdout, stderr = proc.communicate(timeout=60)
+    try:
+        stdout, stderr = proc.communicate(timeout=60)
+    except subprocess.TimeoutExpired:
+        proc.send_signal(signal.SIGABRT)
+        stdout, stderr = proc.communicate(timeout=30)
+        pytest.fail(f"the sandbox did not stop within 60 s of Ctrl+C; its threads:\n{stderr[-6000:]}\n{stdout[-1000:]}")
     assert proc.returncode == 130 and "Traceback" not in stderr + stdout, stderr
     assert stderr.splitlines()[-1] == "GATEWAY-E053: interrompido (Ctrl+C)"
     wait_until(lambda: not any(_running(pid) for pid in children), timeout=30, what="the simulators to stop")

@@ -281,9 +281,10 @@ def test_the_court_intimates_on_a_filed_execucao_fiscal_by_its_timer(gateway: Ga
             'NACIONAL)" tipoPessoa="juridica" numeroDocumentoPrincipal="00394460000141"/></int:parte></int:polo>'
             '<int:polo polo="PA"><int:parte><int:pessoa nome="EMPRESA DEVEDORA LTDA" tipoPessoa="juridica" '
             'numeroDocumentoPrincipal="11222333000181"/></int:parte></int:polo>'
+            '<int:assunto><int:codigoNacional>6017</int:codigoNacional></int:assunto>'
             '<int:valorCausa>25000.00</int:valorCausa></tip:dadosBasicos>'
             f'<tip:documento mimetype="application/pdf" tipoDocumento="58"><int:conteudo>{content}</int:conteudo>'
-            "</tip:documento><tip:dataEnvio>20261121120000</tip:dataEnvio>"
+            '<int:assinatura assinatura="cDdz"/></tip:documento><tip:dataEnvio>20261121120000</tip:dataEnvio>'
             '<int:outroParametro nome="tribunal" valor="8.19"/>'
             "</ser:entregarManifestacaoProcessual></soap:Body></soap:Envelope>").encode()
     config = tribunals.url("8.19") + "/_mock/intimacoes/config"

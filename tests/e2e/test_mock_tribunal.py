@@ -115,11 +115,12 @@ def val(el: etree._Element, name: str) -> str | None:
     return found[0].text if found else None  # type: ignore[index,union-attr]
 
 
-def doc_xml(content: bytes, tipo: str = "13") -> str:
-    """A ``documento`` of a manifestação."""
+def doc_xml(content: bytes, tipo: str = "13", signed: bool = False) -> str:
+    """A ``documento`` of a manifestação (*signed*: with an ``assinatura``, as a class-1116 petition needs)."""
     b64 = base64.b64encode(content).decode()
+    sig = f'<int:assinatura assinatura="{base64.b64encode(b"p7s").decode()}"/>' if signed else ""
     return f'<tip:documento tipoDocumento="{tipo}" mimetype="application/pdf"><int:conteudo>{b64}</int:conteudo>' \
-           "</tip:documento>"
+           f"{sig}</tip:documento>"
 
 
 @pytest.fixture(scope="module")
@@ -238,7 +239,8 @@ def test_initial_petition_gets_a_new_number_that_consultarProcesso_finds(mock: M
              '<int:polo polo="PA"><int:parte><int:pessoa nome="DEVEDOR NOVO LTDA" tipoPessoa="juridica"/></int:parte>'
              '</int:polo><int:assunto><int:codigoNacional>6017</int:codigoNacional></int:assunto>'
              '<int:valorCausa>12345.67</int:valorCausa></tip:dadosBasicos>')
-    status, resp = mock.call("entregarManifestacaoProcessual", dados + doc_xml(b"%PDF inicial " + uuid.uuid4().bytes)
+    status, resp = mock.call("entregarManifestacaoProcessual", dados + doc_xml(b"%PDF inicial " + uuid.uuid4().bytes,
+                                                                               signed=True)
                              + "<tip:dataEnvio>20250701120000</tip:dataEnvio>", creds="Manifestante")
     assert status == 200 and val(resp, "sucesso") == "true", etree.tostring(resp)
     new = next(p.get("valor") for p in resp.xpath(".//*[local-name()='parametro']") if p.get("nome") ==

@@ -13,7 +13,9 @@ from tests.support import ROOT
 PACKAGES = ("gateway", "adapters", "mocks")
 #: Runtime dependencies imported by nobody directly, each with its reason.
 INDIRECT = {"tzdata": "zoneinfo's time zones where the system has none",
-            "httptools": "uvicorn's httptools protocol, which gateway/server.py subclasses"}
+            "httptools": "uvicorn's httptools protocol, which gateway/server.py subclasses",
+            "python-multipart": "Starlette's request.form(): the web form's pages (issue 16) and the certificate "
+                                "verification page's upload (issue 15)"}
 #: Optional imports (guarded by ``except ImportError``) and the extra that brings each.
 OPTIONAL = {"uvloop": "bench", "psycopg": "postgres"}
 
