@@ -286,6 +286,19 @@ class Settings(BaseSettings):
     intimacoes_backoff_max_s: float = Field(600.0, gt=0)
     # --- end of issue 12 (h12b)'s block ---
 
+    # --- Issues 13/14 (p1314): batch throughput and robustness, consultation latency ---
+    # SQLite: the group committer's page cache in MB (PRAGMA cache_size; 0: SQLite's default of 2 MB). Readers keep
+    # the default.
+    sqlite_writer_cache_mb: int = Field(64, ge=0)
+    # Spooled death batches (GATEWAY_OBITOS_SPOOL_DIR) older than this many hours are deleted — at start and every
+    # hour — with their sidecar; a batch still processing at that age is abandoned (a resend continues it).
+    obitos_spool_max_age_h: float = Field(72.0, gt=0)
+    # Connections of the read pool (the consultation's and the listings' reads; SQLite: each its own page cache).
+    reader_pool_size: int = Field(10, ge=1)
+    # Start-up warm-up of the consultation's statements and pages (seconds, at most 5; 0: none).
+    consulta_warmup_s: float = Field(5.0, ge=0, le=5)
+    # --- end of issues 13/14 (p1314)'s block ---
+
     # --- Issue 12 (h12a): execuções fiscais filed through the MNI hub (gateway/divida/execucao) ---
     # The procuradoria's key and certificate signing the petitions (PEM; the sandbox generates them; in production
     # the procurador's ICP-Brasil certificate); the CDA signatures' trusted roots (PEM bundle; empty: integrity only);

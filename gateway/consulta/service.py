@@ -17,13 +17,17 @@ import binascii
 import hashlib
 import hmac
 import json
+import logging
 import statistics
+import time as _time
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 import anyio.to_thread
-from sqlalchemy.engine import Engine
+from sqlalchemy import select
+from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.exc import SQLAlchemyError
 
 from gateway import identifiers as ids
 from gateway.auth import Caller
@@ -32,11 +36,13 @@ from gateway.consulta import store
 from gateway.consulta.facts import fact_of, name_key
 from gateway.consulta.rules import RuleBook, RuleVersion
 from gateway.consulta.timeline import Timeline, compute
-from gateway.db.committer import GroupCommitter, WriteContext
+from gateway.db.committer import GroupCommitter, Queued, WriteContext
+from gateway.db.tables import consulta_pessoas
 from gateway.errors import NotAllowed, TooManyRequests, ValidationFailed
 from gateway.infodip.deadlines import local_today
 from gateway.throttle import ClientRateLimit
 
+log = logging.getLogger("gateway.consulta")
 SCOPE = "direitos-politicos:consultar"
 REPORTS_SCOPE = "relatorios:ler"
 #: the contract's words for delivery states (``tipoSituacaoEntrega``) → outbox states
@@ -99,6 +105,24 @@ class Situation:
     timeline: Timeline
     communications: tuple[store.StoredCommunication, ...]
     coverage: store.Coverage
+
+
+@dataclass(frozen=True)
+class Answer:
+    """A consultation answered but not yet durable (:meth:`ConsultaService.consult`): render :attr:`situation`,
+    then await :meth:`durable` before sending it."""
+
+    situation: Situation
+    ambiguous: bool
+    queued: Queued[None]
+
+    async def durable(self) -> Situation:
+        """The situation once its audit entry is committed. Errors: StorageUnavailable INFODIP-E091 (nothing may be
+        answered), ValidationFailed INFODIP-E081 (the key matched several people: audited, no one listed)."""
+        await self.queued.durable()
+        if self.ambiguous:
+            raise ValidationFailed("INFODIP-E081", field="pessoa")
+        return self.situation
 
 
 @dataclass(frozen=True)
@@ -168,9 +192,19 @@ class ConsultaService:
     async def situation(self, caller: Caller, scopes: frozenset[str], acting: str | None, finalidade: str | None,
                         query: PersonQuery, on: date | None, *, channel: str) -> Situation:
         """The situation of the person *query* names on *on* (default: today in America/Sao_Paulo) under the rules in
-        force on that date. Errors: INFODIP-E083 (no grant), E085 (acting person), E080 (purpose), E082/E030/E033
-        (key), E084 (rate, TooManyRequests), E081 (the key matched several people: the answer lists no one — still
-        audited); StorageUnavailable (INFODIP-E091) when the audit entry cannot be written (nothing is answered)."""
+        force on that date, its audit entry durable. Errors: INFODIP-E083 (no grant), E085 (acting person), E080
+        (purpose), E082/E030/E033 (key), E084 (rate, TooManyRequests), E081 (the key matched several people: the
+        answer lists no one — still audited); StorageUnavailable (INFODIP-E091) when the audit entry cannot be
+        written (nothing is answered)."""
+        answer = await self.consult(caller, scopes, acting, finalidade, query, on, channel=channel)
+        return await answer.durable()
+
+    async def consult(self, caller: Caller, scopes: frozenset[str], acting: str | None, finalidade: str | None,
+                      query: PersonQuery, on: date | None, *, channel: str) -> Answer:
+        """:meth:`situation` with the audit entry's commit overlapping the rest of the work: the entry is queued to
+        the group committer as soon as the read is done, the timeline is computed meanwhile, and the caller renders
+        its answer before awaiting :meth:`Answer.durable` — which it must do before sending anything (the entry is
+        then durable; E091 or E081 are raised there). Errors before the read: as :meth:`situation`."""
         if SCOPE not in scopes:
             raise NotAllowed("INFODIP-E083", field="Authorization")
         acting_cpf = check_acting(acting)
@@ -182,7 +216,6 @@ class ConsultaService:
         day = on or local_today(self.clock.now(), self.tz)
         rules = self.rules.in_force(day)
         found, comms, cover = await anyio.to_thread.run_sync(self._read, query)
-        timeline = compute([fact_of(c.protocol, c.status, c.current_payload) for c in comms], rules, day)
         at = self.clock.now()
         detail = {"usuario": caller.username, "solicitante": acting_cpf, "finalidade": purpose,
                   "chave": query.key_kind, "pessoa": person_digest(self.secret, query.key), "canal": channel,
@@ -193,10 +226,52 @@ class ConsultaService:
         def job(ctx: WriteContext) -> None:
             ctx.audit.append(ctx.conn, "consulta.situacao", at, organ_id=caller.organ_id, detail=detail)
 
-        await self.committer.run(job)
-        if found.ambiguous:
-            raise ValidationFailed("INFODIP-E081", field="pessoa")
-        return Situation(day, query.key_kind, rules, timeline, tuple(comms), cover)
+        queued = self.committer.queue(job)
+        try:
+            timeline = compute([fact_of(c.protocol, c.status, c.current_payload) for c in comms], rules, day)
+        except BaseException:
+            await queued.durable()  # audited even when the timeline fails (as before: the entry came first)
+            raise
+        return Answer(Situation(day, query.key_kind, rules, timeline, tuple(comms), cover), found.ambiguous, queued)
+
+    def warm_up(self, budget_s: float, connections: int) -> int:
+        """Make the first consultations after a start as fast as the later ones (issue 14): on each of
+        *connections* pooled read connections, run one whole consultation read of a stored person and its timeline
+        (statements prepared, the schema read, the code paths run once; nothing audited: nobody asked); then, in
+        what is left of *budget_s* seconds (at most 5), read the pages of the indexes its lookup walks and the
+        stored payloads, so they are in the page cache. Stops at the budget, whatever the size of the database
+        (SQLite: a progress handler interrupts the statement; PostgreSQL: ``statement_timeout``). Returns
+        how many of the warming statements ran to completion. Errors: none — a failure only ends the warm-up."""
+        deadline = _time.monotonic() + min(max(budget_s, 0.0), 5.0)
+        if budget_s <= 0:
+            return 0
+        done = 0
+        conns: list[Connection] = []
+        try:
+            for _ in range(max(1, connections)):
+                conns.append(self.reader.connect())
+            sample = conns[0].execute(select(consulta_pessoas.c.cpf).where(
+                consulta_pessoas.c.cpf.is_not(None)).limit(1)).scalar() or "00000000000"
+            day = local_today(self.clock.now(), self.tz)
+            for conn in conns:
+                # a real person's whole read and timeline: statements prepared, rows turned into objects once
+                found = store.find_person(conn, cpf=sample)
+                comms = store.load_communications(conn, found.protocols)
+                compute([fact_of(c.protocol, c.status, c.current_payload) for c in comms],
+                        self.rules.in_force(day), day)
+                conn.rollback()
+            self._coverage = (self.clock.monotonic(), store.coverage(conns[0]))
+            conns[0].rollback()
+            for sql in WARM_PAGES:
+                if not _bounded(conns[0], sql, deadline):
+                    break
+                done += 1
+        except Exception:  # a warm-up never stops a start: the first consultations are only slower
+            log.warning("aquecimento da consulta interrompido", exc_info=True)
+        finally:
+            for conn in conns:
+                conn.close()
+        return done
 
     def _read(self, query: PersonQuery) -> tuple[store.Found, list[store.StoredCommunication], store.Coverage]:
         with self.reader.connect() as conn:
@@ -283,6 +358,38 @@ class ConsultaService:
                 return store.deadline_rows(conn, self._start(since_day), self._start(until_day), organ_id)
 
         return summarise(await anyio.to_thread.run_sync(read), self.tz)
+
+
+#: what the consultation reads, in the order it reads it: the person index by CPF, the communications and their
+#: versions by protocol, then the versions' payloads (the largest, last: the budget usually ends there at scale)
+WARM_PAGES = (
+    "SELECT count(*) FROM consulta_pessoas WHERE cpf >= ''",
+    "SELECT count(*) FROM communications WHERE protocol >= ''",
+    "SELECT count(*) FROM messages WHERE protocol >= ''",
+    "SELECT sum(length(payload)) FROM messages",
+)
+
+
+def _bounded(conn: Connection, sql: str, deadline: float) -> bool:
+    """Run *sql* on *conn* until *deadline* (monotonic); True when it completed."""
+    left = deadline - _time.monotonic()
+    if left <= 0.01:
+        return False
+    raw = conn.connection.driver_connection
+    sqlite = conn.dialect.name == "sqlite"
+    try:
+        if sqlite:
+            raw.set_progress_handler(lambda: 1 if _time.monotonic() > deadline else 0, 20_000)  # type: ignore[union-attr]
+        else:
+            conn.exec_driver_sql(f"SET LOCAL statement_timeout = {max(1, int(left * 1000))}")
+        conn.exec_driver_sql(sql).all()
+        return True
+    except SQLAlchemyError:  # interrupted at the deadline (or the table is not there): the warm-up ends
+        return False
+    finally:
+        if sqlite:
+            raw.set_progress_handler(None, 0)  # type: ignore[union-attr]
+        conn.rollback()
 
 
 def summarise(rows: list[store.DeadlineRow], tz: ZoneInfo) -> list[LatenessLine]:

@@ -15,6 +15,7 @@ from sqlalchemy.engine import Connection
 
 from gateway.clock import utc
 from gateway.consulta.facts import PersonKeys
+from gateway.db.bulk import insert_many
 from gateway.db.tables import (
     communications,
     consulta_pessoas,
@@ -38,12 +39,12 @@ def record_person(conn: Connection, protocol: str, keys: PersonKeys) -> None:
 
 
 def record_people(conn: Connection, rows: Iterable[tuple[str, PersonKeys]]) -> None:
-    """Index many new protocols at once (one multi-row insert): for writers that store communications straight into
-    the database (a history import, a benchmark's generator) — each must index what it writes."""
+    """Index many new protocols at once (one bulk insert, :func:`gateway.db.bulk.insert_many`): for writers that
+    store communications straight into the database (a history import, a benchmark's generator, the death
+    batches) — each must index what it writes."""
     batch = [{"protocol": protocol, "cpf": keys.cpf, "titulo": keys.titulo, "nome": keys.nome[:200],
               "data_nascimento": keys.data_nascimento, "nome_mae": keys.nome_mae[:200]} for protocol, keys in rows]
-    if batch:
-        conn.execute(_INSERT_PERSON, batch)
+    insert_many(conn, consulta_pessoas, batch)
 
 
 # -- finding a person ------------------------------------------------------------------------------------------------

@@ -27,6 +27,7 @@ import asyncio
 import concurrent.futures
 import logging
 import threading
+import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -102,6 +103,38 @@ def _settle(batch: list[_Pending[Any]]) -> None:
 def _timed_out() -> StorageUnavailable:
     return StorageUnavailable("INFODIP-E091", "Armazenamento indisponível (tempo esgotado); tente novamente com a "
                                               "mesma referência.")
+
+
+class Queued(Generic[T]):
+    """A job handed to the writer by :meth:`GroupCommitter.queue`, not yet awaited."""
+
+    __slots__ = ("_deadline", "_future", "_pending")
+
+    def __init__(self, pending: _Pending[T], future: asyncio.Future[T], deadline: float) -> None:
+        self._pending = pending
+        self._future = future
+        self._deadline = deadline
+
+    async def durable(self) -> T:
+        """The job's result once its transaction is durable (waiting at most until the deadline set when it was
+        queued). Errors: as :meth:`GroupCommitter.run`."""
+        left = self._deadline - time.monotonic()
+        try:
+            if left <= 0 and not self._future.done():
+                raise TimeoutError
+            return await asyncio.wait_for(self._future, max(left, 0.001))
+        except TimeoutError:
+            self._pending.abandoned = True
+            raise _timed_out() from None
+        except asyncio.CancelledError:
+            self._pending.abandoned = True
+            raise
+
+    def abandon(self) -> None:
+        """Skip the job unless the writer has started it (the caller will not await it)."""
+        self._pending.abandoned = True
+        if not self._future.done():
+            self._future.cancel()
 
 
 class GroupCommitter:
@@ -185,18 +218,20 @@ class GroupCommitter:
         are never refused: their queue is bounded by the relay's own rounds); ``StorageUnavailable`` (INFODIP-E091)
         when the storage failed or the wait ran out (the job is then skipped unless it had started: retrying with
         the same idempotency key is safe either way); ``ServerError`` (INFODIP-E090) for a bug in the job."""
+        return await self.queue(job, background=background, timeout=timeout).durable()
+
+    def queue(self, job: Job[T], *, background: bool = False, timeout: float | None = None) -> Queued[T]:
+        """Queue *job* now and return at once: the caller does other work (reads, rendering) while the writer
+        commits, then awaits :meth:`Queued.durable` before it answers — what :meth:`run` does with nothing in
+        between. *timeout* counts from now. Errors: ``Overloaded`` (INFODIP-E092) at once; the others from
+        :meth:`Queued.durable`, as for :meth:`run`. A Queued never awaited is abandoned by :meth:`Queued.abandon`
+        (or left to commit: the job's effects are then durable, nobody is told)."""
         loop = asyncio.get_running_loop()
         fut: asyncio.Future[T] = loop.create_future()
         pending = _Pending(job, loop, fut, self.clock.monotonic())
         self._put(pending, background)
-        try:
-            return await asyncio.wait_for(fut, self.timeout_s if timeout is None else timeout)
-        except TimeoutError:
-            pending.abandoned = True
-            raise _timed_out() from None
-        except asyncio.CancelledError:
-            pending.abandoned = True
-            raise
+        # the wait is real time (asyncio's), whatever clock the writer's budget reads
+        return Queued(pending, fut, time.monotonic() + (self.timeout_s if timeout is None else timeout))
 
     def submit(self, job: Job[T], *, background: bool = False) -> concurrent.futures.Future[T]:
         """Queue *job* from any thread without waiting; the future resolves once its transaction is durable.

@@ -64,17 +64,24 @@ def private_database_file(url: str) -> None:
             os.chmod(file, 0o600)
 
 
-def make_engine(url: str, *, writer: bool = False, pool_size: int = 5, timeout_s: float | None = None) -> Engine:
+def make_engine(url: str, *, writer: bool = False, pool_size: int = 5, timeout_s: float | None = None,
+                cache_mb: int = 0) -> Engine:
     """An engine for *url*; *writer* engines take the write lock at BEGIN on SQLite (whose file is made private
     first: :func:`private_database_file`). *timeout_s* bounds every wait for a lock, a statement or a pooled
-    connection (seconds; None: 30 s on SQLite, no bound on PostgreSQL)."""
+    connection (seconds; None: 30 s on SQLite, no bound on PostgreSQL). *cache_mb*: SQLite's page cache per
+    connection in MB (``PRAGMA cache_size``; 0 keeps SQLite's 2 MB); ignored elsewhere."""
     url = normalise_url(url)
     busy_ms = int((timeout_s if timeout_s is not None else 30.0) * 1000)
     if is_sqlite(url):
         private_database_file(url)
+        memory = url in ("sqlite://", "sqlite:///:memory:")
+        # a file database keeps *pool_size* connections open (each with its page cache and prepared statements:
+        # the consultation's read path, issue 14), and opens up to 10 more under a burst; the most recently used
+        # connection is handed out first (LIFO), so a light load keeps reusing the warmest page cache
+        pooling: dict[str, Any] = {} if memory else {"pool_size": pool_size, "max_overflow": max(10, pool_size),
+                                                     "pool_use_lifo": True}
         engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": busy_ms / 1000},
-                               poolclass=NullPool
-                               if url in ("sqlite://", "sqlite:///:memory:") else None)
+                               poolclass=NullPool if memory else None, **pooling)
         begin = "BEGIN IMMEDIATE" if writer else "BEGIN"
 
         @event.listens_for(engine, "connect")
@@ -85,6 +92,8 @@ def make_engine(url: str, *, writer: bool = False, pool_size: int = 5, timeout_s
             cur.execute("PRAGMA synchronous=FULL")
             cur.execute("PRAGMA foreign_keys=ON")
             cur.execute(f"PRAGMA busy_timeout={busy_ms}")
+            if cache_mb:
+                cur.execute(f"PRAGMA cache_size=-{cache_mb * 1024}")
             cur.close()
 
         @event.listens_for(engine, "begin")

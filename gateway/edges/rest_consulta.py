@@ -226,14 +226,17 @@ def install(app: FastAPI, service: ConsultaService) -> None:
     router = APIRouter(prefix="/api/v1")
 
     @router.post("/pessoas/situacao", summary="Situação de direitos políticos de uma pessoa ao longo do tempo",
-                 responses=responses(400, 401, 403, 422, 429, 503))
-    async def situacao(body: SituacaoPedido, who: Annotated[Principal, Depends(CONSULTER)]) -> Situacao:
+                 responses=responses(400, 401, 403, 422, 429, 503), response_model=Situacao)
+    async def situacao(body: SituacaoPedido, who: Annotated[Principal, Depends(CONSULTER)]) -> Response:
         if who.caller is None:
             raise HTTPProblem(403, "GATEWAY-E063", "O token de operação não consulta pessoas.", campo="Authorization")
         query = PersonQuery(body.cpf, body.tituloEleitor, body.nome, body.dataNascimento, body.nomeMae)
-        found = await service.situation(who.caller, who.scopes, who.on_behalf_of, body.finalidade, query, body.data,
-                                        channel=f"rest:{who.via}")
-        return situation_json(found)
+        answer = await service.consult(who.caller, who.scopes, who.on_behalf_of, body.finalidade, query, body.data,
+                                       channel=f"rest:{who.via}")
+        # rendered while the audit entry commits; sent only once it is durable (E091/E081 raised by durable())
+        rendered = b"" if answer.ambiguous else situation_json(answer.situation).model_dump_json().encode()
+        await answer.durable()
+        return Response(rendered, media_type="application/json")
 
     @router.get("/comunicacoes", summary="Lista as comunicações do próprio remetente, com filtros e cursor",
                 responses=responses(401, 403, 422, 429, 503))

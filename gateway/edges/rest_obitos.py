@@ -1,7 +1,8 @@
 """REST edge of death batches (``/api/v1/obitos``): send a batch, follow it, and the report of what is missing.
 
 ``POST /api/v1/obitos/lotes`` takes the JSON batch (``{"idLote", "competencia", "registros": [...]}``), spooled to
-a file and read incrementally (ijson); a batch of at most ``GATEWAY_OBITOS_SYNC_MAX`` records is answered 200 with
+a file — only once the credential was checked (the route's dependency runs before the body is read) — and read
+incrementally (ijson); a batch of at most ``GATEWAY_OBITOS_SYNC_MAX`` records is answered 200 with
 every outcome, a bigger one 202 with ``Location`` (its progress at ``GET /api/v1/obitos/lotes/{idLote}``, outcomes
 paged with ``cursor``/``limite``). Scope ``obitos:enviar`` (a bearer token, or HTTP Basic with the organ's
 credential). ``GET /api/v1/obitos/pendencias?competencia=AAAA-MM`` (JSON, or CSV with ``formato=csv`` or
@@ -157,7 +158,8 @@ def install(app: FastAPI, service: ObitosService) -> None:
     async def enviar(request: Request, who: Annotated[Principal, Depends(SENDER)]) -> Response:
         caller = _caller(who)
         path = await spool(request, settings.obitos_max_body_bytes, settings.obitos_spool_dir)
-        view = await service.receive(caller, lambda: JsonBatch(path), "rest", on_done=lambda: discard(path))
+        view = await service.receive(caller, lambda: JsonBatch(path), "rest", on_done=lambda: discard(path),
+                                     spooled=path)
         body = lote_json(view).model_dump()
         if view.status == "concluido":
             return JSONResponse(body, status_code=200)

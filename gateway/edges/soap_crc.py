@@ -1,7 +1,8 @@
 """The CRC SOAP 1.1 edge: ``/soap/crc`` (POST), its WSDL (``?wsdl``) and XSD (``?xsd=crc-1.0.xsd``).
 
-Thin: spool the body, read the envelope up to the operation's data with the hardened ``iterparse``
-(``gateway/obitos/contract.py``), authenticate the UsernameToken, call the service, answer — every error of the
+Thin: authenticate the UsernameToken as soon as the envelope's Header has arrived (``contract.EnvelopeHead``: a bad
+credential is answered before the batch is read), spool the body, read the envelope up to the operation's data with
+the hardened ``iterparse`` (``gateway/obitos/contract.py``), call the service, answer — every error of the
 gateway's tree is a Fault with ``tns:erros`` in its detail, as ``/soap/infodip`` does.
 """
 
@@ -14,7 +15,7 @@ from xml.sax.saxutils import escape
 from starlette.requests import Request
 from starlette.responses import Response
 
-from gateway.auth import Authenticator
+from gateway.auth import Authenticator, Caller
 from gateway.edges.forwarded import BadHost, Forwarding
 from gateway.edges.soap_infodip import bad_host, overloaded_headers, public_url, served_wsdl
 from gateway.edges.spool import discard, spool
@@ -23,7 +24,7 @@ from gateway.metrics import Metrics
 from gateway.obitos import contract
 from gateway.obitos.service import PAGE_MAX, BatchView, ObitosService
 from gateway.schemas import CRC_WSDL, CRC_XSD
-from gateway.xml.soap import envelope, fault
+from gateway.xml.soap import UsernameToken, envelope, fault
 
 log = logging.getLogger("gateway.obitos")
 XML = "text/xml; charset=utf-8"
@@ -91,24 +92,38 @@ class CrcEndpoint:
             return Response(CRC_XSD.read_bytes(), media_type=XML)
         return Response("Use POST (SOAP 1.1), ?wsdl ou ?xsd=crc-1.0.xsd.\n", status_code=404, media_type="text/plain")
 
+    async def _authenticate(self, tokens: list[UsernameToken]) -> Caller:
+        """The sender of the envelope's UsernameTokens. Errors: INFODIP-E025 (two identities), the
+        authenticator's (E020–E024)."""
+        if len({(t.username, t.password) for t in tokens}) > 1:
+            raise AuthenticationFailed("INFODIP-E025", field="Header/Security")
+        return await self.auth.authenticate(tokens[0] if tokens else None)
+
     async def post(self, request: Request) -> Response:
         """One SOAP call."""
         settings = self.service.settings
         path = None
         handed = False
         try:
-            path = await spool(request, settings.obitos_max_body_bytes, settings.obitos_spool_dir)
+            head = contract.EnvelopeHead()
+            authenticated: list[Caller] = []
+
+            async def gate(piece: bytes | None) -> bool:
+                # the sender is authenticated as soon as the Header is read, before the batch is spooled
+                if not (head.feed(piece) if piece is not None else head.end()):
+                    return False
+                authenticated.append(await self._authenticate(head.tokens))
+                return True
+
+            path = await spool(request, settings.obitos_max_body_bytes, settings.obitos_spool_dir, gate=gate)
             loop = asyncio.get_running_loop()
             call = await loop.run_in_executor(None, contract.read_call, path)
-            tokens = call.tokens
-            if len({(t.username, t.password) for t in tokens}) > 1:
-                raise AuthenticationFailed("INFODIP-E025", field="Header/Security")
-            caller = await self.auth.authenticate(tokens[0] if tokens else None)
+            caller = authenticated[0] if authenticated else await self._authenticate(list(call.tokens))
             if call.operation == contract.ENVIAR:
                 spooled = path
                 handed = True
                 view = await self.service.receive(caller, lambda: contract.XmlBatch(spooled, call), "soap",
-                                                  on_done=lambda: discard(spooled))
+                                                  on_done=lambda: discard(spooled), spooled=spooled)
                 body = _response(call.operation, situacao_xml(view))
             elif call.operation == contract.CONSULTAR:
                 limit = call.fields.get("limite") or "100"

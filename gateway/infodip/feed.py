@@ -30,11 +30,12 @@ from datetime import datetime
 from typing import Any
 
 import anyio.to_thread
-from sqlalchemy import bindparam, func, insert, select, text
+from sqlalchemy import bindparam, func, select, text
 from sqlalchemy.engine import Connection, Engine
 
 from gateway.auth import Caller
 from gateway.clock import Clock, utc
+from gateway.db.bulk import insert_many
 from gateway.db.committer import GroupCommitter, WriteContext
 from gateway.db.tables import communications, feed_entries, messages, organs
 from gateway.errors import ClientError, NotAllowed
@@ -56,7 +57,6 @@ def record(ctx: WriteContext, rows: Iterable[tuple[str, str, int, str]]) -> None
         ctx.before_commit(_STATE, lambda conn: _flush(conn, pending, ctx.clock.now()))
 
 
-_INSERT = insert(feed_entries)
 _MAX = select(func.coalesce(func.max(feed_entries.c.seq), 0))
 
 
@@ -66,8 +66,8 @@ def _flush(conn: Connection, pending: Sequence[tuple[str, str, int, str]], now: 
     if conn.dialect.name == "postgresql":
         conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": FEED_LOCK})
     start = int(conn.execute(_MAX).scalar_one())
-    conn.execute(_INSERT, [{"seq": start + i, "message_id": m, "protocol": p, "version": v, "destination": d,
-                            "committed_at": now} for i, (m, p, v, d) in enumerate(pending, 1)])
+    insert_many(conn, feed_entries, [{"seq": start + i, "message_id": m, "protocol": p, "version": v, "destination": d,
+                                      "committed_at": now} for i, (m, p, v, d) in enumerate(pending, 1)])
 
 
 # -- cursors ---------------------------------------------------------------------------------------------------------

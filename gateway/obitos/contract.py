@@ -276,6 +276,87 @@ def read_call(path: Path) -> SoapCall:
     return SoapCall(operation, tuple(tokens), fields)
 
 
+class EnvelopeHead:
+    """A CRC SOAP request's first bytes read as they arrive, up to the start of its ``Body``: the UsernameTokens of
+    the ``Header`` are then complete, so the sender is authenticated before the rest of the body is spooled (a bad
+    credential never costs reading a 100 MB batch). The same hardening as :func:`read_call` — the prolog's DOCTYPE
+    refused before the parser sees a byte (the first 64 KB are gathered first), no entity, DTD or network, depth
+    bounded — and at most :attr:`MAX_HEAD` bytes before the ``Body``. Errors: INFODIP-E001/E002/E005/E007/E008."""
+
+    PROLOG = 64 * 1024
+    MAX_HEAD = 1024 * 1024
+
+    def __init__(self) -> None:
+        self.tokens: list[UsernameToken] = []
+        #: True once the Body started (the tokens are all read)
+        self.done = False
+        self._parser = etree.XMLPullParser(
+            events=("start", "end"), resolve_entities=False, no_network=True, load_dtd=False,
+            dtd_validation=False, huge_tree=False, remove_comments=True, remove_pis=True, collect_ids=False)
+        self._prolog: bytes | None = b""
+        self._seen = 0
+        self._depth = 0
+
+    def feed(self, piece: bytes) -> bool:
+        """Read *piece*; True once the Body started."""
+        if self.done:
+            return True
+        self._seen += len(piece)
+        if self._prolog is not None:
+            self._prolog += piece
+            if len(self._prolog) < self.PROLOG:
+                return False
+            piece, self._prolog = self._prolog, None
+            if _doctype_in_prolog(piece):
+                raise malformed("INFODIP-E002")
+        try:
+            self._parser.feed(piece)
+            self._read()
+        except etree.XMLSyntaxError as exc:
+            raise _syntax(exc) from None
+        if not self.done and self._seen > self.MAX_HEAD:
+            raise malformed("INFODIP-E005", f"mais de {self.MAX_HEAD} bytes antes do Body")
+        return self.done
+
+    def end(self) -> bool:
+        """The body ended (shorter than the prolog's 64 KB, or without a Body): read what was gathered; True when
+        the Body started. A malformed document is left to :func:`read_call`, which reports it as before."""
+        if not self.done and self._prolog is not None:
+            head, self._prolog = self._prolog, None
+            if _doctype_in_prolog(head):
+                raise malformed("INFODIP-E002")
+            try:
+                self._parser.feed(head)
+                self._read()
+            except etree.XMLSyntaxError:
+                return False
+        return self.done
+
+    def _read(self) -> None:
+        events: Any = self._parser.read_events()
+        for event, el in events:
+            if event == "start":
+                self._depth += 1
+                if self._depth > MAX_DEPTH:
+                    raise malformed("INFODIP-E005", f"profundidade acima de {MAX_DEPTH}")
+                q = etree.QName(el)
+                if self._depth == 1:
+                    if q.localname != "Envelope":
+                        raise ClientError("INFODIP-E007", field="Envelope")
+                    if q.namespace != SOAP_NS:
+                        raise ClientError("INFODIP-E008", field="Envelope")
+                if self._depth == 2 and q.localname == "Body":
+                    self.done = True
+                    return
+                continue
+            self._depth -= 1
+            if el.tag == f"{{{WSSE_NS}}}UsernameToken":
+                user = el.findtext(f"{{{WSSE_NS}}}Username") or ""
+                pw = el.find(f"{{{WSSE_NS}}}Password")
+                self.tokens.append(UsernameToken(user.strip(), (pw.text or "") if pw is not None else "",
+                                                 pw.get("Type", PASSWORD_TEXT) if pw is not None else PASSWORD_TEXT))
+
+
 class XmlBatch:
     """The records of an ``enviarLoteObitos`` request, streamed with lxml ``iterparse``: each ``registro`` is read
     at its end and freed with what came before it."""

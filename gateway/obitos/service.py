@@ -22,21 +22,24 @@ import concurrent.futures
 import hashlib
 import logging
 import os
+import threading
 import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from itertools import islice
+from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Table, and_, bindparam, insert, select, update
+from sqlalchemy import and_, bindparam, insert, select, update
 from sqlalchemy.engine import Connection, Engine
 
 from gateway.auth import Caller
 from gateway.clock import _CROCKFORD, Clock
 from gateway.consulta.facts import PersonKeys, name_key
 from gateway.consulta.store import record_people
+from gateway.db.bulk import insert_many
 from gateway.db.committer import GroupCommitter, WriteContext
 from gateway.db.tables import (
     communications,
@@ -55,7 +58,7 @@ from gateway.infodip import feed
 from gateway.infodip.deadlines import local_today
 from gateway.infodip.domain import Kind
 from gateway.infodip.routing import TSE
-from gateway.obitos import contract
+from gateway.obitos import contract, sidecar
 from gateway.obitos.contract import BatchReader, Header
 from gateway.obitos.domain import Earlier, Outcome, Registro, check_record, competencia_of, deadline_of, outcome_of
 from gateway.organs import OrganType
@@ -65,6 +68,8 @@ log = logging.getLogger("gateway.obitos")
 PROCESSANDO, CONCLUIDO = "processando", "concluido"
 #: the longest a batch waits for tribunals' intake before each chunk (seconds)
 YIELD_MAX_S = 0.05
+#: how long a batch stored in the background waits for another run of the same batch in this process (seconds)
+BACKGROUND_WAIT_S = 900.0
 #: the most outcomes one page (and one synchronous answer) carries
 PAGE_MAX = 1000
 #: where a record's version goes: the routing table sends every kind VI to the TSE (routing.destinations_for)
@@ -150,7 +155,31 @@ class _Prepared:
 
 @dataclass
 class _Active:
+    """The batches this process is storing now, by (organ, batch id)."""
+
     keys: set[tuple[int, str]] = field(default_factory=set)
+    cond: threading.Condition = field(default_factory=threading.Condition)
+
+    def claim(self, key: tuple[int, str], wait_s: float) -> bool:
+        """Take *key*, waiting up to *wait_s* seconds while another thread holds it; True when it had to wait.
+        Errors: Conflict INFODIP-E078 when still held after the wait."""
+        deadline = time.monotonic() + wait_s
+        waited = False
+        with self.cond:
+            while key in self.keys:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise Conflict("INFODIP-E078", field="idLote")
+                waited = True
+                self.cond.wait(timeout=min(left, 1.0))
+            self.keys.add(key)
+        return waited
+
+    def release(self, key: tuple[int, str]) -> None:
+        """Give *key* back and wake the waiting threads."""
+        with self.cond:
+            self.keys.discard(key)
+            self.cond.notify_all()
 
 
 def encode_cursor(seq: int) -> str:
@@ -181,42 +210,6 @@ _Q_SAME_PERSON = select(communications.c.protocol, communications.c.person_key, 
     communications.c.person_key.in_(bindparam("k", expanding=True)), communications.c.kind == Kind.VI.value,
     communications.c.status == "ativa").order_by(communications.c.created_at)
 _INS_BLOCO = insert(obito_blocos)
-_BULK: dict[tuple[str, str, tuple[str, ...]], tuple[str, list[Any], list[int] | None]] = {}
-
-
-def bulk_insert(conn: Connection, table: Table, rows: list[dict[str, Any]]) -> None:
-    """Insert *rows* (dicts with the same keys) with one DBAPI ``executemany``: the statement compiled once per
-    dialect, each value turned into what the driver stores by the column type's own bind processor — memoised per
-    distinct value, so the chunk's one ``now`` is formatted once — instead of SQLAlchemy's per-row parameter
-    processing, which cost more than the inserts themselves on a 500-row chunk (measured: bench/obitos.py)."""
-    if not rows:
-        return
-    cols = tuple(rows[0])
-    key = (conn.dialect.name, table.name, cols)
-    cached = _BULK.get(key)
-    if cached is None:
-        compiled = insert(table).values({c: bindparam(c) for c in cols}).compile(dialect=conn.dialect)
-        procs = [table.c[c].type._cached_bind_processor(conn.dialect) for c in cols]
-        order = [cols.index(name) for name in compiled.positiontup] if compiled.positiontup else None
-        cached = _BULK[key] = (str(compiled), procs, order)
-    sql, procs, order = cached
-    memo: dict[tuple[int, Any], Any] = {}
-
-    def value(i: int, v: Any) -> Any:
-        proc = procs[i]
-        if proc is None or v is None:
-            return v
-        k = (i, v)
-        got = memo.get(k)
-        if got is None:
-            got = memo[k] = proc(v)
-        return got
-
-    if order is not None:
-        params: list[Any] = [tuple(value(i, r[cols[i]]) for i in order) for r in rows]
-    else:
-        params = [{c: value(i, r[c]) for i, c in enumerate(cols)} for r in rows]
-    conn.exec_driver_sql(sql, params)
 
 
 class ObitosService:
@@ -255,8 +248,8 @@ class ObitosService:
 
     def open(self, caller: Caller, batch: BatchReader, channel: str) -> tuple[_State, frozenset[str]]:
         """Check the batch's size and open (or find) its row; runs in a worker thread. Errors: INFODIP-E060 (over
-        ``GATEWAY_OBITOS_MAX_RECORDS``, refused whole), E061 (the id used with another header or size), E075, E076,
-        E078 (the same batch is being processed now)."""
+        ``GATEWAY_OBITOS_MAX_RECORDS``, refused whole), E061 (the id used with another header or size), E075,
+        E076."""
         covered = self.coverage(caller)
         total = batch.count()
         if total > self.settings.obitos_max_records:
@@ -289,24 +282,32 @@ class ObitosService:
             return _State(row["id"], total, row["chunks_done"], digests, row["status"], row["digest"],
                           row["competencia"], replay=True)
 
-        key = (caller.organ_id, header.lote_id)
-        if key in self._active.keys:
-            raise Conflict("INFODIP-E078", field="idLote")
-        state = self.committer.run_sync(job)
-        return state, covered
+        return self.committer.run_sync(job), covered
 
-    def process(self, caller: Caller, batch: BatchReader, state: _State, covered: frozenset[str]) -> None:
+    def process(self, caller: Caller, batch: BatchReader, state: _State, covered: frozenset[str],
+                wait_s: float | None = None) -> None:
         """Store the batch's records chunk by chunk (worker thread), skipping — after checking their digests — the
-        chunks already committed. Errors: Conflict INFODIP-E061 (a committed chunk's records differ), E078
-        (another process advanced the batch meanwhile); StorageUnavailable (E091) from the committer."""
+        chunks already committed. While this process is storing the same batch (a resend arriving during the
+        resumption after a restart, or during the first sending), wait up to *wait_s* seconds (default
+        ``GATEWAY_COMMIT_TIMEOUT_S``) for it to end, then continue from where it stopped. Errors: Conflict
+        INFODIP-E061 (a committed chunk's records differ), E078 (still being stored after the wait, or another
+        process advanced the batch meanwhile); StorageUnavailable (E091) from the committer."""
         key = (caller.organ_id, batch.header.lote_id)
-        if key in self._active.keys:
-            raise Conflict("INFODIP-E078", field="idLote")
-        self._active.keys.add(key)
+        if self._active.claim(key, self.committer.timeout_s if wait_s is None else wait_s):
+            state = self._reload(state)
         try:
             self._process(caller, batch, state, covered)
         finally:
-            self._active.keys.discard(key)
+            self._active.release(key)
+
+    def _reload(self, state: _State) -> _State:
+        """*state* as committed now (after another run of the same batch ended)."""
+        with self.reader.connect() as conn:
+            row = conn.execute(select(obito_lotes).where(obito_lotes.c.id == state.pk)).mappings().one()
+            digests = [r.digest for r in conn.execute(select(obito_blocos.c.digest).where(
+                obito_blocos.c.lote == state.pk).order_by(obito_blocos.c.chunk))]
+        return _State(state.pk, state.total, row["chunks_done"], digests, row["status"], row["digest"],
+                      state.competencia, replay=True)
 
     def _process(self, caller: Caller, batch: BatchReader, state: _State, covered: frozenset[str]) -> None:
         link = contract.seed_digest(batch.header, state.total)
@@ -447,14 +448,14 @@ class ObitosService:
                 versions.append([p.message_id, p.protocol, digest, p.seq, earlier, p.days_late > 0])
                 by_matricula.setdefault(r.matricula, Earlier(p.protocol, caller.organ_id, r.cns_cartorio))
                 by_person.setdefault((r.person_key, r.data_obito), Earlier(p.protocol, caller.organ_id, ""))
-            bulk_insert(conn, communications, comms)
-            bulk_insert(conn, messages, msgs)
-            bulk_insert(conn, outbox, outs)
+            insert_many(conn, communications, comms)
+            insert_many(conn, messages, msgs)
+            insert_many(conn, outbox, outs)
             # the change feed numbers these deliveries at commit; consultations find the people by their keys
             feed.record(ctx, ((o["message_id"], o["protocol"], 1, o["destination"]) for o in outs))
             record_people(conn, people)
             count_new(conn, comms)  # the public statistics' counts (issue 15)
-            bulk_insert(conn, obito_registros, regs)
+            insert_many(conn, obito_registros, regs)
             conn.execute(_INS_BLOCO, {"lote": pk, "chunk": index, "digest": link})
             conn.execute(update(obito_lotes).where(obito_lotes.c.id == pk).values(
                 chunks_done=index + 1, processed=obito_lotes.c.processed + len(prepared), digest=link,
@@ -485,39 +486,51 @@ class ObitosService:
         return job
 
     async def receive(self, caller: Caller, make_batch: Callable[[], BatchReader], channel: str,
-                      on_done: Callable[[], None] | None = None) -> BatchView:
+                      on_done: Callable[[], None] | None = None, spooled: Path | None = None) -> BatchView:
         """Receive a spooled batch: open it, then store it — at once when it holds at most
         ``GATEWAY_OBITOS_SYNC_MAX`` records (the view carries every outcome), else in a background task (the
         view says ``processando``; ``GET /api/v1/obitos/lotes/{id}`` follows it). *on_done* runs when the spooled
-        file is no longer needed. Errors: :meth:`open`'s and :meth:`process`'s."""
+        file is no longer needed. With *spooled* (that file), a batch still to be stored gets its sidecar first, so
+        that a restart resumes it (:mod:`gateway.obitos.spooled`). Errors: :meth:`open`'s and :meth:`process`'s."""
         loop = asyncio.get_running_loop()
         handed_off = False
         try:
             batch = await loop.run_in_executor(None, make_batch)
             state, covered = await loop.run_in_executor(None, self.open, caller, batch, channel)
+            if spooled is not None and state.status != CONCLUIDO:
+                await loop.run_in_executor(None, sidecar.write_sidecar, spooled, caller, channel,
+                                           batch.header.lote_id, self.settings.database_url)
             if state.status == CONCLUIDO or state.total <= self.settings.obitos_sync_max:
                 await loop.run_in_executor(None, self.process, caller, batch, state, covered)
                 view = await loop.run_in_executor(None, self.view, caller, batch.header.lote_id, None,
                                                   max(1, min(state.total, PAGE_MAX)))
                 return _with_replay(view, state.replay and state.status == CONCLUIDO)
-
-            async def background() -> None:
-                try:
-                    await loop.run_in_executor(None, self.process, caller, batch, state, covered)
-                except Exception:  # reported by the batch's progress (it stays processando); a resend continues it
-                    log.exception("lote de óbitos interrompido", extra={"lote": batch.header.lote_id})
-                finally:
-                    if on_done is not None:
-                        on_done()
-
-            task = loop.create_task(background())
-            self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
+            self.in_background(caller, batch, state, covered, on_done)
             handed_off = True
             return await loop.run_in_executor(None, self.view, caller, batch.header.lote_id, None, 0)
         finally:
             if not handed_off and on_done is not None:
                 on_done()
+
+    def in_background(self, caller: Caller, batch: BatchReader, state: _State, covered: frozenset[str],
+                      on_done: Callable[[], None] | None) -> None:
+        """Store *batch* in a task of the running loop (its progress in the batch's row); *on_done* runs at the
+        end, however it ends. An interrupted batch stays ``processando``: a resend, or the next start
+        (:mod:`gateway.obitos.spooled`), continues it."""
+        loop = asyncio.get_running_loop()
+
+        async def background() -> None:
+            try:
+                await loop.run_in_executor(None, self.process, caller, batch, state, covered, BACKGROUND_WAIT_S)
+            except Exception:  # reported by the batch's progress (it stays processando); a resend continues it
+                log.exception("lote de óbitos interrompido", extra={"lote": batch.header.lote_id})
+            finally:
+                if on_done is not None:
+                    on_done()
+
+        task = loop.create_task(background())
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
 
     async def drain(self, timeout: float = 30.0) -> None:
         """Wait (bounded) for the batches being stored in the background (shutdown)."""

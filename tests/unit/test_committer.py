@@ -314,3 +314,46 @@ def test_background_jobs_yield_to_callers(sqlite_url: str, clock: FakeClock, rea
         assert calls[4:] == ["ORG-B1", "ORG-B2", "ORG-B3", "ORG-B4"]
         assert committer.batches - before >= 2
     assert stored(reader, *calls) == 8
+
+
+def test_queue_returns_before_the_commit_and_durable_awaits_it(sqlite_url: str, clock: FakeClock,
+                                                               reader: Engine) -> None:
+    """``queue()`` hands the job to the writer and returns at once, while the writer is still busy; the caller's
+    other work runs meanwhile; ``durable()`` returns the job's result once its transaction is committed (issue 14:
+    the consultation renders its answer while its audit entry commits)."""
+    with running_committer(sqlite_url, clock) as committer:
+        release, gate = held(committer)
+
+        async def main() -> tuple[bool, str, int]:
+            queued = committer.queue(add_organ("ORG-Q"))
+            seen_before = stored(reader, "ORG-Q")  # the writer is held: nothing committed yet
+            release.set()
+            result = await queued.durable()
+            return seen_before == 0, result, stored(reader, "ORG-Q")
+
+        not_yet, result, after = asyncio.run(main())
+        gate.result(10)
+    assert not_yet and result == "ORG-Q" and after == 1 and chain_ok(reader)
+
+
+def test_queued_job_times_out_from_when_it_was_queued(sqlite_url: str, clock: FakeClock, reader: Engine) -> None:
+    """The deadline of a queued job counts from ``queue()``: awaited after its budget has passed with the writer
+    still held, ``durable()`` answers INFODIP-E091 at once and the job is skipped (never committed)."""
+    from gateway.errors import StorageUnavailable
+
+    with running_committer(sqlite_url, clock) as committer:
+        release, gate = held(committer)
+
+        async def main() -> str:
+            queued = committer.queue(add_organ("ORG-LATE"), timeout=0.05)
+            await asyncio.sleep(0.1)
+            try:
+                await queued.durable()
+            except StorageUnavailable as exc:
+                return exc.code
+            return "committed"
+
+        code = asyncio.run(main())
+        release.set()
+        gate.result(10)
+    assert code == "INFODIP-E091" and stored(reader, "ORG-LATE") == 0

@@ -1,0 +1,58 @@
+"""The consultation's latency aids on SQLite and PostgreSQL (issue 14): the start-up warm-up reads a stored person's
+whole consultation on each pooled connection and stops at its budget; the REST answer is sent only with its audit
+entry durable (rendered meanwhile)."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from fastapi.testclient import TestClient
+from sqlalchemy import func, select
+
+from gateway.bootstrap import build, create_app
+from gateway.db.tables import audit_log
+from gateway.infodip.domain import Kind
+from tests.integration.test_consulta import ACTING, CPF, PURPOSE, protocol_of
+from tests.integration.test_oauth import bearer, token, with_demo_grants
+from tests.support import sample, test_settings
+
+
+def test_warm_up_reads_a_stored_person_on_every_pooled_connection_within_its_budget(db_url: str,
+                                                                                   tmp_path: Path) -> None:
+    """With one communication stored, the warm-up completes every page read (4) well inside 5 s, on 10 pooled
+    connections; a budget of 0 does nothing; an exhausted budget ends it at once (0 reads) without failing."""
+    settings = test_settings(db_url, tmp_path)
+    with TestClient(create_app(settings)) as client:
+        assert client.post("/soap/infodip", content=sample(Kind.IV)).status_code == 200
+    gw = build(settings, relay_wanted=False)
+    gw.start()
+    try:
+        assert gw.consulta is not None
+        started = time.monotonic()
+        assert gw.consulta.warm_up(5.0, 10) == 4
+        assert time.monotonic() - started < 5.0
+        assert gw.consulta.warm_up(0, 10) == 0
+        assert gw.consulta.warm_up(0.000001, 2) == 0
+    finally:
+        gw.stop()
+
+
+def test_situation_answer_carries_its_durable_audit_entry(db_url: str, tmp_path: Path) -> None:
+    """Each 200 answer of ``POST /api/v1/pessoas/situacao`` has its ``consulta.situacao`` entry committed by the
+    time the client reads it (the entry is queued before the answer is rendered, awaited before it is sent)."""
+    settings = test_settings(db_url, tmp_path)
+    passwords = with_demo_grants(settings)
+    with TestClient(create_app(settings)) as client:
+        iv = protocol_of(client.post("/soap/infodip", content=sample(Kind.IV)))
+        tok = token(client, "tjrj-sistema", passwords["tjrj-sistema"])["access_token"]
+        gw = client.app.state.gateway  # type: ignore[attr-defined]
+        for n in range(1, 4):
+            r = client.post("/api/v1/pessoas/situacao", json={"cpf": CPF, "finalidade": PURPOSE},
+                            headers=bearer(tok) | {"On-Behalf-Of": ACTING})
+            assert r.status_code == 200 and r.headers["content-type"] == "application/json", r.text
+            assert [c["protocolo"] for c in r.json()["comunicacoes"]] == [iv]
+            with gw.reader_engine.connect() as conn:
+                entries = conn.execute(select(func.count()).select_from(audit_log).where(
+                    audit_log.c.event == "consulta.situacao")).scalar()
+            assert entries == n
