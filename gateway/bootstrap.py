@@ -156,6 +156,9 @@ class Gateway:
     _execucao_tasks: list[asyncio.Task[None]] = field(default_factory=list)
     _execucao_task: asyncio.Task[None] | None = None
     _execucao_stop: asyncio.Event | None = None
+    # issue 12 point 3 (h12c): True in the processes that deliver (``gateway serve`` with the relay enabled,
+    # ``gateway relay``); the execuções' sender and callbacks run there, never in a process that only serves
+    delivers: bool = False
     # issue 16 (h16): the people of the web form and the console, their sessions and drafts
     people: People | None = None
     estatisticas: EstatisticasService | None = None  # issue 15: public statistics
@@ -336,9 +339,11 @@ class Gateway:
             self._intimacoes_tasks.append(loop.create_task(self.callback_pusher.run_forever(self._intimacoes_stop)))
 
     def start_execucoes(self) -> None:
-        """Start the execuções fiscais' sender (issue 12) as a task of the running loop, where the relay runs
-        (``GATEWAY_RELAY_ENABLED``) and the hub is configured."""
-        if self.execucao_sender is None or self._execucao_stop is not None or not self.settings.relay_enabled:
+        """Start the execuções fiscais' sender and status callbacks (issue 12 point 3) as tasks of the running loop,
+        wherever the relay runs — ``gateway serve`` with ``GATEWAY_RELAY_ENABLED``, and ``gateway relay`` — when the
+        hub is configured. A process that only serves (relay disabled) stores filings; the delivering process finds
+        them at its next poll (the sender's ``poll_s``)."""
+        if self.execucao_sender is None or self._execucao_stop is not None or not self.delivers:
             return
         self._execucao_stop = asyncio.Event()
         loop = asyncio.get_running_loop()
@@ -517,7 +522,7 @@ def build(settings: Settings, clock: Clock | None = None, relay_wanted: bool | N
         feed=feed, webhooks=webhooks, pusher=pusher, outcomes=outcomes,
         intimacoes=intimacoes, intimacao_callbacks=intimacao_callbacks, collector=collector,
         callback_pusher=callback_pusher, execucoes=execucoes, execucao_sender=execucao_sender,
-        execucao_callbacks=execucao_callbacks,
+        execucao_callbacks=execucao_callbacks, delivers=relay_wanted,
         # issue 16 (h16): people of the web form and the console (changes through the committer, audited)
         people=People(committer.run_sync, reader, clock, secret, kdf_n=settings.password_kdf_n,
                       idle_s=settings.web_session_idle_s),
@@ -764,13 +769,15 @@ class Console:
         return IntakeChecks(self.settings, self.clock)
 
     def gateway(self, *, relay: bool = False) -> Gateway:
-        """A started gateway (migrated when allowed), with its relay when *relay*. Errors: SettingsError
-        (GATEWAY-E001) when a relay is asked for and no partner is configured."""
+        """A started gateway (migrated when allowed), delivering when *relay* (the INFODIP relay when TSE/CNJ are
+        configured, the execuções fiscais' sender when the MNI hub is). Errors: SettingsError (GATEWAY-E001) when
+        delivery is asked for and neither is configured."""
         if self._gateway is None:
             self.database()
             gw = build(self.settings, self.clock, relay_wanted=relay)
-            if relay and gw.relay is None:
-                raise SettingsError("nenhum parceiro configurado (GATEWAY_TSE_URL, GATEWAY_CNJ_URL)")
+            if relay and gw.relay is None and gw.execucao_sender is None:
+                raise SettingsError("nada a entregar: nenhum parceiro configurado (GATEWAY_TSE_URL, GATEWAY_CNJ_URL) "
+                                    "nem hub MNI (GATEWAY_MNI_REGISTRY_PATH)")
             gw.start()
             self._gateway = gw
         return self._gateway

@@ -56,19 +56,26 @@ def cmd_serve(args: argparse.Namespace, con: Console) -> int:
 
 
 def cmd_relay(_args: argparse.Namespace, con: Console) -> int:
-    """The delivery worker alone (no HTTP server), until SIGINT or SIGTERM."""
+    """The delivery worker alone (no HTTP server), until SIGINT or SIGTERM: the INFODIP relay (when TSE/CNJ are
+    configured) and the execuções fiscais' sender and status callbacks (when the MNI hub is), each stopped within
+    its bound (execuções 10 s, then the relay's connections closed)."""
     gw = con.gateway(relay=True)
     relay = gw.relay
-    assert relay is not None  # Console.gateway(relay=True) refuses a gateway without partners
 
     async def main() -> None:
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
+        gw.start_execucoes()  # issue 12 point 3 (h12c): filings are delivered wherever the relay runs
         try:
-            await relay.run_forever(stop)
+            if relay is not None:
+                await relay.run_forever(stop)
+            else:
+                await stop.wait()
         finally:
+            # the sender first (it sends through the hub, which stop_relay closes); the relay has returned already
+            await gw.stop_execucoes()
             await gw.stop_relay()
 
     asyncio.run(main())
@@ -300,8 +307,8 @@ COMMANDS: dict[str, Command] = {
         arg("--host", help="endereço de escuta (padrão: GATEWAY_HOST)"),
         arg("--port", type=int, help="porta de escuta (padrão: GATEWAY_PORT)")),
         default_environment="production", creates_database=True),
-    "relay": Command(cmd_relay, "apenas o entregador (outbox → TSE/CNJ)", default_environment="production",
-                     creates_database=True),
+    "relay": Command(cmd_relay, "apenas o entregador (outbox → TSE/CNJ; execuções fiscais → TRFs)",
+                     default_environment="production", creates_database=True),
     "replay": Command(cmd_replay, "recoloca entregas mortas (dead letters) na fila", (
         arg("--all", action="store_true", help="todas"),
         arg("--destination", help="só deste destino (TSE, CNJ)"),

@@ -424,3 +424,113 @@ def test_follow_up_petitions_on_a_filed_execucao(
     assert settled(gateway, tok, sub.json()["id"], "protocolada")["numeroProcesso"] == number
     incidental = [f for f in courts.filings("4.06") if f["numeroProcesso"] == number]
     assert len(incidental) >= 2  # the suspension and the substitution, on the process
+
+
+def test_filed_by_gateway_relay_when_serve_does_not_deliver(
+        db_url: str, courts: FederalCourts, signer: tuple[Signatario, Path, Path], tmp_path: Path) -> None:
+    """Issue 12 point 3, "delivered by the relay", in the split deployment: ``gateway serve`` with
+    ``GATEWAY_RELAY_ENABLED=false`` stores a filing and never sends it; ``gateway relay``, a separate process on the
+    same database with the same settings (no TSE/CNJ partner, only the hub), sends it and it is protocolled at the
+    TRF with its status callback; SIGTERM stops that process cleanly within its bound."""
+    import signal
+    import time
+
+    from gateway.hub.demo import configure, describe
+    from tests.e2e.test_intimacoes_flow import Receiver
+    from tests.saf_support import RelayProcess
+
+    courts.reset()
+    with console(Settings.from_env({}, database_url=db_url, password_kdf_n=KDF_N)) as con:
+        con.admin.grant("PGFN", ["execucao-fiscal:ajuizar", "intimacoes:ler"])
+    registry = tmp_path / "mni-registry.json"
+    settings = test_settings(db_url, tmp_path, execucao_chave_path=str(signer[1]),
+                             execucao_certificado_path=str(signer[2]))
+    with console(settings) as con:
+        configure(con.admin, describe([courts.url(j) for j in TRFS]), registry)
+    settings = settings.with_(mni_registry_path=str(registry))
+    env = {**FAST, "GATEWAY_RELAY_ENABLED": "false", "GATEWAY_EXECUCAO_CHAVE_PATH": str(signer[1]),
+           "GATEWAY_EXECUCAO_CERTIFICADO_PATH": str(signer[2])}
+    serve = GatewayProcess(settings, tmp_path / "gateway.log", env).start()
+    relay = RelayProcess(settings, tmp_path / "relay.log", env)
+    receiver = Receiver()
+    try:
+        tok = token(serve)
+        body = samples.request(signer[0], "R-relay", n=81, jtr="4.04")
+        body["callbackUrl"] = receiver.url
+        r = post(serve, tok, body)
+        assert r.status_code == 202, r.text
+        ident = r.json()["id"]
+        time.sleep(3)  # several of the sender's polls (1 s): serve alone does not deliver
+        assert get(serve, tok, ident)["situacao"] == "recebida"
+        assert courts.filings("4.04") == [] and receiver.calls == []
+        relay.start()
+        done = settled(serve, tok, ident, "protocolada", timeout=60)
+        assert done["numeroProcesso"][13:16] == "404" and done["tentativas"] == 1
+        created = [f["numeroProcessoCriado"] for f in courts.filings("4.04") if f.get("numeroProcessoCriado")]
+        assert created == [done["numeroProcesso"]]
+        wait_until(lambda: len(receiver.calls) >= 2, timeout=30, interval=0.1, what="callbacks from gateway relay")
+        import json
+        assert [json.loads(raw)["situacao"] for _, raw in receiver.calls] == ["recebida", "protocolada"]
+        proc = relay.proc
+        assert proc is not None
+        began = time.monotonic()
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=20) == 0, (tmp_path / "relay.log").read_text()[-3000:]
+        assert time.monotonic() - began < 20
+        relay.proc = None
+    finally:
+        receiver.stop()
+        relay.stop()
+        serve.stop()
+        courts.reset()
+
+
+def test_extinction_on_payment_is_filed_on_the_process_and_tracked(
+        gateway: GatewayProcess, courts: FederalCourts, signer: tuple[Signatario, Path, Path]) -> None:
+    """Issue 12 point 6, extinction on payment (CPC art. 924 II): asked on an execução whose initial petition has
+    not reached the court it is refused (409 EXEC-E031) and nothing is stored; once the execução is protocolled it
+    answers 202 (a resend with the same reference: 200, the same id), is filed as an incidental manifestação on the
+    execução's process (the petition document, CPC art. 924 II), exactly once, and tracked to ``protocolada``
+    with that process number. Refusals: an execução that does not exist (404 EXEC-E030), an unknown petition type
+    (422 EXEC-E033), an extinction asked on the extinction petition itself rather than on the execução (409
+    EXEC-E031)."""
+    tok = token(gateway)
+    headers = {"Authorization": f"Bearer {tok}"}
+    url = courts.url("4.01")
+
+    def peticao(parent: str, referencia: str, tipo: str = "extincao_pagamento") -> httpx.Response:
+        return httpx.post(f"{gateway.url}/api/v1/execucoes-fiscais/{parent}/peticoes", headers=headers, timeout=30,
+                          json={"referencia": referencia, "tipo": tipo})
+
+    # the court is down: the execução stays recebida/enviada, and an extinction cannot be asked yet
+    httpx.post(url + "/_mock/faults", json={"error_rate": 1.0, "status": 503}, timeout=10).raise_for_status()
+    parent = post(gateway, tok, samples.request(signer[0], "R-inicial-ext", n=91, jtr="4.01")).json()["id"]
+    early = peticao(parent, "R-ext-cedo")
+    assert early.status_code == 409 and early.json()["codigo"] == "EXEC-E031", early.text
+    assert get(gateway, tok, parent)["situacao"] in ("recebida", "enviada")
+    httpx.post(url + "/_mock/faults", json={}, timeout=10).raise_for_status()
+    number = settled(gateway, tok, parent, "protocolada", timeout=60)["numeroProcesso"]
+    assert courts.filings("4.01") and all(f["numeroProcesso"] != number for f in courts.filings("4.01"))
+
+    missing = peticao("00000000-0000-0000-0000-000000000000", "R-ext-nada")
+    assert missing.status_code == 404 and missing.json()["codigo"] == "EXEC-E030", missing.text
+    wrong = peticao(parent, "R-ext-tipo", tipo="extincao_prescricao")
+    assert wrong.status_code == 422 and wrong.json()["codigo"] == "EXEC-E033", wrong.text
+
+    r = peticao(parent, "R-extincao")
+    assert r.status_code == 202, r.text
+    assert r.json()["tipo"] == "extincao_pagamento" and r.json()["execucaoOriginal"] == parent
+    assert r.json()["tribunal"] == "4.01"
+    again = peticao(parent, "R-extincao")
+    assert again.status_code == 200 and again.json()["id"] == r.json()["id"]
+    done = settled(gateway, tok, r.json()["id"], "protocolada")
+    assert done["numeroProcesso"] == number and done["protocolo"] and done["tentativas"] == 1
+    on_process = [f for f in courts.filings("4.01") if f["numeroProcesso"] == number]
+    assert len(on_process) == 1, on_process
+    assert "CPC art. 924 II" in on_process[0]["body"]  # the petition document's description (the log keeps 2 KiB)
+    assert not on_process[0].get("numeroProcessoCriado")  # incidental: no new process
+
+    nested = peticao(r.json()["id"], "R-ext-da-ext")
+    assert nested.status_code == 409 and nested.json()["codigo"] == "EXEC-E031", nested.text
+    listing = httpx.get(gateway.url + "/api/v1/execucoes-fiscais", headers=headers, timeout=30).json()["itens"]
+    assert sorted(e["referencia"] for e in listing) == ["R-extincao", "R-inicial-ext"]  # no refusal stored
