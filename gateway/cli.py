@@ -56,11 +56,11 @@ def cmd_serve(args: argparse.Namespace, con: Console) -> int:
 
 
 def cmd_relay(_args: argparse.Namespace, con: Console) -> int:
-    """The delivery worker alone (no HTTP server), until SIGINT or SIGTERM: the INFODIP relay (when TSE/CNJ are
-    configured) and the execuções fiscais' sender and status callbacks (when the MNI hub is), each stopped within
-    its bound (execuções 10 s, then the relay's connections closed)."""
+    """The delivery worker alone (no HTTP server), until SIGINT or SIGTERM: the INFODIP relay with the change feed's
+    webhook pusher and the TSE outcome poller (when TSE/CNJ are configured) — exactly what ``gateway serve`` starts
+    with its relay — and the execuções fiscais' sender and status callbacks (when the MNI hub is), each stopped
+    within its bound (execuções 10 s, then the relay and its side tasks 30 s, then the connections closed)."""
     gw = con.gateway(relay=True)
-    relay = gw.relay
 
     async def main() -> None:
         stop = asyncio.Event()
@@ -68,11 +68,9 @@ def cmd_relay(_args: argparse.Namespace, con: Console) -> int:
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
         gw.start_execucoes()  # issue 12 point 3 (h12c): filings are delivered wherever the relay runs
+        gw.start_relay()  # the relay, the feed's webhooks and the TSE outcomes: a split deployment loses none
         try:
-            if relay is not None:
-                await relay.run_forever(stop)
-            else:
-                await stop.wait()
+            await stop.wait()
         finally:
             # the sender first (it sends through the hub, which stop_relay closes); the relay has returned already
             await gw.stop_execucoes()

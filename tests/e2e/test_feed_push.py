@@ -203,3 +203,41 @@ def test_two_gateway_processes_writing_at_once_feed_a_reader_with_no_gap_and_no_
     assert len(ids) == len(set(ids)), "duplicate"
     assert set(ids) == set(accepted), "gap"
     assert [p for p, _ in seen] == sorted(p for p, _ in seen)
+
+
+def test_a_split_deployment_pushes_the_feed_and_reads_the_tse_outcomes_from_gateway_relay(
+        db_url: str, mocks: Mocks, tmp_path: Path) -> None:
+    """``gateway serve`` with ``GATEWAY_RELAY_ENABLED=false`` only accepts; ``gateway relay``, a separate process on
+    the same database, delivers to the stores *and* runs what ``serve`` runs beside its relay: the change feed's
+    webhook pusher (the CNJ's subscription receives the version, signed) and the TSE outcome poller (the sender sees
+    the store's processing outcome)."""
+    from tests.saf_support import RelayProcess
+
+    mocks.reset()
+    settings = test_settings(db_url, tmp_path)
+    with console(settings) as con:
+        seed_sandbox(con.admin, {o.username: password_of(o.username) for o in DEMO_ORGANS}, DEMO_ORGANS)
+    env = {**mocks.env(), **FAST_PUSH}
+    serve = GatewayProcess(settings, tmp_path / "serve.log", extra_env={**env, "GATEWAY_RELAY_ENABLED": "false"})
+    serve.start()
+    relay = RelayProcess(settings, tmp_path / "relay.log", env)
+    try:
+        sent = submit(serve, sample(Kind.I))
+        token = bearer(serve, "cnj-cadastro")
+        r = httpx.post(serve.url + "/api/v1/feed/assinaturas", json={"url": mocks.urls["cnj"] + "/feed/eventos"},
+                       headers=token, timeout=10)
+        assert r.status_code == 201, r.text
+        httpx.post(mocks.urls["cnj"] + "/_mock/feed", json={"segredo": r.json()["segredo"]},
+                   timeout=10).raise_for_status()
+        relay.start()
+        wait_until(lambda: sent["idMensagem"] in {e["id"] for e in mocks.received("tse")}, what="relay to the TSE")
+        wait_until(lambda: sent["idMensagem"] in {
+            i["idMensagem"] for i in httpx.get(mocks.urls["cnj"] + "/_mock/feed", timeout=10).json()["itens"]},
+            what="the feed pushed by gateway relay")
+        assert httpx.get(mocks.urls["cnj"] + "/_mock/feed", timeout=10).json()["recusados"] == 0
+        wait_until(lambda: versions(serve, sent["protocolo"])[0]["processamento"], what="the TSE outcome read")
+        assert versions(serve, sent["protocolo"])[0]["processamento"][0]["resultado"] == "processado"
+    finally:
+        relay.stop()
+        serve.stop()
+        mocks.reset()
