@@ -120,6 +120,22 @@ def count_withdrawn(conn: Connection, protocol: str, kind: str, organ_id: int) -
     add(conn, deltas)
 
 
+def count_rekeyed(conn: Connection, protocol: str, kind: str, organ_id: int, old_key: str, new_key: str) -> None:
+    """A retificação changed the person of the communication *protocol* (in force: a withdrawn one cannot be
+    corrected) from *old_key* to *new_key*: the old person leaves the ``ativa`` cell when it was their only
+    communication in force there, the new one enters it when it is their first."""
+    month = month_of(protocol)
+    old = person_digest(old_key)
+    left = conn.execute(
+        update(_P).where(_P.c.kind == kind, _P.c.organ_id == organ_id, _P.c.mes == month, _P.c.pessoa == old,
+                         _P.c.ativas > 0)
+        .values(ativas=_P.c.ativas - 1).returning(_P.c.ativas)).first()
+    deltas = mark(conn, {(kind, organ_id, month, person_digest(new_key)): (1, 0)})
+    if left is not None and left.ativas == 0:
+        deltas[(kind, organ_id, month, "ativa")] -= 1
+    add(conn, deltas)
+
+
 def read_year(conn: Connection, year: int, kind: str | None = None) -> list[Count]:
     """The atomic counts of *year* (of *kind* only, when given)."""
     q = select(_T).where(_T.c.mes >= year * 100, _T.c.mes < (year + 1) * 100)

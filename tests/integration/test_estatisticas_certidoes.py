@@ -39,7 +39,7 @@ from gateway.infodip.domain import Kind
 from tests.integration.test_consulta import as_person, protocol_of
 from tests.integration.test_oauth import problem
 from tests.saf_support import cancellation
-from tests.support import recent_day, sample, test_settings
+from tests.support import recent_day, retification, sample, test_settings
 
 CPF = "52998224725"
 NAME = "Maria da Conceição Araújo"
@@ -110,6 +110,30 @@ def test_statistics_count_people_not_communications(client: TestClient) -> None:
         keys = set(conn.execute(select(communications.c.person_key)).scalars())
     assert sorted(markers.values()) == [(0, 2), (1, 0)]
     assert all(len(p) == 64 and p not in keys and not any(k in p for k in keys) for p in markers)
+
+
+def test_statistics_follow_a_retificacao_naming_another_person(client: TestClient) -> None:
+    """A retificação that corrects the person moves the communication between people: the old person stays counted
+    while another communication of theirs is in force there, the new one is counted once."""
+    gw = client.app.state.gateway  # type: ignore[attr-defined]
+
+    def ok(body: bytes) -> str:
+        r = client.post("/soap/infodip", content=body)
+        assert r.status_code == 200, r.text
+        return protocol_of(r)
+
+    def ativa() -> int:
+        with gw.reader_engine.connect() as conn:
+            kept = kept_counts(conn)
+            assert kept == recount(conn)
+            return sum(n for (k, _, _, s), n in kept.items() if (k, s) == ("I", "ativa"))
+
+    first, second = (ok(as_person(sample(Kind.I, fact_date=recent_day(d)), cpf=CPF, process=None)) for d in (3, 4))
+    assert ativa() == 1
+    ok(as_person(retification(first), cpf=OTHERS[1], process=None))
+    assert ativa() == 2
+    ok(as_person(retification(second), cpf=OTHERS[1], process=None))
+    assert ativa() == 1
 
 
 def test_statistics_follow_acceptance_and_cancelamento(client: TestClient) -> None:
