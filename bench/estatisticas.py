@@ -35,7 +35,7 @@ from gateway.clock import SystemClock
 from gateway.datagen import generate, person_cpf
 from gateway.db import migrate
 from gateway.db.engine import make_engine
-from gateway.db.tables import estatisticas_contagens
+from gateway.db.tables import estatisticas_contagens, estatisticas_pessoas
 from gateway.estatisticas import store
 from gateway.estatisticas.domain import KINDS, build
 
@@ -94,11 +94,13 @@ def estatisticas(ctx: Context) -> dict[str, Any]:
     with engine.connect() as conn:
         years = store.years(conn)
         rows = conn.execute(select(func.count()).select_from(estatisticas_contagens)).scalar_one()
-    ctx.say(f"    {rows:,} atomic count rows; years {years[0]}–{years[-1]}")
+        markers = conn.execute(select(func.count()).select_from(estatisticas_pessoas)).scalar_one()
+    ctx.say(f"    {rows:,} atomic count rows ({markers:,} people markers); years {years[0]}–{years[-1]}")
     paths = [f"/api/v1/estatisticas?ano={y}" for y in years]
     paths += [f"/api/v1/estatisticas?ano={y}&tipo={k}" for y in years for k in KINDS]
     paths += [f"/api/v1/estatisticas?ano={y}&tipo=I&uf=SP" for y in years]
-    out: dict[str, Any] = {"scale": scale, "generation": gen, "count_rows": rows, "years": years, "modes": {}}
+    out: dict[str, Any] = {"scale": scale, "generation": gen, "count_rows": rows, "marker_rows": markers,
+                           "years": years, "modes": {}}
     verdicts = []
     for mode, extra in (("cached", {}), ("recheck", {"GATEWAY_ESTATISTICAS_CACHE_S": "0"})):
         with _server(ctx, url, f"estatisticas-{mode}", extra) as gw, httpx.Client(base_url=gw.url, timeout=30) as c:

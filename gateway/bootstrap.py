@@ -466,6 +466,7 @@ def build(settings: Settings, clock: Clock | None = None, relay_wanted: bool | N
     # the public statistics' counts follow each new communication and each cancelamento, in its transaction
     infodip.accepted_hooks.append(lambda conn, row: estatisticas_store.count_new(conn, (row,)))
     infodip.withdrawn_hooks.append(estatisticas_store.count_withdrawn)
+    infodip.rekeyed_hooks.append(estatisticas_store.count_rekeyed)  # a retificação naming another person
     feed = FeedService(reader, committer, clock)
     pusher = outcomes = None
     if relay is not None:  # the processes that deliver also push the feed and ask the TSE store what it did

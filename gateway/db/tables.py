@@ -625,7 +625,7 @@ web_drafts = Table(
 
 # -- public statistics and certificates (issue 15) ------------------------------------------------------------------
 
-#: the statistics' atomic counts (gateway/estatisticas): communications by kind × sending organ × month of reception
+#: the statistics' atomic counts (gateway/estatisticas): distinct people by kind × sending organ × month of reception
 #: (AAAAMM, local time: the protocol's day) × situation, kept as each communication is accepted or withdrawn
 estatisticas_contagens = Table(
     "estatisticas_contagens",
@@ -636,6 +636,20 @@ estatisticas_contagens = Table(
     Column("situacao", String(12), primary_key=True),  # ativa | cancelada
     Column("pessoas", Integer, nullable=False),
     Index("ix_estatisticas_mes", "mes", "kind"),  # a year's slice, and the first and last months
+)
+
+#: who is already counted in each atomic cell (gateway/estatisticas/store.py): one row per person (the SHA-256 hex of
+#: the communication's person_key, never the key itself) per kind × organ × month, with how many of that person's
+#: communications there are ativa and cancelada — a cell counts a person once, however many communications
+estatisticas_pessoas = Table(
+    "estatisticas_pessoas",
+    metadata,
+    Column("kind", String(4), primary_key=True),
+    Column("organ_id", Integer, primary_key=True),
+    Column("mes", Integer, primary_key=True),
+    Column("pessoa", String(64), primary_key=True),
+    Column("ativas", Integer, nullable=False),
+    Column("canceladas", Integer, nullable=False),
 )
 
 #: one row per certificate issued (gateway/certidoes): the verification code, what was printed, the documents'

@@ -1,15 +1,17 @@
 """The statistics' fixed grid (Res. Conjunta 6/2020 art. 9 I) — pure, no I/O.
 
-The store keeps *atomic counts*: communications (each names one person) by kind × sending organ × month of
-reception (local time: the protocol's day) × situation (``ativa`` | ``cancelada``). From them, for one kind and one
-year, :func:`build` lays out the only tables ever published:
+The store keeps *atomic counts*: distinct people by kind × sending organ × month of reception (local time: the
+protocol's day) × situation (``ativa``: with a communication in force there | ``cancelada``: with one withdrawn —
+a person may be in both). From them, for one kind and one year, :func:`build` lays out the only tables ever
+published, every figure the sum of its atomic cells (so a person communicated in two months, or by two organs,
+counts in each — the additivity suppression relies on):
 
 - ``porOrgao``: people by sending organ × month, with the year as the row total (sender organ × year);
 - ``porUf``: people by the sending organ's UF × month, with the year (kind × UF × month, and by year for the
   months too small to publish) — each UF row is the sum of its organs' rows;
 - ``total``: the kind's months and year (the sum of the UF rows);
-- ``porSituacao``: people of communications in force (``ativa``, equal to the year's total above), withdrawn by
-  the sender (``cancelada``) and both.
+- ``porSituacao``: people with communications in force (``ativa``, equal to the year's total above), withdrawn by
+  the sender (``cancelada``) and the sum of both.
 
 All four are one :class:`~gateway.estatisticas.suppression.Publication` (their additive relations included), so
 complementary suppression protects every cell against differencing any of them with any other.
@@ -47,8 +49,8 @@ KINDS = tuple(k.value for k in Kind)
 
 @dataclass(frozen=True)
 class Count:
-    """One atomic count: *people* communicated of *kind* by organ *organ_id* in month *month* (``AAAAMM``),
-    whose communication is now in *situation*."""
+    """One atomic count: *people* (distinct) communicated of *kind* by organ *organ_id* in month *month*
+    (``AAAAMM``) with at least one communication there now in *situation*."""
 
     kind: str
     organ_id: int

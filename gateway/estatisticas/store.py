@@ -4,27 +4,47 @@ Writes run inside the transaction that stores or withdraws a communication (INFO
 history import, the benchmark's generator): the counts are never behind what was committed, and no request ever
 scans the communications. Reads take one kind-year slice of the atomic counts (at most organs × 12 × 2 rows,
 whatever the size of the store).
+
+A cell counts **people**, not communications: ``estatisticas_pessoas`` marks who is already in each cell (the SHA-256
+of the person key, never the key), with how many of their communications there are ``ativa`` and ``cancelada``. A
+person's first communication of a situation in a cell adds 1 to that cell; their second adds nothing; a
+cancelamento takes 1 from the ``ativa`` cell only when it withdraws the person's last communication in force there.
+The marker's upsert (``INSERT … ON CONFLICT DO UPDATE … RETURNING``, or ``UPDATE … RETURNING``) locks its row, so
+concurrent writers on PostgreSQL see each other's increments, and SQLite has one writer at a time.
 """
 
 from __future__ import annotations
 
+import hashlib
 from collections import Counter
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 
-from gateway.db.tables import estatisticas_contagens, organs
+from gateway.db.tables import communications, estatisticas_contagens, estatisticas_pessoas, organs
 from gateway.estatisticas.domain import NO_UF, Count, OrganInfo
 
 _T = estatisticas_contagens
+_P = estatisticas_pessoas
+#: a marker: (kind, organ id, AAAAMM, SHA-256 hex of the person key)
+Marker = tuple[str, int, int, str]
 
 
 def month_of(protocol: str) -> int:
     """The month of reception (``AAAAMM``, local time) of *protocol* (``AAAAMMDD-…``)."""
     return int(protocol[:6])
+
+
+def person_digest(person_key: str) -> str:
+    """The marker's name for a person: SHA-256 (hex, 64 characters) of the communication's ``person_key``."""
+    return hashlib.sha256(person_key.encode()).hexdigest()
+
+
+def _dialect(conn: Connection) -> Any:
+    return postgresql if conn.dialect.name == "postgresql" else sqlite
 
 
 def add(conn: Connection, deltas: Mapping[tuple[str, int, int, str], int]) -> None:
@@ -34,26 +54,86 @@ def add(conn: Connection, deltas: Mapping[tuple[str, int, int, str], int]) -> No
             for (k, o, m, s), n in sorted(deltas.items()) if n]
     if not rows:
         return
-    dialect: Any = postgresql if conn.dialect.name == "postgresql" else sqlite
-    stmt = dialect.insert(_T)
+    stmt = _dialect(conn).insert(_T)
     stmt = stmt.on_conflict_do_update(index_elements=[_T.c.kind, _T.c.organ_id, _T.c.mes, _T.c.situacao],
                                       set_={"pessoas": _T.c.pessoas + stmt.excluded.pessoas})
     for row in rows:
         conn.execute(stmt, row)
 
 
-def count_new(conn: Connection, rows: Iterable[Mapping[str, Any]]) -> None:
-    """Count newly stored communications (``communications`` rows: protocol, kind, organ_id, status)."""
+def mark(conn: Connection, increments: Mapping[Marker, tuple[int, int]]) -> Counter[tuple[str, int, int, str]]:
+    """Add *increments* (marker → (ativas, canceladas), both ≥ 0) to the markers and return the cells' deltas: +1
+    on a situation's cell for each marker whose count of that situation went from 0 to more (people newly in it).
+
+    One multi-row upsert per 1,000 markers (keys sorted, so concurrent writers lock rows in the same order)."""
+    rows = [{"kind": k, "organ_id": o, "mes": m, "pessoa": p, "ativas": a, "canceladas": c}
+            for (k, o, m, p), (a, c) in sorted(increments.items()) if a or c]
     deltas: Counter[tuple[str, int, int, str]] = Counter()
+    if not rows:
+        return deltas
+    stmt = _dialect(conn).insert(_P)
+    stmt = stmt.on_conflict_do_update(
+        index_elements=[_P.c.kind, _P.c.organ_id, _P.c.mes, _P.c.pessoa],
+        set_={"ativas": _P.c.ativas + stmt.excluded.ativas, "canceladas": _P.c.canceladas + stmt.excluded.canceladas},
+    ).returning(_P.c.kind, _P.c.organ_id, _P.c.mes, _P.c.pessoa, _P.c.ativas, _P.c.canceladas)
+    for r in conn.execute(stmt, rows):
+        added_a, added_c = increments[(r.kind, r.organ_id, r.mes, r.pessoa)]
+        if added_a and r.ativas == added_a:  # none before: the person is new in the ativa cell
+            deltas[(r.kind, r.organ_id, r.mes, "ativa")] += 1
+        if added_c and r.canceladas == added_c:
+            deltas[(r.kind, r.organ_id, r.mes, "cancelada")] += 1
+    return deltas
+
+
+def count_new(conn: Connection, rows: Iterable[Mapping[str, Any]]) -> None:
+    """Count newly stored communications (``communications`` rows: protocol, kind, organ_id, person_key, status):
+    each person once per cell, whatever the number of their communications in this batch or before."""
+    increments: dict[Marker, tuple[int, int]] = {}
     for r in rows:
-        deltas[(r["kind"], r["organ_id"], month_of(r["protocol"]), r["status"])] += 1
-    add(conn, deltas)
+        key = (r["kind"], r["organ_id"], month_of(r["protocol"]), person_digest(r["person_key"]))
+        a, c = increments.get(key, (0, 0))
+        increments[key] = (a + 1, c) if r["status"] == "ativa" else (a, c + 1)
+    add(conn, mark(conn, increments))
 
 
 def count_withdrawn(conn: Connection, protocol: str, kind: str, organ_id: int) -> None:
-    """Move the communication *protocol* from ``ativa`` to ``cancelada`` (a cancelamento was stored)."""
+    """Move the communication *protocol* from ``ativa`` to ``cancelada`` (a cancelamento was stored): its person
+    leaves the ``ativa`` cell when this was their last communication in force there, and enters the ``cancelada``
+    cell when it is their first withdrawn one."""
     month = month_of(protocol)
-    add(conn, {(kind, organ_id, month, "ativa"): -1, (kind, organ_id, month, "cancelada"): 1})
+    person_key = conn.execute(select(communications.c.person_key)
+                              .where(communications.c.protocol == protocol)).scalar_one()
+    marker = (kind, organ_id, month, person_digest(person_key))
+    moved = conn.execute(
+        update(_P).where(_P.c.kind == kind, _P.c.organ_id == organ_id, _P.c.mes == month, _P.c.pessoa == marker[3],
+                         _P.c.ativas > 0)
+        .values(ativas=_P.c.ativas - 1, canceladas=_P.c.canceladas + 1)
+        .returning(_P.c.ativas, _P.c.canceladas)).first()
+    if moved is None:  # never counted as in force (cannot happen after 0014's backfill): count it withdrawn only
+        add(conn, mark(conn, {marker: (0, 1)}))
+        return
+    deltas = {}
+    if moved.ativas == 0:
+        deltas[(kind, organ_id, month, "ativa")] = -1
+    if moved.canceladas == 1:
+        deltas[(kind, organ_id, month, "cancelada")] = 1
+    add(conn, deltas)
+
+
+def count_rekeyed(conn: Connection, protocol: str, kind: str, organ_id: int, old_key: str, new_key: str) -> None:
+    """A retificação changed the person of the communication *protocol* (in force: a withdrawn one cannot be
+    corrected) from *old_key* to *new_key*: the old person leaves the ``ativa`` cell when it was their only
+    communication in force there, the new one enters it when it is their first."""
+    month = month_of(protocol)
+    old = person_digest(old_key)
+    left = conn.execute(
+        update(_P).where(_P.c.kind == kind, _P.c.organ_id == organ_id, _P.c.mes == month, _P.c.pessoa == old,
+                         _P.c.ativas > 0)
+        .values(ativas=_P.c.ativas - 1).returning(_P.c.ativas)).first()
+    deltas = mark(conn, {(kind, organ_id, month, person_digest(new_key)): (1, 0)})
+    if left is not None and left.ativas == 0:
+        deltas[(kind, organ_id, month, "ativa")] -= 1
+    add(conn, deltas)
 
 
 def read_year(conn: Connection, year: int, kind: str | None = None) -> list[Count]:

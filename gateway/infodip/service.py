@@ -63,6 +63,9 @@ class InfodipService:
         #: statistics' counts (bootstrap adds gateway/estatisticas/store.py's)
         self.accepted_hooks: list[Callable[[Connection, dict[str, Any]], None]] = []
         self.withdrawn_hooks: list[Callable[[Connection, str, str, int], None]] = []
+        #: a retificação changed the communication's person: (conn, protocol, kind, organ id, old key, new key), in the
+        #: storing transaction (issue 15: the statistics move the communication from one person to the other)
+        self.rekeyed_hooks: list[Callable[[Connection, str, str, int, str, str], None]] = []
 
     def _notify(self, receipt: Receipt) -> Receipt:
         log.info("versão aceita", extra={"message_id": receipt.message_id, "protocol": receipt.protocol,
@@ -142,6 +145,10 @@ class InfodipService:
             ctx.conn.execute(update(communications).where(communications.c.protocol == protocol).values(
                 current_version=version, person_key=comm.person.key, process_number=comm.process_number,
                 fact_date=comm.fact_date, updated_at=now))
+            if comm.person.key != current["person_key"]:
+                for rekeyed in self.rekeyed_hooks:
+                    rekeyed(ctx.conn, protocol, current["kind"], current["organ_id"], current["person_key"],
+                            comm.person.key)
             if joining:
                 _send_history(ctx, protocol, version, joining, now)
             for hook in self.stored_hooks:

@@ -1,9 +1,9 @@
-"""Public statistics and certificates (issue 15 points 1 and 2) in the gateway as bootstrap wires it, on a real
-database (SQLite file and PostgreSQL): counts kept at acceptance and at cancelamento (equal to a recount of the
-communications), the API's JSON and CSV with the same numbers, filters that only select, the refusals; certificates
-negativa then positiva, PDF text read back by pypdf, the XML signature verified and broken by one changed byte, a
-certificate issued before a conviction arrived still verifiable as issued, unknown codes, people only, the rate
-limit and the audit entries."""
+"""Public statistics and certificates (issue 15 points 1 and 2) in the gateway as bootstrap wires it, on a real database
+(SQLite file and PostgreSQL): counts of people kept at acceptance and at cancelamento (equal to a recount of the
+distinct people among the communications), the API's JSON and CSV with the same numbers, filters that only select, the
+refusals; certificates negativa then positiva, PDF text read back by pypdf, the XML signature verified and broken by
+one changed byte, a certificate issued before a conviction arrived still verifiable as issued, unknown codes, people
+only, the rate limit and the audit entries."""
 
 from __future__ import annotations
 
@@ -26,6 +26,7 @@ from pyhanko.pdf_utils.reader import PdfFileReader
 from pyhanko.sign.validation import validate_pdf_signature
 from pyhanko_certvalidator import ValidationContext
 from sqlalchemy import inspect, select
+from sqlalchemy.engine import Connection
 
 from gateway.bootstrap import create_app
 from gateway.certidoes.documents import verify_xml
@@ -33,12 +34,12 @@ from gateway.clock import SystemClock
 from gateway.datagen import generate
 from gateway.db.engine import make_engine
 from gateway.db.migrate import MIGRATIONS, upgrade
-from gateway.db.tables import audit_log, communications, estatisticas_contagens
+from gateway.db.tables import audit_log, communications, estatisticas_contagens, estatisticas_pessoas
 from gateway.infodip.domain import Kind
 from tests.integration.test_consulta import as_person, protocol_of
 from tests.integration.test_oauth import problem
 from tests.saf_support import cancellation
-from tests.support import recent_day, sample, test_settings
+from tests.support import recent_day, retification, sample, test_settings
 
 CPF = "52998224725"
 NAME = "Maria da Conceição Araújo"
@@ -62,6 +63,79 @@ def pdf_text(body: dict[str, Any]) -> str:
     return " ".join((p.extract_text() or "") for p in reader.pages)
 
 
+def kept_counts(conn: Connection) -> Counter[tuple[str, int, int, str]]:
+    """The statistics' atomic counts as kept (cells of 0 left out)."""
+    return Counter({(r.kind, r.organ_id, r.mes, r.situacao): r.pessoas
+                    for r in conn.execute(select(estatisticas_contagens)) if r.pessoas})
+
+
+def recount(conn: Connection) -> Counter[tuple[str, int, int, str]]:
+    """The same counts recomputed from the stored communications: DISTINCT people (person keys) per kind × organ ×
+    month of reception × situation."""
+    people = {(r.kind, r.organ_id, int(r.protocol[:6]), r.status, r.person_key) for r in conn.execute(
+        select(communications.c.kind, communications.c.organ_id, communications.c.protocol, communications.c.status,
+               communications.c.person_key))}
+    return Counter(cell[:4] for cell in people)
+
+
+def test_statistics_count_people_not_communications(client: TestClient) -> None:
+    """One person's two kind I communications from one organ in one month count 1 person in the ativa cell;
+    cancelling one keeps them ativa (and adds them to the cancelada cell); cancelling both moves them out of the ativa
+    cell; another person counts apart; the kept counts equal a recount of distinct people at every step, and the
+    markers hold a SHA-256 digest, never the person key."""
+    gw = client.app.state.gateway  # type: ignore[attr-defined]
+
+    def send(cpf: str, day: int) -> str:
+        r = client.post("/soap/infodip", content=as_person(sample(Kind.I, fact_date=recent_day(day)), cpf=cpf,
+                                                          process=None))
+        assert r.status_code == 200, r.text
+        return protocol_of(r)
+
+    def cells() -> dict[str, int]:
+        with gw.reader_engine.connect() as conn:
+            kept = kept_counts(conn)
+            assert kept == recount(conn)
+            return {s: n for (k, _, _, s), n in kept.items() if k == "I"}
+
+    first, second = send(CPF, 3), send(CPF, 4)
+    assert cells() == {"ativa": 1}
+    send(OTHERS[0], 3)
+    assert cells() == {"ativa": 2}
+    assert client.post("/soap/infodip", content=cancellation(first)).status_code == 200
+    assert cells() == {"ativa": 2, "cancelada": 1}
+    assert client.post("/soap/infodip", content=cancellation(second)).status_code == 200
+    assert cells() == {"ativa": 1, "cancelada": 1}
+    with gw.reader_engine.connect() as conn:
+        markers = {r.pessoa: (r.ativas, r.canceladas) for r in conn.execute(select(estatisticas_pessoas))}
+        keys = set(conn.execute(select(communications.c.person_key)).scalars())
+    assert sorted(markers.values()) == [(0, 2), (1, 0)]
+    assert all(len(p) == 64 and p not in keys and not any(k in p for k in keys) for p in markers)
+
+
+def test_statistics_follow_a_retificacao_naming_another_person(client: TestClient) -> None:
+    """A retificação that corrects the person moves the communication between people: the old person stays counted
+    while another communication of theirs is in force there, the new one is counted once."""
+    gw = client.app.state.gateway  # type: ignore[attr-defined]
+
+    def ok(body: bytes) -> str:
+        r = client.post("/soap/infodip", content=body)
+        assert r.status_code == 200, r.text
+        return protocol_of(r)
+
+    def ativa() -> int:
+        with gw.reader_engine.connect() as conn:
+            kept = kept_counts(conn)
+            assert kept == recount(conn)
+            return sum(n for (k, _, _, s), n in kept.items() if (k, s) == ("I", "ativa"))
+
+    first, second = (ok(as_person(sample(Kind.I, fact_date=recent_day(d)), cpf=CPF, process=None)) for d in (3, 4))
+    assert ativa() == 1
+    ok(as_person(retification(first), cpf=OTHERS[1], process=None))
+    assert ativa() == 2
+    ok(as_person(retification(second), cpf=OTHERS[1], process=None))
+    assert ativa() == 1
+
+
 def test_statistics_follow_acceptance_and_cancelamento(client: TestClient) -> None:
     """Six kind I convictions from TJRJ (UF from the settings), one then withdrawn: the counts equal a recount of the
     communications; JSON and CSV say the same; the UF is the sender's; small cells are withheld (null), the rest
@@ -74,13 +148,7 @@ def test_statistics_follow_acceptance_and_cancelamento(client: TestClient) -> No
     assert r.status_code == 200, r.text
     gw = client.app.state.gateway  # type: ignore[attr-defined]
     with gw.reader_engine.connect() as conn:
-        kept = {(r.kind, r.organ_id, r.mes, r.situacao): r.pessoas for r in conn.execute(select(estatisticas_contagens))
-                if r.pessoas}
-        recount: Counter[tuple[str, int, int, str]] = Counter(
-            (r.kind, r.organ_id, int(r.protocol[:6]), r.status) for r in conn.execute(
-                select(communications.c.kind, communications.c.organ_id, communications.c.protocol,
-                       communications.c.status)))
-    assert kept == recount
+        assert kept_counts(conn) == recount(conn)
     month = int(protocols[0][:6])
     year, m = month // 100, month % 100
 
@@ -190,27 +258,27 @@ def test_certificates_negativa_then_positiva_verifiable_as_issued(client: TestCl
 
 def test_migration_backfills_the_counts_from_the_stored_communications(db_url: str) -> None:
     """A store filled before 0014 (the generator's 400 communications, some withdrawn) gets, on upgrade, exactly the
-    counts that acceptance keeps; downgrade removes the tables and the organs' UF."""
+    counts and markers that acceptance keeps (distinct people, equal to a recount); downgrade removes the tables and
+    the organs' UF."""
     engine = make_engine(db_url, writer=True)
     try:
         upgrade(engine)
         generate(engine, SystemClock(), 400, deliveries=False)
         with engine.connect() as conn:
-            kept = Counter({(r.kind, r.organ_id, r.mes, r.situacao): r.pessoas
-                            for r in conn.execute(select(estatisticas_contagens)) if r.pessoas})
-        assert sum(kept.values()) == 400 and any(k[3] == "cancelada" for k in kept)
+            kept = kept_counts(conn)
+            assert kept == recount(conn) and any(k[3] == "cancelada" for k in kept)
+            markers = set(conn.execute(select(estatisticas_pessoas)).all())
         cfg = Config()
         cfg.set_main_option("script_location", str(MIGRATIONS))
         with engine.begin() as conn:
             cfg.attributes["connection"] = conn
             command.downgrade(cfg, "0012_intimacoes")
         with engine.connect() as conn:
-            assert "estatisticas_contagens" not in inspect(conn).get_table_names()
+            assert not {"estatisticas_contagens", "estatisticas_pessoas"} & set(inspect(conn).get_table_names())
             assert "uf" not in {c["name"] for c in inspect(conn).get_columns("organs")}
         upgrade(engine)
         with engine.connect() as conn:
-            again = Counter({(r.kind, r.organ_id, r.mes, r.situacao): r.pessoas
-                             for r in conn.execute(select(estatisticas_contagens))})
-        assert again == kept
+            assert kept_counts(conn) == kept
+            assert set(conn.execute(select(estatisticas_pessoas)).all()) == markers
     finally:
         engine.dispose()
