@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import json
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -41,6 +42,13 @@ OUT_OF_SCOPE = {"ListaCDA_outroParametro_payload.xml",
 
 def _hub(db_url: str, tribunals: Tribunals, tmp: Path, timeout_s: float = 30.0) -> GatewayProcess:
     settings = configure_hub(db_url, test_settings(db_url, tmp, mni_timeout_s=timeout_s), tribunals, tmp)
+    # PGF's entry lists only TJRJ here (the simulated TRF4 now has a PGF account too, for the execuções fiscais), so
+    # that deny by default is tested on a client whose tribunal list leaves out an installation it has an account at
+    registry = Path(settings.mni_registry_path or "")
+    doc = json.loads(registry.read_text())
+    doc["clientes"]["PGF"]["tribunais"] = ["8.19"]
+    doc["clientes"]["PGF"]["tribunalPadrao"] = "8.19"
+    registry.write_text(json.dumps(doc))
     return GatewayProcess(settings, tmp / f"gw-{timeout_s}.log").start()
 
 
@@ -180,10 +188,11 @@ def test_initial_petition_gets_its_new_number(hub: GatewayProcess, tribunals: Tr
         'tipoPessoa="juridica" numeroDocumentoPrincipal="00394460000141"/></int:parte></int:polo>'
         '<int:polo polo="PA"><int:parte><int:pessoa nome="EMPRESA DEVEDORA LTDA" tipoPessoa="juridica" '
         'numeroDocumentoPrincipal="11222333000181"/></int:parte></int:polo>'
+        '<int:assunto><int:codigoNacional>6017</int:codigoNacional></int:assunto>'
         '<int:valorCausa>25000.00</int:valorCausa></tip:dadosBasicos>'
         f'<tip:documento mimetype="application/pdf" tipoDocumento="58"><int:conteudo>{content}</int:conteudo>'
-        "</tip:documento><tip:dataEnvio>20261121120000</tip:dataEnvio>"
-        '<int:outroParametro nome="tribunal" valor="8.19"/>'))
+        '<int:assinatura assinatura="cDdz"/></tip:documento><tip:dataEnvio>20261121120000</tip:dataEnvio>'
+        '<int:outroParametro nome="tribunal" valor="8.19"/>'))  # class 1116: the simulator checks 6017, a signature
     r = raw(hub, body)
     assert r.status_code == 200, r.text
     sucesso, mensagem = answer_of(r)
