@@ -15,7 +15,7 @@ import os
 import secrets
 import socket
 import sys
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from datetime import date, timedelta
 from pathlib import Path
@@ -489,10 +489,23 @@ def _serve(sock: socket.socket, port: int, host: str, info_path: Path, data_dir:
         serving = asyncio.create_task(server.serve_async(
             app, server.ServerLimits.of(settings), sock, stop=stop,
             on_event=lambda reason: gw.metrics.connection_events.labels(reason).inc()))
+        async def unless_stopped(waiting: Awaitable[None]) -> None:
+            # Ctrl+C while starting (serve_async turns it into *stop*) ends the wait at once: the gateway it waits
+            # for is shutting down and would never answer
+            task, stopped = asyncio.ensure_future(waiting), asyncio.ensure_future(stop.wait())
+            await asyncio.wait({task, stopped}, return_when=asyncio.FIRST_COMPLETED)
+            stopped.cancel()
+            if not task.done():
+                task.cancel()
+                raise KeyboardInterrupt
+            task.result()
+
         try:
-            await _wait_until_answering(info["gateway"], start_timeout)
+            await unless_stopped(_wait_until_answering(info["gateway"], start_timeout))
             for mock in info.get("mocks", {}).values():
-                await _wait_until_answering(mock["url"], start_timeout, path="/_mock/received")
+                await unless_stopped(_wait_until_answering(mock["url"], start_timeout, path="/_mock/received"))
+            if stop.is_set():
+                raise KeyboardInterrupt  # interrupted while starting: said as such (GATEWAY-E053, status 130)
         except BaseException:
             stop.set()
             await serving
@@ -503,8 +516,6 @@ def _serve(sock: socket.socket, port: int, host: str, info_path: Path, data_dir:
 
     try:
         server.run(main())
-    except KeyboardInterrupt:
-        pass
     finally:
         info_path.unlink(missing_ok=True)
     return 0

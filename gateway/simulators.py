@@ -10,13 +10,15 @@ to the sandbox's stderr, prefixed with its name.
 
 from __future__ import annotations
 
+import contextlib
 import json
+import signal
 import subprocess
 import sys
 import threading
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
@@ -68,6 +70,21 @@ def cpu_ticks(pid: int) -> int | None:
         return None
 
 
+@contextlib.contextmanager
+def _sigint_deferred() -> Iterator[list[int]]:
+    """Hold back Ctrl+C (SIGINT) for the block, when in the main thread: the list it yields is non-empty afterwards
+    if one arrived, and the caller raises KeyboardInterrupt once it can clean up. Elsewhere: nothing is deferred."""
+    got: list[int] = []
+    if threading.current_thread() is not threading.main_thread():
+        yield got
+        return
+    previous = signal.signal(signal.SIGINT, lambda signum, _frame: got.append(signum))
+    try:
+        yield got
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
 def start_mock(module: str, host: str, port: int, timeout: float = START_TIMEOUT_S, args: tuple[str, ...] = (),
                name: str | None = None, stall_s: float = STALL_S, forward: IO[str] | None = None) -> MockProcess:
     """Start ``python -m mocks.<module> --host HOST --port PORT ARGS`` and wait for the URL it prints once it
@@ -75,36 +92,40 @@ def start_mock(module: str, host: str, port: int, timeout: float = START_TIMEOUT
     Errors: SimulatorError (GATEWAY-E054) with the simulator's own last lines when it exits, stalls or is not ready
     within *timeout* seconds."""
     label = name or module
-    proc = subprocess.Popen([sys.executable, "-m", f"mocks.{module}", "--host", host, "--port", str(port), *args],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=ROOT)
-    mock = MockProcess(label, proc, "")
-    first: list[str] = []
-    ready = threading.Event()
-    started = threading.Event()
-    sink = forward if forward is not None else sys.stderr
+    with _sigint_deferred() as interrupted:  # Ctrl+C inside Popen would leave a child nobody knows to stop
+        proc = subprocess.Popen([sys.executable, "-m", f"mocks.{module}", "--host", host, "--port", str(port), *args],
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=ROOT)
+        mock = MockProcess(label, proc, "")
+        first: list[str] = []
+        ready = threading.Event()
+        started = threading.Event()
+        sink = forward if forward is not None else sys.stderr
 
-    def drain(stream: IO[bytes] | None, is_stdout: bool) -> None:
-        if stream is None:
-            return
-        for raw in iter(stream.readline, b""):
-            line = raw.decode(errors="replace").rstrip()
-            if is_stdout and not ready.is_set():
-                first.append(line)
-                ready.set()
-                continue
-            mock.output.append(line)
-            if started.is_set() and line:
-                try:
-                    print(f"[{label}] {line}", file=sink, flush=True)
-                except (OSError, ValueError):  # our own stderr closed: keep draining
-                    pass
-        if is_stdout:
-            ready.set()  # end of output without a line: the child is gone
+        def drain(stream: IO[bytes] | None, is_stdout: bool) -> None:
+            if stream is None:
+                return
+            for raw in iter(stream.readline, b""):
+                line = raw.decode(errors="replace").rstrip()
+                if is_stdout and not ready.is_set():
+                    first.append(line)
+                    ready.set()
+                    continue
+                mock.output.append(line)
+                if started.is_set() and line:
+                    try:
+                        print(f"[{label}] {line}", file=sink, flush=True)
+                    except (OSError, ValueError):  # our own stderr closed: keep draining
+                        pass
+            if is_stdout:
+                ready.set()  # end of output without a line: the child is gone
 
-    readers = [threading.Thread(target=drain, args=(stream, is_stdout), daemon=True, name=f"sim-{label}")
-               for stream, is_stdout in ((proc.stdout, True), (proc.stderr, False))]
-    for reader in readers:
-        reader.start()
+        readers = [threading.Thread(target=drain, args=(stream, is_stdout), daemon=True, name=f"sim-{label}")
+                   for stream, is_stdout in ((proc.stdout, True), (proc.stderr, False))]
+        for reader in readers:
+            reader.start()
+    if interrupted:
+        mock.stop()
+        raise KeyboardInterrupt
 
     def give_up(reason: str) -> SimulatorError:
         mock.stop()
