@@ -13,8 +13,10 @@ import io
 import json
 import os
 import secrets
+import signal
 import socket
 import sys
+import threading
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from datetime import date, timedelta
@@ -461,22 +463,39 @@ def run(port: int = 8080, info_path: Path = Path("sandbox-info.json"), data_dir:
     sock = server.bind(host, port, what="--port")
     port = sock.getsockname()[1]
     mocks: list[MockProcess] = []
+    # Ctrl+C while starting is remembered as well as raised: a KeyboardInterrupt raised where Python swallows it (a
+    # finalizer, "Exception ignored in …") would otherwise be lost and the sandbox would start and serve regardless
+    interrupted = threading.Event()
+
+    def on_sigint(_signum: int, _frame: object) -> None:
+        interrupted.set()
+        raise KeyboardInterrupt
+
+    in_main = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGINT, on_sigint) if in_main else None
     try:
         fixed = bool(port and requested_port)
         for offset, (module, name, args) in enumerate(SIMULATORS, start=1):
             wanted = _port_or_any(host, port + offset) if fixed and port + offset < 65536 else 0
             mocks.append(start_mock(module, host, wanted, timeout=start_timeout, args=args, name=name))
+            if interrupted.is_set():
+                raise KeyboardInterrupt
         partners = expand_federal({m.name: m.url for m in mocks})
         debts = {name: httpx.get(partners[name] + "/_mock/demo", timeout=30).json() for name in ("pgfn", "pgf")}
-        return _serve(sock, port, host, info_path, data_dir, partners, debts, start_timeout, config_file)
+        return _serve(sock, port, host, info_path, data_dir, partners, debts, start_timeout, config_file,
+                      interrupted)
     finally:
+        if in_main:
+            signal.signal(signal.SIGINT, previous)
         sock.close()
         for m in mocks:
             m.stop()
 
 
 def _serve(sock: socket.socket, port: int, host: str, info_path: Path, data_dir: Path, partners: dict[str, str],
-           debts: dict[str, dict[str, Any]], start_timeout: float, config_file: str | None) -> int:
+           debts: dict[str, dict[str, Any]], start_timeout: float, config_file: str | None,
+           interrupted: threading.Event | None = None) -> int:
+    interrupted = interrupted or threading.Event()
     settings, info = prepare(data_dir, port, host, partners=partners, debts=debts, config_file=config_file)
     from gateway import logs
 
@@ -504,7 +523,7 @@ def _serve(sock: socket.socket, port: int, host: str, info_path: Path, data_dir:
             await unless_stopped(_wait_until_answering(info["gateway"], start_timeout))
             for mock in info.get("mocks", {}).values():
                 await unless_stopped(_wait_until_answering(mock["url"], start_timeout, path="/_mock/received"))
-            if stop.is_set():
+            if stop.is_set() or interrupted.is_set():
                 raise KeyboardInterrupt  # interrupted while starting: said as such (GATEWAY-E053, status 130)
         except BaseException:
             stop.set()
@@ -515,6 +534,8 @@ def _serve(sock: socket.socket, port: int, host: str, info_path: Path, data_dir:
         await serving  # until SIGINT or SIGTERM (handled by serve_async: a graceful stop)
 
     try:
+        if interrupted.is_set():
+            raise KeyboardInterrupt
         server.run(main())
     finally:
         info_path.unlink(missing_ok=True)
