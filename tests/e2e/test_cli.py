@@ -4,6 +4,7 @@ and every error path as one Portuguese line with a code, never a traceback (issu
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import signal
 import socket
@@ -217,6 +218,9 @@ def test_cli_error_paths_print_no_traceback(tmp_path: Path) -> None:
     except subprocess.TimeoutExpired:
         proc.send_signal(signal.SIGABRT)
         stdout, stderr = proc.communicate(timeout=30)
+        for pid in _children(proc.pid) + children:  # the aborted sandbox cannot stop its simulators: we do
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGTERM)
         pytest.fail(f"the sandbox did not stop within 60 s of Ctrl+C; its threads:\n{stderr[-6000:]}\n{stdout[-1000:]}")
     assert proc.returncode == 130 and "Traceback" not in stderr + stdout, stderr
     assert stderr.splitlines()[-1] == "GATEWAY-E053: interrompido (Ctrl+C)"
