@@ -21,7 +21,6 @@
 from __future__ import annotations
 
 import asyncio
-import base64
 import json
 import logging
 import os
@@ -44,7 +43,7 @@ from gateway.db.tables import organs
 from gateway.divida.execucao import contract, documents, domain, store
 from gateway.divida.execucao.documents import Anexo, Assinatura, Signatario, Verificador
 from gateway.divida.execucao.domain import Erro, Estado, Localidade, Regras
-from gateway.divida.intimacoes.domain import Evidencia
+from gateway.divida.intimacoes.domain import Evidencia, decode_cursor, encode_cursor
 from gateway.errors import (
     ClientError,
     GatewayError,
@@ -292,7 +291,7 @@ class ExecucaoService:
         more = len(rows) > limite
         rows = rows[:limite]
         return Pagina([self.view(r, caller.organ_code) for r in rows],
-                      _encode_cursor(rows[-1].seq) if more and rows else None)
+                      encode_cursor(rows[-1].seq) if more and rows else None)
 
     # -- unknown outcomes (point 4) ---------------------------------------------------------------------------------
 
@@ -358,21 +357,9 @@ def _decimal(value: str | None) -> Decimal | None:
         return None
 
 
-def _encode_cursor(seq: int) -> str:
-    return base64.urlsafe_b64encode(json.dumps({"v": 1, "s": seq}).encode()).decode().rstrip("=")
-
-
 def _decode_cursor(cursor: str | None) -> int:
-    if not cursor:
-        return 0
-    try:
-        data = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
-        seq = data["s"]
-        if data.get("v") != 1 or not isinstance(seq, int) or seq < 0:
-            raise ValueError(cursor)
-        return seq
-    except (ValueError, KeyError, TypeError):
-        raise ValidationFailed("EXEC-E040", "Cursor de paginação inválido.", "cursor") from None
+    """The listing's cursor: the intimations' sequence cursor, refused with this listing's own code."""
+    return decode_cursor(cursor, "EXEC-E040", "Cursor de paginação inválido.")
 
 
 # -- the sender ------------------------------------------------------------------------------------------------------

@@ -159,8 +159,9 @@ def encode_cursor(seq: int) -> str:
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
-def decode_cursor(cursor: str | None) -> int:
-    """The position a cursor resumes after (0: from the start). Errors: ValidationFailed ``INTIM-E004``."""
+def decode_cursor(cursor: str | None, code: str = "INTIM-E004", message: str | None = None) -> int:
+    """The position a cursor resumes after (0: from the start). Errors: ValidationFailed *code* (``INTIM-E004``
+    here; the execuções fiscais' listing passes ``EXEC-E040``), with *message* when given."""
     if not cursor:
         return 0
     try:
@@ -169,7 +170,7 @@ def decode_cursor(cursor: str | None) -> int:
         if data.get("v") != 1 or not isinstance(seq, int) or seq < 0:
             raise ValueError(cursor)
     except (ValueError, KeyError, TypeError, binascii.Error):
-        raise ValidationFailed("INTIM-E004", field="cursor") from None
+        raise ValidationFailed(code, message, field="cursor") from None
     return seq
 
 
