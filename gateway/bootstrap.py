@@ -464,9 +464,9 @@ def build(settings: Settings, clock: Clock | None = None, relay_wanted: bool | N
     infodip.stored_hooks.append(lambda conn, protocol, comm: consulta_store.record_person(
         conn, protocol, PersonKeys.of(comm.person)))
     # the public statistics' counts follow each new communication and each cancelamento, in its transaction
-    infodip.accepted_hooks.append(lambda conn, row: estatisticas_store.count_new(conn, (row,)))
-    infodip.withdrawn_hooks.append(estatisticas_store.count_withdrawn)
-    infodip.rekeyed_hooks.append(estatisticas_store.count_rekeyed)  # a retificação naming another person
+    infodip.accepted_hooks.append(estatisticas_store.count_new_at_commit)
+    infodip.withdrawn_hooks.append(estatisticas_store.withdrawn_at_commit)
+    infodip.rekeyed_hooks.append(estatisticas_store.rekeyed_at_commit)  # a retificação naming another person
     feed = FeedService(reader, committer, clock)
     pusher = outcomes = None
     if relay is not None:  # the processes that deliver also push the feed and ask the TSE store what it did

@@ -24,6 +24,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 
+from gateway.db.committer import WriteContext
 from gateway.db.tables import communications, estatisticas_contagens, estatisticas_pessoas, organs
 from gateway.estatisticas.domain import NO_UF, Count, OrganInfo
 
@@ -43,8 +44,26 @@ def person_digest(person_key: str) -> str:
     return hashlib.sha256(person_key.encode()).hexdigest()
 
 
-def _dialect(conn: Connection) -> Any:
-    return postgresql if conn.dialect.name == "postgresql" else sqlite
+def _build_upserts(dialect: Any) -> tuple[Any, Any]:
+    counts = dialect.insert(_T)
+    counts = counts.on_conflict_do_update(index_elements=[_T.c.kind, _T.c.organ_id, _T.c.mes, _T.c.situacao],
+                                          set_={"pessoas": _T.c.pessoas + counts.excluded.pessoas})
+    markers = dialect.insert(_P)
+    markers = markers.on_conflict_do_update(
+        index_elements=[_P.c.kind, _P.c.organ_id, _P.c.mes, _P.c.pessoa],
+        set_={"ativas": _P.c.ativas + markers.excluded.ativas,
+              "canceladas": _P.c.canceladas + markers.excluded.canceladas},
+    ).returning(_P.c.kind, _P.c.organ_id, _P.c.mes, _P.c.pessoa, _P.c.ativas, _P.c.canceladas)
+    return counts, markers
+
+
+#: the two upserts, built once per dialect: a statement built per call costs more than its execution on the intake
+#: path (SQLAlchemy regenerates its cache key and the ``excluded`` columns each time; issue 17's profile)
+_UPSERTS = {"postgresql": _build_upserts(postgresql), "sqlite": _build_upserts(sqlite)}
+
+
+def _upserts(conn: Connection) -> tuple[Any, Any]:
+    return _UPSERTS["postgresql" if conn.dialect.name == "postgresql" else "sqlite"]
 
 
 def add(conn: Connection, deltas: Mapping[tuple[str, int, int, str], int]) -> None:
@@ -54,9 +73,7 @@ def add(conn: Connection, deltas: Mapping[tuple[str, int, int, str], int]) -> No
             for (k, o, m, s), n in sorted(deltas.items()) if n]
     if not rows:
         return
-    stmt = _dialect(conn).insert(_T)
-    stmt = stmt.on_conflict_do_update(index_elements=[_T.c.kind, _T.c.organ_id, _T.c.mes, _T.c.situacao],
-                                      set_={"pessoas": _T.c.pessoas + stmt.excluded.pessoas})
+    stmt = _upserts(conn)[0]
     for row in rows:
         conn.execute(stmt, row)
 
@@ -71,12 +88,7 @@ def mark(conn: Connection, increments: Mapping[Marker, tuple[int, int]]) -> Coun
     deltas: Counter[tuple[str, int, int, str]] = Counter()
     if not rows:
         return deltas
-    stmt = _dialect(conn).insert(_P)
-    stmt = stmt.on_conflict_do_update(
-        index_elements=[_P.c.kind, _P.c.organ_id, _P.c.mes, _P.c.pessoa],
-        set_={"ativas": _P.c.ativas + stmt.excluded.ativas, "canceladas": _P.c.canceladas + stmt.excluded.canceladas},
-    ).returning(_P.c.kind, _P.c.organ_id, _P.c.mes, _P.c.pessoa, _P.c.ativas, _P.c.canceladas)
-    for r in conn.execute(stmt, rows):
+    for r in conn.execute(_upserts(conn)[1], rows):
         added_a, added_c = increments[(r.kind, r.organ_id, r.mes, r.pessoa)]
         if added_a and r.ativas == added_a:  # none before: the person is new in the ativa cell
             deltas[(r.kind, r.organ_id, r.mes, "ativa")] += 1
@@ -94,6 +106,37 @@ def count_new(conn: Connection, rows: Iterable[Mapping[str, Any]]) -> None:
         a, c = increments.get(key, (0, 0))
         increments[key] = (a + 1, c) if r["status"] == "ativa" else (a, c + 1)
     add(conn, mark(conn, increments))
+
+
+_PENDING = "estatisticas.novas"
+
+
+def count_new_at_commit(ctx: WriteContext, row: Mapping[str, Any]) -> None:
+    """:func:`count_new` for *row*, deferred to just before the transaction of *ctx* commits, together with every
+    other communication stored in it: one pair of multi-row upserts per group commit instead of two statements per
+    communication (issue 17). A cancelamento or retificação in the same transaction counts them first
+    (:func:`withdrawn_at_commit`, :func:`rekeyed_at_commit`), so the order of the counts is the order of the jobs."""
+    pending: list[Mapping[str, Any]] = ctx.state.setdefault(_PENDING, [])
+    pending.append(row)
+    ctx.before_commit(_PENDING, lambda conn: _flush_new(conn, pending))
+
+
+def _flush_new(conn: Connection, pending: list[Mapping[str, Any]]) -> None:
+    if pending:
+        count_new(conn, pending)
+        pending.clear()
+
+
+def withdrawn_at_commit(ctx: WriteContext, protocol: str, kind: str, organ_id: int) -> None:
+    """:func:`count_withdrawn` inside the transaction of *ctx*, after the counts it deferred."""
+    _flush_new(ctx.conn, ctx.state.get(_PENDING, []))
+    count_withdrawn(ctx.conn, protocol, kind, organ_id)
+
+
+def rekeyed_at_commit(ctx: WriteContext, protocol: str, kind: str, organ_id: int, old_key: str, new_key: str) -> None:
+    """:func:`count_rekeyed` inside the transaction of *ctx*, after the counts it deferred."""
+    _flush_new(ctx.conn, ctx.state.get(_PENDING, []))
+    count_rekeyed(ctx.conn, protocol, kind, organ_id, old_key, new_key)
 
 
 def count_withdrawn(conn: Connection, protocol: str, kind: str, organ_id: int) -> None:

@@ -58,14 +58,15 @@ class InfodipService:
         #: what other contexts keep of the current version in the same commit (bootstrap adds the consultation's
         #: person index, gateway/consulta/store.py)
         self.stored_hooks: list[Callable[[Connection, str, Communication], None]] = []
-        #: called inside the transaction of each new communication (an envio) with (connection, its
-        #: ``communications`` row), and of each cancelamento with (connection, protocol, kind, organ id): the public
-        #: statistics' counts (bootstrap adds gateway/estatisticas/store.py's)
-        self.accepted_hooks: list[Callable[[Connection, dict[str, Any]], None]] = []
-        self.withdrawn_hooks: list[Callable[[Connection, str, str, int], None]] = []
-        #: a retificação changed the communication's person: (conn, protocol, kind, organ id, old key, new key), in the
-        #: storing transaction (issue 15: the statistics move the communication from one person to the other)
-        self.rekeyed_hooks: list[Callable[[Connection, str, str, int, str, str], None]] = []
+        #: called inside the transaction of each new communication (an envio) with (write context, its
+        #: ``communications`` row), and of each cancelamento with (write context, protocol, kind, organ id): the
+        #: public statistics' counts (bootstrap adds gateway/estatisticas/store.py's, which defer their writes to the
+        #: end of the group transaction through the context)
+        self.accepted_hooks: list[Callable[[WriteContext, dict[str, Any]], None]] = []
+        self.withdrawn_hooks: list[Callable[[WriteContext, str, str, int], None]] = []
+        #: a retificação changed the communication's person: (write context, protocol, kind, organ id, old key, new
+        #: key), in the storing transaction (issue 15: the statistics move the communication to the other person)
+        self.rekeyed_hooks: list[Callable[[WriteContext, str, str, int, str, str], None]] = []
 
     def _notify(self, receipt: Receipt) -> Receipt:
         log.info("versão aceita", extra={"message_id": receipt.message_id, "protocol": receipt.protocol,
@@ -117,7 +118,7 @@ class InfodipService:
             for hook in self.stored_hooks:
                 hook(ctx.conn, protocol, comm)
             for accepted in self.accepted_hooks:
-                accepted(ctx.conn, row)
+                accepted(ctx, row)
             return _store_version(ctx, caller, protocol, 1, ENVIO, comm.kind.value, req, now, deadline, dests,
                                   duplicate_of, previous=None)
 
@@ -147,7 +148,7 @@ class InfodipService:
                 fact_date=comm.fact_date, updated_at=now))
             if comm.person.key != current["person_key"]:
                 for rekeyed in self.rekeyed_hooks:
-                    rekeyed(ctx.conn, protocol, current["kind"], current["organ_id"], current["person_key"],
+                    rekeyed(ctx, protocol, current["kind"], current["organ_id"], current["person_key"],
                             comm.person.key)
             if joining:
                 _send_history(ctx, protocol, version, joining, now)
@@ -172,7 +173,7 @@ class InfodipService:
             ctx.conn.execute(update(communications).where(communications.c.protocol == protocol).values(
                 current_version=version, status="cancelada", updated_at=now))
             for withdrawn in self.withdrawn_hooks:
-                withdrawn(ctx.conn, protocol, current["kind"], current["organ_id"])
+                withdrawn(ctx, protocol, current["kind"], current["organ_id"])
             return _store_version(ctx, caller, protocol, version, CANCELAMENTO, current["kind"], req, now, None,
                                   dests, current["duplicate_of"], previous=version - 1, cancel_reason=req.reason)
 

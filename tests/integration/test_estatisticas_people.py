@@ -53,3 +53,62 @@ def test_concurrent_writers_count_one_person_once(db_url: str) -> None:
         assert tuple(shared) == (WRITERS, 0)
     finally:
         engine.dispose()
+
+
+def _cells(conn) -> dict[tuple[str, int, int, str], int]:  # type: ignore[no-untyped-def]
+    return {(r.kind, r.organ_id, r.mes, r.situacao): r.pessoas
+            for r in conn.execute(select(estatisticas_contagens)) if r.pessoas}
+
+
+def test_deferred_counts_equal_immediate_ones_within_one_group_transaction(db_url: str) -> None:
+    """Intake defers its counts to the end of the group transaction (issue 17: one multi-row upsert per commit); a
+    cancelamento and a retificação naming another person in the same transaction flush them first, so the cells are
+    those of counting each step at once: envio A and B (person X), cancel A, rekey B to Y, envio C (person Z)."""
+    from datetime import UTC, date, datetime
+
+    from gateway.audit import AuditChain
+    from gateway.clock import SystemClock
+    from gateway.db.committer import WriteContext
+    from gateway.db.tables import communications
+    from gateway.estatisticas.store import (
+        count_new_at_commit,
+        count_rekeyed,
+        count_withdrawn,
+        rekeyed_at_commit,
+        withdrawn_at_commit,
+    )
+
+    now = datetime(2026, 11, 20, 12, tzinfo=UTC)
+
+    def row(protocol: str, person: str) -> dict[str, object]:
+        return {"protocol": protocol, "kind": "IV", "organ_id": 1, "person_key": person, "process_number": None,
+                "fact_date": date(2026, 11, 1), "status": "ativa", "current_version": 1, "duplicate_of": None,
+                "created_at": now, "updated_at": now}
+
+    results = []
+    for deferred, prefix in ((False, "20261120-00000"), (True, "20261120-00001")):
+        engine = make_engine(db_url, writer=True)
+        try:
+            with engine.begin() as conn:
+                conn.execute(estatisticas_contagens.delete())
+                conn.execute(estatisticas_pessoas.delete())
+                ctx = WriteContext(conn, AuditChain.start(conn, now, None, 1000), SystemClock())
+                a, b, c = (row(prefix + n, p) for n, p in (("1", "cpf:X"), ("2", "cpf:X"), ("3", "cpf:Z")))
+                for r in (a, b):
+                    conn.execute(communications.insert(), r)
+                    count_new_at_commit(ctx, r) if deferred else count_new(conn, (r,))
+                conn.execute(communications.update().where(communications.c.protocol == a["protocol"])
+                             .values(status="cancelada"))
+                if deferred:
+                    withdrawn_at_commit(ctx, a["protocol"], "IV", 1)
+                    rekeyed_at_commit(ctx, b["protocol"], "IV", 1, "cpf:X", "cpf:Y")
+                else:
+                    count_withdrawn(conn, a["protocol"], "IV", 1)
+                    count_rekeyed(conn, b["protocol"], "IV", 1, "cpf:X", "cpf:Y")
+                conn.execute(communications.insert(), c)
+                count_new_at_commit(ctx, c) if deferred else count_new(conn, (c,))
+                ctx.finish()
+                results.append(_cells(conn))
+        finally:
+            engine.dispose()
+    assert results[0] == results[1] == {("IV", 1, MONTH, "ativa"): 2, ("IV", 1, MONTH, "cancelada"): 1}
