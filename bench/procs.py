@@ -60,7 +60,10 @@ def _terminate(proc: subprocess.Popen[bytes], grace: float = 15.0) -> None:
         try:
             proc.wait(timeout=grace)
         except subprocess.TimeoutExpired:
-            proc.kill()
+            try:  # the whole process group it leads (start_new_session): a sandbox's simulators too
+                os.killpg(proc.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
             proc.wait()
     if proc in _RUNNING:
         _RUNNING.remove(proc)
