@@ -12,7 +12,7 @@ import json
 import os
 import socket
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -138,8 +138,16 @@ class AuditChain:
         self.append_many(conn, [(event, {"organ_id": organ_id, "message_id": message_id, "protocol": protocol,
                                          "payload_digest": payload_digest, "detail": detail})], at)
 
-    def append_many(self, conn: Connection, entries: Sequence[tuple[str, Mapping[str, Any]]], at: datetime) -> None:
-        """Append several entries (event, fields of :meth:`append`) with one multi-row insert."""
+    def append_many(self, conn: Connection, entries: Sequence[tuple[str, Mapping[str, Any]]], at: datetime,
+                    defer: Callable[[list[dict[str, Any]]], None] | None = None) -> None:
+        """Append several entries (event, fields of :meth:`append`) with one multi-row insert — or hand their rows
+        to *defer* (the write context's deferred insert, inserted before the commit)."""
+        def put(rows: list[dict[str, Any]]) -> None:
+            if defer is None:
+                conn.execute(_INSERT_ENTRY, rows)
+            else:
+                defer(rows)
+
         rows = []
         for event, fields_ in entries:
             detail = fields_.get("detail")
@@ -156,11 +164,11 @@ class AuditChain:
             self.seq += 1
             self.head = h
             if self.signer is not None and self.seq % self.checkpoint_every == 0:
-                conn.execute(_INSERT_ENTRY, rows)
+                put(rows)
                 rows = []
                 self.checkpoint(conn, at)
         if rows:
-            conn.execute(_INSERT_ENTRY, rows)
+            put(rows)
 
     def checkpoint(self, conn: Connection, at: datetime) -> None:
         """Sign the current head."""

@@ -461,8 +461,8 @@ def build(settings: Settings, clock: Clock | None = None, relay_wanted: bool | N
                                ZoneInfo(settings.timezone), secret,
                                ClientRateLimit(settings.consulta_rate_per_minute, clock), settings.consulta_page_max)
     # the person index is written with each envio and retificação, in its transaction
-    infodip.stored_hooks.append(lambda conn, protocol, comm: consulta_store.record_person(
-        conn, protocol, PersonKeys.of(comm.person)))
+    infodip.stored_hooks.append(lambda conn, protocol, comm, version: consulta_store.record_person(
+        conn, protocol, PersonKeys.of(comm.person), new=version == 1))
     # the public statistics' counts follow each new communication and each cancelamento, in its transaction
     infodip.accepted_hooks.append(estatisticas_store.count_new_at_commit)
     infodip.withdrawn_hooks.append(estatisticas_store.withdrawn_at_commit)

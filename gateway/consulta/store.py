@@ -30,9 +30,11 @@ _INSERT_PERSON = insert(consulta_pessoas)
 _DELETE_PERSON = delete(consulta_pessoas).where(consulta_pessoas.c.protocol == bindparam("p"))
 
 
-def record_person(conn: Connection, protocol: str, keys: PersonKeys) -> None:
-    """Index (or re-index, after a retificação) the person keys of *protocol*, inside the caller's transaction."""
-    conn.execute(_DELETE_PERSON, {"p": protocol})
+def record_person(conn: Connection, protocol: str, keys: PersonKeys, *, new: bool = False) -> None:
+    """Index (or re-index, after a retificação) the person keys of *protocol*, inside the caller's transaction;
+    *new*: the protocol was created in this transaction, so it has nothing indexed to replace."""
+    if not new:
+        conn.execute(_DELETE_PERSON, {"p": protocol})
     conn.execute(_INSERT_PERSON, {"protocol": protocol, "cpf": keys.cpf, "titulo": keys.titulo,
                                   "nome": keys.nome[:200], "data_nascimento": keys.data_nascimento,
                                   "nome_mae": keys.nome_mae[:200]})

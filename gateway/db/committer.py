@@ -29,15 +29,18 @@ import logging
 import threading
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any, Generic, TypeVar
 
+from sqlalchemy import Table, insert
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from gateway.audit import AuditChain, Signer
 from gateway.clock import Clock
+from gateway.db.tables import audit_log
 from gateway.errors import GatewayError, Overloaded, ServerError, StorageUnavailable
 
 log = logging.getLogger("gateway.committer")
@@ -57,6 +60,21 @@ class WriteContext:
     #: what jobs of this transaction leave for its end (e.g. the change feed's rows, :mod:`gateway.infodip.feed`)
     state: dict[str, Any] = field(default_factory=dict)
     _hooks: dict[str, Callable[[Connection], None]] = field(default_factory=dict)
+    _later: dict[Table, list[Mapping[str, Any]]] = field(default_factory=dict)
+
+    def insert_later(self, table: Table, rows: Iterable[Mapping[str, Any]]) -> None:
+        """Insert *rows* into *table* together with every other row this transaction's jobs give for it: one
+        multi-row insert per table just before the commit (tables in the order first given, before the
+        :meth:`before_commit` hooks), instead of one statement per job (issue 17: per-statement work was a third of
+        the writer's). Only for rows nothing reads back in the same transaction; a constraint they break fails the
+        commit, and the committer then runs the jobs one by one, each in its own transaction."""
+        self._later.setdefault(table, []).extend(rows)
+
+    def audit_append(self, event: str, at: datetime, **fields_: Any) -> None:
+        """:meth:`AuditChain.append` with its row inserted by :meth:`insert_later` (the chain's hashes and
+        checkpoints are computed now, in the order of the jobs)."""
+        self.audit.append_many(self.conn, [(event, fields_)], at,
+                               defer=lambda rows: self.insert_later(audit_log, rows))
 
     def before_commit(self, name: str, hook: Callable[[Connection], None]) -> None:
         """Run *hook* once, after every job of this transaction and just before its commit (the first hook given
@@ -64,7 +82,12 @@ class WriteContext:
         self._hooks.setdefault(name, hook)
 
     def finish(self) -> None:
-        """Run the hooks given by this transaction's jobs (the committer calls it just before committing)."""
+        """Insert the rows given to :meth:`insert_later`, then run the hooks given by this transaction's jobs (the
+        committer calls it just before committing)."""
+        later, self._later = self._later, {}
+        for table, rows in later.items():
+            if rows:
+                self.conn.execute(_insert_of(table), rows)
         for hook in self._hooks.values():
             hook(self.conn)
         self._hooks.clear()
@@ -72,6 +95,15 @@ class WriteContext:
 
 
 Job = Callable[[WriteContext], T]
+_INSERTS: dict[Table, Any] = {}
+
+
+def _insert_of(table: Table) -> Any:
+    """``insert(table)``, built once per table (a constant statement reuses SQLAlchemy's compiled form)."""
+    stmt = _INSERTS.get(table)
+    if stmt is None:
+        stmt = _INSERTS[table] = insert(table)
+    return stmt
 
 
 class _Pending(Generic[T]):

@@ -54,10 +54,10 @@ class InfodipService:
         self.tz = checks.tz
         #: called after each new version is durably stored (bootstrap adds the relay's wake-up)
         self.listeners: list[Callable[[], None]] = []
-        #: called inside the transaction of each envio and retificação with (connection, protocol, communication):
-        #: what other contexts keep of the current version in the same commit (bootstrap adds the consultation's
-        #: person index, gateway/consulta/store.py)
-        self.stored_hooks: list[Callable[[Connection, str, Communication], None]] = []
+        #: called inside the transaction of each envio and retificação with (connection, protocol, communication,
+        #: version — 1 for an envio): what other contexts keep of the current version in the same commit (bootstrap
+        #: adds the consultation's person index, gateway/consulta/store.py)
+        self.stored_hooks: list[Callable[[Connection, str, Communication, int], None]] = []
         #: called inside the transaction of each new communication (an envio) with (write context, its
         #: ``communications`` row), and of each cancelamento with (write context, protocol, kind, organ id): the
         #: public statistics' counts (bootstrap adds gateway/estatisticas/store.py's, which defer their writes to the
@@ -116,7 +116,7 @@ class InfodipService:
                 "updated_at": now}
             ctx.conn.execute(_INSERT_COMMUNICATION, row)
             for hook in self.stored_hooks:
-                hook(ctx.conn, protocol, comm)
+                hook(ctx.conn, protocol, comm, 1)
             for accepted in self.accepted_hooks:
                 accepted(ctx, row)
             return _store_version(ctx, caller, protocol, 1, ENVIO, comm.kind.value, req, now, deadline, dests,
@@ -153,7 +153,7 @@ class InfodipService:
             if joining:
                 _send_history(ctx, protocol, version, joining, now)
             for hook in self.stored_hooks:
-                hook(ctx.conn, protocol, comm)
+                hook(ctx.conn, protocol, comm, version)
             return _store_version(ctx, caller, protocol, version, RETIFICACAO, comm.kind.value, req, now, deadline,
                                   dests, current["duplicate_of"], previous=version - 1, joining=joining)
 
@@ -335,12 +335,22 @@ def _store_version(ctx: WriteContext, caller: Caller, protocol: str, version: in
     message_id = new_message_id()
     conn = ctx.conn
     digest = _digest(req)
-    conn.execute(_INSERT_MESSAGE, {
+    # an envio's new protocol is read by no other job of the transaction (nobody knows it yet): its message and
+    # outbox rows go into the group's multi-row inserts before the commit; a retificação's or cancelamento's are
+    # read by a later change of the same protocol in the same transaction (versions waiting, history), so they are
+    # inserted now. A reference reused within one group breaks uq_messages_sender_reference at the commit: the
+    # committer then runs the jobs one by one and the second finds the first (an idempotent replay).
+    deferred = previous is None
+    message = {
         "message_id": message_id, "protocol": protocol, "version": version, "operation": operation,
         "organ_id": caller.organ_id, "sender_reference": req.reference, "payload_digest": digest,
         "payload": req.payload, "received_at": now, "due_date": deadline.due if deadline else None,
         "late": deadline.late if deadline else False, "days_late": deadline.days_late if deadline else 0,
-        "cancel_reason": cancel_reason})
+        "cancel_reason": cancel_reason}
+    if deferred:
+        ctx.insert_later(messages, (message,))
+    else:
+        conn.execute(_INSERT_MESSAGE, message)
     dests = tuple(destinations)
     waiting: set[str] = set()
     if previous is not None:
@@ -356,9 +366,12 @@ def _store_version(ctx: WriteContext, caller: Caller, protocol: str, version: in
         for d in dests
     ]
     if rows:
-        conn.execute(_INSERT_OUTBOX, rows)
+        if deferred:
+            ctx.insert_later(outbox, rows)
+        else:
+            conn.execute(_INSERT_OUTBOX, rows)
         feed.record(ctx, ((message_id, protocol, version, d) for d in dests))
-    ctx.audit.append(conn, f"infodip.{operation}", now, organ_id=caller.organ_id, message_id=message_id,
+    ctx.audit_append(f"infodip.{operation}", now, organ_id=caller.organ_id, message_id=message_id,
                      protocol=protocol, payload_digest=digest,
                      detail={"versao": version, "destinos": list(dests), "usuario": caller.username,
                              "emAtraso": bool(deadline and deadline.late), "duplicidade": duplicate_of,

@@ -239,3 +239,35 @@ def test_migrations_produce_the_declared_schema(db_url: str) -> None:
     engine.dispose()
     relevant = [d for d in diff if d[0] in ("add_table", "remove_table", "add_column", "remove_column")]
     assert relevant == []
+
+
+def test_one_reference_twice_in_one_group_is_stored_once(db_url: str, tmp_path: Path) -> None:
+    """An envio's message, outbox and audit rows are inserted with the group's at the commit (issue 17), so a second
+    envio with the same reference in the same group transaction cannot see the first: the commit breaks the unique
+    reference, the committer runs the jobs one by one, and every answer carries the one protocol stored. A gathering
+    window of 200 ms puts the concurrent requests into one group; a fresh body of each pair is accepted alongside."""
+    import asyncio
+
+    import httpx
+
+    app = create_app(test_settings(db_url, tmp_path, commit_wait_ms=200.0))
+    twice = [sample(Kind.IV) for _ in range(4)]
+    others = [sample(Kind.I) for _ in range(4)]
+
+    async def main() -> list[httpx.Response]:
+        async with app.router.lifespan_context(app):
+            transport = httpx.ASGITransport(app=app)
+            async with httpx.AsyncClient(transport=transport, base_url="http://gw") as c:
+                return list(await asyncio.gather(*(c.post("/soap/infodip", content=b)
+                                                   for b in twice + twice + others)))
+
+    answers = asyncio.run(main())
+    assert [r.status_code for r in answers] == [200] * 12
+    protocols = [etree.fromstring(r.content).findtext(".//i:protocolo", namespaces=N) for r in answers]
+    assert all(protocols) and protocols[:4] == protocols[4:8] and len(set(protocols)) == 8
+    n = counts(db_url)
+    assert n["messages"] == 8 and n["communications"] == 8 and n["audit_log"] == 8
+    engine = make_engine(db_url)
+    with engine.connect() as conn:
+        assert audit.verify(conn, None).ok
+    engine.dispose()
