@@ -8,7 +8,6 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from typing import Any
 
 from sqlalchemy import and_, bindparam, delete, exists, func, insert, or_, select, tuple_
 from sqlalchemy.engine import Connection
@@ -63,8 +62,14 @@ class Found:
 _P = consulta_pessoas.c
 
 
-def _rows(conn: Connection, condition: Any) -> list[Any]:
-    return list(conn.execute(select(_P.protocol, _P.cpf, _P.titulo).where(condition)).all())
+# The consultation's statements are built once (constant statements reuse SQLAlchemy's compiled form; building them
+# per call was a tenth of a consultation's CPU — issue 17's profile); lists go in expanding parameters.
+_PERSON = select(_P.protocol, _P.cpf, _P.titulo)
+_BY_CPF = _PERSON.where(_P.cpf == bindparam("cpf"))
+_BY_TITULO = _PERSON.where(_P.titulo == bindparam("titulo"))
+_BY_NAME = _PERSON.where(_P.nome == bindparam("nome"), _P.data_nascimento == bindparam("nascimento"),
+                         _P.nome_mae == bindparam("mae"))
+_BY_TITULOS_NO_CPF = _PERSON.where(_P.titulo.in_(bindparam("titulos", expanding=True)), _P.cpf.is_(None))
 
 
 def find_person(conn: Connection, *, cpf: str | None = None, titulo: str | None = None,
@@ -73,21 +78,21 @@ def find_person(conn: Connection, *, cpf: str | None = None, titulo: str | None 
     folded mother's name). A communication that names the same person by another key is included (the títulos seen
     with the CPF; the CPF seen with the título or the name)."""
     if cpf:
-        rows = _rows(conn, _P.cpf == cpf)
+        rows = conn.execute(_BY_CPF, {"cpf": cpf}).all()
     elif titulo:
-        rows = _rows(conn, _P.titulo == titulo)
+        rows = conn.execute(_BY_TITULO, {"titulo": titulo}).all()
     else:
         assert name is not None
-        rows = _rows(conn, and_(_P.nome == name[0], _P.data_nascimento == name[1], _P.nome_mae == name[2]))
+        rows = conn.execute(_BY_NAME, {"nome": name[0], "nascimento": name[1], "mae": name[2]}).all()
     cpfs = {r.cpf for r in rows if r.cpf}
     titulos = {r.titulo for r in rows if r.titulo}
     if len(cpfs) > 1 or (not cpfs and len(titulos) > 1 and not titulo):
         return Found(frozenset(), ambiguous=True)
     protocols = {r.protocol for r in rows}
     if cpfs and not cpf:
-        protocols |= {r.protocol for r in _rows(conn, _P.cpf == next(iter(cpfs)))}
+        protocols |= {r.protocol for r in conn.execute(_BY_CPF, {"cpf": next(iter(cpfs))})}
     if titulos:
-        more = _rows(conn, and_(_P.titulo.in_(sorted(titulos)), _P.cpf.is_(None)))
+        more = conn.execute(_BY_TITULOS_NO_CPF, {"titulos": sorted(titulos)})
         protocols |= {r.protocol for r in more}
     return Found(frozenset(protocols))
 
@@ -129,18 +134,23 @@ class StoredCommunication:
         return next(v.payload for v in reversed(self.versions) if v.operation != "cancelamento")
 
 
+_COMMUNICATIONS_IN = (select(communications, organs.c.code).join(organs, organs.c.id == communications.c.organ_id)
+                      .where(communications.c.protocol.in_(bindparam("p", expanding=True))))
+_VERSIONS_IN = (select(messages.c.protocol, messages.c.version, messages.c.operation, messages.c.message_id,
+                       messages.c.received_at, messages.c.late, messages.c.days_late, messages.c.cancel_reason,
+                       messages.c.payload)
+                .where(messages.c.protocol.in_(bindparam("p", expanding=True)))
+                .order_by(messages.c.protocol, messages.c.version))
+
+
 def load_communications(conn: Connection, protocols: Iterable[str]) -> list[StoredCommunication]:
     """The communications *protocols* with their versions, ordered by fact date then protocol."""
     wanted = sorted(protocols)
     if not wanted:
         return []
-    comms = conn.execute(select(communications, organs.c.code).join(organs, organs.c.id == communications.c.organ_id)
-                         .where(communications.c.protocol.in_(wanted))).mappings().all()
+    comms = conn.execute(_COMMUNICATIONS_IN, {"p": wanted}).mappings().all()
     versions: dict[str, list[StoredVersion]] = {}
-    for r in conn.execute(select(messages.c.protocol, messages.c.version, messages.c.operation,
-                                 messages.c.message_id, messages.c.received_at, messages.c.late, messages.c.days_late,
-                                 messages.c.cancel_reason, messages.c.payload)
-                          .where(messages.c.protocol.in_(wanted)).order_by(messages.c.protocol, messages.c.version)):
+    for r in conn.execute(_VERSIONS_IN, {"p": wanted}):
         versions.setdefault(r.protocol, []).append(StoredVersion(r.version, r.operation, r.message_id,
                                                                  utc(r.received_at), r.late, r.days_late,
                                                                  r.cancel_reason, bytes(r.payload)))
