@@ -100,9 +100,10 @@ class InfodipService:
         req, now, deadline = checked.request, checked.received_at, checked.deadline
         comm = req.communication
         assert comm is not None  # an envio carries its communication
+        digest = _digest(req)
 
         def job(ctx: WriteContext) -> Receipt:
-            replay = _replay(ctx.conn, caller, req.reference, _digest(req))
+            replay = _replay(ctx.conn, caller, req.reference, digest)
             if replay is not None:
                 return replay
             protocol = new_protocol(local_today(now, self.tz))
@@ -119,8 +120,8 @@ class InfodipService:
                 hook(ctx.conn, protocol, comm, 1)
             for accepted in self.accepted_hooks:
                 accepted(ctx, row)
-            return _store_version(ctx, caller, protocol, 1, ENVIO, comm.kind.value, req, now, deadline, dests,
-                                  duplicate_of, previous=None)
+            return _store_version(ctx, caller, protocol, 1, ENVIO, digest, comm.kind.value, req, now, deadline,
+                                  dests, duplicate_of, previous=None)
 
         return self._notify(await self.committer.run(job))
 
@@ -129,9 +130,10 @@ class InfodipService:
         req, now, deadline = checked.request, checked.received_at, checked.deadline
         comm, protocol = req.communication, req.protocol or ""
         assert comm is not None  # a retificação carries the corrected communication
+        digest = _digest(req)
 
         def job(ctx: WriteContext) -> Receipt:
-            replay = _replay(ctx.conn, caller, req.reference, _digest(req), protocol)
+            replay = _replay(ctx.conn, caller, req.reference, digest, protocol)
             if replay is not None:
                 return replay
             current = _load_for_change(ctx.conn, caller, protocol)
@@ -154,17 +156,18 @@ class InfodipService:
                 _send_history(ctx, protocol, version, joining, now)
             for hook in self.stored_hooks:
                 hook(ctx.conn, protocol, comm, version)
-            return _store_version(ctx, caller, protocol, version, RETIFICACAO, comm.kind.value, req, now, deadline,
-                                  dests, current["duplicate_of"], previous=version - 1, joining=joining)
+            return _store_version(ctx, caller, protocol, version, RETIFICACAO, digest, comm.kind.value, req, now,
+                                  deadline, dests, current["duplicate_of"], previous=version - 1, joining=joining)
 
         return self._notify(await self.committer.run(job))
 
     async def cancel(self, caller: Caller, checked: Checked) -> Receipt:
         """Withdraw the request's protocol: a new version recording the cancellation; the history is kept."""
         req, now, protocol = checked.request, checked.received_at, checked.request.protocol or ""
+        digest = _digest(req)
 
         def job(ctx: WriteContext) -> Receipt:
-            replay = _replay(ctx.conn, caller, req.reference, _digest(req), protocol)
+            replay = _replay(ctx.conn, caller, req.reference, digest, protocol)
             if replay is not None:
                 return replay
             current = _load_for_change(ctx.conn, caller, protocol)
@@ -174,8 +177,9 @@ class InfodipService:
                 current_version=version, status="cancelada", updated_at=now))
             for withdrawn in self.withdrawn_hooks:
                 withdrawn(ctx, protocol, current["kind"], current["organ_id"])
-            return _store_version(ctx, caller, protocol, version, CANCELAMENTO, current["kind"], req, now, None,
-                                  dests, current["duplicate_of"], previous=version - 1, cancel_reason=req.reason)
+            return _store_version(ctx, caller, protocol, version, CANCELAMENTO, digest, current["kind"], req, now,
+                                  None, dests, current["duplicate_of"], previous=version - 1,
+                                  cancel_reason=req.reason)
 
         return self._notify(await self.committer.run(job))
 
@@ -328,13 +332,12 @@ def _send_history(ctx: WriteContext, protocol: str, version: int, joining: Itera
         feed.record(ctx, ((r["message_id"], protocol, r["version"], r["destination"]) for r in rows))
 
 
-def _store_version(ctx: WriteContext, caller: Caller, protocol: str, version: int, operation: str, kind: str,
-                   req: contract.Request, now: datetime, deadline: Deadline | None, destinations: Iterable[str],
-                   duplicate_of: str | None, previous: int | None, cancel_reason: str | None = None,
-                   joining: tuple[str, ...] = ()) -> Receipt:
+def _store_version(ctx: WriteContext, caller: Caller, protocol: str, version: int, operation: str, digest: str,
+                   kind: str, req: contract.Request, now: datetime, deadline: Deadline | None,
+                   destinations: Iterable[str], duplicate_of: str | None, previous: int | None,
+                   cancel_reason: str | None = None, joining: tuple[str, ...] = ()) -> Receipt:
     message_id = new_message_id()
     conn = ctx.conn
-    digest = _digest(req)
     # an envio's new protocol is read by no other job of the transaction (nobody knows it yet): its message and
     # outbox rows go into the group's multi-row inserts before the commit; a retificação's or cancelamento's are
     # read by a later change of the same protocol in the same transaction (versions waiting, history), so they are
