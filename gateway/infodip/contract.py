@@ -6,6 +6,7 @@ It imports the domain and the records the use cases return, never the service (t
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import re
 from dataclasses import dataclass
@@ -151,11 +152,22 @@ def c14n(element: etree._Element) -> bytes:
     return etree.tostring(element, method="c14n", exclusive=True, with_comments=False)
 
 
+@functools.lru_cache(maxsize=256)
+def _steps(path: str) -> tuple[str, ...]:
+    """``"i:processo/i:numero"`` as Clark names (``{urn:…}processo``, ``{urn:…}numero``)."""
+    return tuple(f"{{{N[prefix]}}}{name}" for prefix, _, name in (step.partition(":") for step in path.split("/")))
+
+
 def _text(el: etree._Element, path: str) -> str | None:
-    found = el.find(path, N)
-    if found is None or found.text is None:
-        return None
-    return found.text.strip()
+    """The stripped text of the first element at *path* (child steps with the ``i:`` prefix), None when absent or
+    empty. Walks the children directly: ``find(path, namespaces)`` cost twice as much, twenty times per request."""
+    node = el
+    for tag in _steps(path):
+        child = next(node.iterchildren(tag), None)
+        if child is None:
+            return None
+        node = child
+    return None if node.text is None else node.text.strip()
 
 
 #: xs:date's lexical form (XSD 1.0 §3.2.9): an optional minus, a year of four or more digits, month, day, zone.
