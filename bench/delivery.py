@@ -25,7 +25,6 @@ from typing import Any
 
 from bench.procs import Pinning, Server, _spawn, _terminate, free_port, loadgen
 from bench.run import (
-    RATIO_TARGET,
     Context,
     _gateway_env,
     _prepare_gateway_db,
@@ -35,6 +34,10 @@ from bench.run import (
     slim,
 )
 
+#: the highest rate that drains, with the intake's p99 under ACK_P99_TARGET_MS, ÷ the intake-only maximum (issue 17;
+#: issue 7 asked for 0.4 without a latency bound)
+RATIO_TARGET = 0.6
+ACK_P99_TARGET_MS = 100.0
 ACHIEVED_MIN = 0.97  # a rate is sustained when ≥ 97 % of it was answered 200 inside the window
 SAMPLE_EVERY_S = 0.5
 DRAIN_POLL_S = 0.1
@@ -523,13 +526,21 @@ def delivery(ctx: Context) -> dict[str, Any]:
     best = max(draining, key=lambda r: r["offered_rate"]) if draining else None
     best_rate = best["offered_rate"] if best else 0.0
     ratio = best_rate / intake_only["rps"] if intake_only["rps"] else 0.0
-    verdict = "PASS" if ratio >= RATIO_TARGET else "FAIL"
+    # issue 17: the rate counts only with the intake's acknowledgements p99 under the bound while it drains
+    prompt = [r for r in draining if (r["latency_ms"]["p99"] or 0.0) < ACK_P99_TARGET_MS]
+    best_prompt = max(prompt, key=lambda r: r["offered_rate"]) if prompt else None
+    prompt_rate = best_prompt["offered_rate"] if best_prompt else 0.0
+    prompt_ratio = prompt_rate / intake_only["rps"] if intake_only["rps"] else 0.0
+    verdict = "PASS" if prompt_ratio >= RATIO_TARGET else "FAIL"
     first_fail = min((r for r in rates if not r["drains"]), key=lambda r: r["offered_rate"], default=None)
     result["summary"] = summary = {
         "mode": result["mode"], "highest_draining_rate": best_rate,
         "highest_draining_achieved": best["achieved_rate"] if best else None,
         "first_failing_rate": first_fail["offered_rate"] if first_fail else None,
         "intake_only_rps": intake_only["rps"], "ratio": ratio, "ratio_target": RATIO_TARGET, "verdict": verdict,
+        "highest_draining_rate_p99_ack_under_target": prompt_rate, "ratio_with_ack_bound": prompt_ratio,
+        "ack_p99_target_ms": ACK_P99_TARGET_MS,
+        "ack_p99_ms_at_best": best["latency_ms"]["p99"] if best else None,
         "intake_routed_rps": routed["rps"], "routed_over_intake_only": routed["rps"] / intake_only["rps"]
         if intake_only["rps"] else None,
         "peak_rss_mib_at_best": best["peak_rss_mib"] if best else None,
@@ -547,8 +558,9 @@ def delivery(ctx: Context) -> dict[str, Any]:
         ctx.say("  no rate drains" + (f" (not even {rates[0]['offered_rate']:g} req/s)" if rates else ""))
     if best and first_fail is None:
         ctx.say("  (every rate tried drains: the limit is above the highest one; add rates with --rates)")
-    ctx.say(f"  ratio to intake-only max ({intake_only['rps']:.0f} req/s, {intake_only['source']}) = {ratio:.2f}   "
-            f"target >= {RATIO_TARGET}   {verdict}")
+    ctx.say(f"  ratio to intake-only max ({intake_only['rps']:.0f} req/s, {intake_only['source']}) = {ratio:.2f}; "
+            f"with the intake's p99 < {ACK_P99_TARGET_MS:g} ms while draining: {prompt_rate:g} req/s = "
+            f"{prompt_ratio:.2f}   target >= {RATIO_TARGET}   {verdict}")
     ctx.say(f"  intake max: without routing {intake_only['rps']:.0f} req/s (C={intake_only['best_concurrency']}), "
             f"with routing and the relay running {routed['rps']:.0f} req/s (C={routed['best_concurrency']}, "
             f"p99 {fmt(routed['p99_ms'], 1, 1)} ms) = {summary['routed_over_intake_only'] or 0:.2f}×")
