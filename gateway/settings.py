@@ -121,7 +121,7 @@ class Settings(BaseSettings):
     # Overload: callers' jobs queued at the writer, and intake requests in flight, beyond which a request is
     # refused at once (INFODIP-E092, Retry-After: overload_retry_after_s); 0 disables the bound.
     commit_queue_max: int = Field(1024, ge=0)
-    intake_max_inflight: int = Field(256, ge=0)
+    intake_max_inflight: int = Field(128, ge=0)
     # ... and while the shortest stay of an admitted request over 100 ms exceeds this (a standing queue)
     intake_target_ms: float = 300.0
     # ... and while the event loop lags behind by more than this
