@@ -29,17 +29,18 @@ import logging
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Generic, TypeVar
 
-from sqlalchemy import Table, insert
+from sqlalchemy import Table
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from gateway.audit import AuditChain, Signer
 from gateway.clock import Clock
+from gateway.db.bulk import insert_many
 from gateway.db.tables import audit_log
 from gateway.errors import GatewayError, Overloaded, ServerError, StorageUnavailable
 
@@ -60,14 +61,14 @@ class WriteContext:
     #: what jobs of this transaction leave for its end (e.g. the change feed's rows, :mod:`gateway.infodip.feed`)
     state: dict[str, Any] = field(default_factory=dict)
     _hooks: dict[str, Callable[[Connection], None]] = field(default_factory=dict)
-    _later: dict[Table, list[Mapping[str, Any]]] = field(default_factory=dict)
+    _later: dict[Table, list[dict[str, Any]]] = field(default_factory=dict)
 
-    def insert_later(self, table: Table, rows: Iterable[Mapping[str, Any]]) -> None:
-        """Insert *rows* into *table* together with every other row this transaction's jobs give for it: one
-        multi-row insert per table just before the commit (tables in the order first given, before the
-        :meth:`before_commit` hooks), instead of one statement per job (issue 17: per-statement work was a third of
-        the writer's). Only for rows nothing reads back in the same transaction; a constraint they break fails the
-        commit, and the committer then runs the jobs one by one, each in its own transaction."""
+    def insert_later(self, table: Table, rows: Iterable[dict[str, Any]]) -> None:
+        """Insert *rows* into *table* together with every other row this transaction's jobs give for it: one bulk
+        insert per table (:func:`gateway.db.bulk.insert_many`) just before the commit, tables in the order first
+        given, before the :meth:`before_commit` hooks — instead of one statement per job (issue 17: per-statement
+        work was a third of the writer's). Only for rows nothing reads back in the same transaction; a constraint
+        they break fails the commit, and the committer then runs the jobs one by one, each in its own transaction."""
         self._later.setdefault(table, []).extend(rows)
 
     def audit_append(self, event: str, at: datetime, **fields_: Any) -> None:
@@ -86,8 +87,7 @@ class WriteContext:
         committer calls it just before committing)."""
         later, self._later = self._later, {}
         for table, rows in later.items():
-            if rows:
-                self.conn.execute(_insert_of(table), rows)
+            insert_many(self.conn, table, rows)
         for hook in self._hooks.values():
             hook(self.conn)
         self._hooks.clear()
@@ -95,15 +95,6 @@ class WriteContext:
 
 
 Job = Callable[[WriteContext], T]
-_INSERTS: dict[Table, Any] = {}
-
-
-def _insert_of(table: Table) -> Any:
-    """``insert(table)``, built once per table (a constant statement reuses SQLAlchemy's compiled form)."""
-    stmt = _INSERTS.get(table)
-    if stmt is None:
-        stmt = _INSERTS[table] = insert(table)
-    return stmt
 
 
 class _Pending(Generic[T]):
