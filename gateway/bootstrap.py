@@ -478,7 +478,7 @@ def build(settings: Settings, clock: Clock | None = None, relay_wanted: bool | N
         tse = adapters.get(TSE)
         if isinstance(tse, TseAdapter) and settings.tse_outcome_poll_s > 0:
             outcomes = OutcomePoller(tse, committer, reader, clock, settings.tse_outcome_poll_s)
-    webhooks = WebhookService(reader, committer, clock, listeners=[pusher.wake] if pusher else [])
+    webhooks = WebhookService(reader, committer, clock, listeners=[pusher.subscriptions_changed] if pusher else [])
     obitos = ObitosService(settings, committer, reader, clock, listeners=infodip.listeners,
                            intake_busy=admission.busy)
     hub = None

@@ -233,12 +233,22 @@ class WebhookPusher:
         self.owner = owner or f"pusher-{uuid.uuid4().hex[:12]}"
         self._wake = asyncio.Event()
         self._loop: asyncio.AbstractEventLoop | None = None
+        #: until when (the clock's monotonic seconds) "no subscription is active" is taken as known: intake wakes
+        #: the pusher after every commit, and without this each wake cost a thread hop and a read (issue 17)
+        self._none_active_until = float("-inf")
 
     def wake(self) -> None:
-        """Push now (called after intake commits a version, and when a subscription is created or resumed)."""
+        """Push now (called after intake commits a version). When the last look, less than ``poll_s`` ago, found
+        no active subscription, the round takes that answer instead of reading again: a subscription created or
+        resumed elsewhere is seen within ``poll_s``, as it was before; here, :meth:`subscriptions_changed`."""
         loop = self._loop
         if loop is not None:
             loop.call_soon_threadsafe(self._wake.set)
+
+    def subscriptions_changed(self) -> None:
+        """Push now and look again for active subscriptions (called when one is created, resumed or paused)."""
+        self._none_active_until = float("-inf")
+        self.wake()
 
     async def run_forever(self, stop: asyncio.Event) -> None:
         """Rounds until *stop* is set: push every due subscription, then wait for a wake-up or the poll period."""
@@ -262,7 +272,10 @@ class WebhookPusher:
     async def round(self) -> bool:
         """Push one batch to every due active subscription with something to send; True when any sent a full
         batch (more may be waiting)."""
+        if self.clock.monotonic() < self._none_active_until:
+            return False
         if not await anyio.to_thread.run_sync(self._any_active):
+            self._none_active_until = self.clock.monotonic() + self.policy.poll_s
             return False
         due = await self.committer.run(self._lease_job(), background=True)
         if not due:

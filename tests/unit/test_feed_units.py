@@ -104,3 +104,38 @@ def test_feed_numbers_are_assigned_at_commit_in_order_and_never_for_a_rolled_bac
         rows = conn.execute(select(feed_entries.c.seq, feed_entries.c.message_id).order_by(feed_entries.c.seq)).all()
     engine.dispose()
     assert [tuple(r) for r in rows] == [(1, first), (2, third), (3, fourth)]
+
+
+def test_the_pusher_reads_for_active_subscriptions_at_most_once_per_poll_period_while_there_are_none() -> None:
+    """Intake wakes the pusher after every commit (issue 17: each wake was a thread hop and a read): with no active
+    subscription, rounds within ``poll_s`` of a look that found none do not read again; a subscription created,
+    resumed or paused here (:meth:`WebhookPusher.subscriptions_changed`) is looked for at once."""
+    import asyncio
+
+    from gateway.infodip.webhooks import WebhookPusher
+
+    clock = FakeClock()
+    pusher = WebhookPusher(object(), object(), clock, PushPolicy(poll_s=1.0), client=object())  # type: ignore[arg-type]
+    reads: list[float] = []
+
+    def none_active() -> bool:
+        reads.append(clock.monotonic())
+        return False
+
+    pusher._any_active = none_active  # type: ignore[method-assign]
+
+    async def rounds() -> None:
+        for _ in range(5):
+            assert await pusher.round() is False
+        assert len(reads) == 1
+        clock.advance(0.999)
+        assert await pusher.round() is False
+        assert len(reads) == 1
+        clock.advance(0.001)
+        assert await pusher.round() is False
+        assert len(reads) == 2
+        pusher.subscriptions_changed()
+        assert await pusher.round() is False
+        assert len(reads) == 3
+
+    asyncio.run(rounds())
