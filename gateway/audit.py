@@ -25,9 +25,8 @@ from sqlalchemy import insert, select
 from sqlalchemy.engine import Connection
 
 from gateway.clock import utc
+from gateway.db.bulk import insert_many
 from gateway.db.tables import audit_chains, audit_checkpoints, audit_log
-
-_INSERT_ENTRY = insert(audit_log)
 
 
 def _ts(dt: datetime) -> str:
@@ -144,7 +143,7 @@ class AuditChain:
         to *defer* (the write context's deferred insert, inserted before the commit)."""
         def put(rows: list[dict[str, Any]]) -> None:
             if defer is None:
-                conn.execute(_INSERT_ENTRY, rows)
+                insert_many(conn, audit_log, rows)
             else:
                 defer(rows)
 

@@ -43,9 +43,9 @@ from sqlalchemy import select, update
 
 from adapters.base import Adapter, DeliveryResult, OutboundMessage, PartnerError
 from gateway.clock import Clock, utc
+from gateway.db.bulk import execute_many, insert_many
 from gateway.db.committer import GroupCommitter, WriteContext
 from gateway.db.outbox import (
-    INSERT_ATTEMPT,
     MARK_LATE_DELIVERED,
     Q_CLAIMED,
     Q_STILL_MINE,
@@ -53,7 +53,7 @@ from gateway.db.outbox import (
     release_after_delivery,
     release_blocked,
 )
-from gateway.db.tables import outbox
+from gateway.db.tables import delivery_attempts, outbox
 from gateway.errors import PartnerTimeout
 from gateway.metrics import Metrics
 from gateway.settings import Settings, SettingsError
@@ -440,9 +440,9 @@ class Relay:
             self.metrics.deliveries.labels(destination, outcome).inc(n)
         for outcome, params in updates.items():
             if params:
-                conn.execute(self._sql.mark[outcome], params)
+                execute_many(conn, self._sql.mark[outcome], params)
         if attempts:
-            conn.execute(INSERT_ATTEMPT, attempts)
+            insert_many(conn, delivery_attempts, attempts)
             ctx.audit.append_many(conn, entries, now)
         if delivered:
             release_after_delivery(conn, delivered)

@@ -28,9 +28,36 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.sql import sqltypes
 
-#: per (dialect, table, columns): the SQL, the column names in the statement's parameter order, and the bind
-#: processor of each such position that has one (position, processor)
-_COMPILED: dict[tuple[str, str, tuple[str, ...]], tuple[str, tuple[str, ...], list[tuple[int, Any]]]] = {}
+#: per (dialect, statement or table, columns): what :func:`_run` needs (:class:`_Prepared`)
+_COMPILED: dict[tuple[str, Any, tuple[str, ...]], _Prepared] = {}
+
+
+class _Prepared:
+    """A statement compiled once for SQLite's positional parameters: its SQL, for each parameter position the row
+    key it takes (or the statement's own constant), and the bind processor of each position that has one."""
+
+    __slots__ = ("converted", "keep", "names", "sql", "take")
+
+    def __init__(self, compiled: Any, cols: tuple[str, ...], keep: Any = None) -> None:
+        names = tuple(compiled.positiontup)
+        processors = compiled._bind_processors
+        self.sql = str(compiled)
+        self.names = names
+        self.keep = keep  # the statement itself, so that the cache key's id() cannot be reused while cached
+        self.converted = [(pos, processors[name]) for pos, name in enumerate(names) if name in processors]
+        constants = {}
+        for name in names:
+            if name not in cols:
+                bind = compiled.binds[name]
+                if bind.required:
+                    raise ValueError(f"no value for the parameter {name!r}")
+                constants[name] = bind.effective_value
+        if constants:
+            self.take = lambda r: tuple(r[n] if n not in constants else constants[n] for n in names)
+        elif len(names) == 1:
+            self.take = lambda r: (r[names[0]],)
+        else:
+            self.take = itemgetter(*names)
 
 
 def insert_many(conn: Connection, table: Table, rows: list[dict[str, Any]]) -> None:
@@ -70,24 +97,44 @@ def _copy(conn: Connection, table: Table, rows: list[dict[str, Any]]) -> None:
         raise DBAPIError.instance(sql, None, exc, psycopg_error, dialect=conn.dialect) from exc
 
 
+def execute_many(conn: Connection, statement: Any, rows: list[dict[str, Any]]) -> None:
+    """Run *statement* — an INSERT, UPDATE or DELETE whose parameters are named bind parameters, none expanding —
+    once per dict of *rows* (same keys), in the open transaction of *conn*: on SQLite one ``executemany`` with the
+    values converted as :func:`insert_many` does (issue 17: SQLAlchemy's per-row parameter processing was most of
+    the relay's record); elsewhere ``conn.execute(statement, rows)``. Errors: SQLAlchemy's ``DBAPIError`` family;
+    ValueError for a parameter that no row key names and that has no value in the statement."""
+    if not rows:
+        return
+    if conn.dialect.name != "sqlite" or not conn.dialect.positional:
+        conn.execute(statement, rows)
+        return
+    cols = tuple(rows[0])
+    key = (conn.dialect.name, id(statement), cols)
+    prepared = _COMPILED.get(key)
+    if prepared is None or prepared.keep is not statement:
+        prepared = _COMPILED[key] = _Prepared(statement.compile(dialect=conn.dialect), cols, statement)
+    _run(conn, prepared, rows)
+
+
 def _executemany(conn: Connection, table: Table, rows: list[dict[str, Any]]) -> None:
+    if not conn.dialect.positional:  # a driver with named parameters: SQLAlchemy's own path
+        conn.execute(insert(table), rows)
+        return
     cols = tuple(rows[0])
     key = (conn.dialect.name, table.name, cols)
-    cached = _COMPILED.get(key)
-    if cached is None:
+    prepared = _COMPILED.get(key)
+    if prepared is None:
         compiled = insert(table).values({c: bindparam(c) for c in cols}).compile(dialect=conn.dialect)
-        names = tuple(compiled.positiontup) if compiled.positiontup else cols
-        converted = [(pos, proc) for pos, name in enumerate(names)
-                     if (proc := table.c[name].type._cached_bind_processor(conn.dialect)) is not None]
-        cached = _COMPILED[key] = (str(compiled), names, converted)
-    sql, names, converted = cached
-    # the row's values in parameter order at C speed (itemgetter), then only the columns whose type converts
+        prepared = _COMPILED[key] = _Prepared(compiled, cols)
+    _run(conn, prepared, rows)
+
+
+def _run(conn: Connection, prepared: _Prepared, rows: list[dict[str, Any]]) -> None:
+    # the row's values in parameter order at C speed (itemgetter), then only the positions whose type converts
     # (timestamps, JSON…), each distinct value once (issue 13: per-value Python calls were ~15 % of a chunk)
-    if len(names) == 1:
-        params: list[Any] = [(r[names[0]],) for r in rows]
-    else:
-        get = itemgetter(*names)
-        params = [get(r) for r in rows]
+    take = prepared.take
+    params: list[Any] = [take(r) for r in rows]
+    converted = prepared.converted
     if converted:
         memo: dict[tuple[int, Any], Any] = {}
         out: list[Any] = []
@@ -107,6 +154,4 @@ def _executemany(conn: Connection, table: Table, rows: list[dict[str, Any]]) -> 
                 values[pos] = got
             out.append(tuple(values))
         params = out
-    if not conn.dialect.positional:
-        params = [dict(zip(names, values, strict=True)) for values in params]
-    conn.exec_driver_sql(sql, params)
+    conn.exec_driver_sql(prepared.sql, params)

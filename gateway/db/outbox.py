@@ -11,12 +11,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Interval, bindparam, exists, func, insert, select, update
+from sqlalchemy import Interval, bindparam, exists, func, select, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import aliased
 from sqlalchemy.sql.elements import ColumnElement
 
-from gateway.db.tables import communications, delivery_attempts, messages, organs, outbox
+from gateway.db.tables import communications, messages, organs, outbox
 
 
 @dataclass(frozen=True)
@@ -77,7 +77,6 @@ Q_STILL_MINE = select(outbox.c.id).where(outbox.c.id.in_(bindparam("ids", expand
 MARK_LATE_DELIVERED = update(outbox).where(outbox.c.id == bindparam("row_id"), outbox.c.status != "delivered").values(
     status="delivered", receipt=bindparam("receipt"), last_error=None, lease_owner=None, lease_until=None,
     updated_at=bindparam("now"))
-INSERT_ATTEMPT = insert(delivery_attempts)
 _Q_BLOCKED_IN = select(outbox.c.protocol, outbox.c.destination).where(
     outbox.c.status == "blocked", outbox.c.protocol.in_(bindparam("protocols", expanding=True)))
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
 
+import pytest
 from sqlalchemy import (
     JSON,
     Boolean,
@@ -85,6 +86,40 @@ def test_insert_many_of_nothing_does_nothing(db_url: str) -> None:
             insert_many(conn, SAMPLE, [])
         with engine.connect() as conn:
             assert conn.execute(select(SAMPLE)).all() == []
+    finally:
+        META.drop_all(engine)
+        engine.dispose()
+
+
+def test_execute_many_updates_as_sqlalchemys_executemany_does(db_url: str) -> None:
+    """An UPDATE with named parameters, constants of its own (a status, a NULL) and a timestamp, run through
+    execute_many on half the rows and through ``conn.execute(stmt, rows)`` on the other half, leaves the two halves
+    alike; a parameter no row names and the statement gives no value for is a ValueError, not a wrong row."""
+    from sqlalchemy import bindparam, update
+
+    from gateway.db.bulk import execute_many
+
+    stmt = update(SAMPLE).where(SAMPLE.c.id == bindparam("row_id")).values(
+        name="feito", flag=None, at=bindparam("quando"), day=bindparam("dia"))
+    engine = make_engine(db_url)
+    try:
+        META.create_all(engine)
+        when = datetime(2026, 5, 4, 3, 2, 1, 654321, tzinfo=UTC)
+        with engine.begin() as conn:
+            insert_many(conn, SAMPLE, _rows(1) + _rows(1001))
+            execute_many(conn, stmt, [{"row_id": 1 + n, "quando": when + timedelta(hours=n % 2),
+                                       "dia": date(2026, 2, 1 + n)} for n in range(20)])
+            conn.execute(stmt, [{"row_id": 1001 + n, "quando": when + timedelta(hours=n % 2),
+                                 "dia": date(2026, 2, 1 + n)} for n in range(20)])
+        with engine.connect() as conn:
+            got = conn.execute(select(SAMPLE).order_by(SAMPLE.c.id)).all()
+        ours = [tuple(r)[1:] for r in got if r.id < 1000]
+        theirs = [tuple(r)[1:] for r in got if r.id > 1000]
+        assert ours == theirs
+        assert [r.name for r in got[:20]] == ["feito"] * 20 and all(r.flag is None for r in got[:20])
+        if engine.dialect.name == "sqlite":
+            with engine.begin() as conn, pytest.raises(ValueError):
+                execute_many(conn, stmt, [{"row_id": 1, "quando": when}])
     finally:
         META.drop_all(engine)
         engine.dispose()
