@@ -20,7 +20,8 @@ Any HTTP status is an answer (the hub reads SOAP Faults and ``sucesso=false`` fr
 With a :class:`~gateway.mni.spill.Spill` (a hub call carrying or bringing large documents), the request's
 placeholders are spliced back as it is sent (streamed from disk, ``Content-Length`` set) and an answer past the
 spill's threshold is spilled as it arrives: the answer's ``body`` then holds placeholders and ``size`` says how
-many bytes the tribunal sent.
+many bytes the tribunal sent; an answer past the spill's ``limit`` is not read further
+(:class:`~gateway.errors.PartnerUnreadable`).
 """
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ from typing import Protocol
 import aiohttp
 
 from gateway.errors import PartnerError, PartnerTimeout, PartnerUnreachable, PartnerUnreadable
-from gateway.mni.spill import Spill, filtered
+from gateway.mni.spill import Spill, TooLarge, filtered
 
 SOAP_ACTION = '"http://www.cnj.jus.br/servico-intercomunicacao-2.2.2/{operation}"'
 
@@ -137,11 +138,15 @@ class AiohttpTribunalClient(TribunalClient):
             headers["Content-Length"] = str(length)
         with translating():
             async with self._client().post(url, data=data, headers=headers, timeout=timeout) as r:
-                if spill is None:
+                declared = r.content_length  # a small answer is read whole, as without a spill
+                if spill is None or (declared is not None and declared <= spill.threshold):
                     return TribunalAnswer(r.status, r.headers.get("Content-Type"), await r.read())
                 content_type = r.headers.get("Content-Type")
                 counted = _Counted(r.content.iter_chunked(_CHUNK))
-                answer = await filtered(counted, spill, content_type)
+                try:
+                    answer = await filtered(counted, spill, content_type)
+                except TooLarge as exc:
+                    raise PartnerUnreadable(str(exc), retryable=True, partner="tribunal") from None
                 return TribunalAnswer(r.status, content_type, answer, counted.size)
 
     async def aclose(self) -> None:

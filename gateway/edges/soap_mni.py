@@ -76,9 +76,10 @@ class MniEndpoint:
             return Response(fault_for(err), status_code=500, media_type=XML)
         lease = self.budget.lease("MNI") if self.budget is not None else None
         content_type = request.headers.get("content-type")
-        spill = Spill(self.spill_dir, self.spill_threshold, self.metrics.mni_spilled.inc)
+        spill: Spill | None = None
         spilling: Callable[[bytes], BodyFilter] | None = None
         if self.spill_threshold > 0:
+            spill = Spill(self.spill_dir, self.spill_threshold, self.metrics.mni_spilled.inc, self.max_body_bytes)
             spilling = partial(spill.filter_for, content_type)
         streamed = False
         try:
@@ -96,11 +97,11 @@ class MniEndpoint:
             finally:
                 if lease is not None:
                     lease.release()
-            if spill.references(answer.body):
+            if spill is not None and spill.references(answer.body):
                 length, chunks = spill.splice(answer.body)
                 streamed = True
                 return SplicedResponse(chunks, length, answer.content_type, spill)
             return Response(answer.body, media_type=answer.content_type)
         finally:
-            if not streamed:
+            if spill is not None and not streamed:
                 spill.close()

@@ -52,6 +52,7 @@ from gateway.mni.responses import canonical_response, error_response
 from gateway.mni.spill import Spill
 from gateway.organs import OrganType
 from gateway.settings import XmlLimits
+from gateway.xml.reader import mni_policy
 from gateway.xml.soap import PASSWORD_TEXT, UsernameToken
 
 log = logging.getLogger("gateway.hub")
@@ -122,6 +123,7 @@ class Hub:
             msg = await anyio.to_thread.run_sync(read_request, body, content_type, self.limits)
             body = b""  # a big request's bytes go as soon as they are parsed (never read light: no re-read below)
         if spill is not None and spill.entries:
+            spill.check_texts(msg.root, mni_policy(self.limits))
             msg.documents = spill.documents(msg.documents)
         operation = msg.operation
         caller: Caller | None = None

@@ -40,8 +40,11 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import BinaryIO
 
+from lxml import etree
+
 from gateway.mni.mtom import _headers, content_type_params
 from gateway.mni.reader import DocumentInfo
+from gateway.xml.reader import E_LIMIT, XmlPolicy
 
 #: the spill files' names (swept by :func:`gateway.obitos.spooled.sweep` when a crash left one)
 PREFIX, SUFFIX = "mni-", ".spill"
@@ -81,9 +84,11 @@ class Spill:
     """The spilled contents of one MNI call (see the module docstring). Not thread-safe: fed on the event loop."""
 
     def __init__(self, directory: str | Path = "", threshold: int = DEFAULT_THRESHOLD,
-                 on_close: Callable[[int], object] | None = None) -> None:
+                 on_close: Callable[[int], object] | None = None, limit: int | None = None) -> None:
         self.directory = Path(directory) if directory else Path(tempfile.gettempdir())
         self.threshold = threshold
+        #: the most bytes :func:`filtered` reads of one body (None: no bound); past it, :class:`TooLarge`
+        self.limit = limit
         #: bytes written to spill files so far (placeholders registered: not the runs given back)
         self.spilled_bytes = 0
         self._on_close = on_close
@@ -190,12 +195,33 @@ class Spill:
             out.append(doc)
         return out
 
+    def check_texts(self, root: etree._Element, policy: XmlPolicy) -> None:
+        """Refuse (``<family>-E005``, as :func:`gateway.xml.reader.read_xml` would have) a tree read from a body
+        with placeholders where a text holding them would be longer than ``policy.limits.max_text_bytes`` once
+        spliced back, outside the policy's binary elements: spilling must not let through a text the reader bounds.
+        """
+        if not self.entries:
+            return
+        limit, binary = policy.limits.max_text_bytes, policy.binary_elements
+        for el in root.iter():
+            for text, owner in ((el.text, el), (el.tail, el.getparent())):
+                if not text or MARK.decode() not in text or owner is None:
+                    continue
+                if isinstance(owner.tag, str) and etree.QName(owner).localname in binary:
+                    continue
+                if self._spliced_length(text.encode("ascii", "replace")) > limit:
+                    raise policy.refuse(E_LIMIT, f"Texto acima de {limit} caracteres.")
+
+    def _spliced_length(self, text: bytes) -> int:
+        return sum(len(s) if isinstance(s, bytes) else s.output_size for s in self._segments(text))
+
     def close(self) -> None:
         """Remove every file of this call (idempotent); the first call reports :attr:`spilled_bytes` to
-        *on_close*."""
+        *on_close* (when any)."""
         if self._on_close is not None:
             report, self._on_close = self._on_close, None
-            report(self.spilled_bytes)
+            if self.spilled_bytes:
+                report(self.spilled_bytes)
         for out in list(self._open):
             with contextlib.suppress(OSError):
                 out.close()
@@ -477,18 +503,26 @@ def head_of(parts: list[bytes], size: int = 200) -> bytes:
     return head
 
 
+class TooLarge(Exception):
+    """A body read by :func:`filtered` passed its spill's ``limit``."""
+
+
 async def filtered(chunks: AsyncIterable[bytes], spill: Spill, content_type: str | None) -> bytes:
     """The body arriving in *chunks*: as it is when it stays within ``spill.threshold`` bytes (the pieces joined,
-    nothing else done), else filtered (:meth:`Spill.filter_for`) from the moment it passes the threshold."""
+    nothing else done), else filtered (:meth:`Spill.filter_for`) from the moment it passes the threshold. Raises
+    :class:`TooLarge` as soon as it passes ``spill.limit`` bytes (the rest unread)."""
     parts: list[bytes] = []
     size = 0
+    limit = spill.limit
     flt: Base64Filter | MultipartFilter | None = None
     async for chunk in chunks:
+        size += len(chunk)
+        if limit is not None and size > limit:
+            raise TooLarge(f"resposta acima de {limit} bytes")
         if flt is not None:
             flt.feed(chunk)
             continue
         parts.append(chunk)
-        size += len(chunk)
         if size > spill.threshold:
             flt = spill.filter_for(content_type, head_of(parts))
             for part in parts:
@@ -500,4 +534,4 @@ async def filtered(chunks: AsyncIterable[bytes], spill: Spill, content_type: str
 
 
 __all__ = ["DEFAULT_THRESHOLD", "MARK", "PREFIX", "SUFFIX", "Base64Filter", "Entry", "MultipartFilter", "Spill",
-           "filtered"]
+           "TooLarge", "filtered"]

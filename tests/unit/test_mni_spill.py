@@ -12,10 +12,13 @@ from pathlib import Path
 
 import pytest
 
+from gateway.errors import MalformedRequest
+from gateway.limits import XmlLimits
 from gateway.mni.mtom import split_multipart
-from gateway.mni.reader import DocumentInfo
-from gateway.mni.spill import MARK, PLACEHOLDER_LEN, Base64Filter, MultipartFilter, Spill, filtered
+from gateway.mni.reader import DocumentInfo, read_request
+from gateway.mni.spill import MARK, PLACEHOLDER_LEN, Base64Filter, MultipartFilter, Spill, TooLarge, filtered
 from gateway.xml.body import read_body
+from gateway.xml.reader import mni_policy
 
 THRESHOLD = 64
 
@@ -241,3 +244,41 @@ def test_read_body_spills_after_inflating(tmp_path: Path) -> None:
                                   spill_above=THRESHOLD))
     assert len(small) < 200 and spill.joined(small) == body
     spill.close()
+
+
+def test_filtered_stops_past_the_limit(tmp_path: Path) -> None:
+    """An answer past the spill's limit is refused as soon as it passes it (TooLarge), its run's file removed on
+    close; one exactly at the limit is read."""
+    body = xml_with(b"QUJD" * 100)
+    spill = Spill(tmp_path, THRESHOLD, limit=len(body) - 1)
+    with pytest.raises(TooLarge):
+        asyncio.run(filtered(_chunks([body[:300], body[300:]]), spill, "text/xml"))
+    spill.close()
+    assert spill_files(tmp_path) == []
+    spill = Spill(tmp_path, THRESHOLD, limit=len(body))
+    assert spill.joined(asyncio.run(filtered(_chunks([body[:300], body[300:]]), spill, "text/xml"))) == body
+    spill.close()
+
+
+def test_a_spilled_text_outside_conteudo_is_refused_as_the_reader_would(tmp_path: Path) -> None:
+    """A long base64 text in an element the MNI policy bounds (here ``idConsultante``) is refused with the reader's
+    own MNI-E005 although the body read holds only its placeholder; in ``conteudo`` it is accepted."""
+    limits = XmlLimits(1 << 20, 64, 1000, 1000)
+    run = b"QUJD" * 400
+    for field, refused in ((b"idConsultante", True), (b"conteudo", False)):
+        body = (b'<soap:Envelope xmlns:soap="http://schemas.xmlsoap.org/soap/envelope/"><soap:Body>'
+                b'<ser:consultarProcesso xmlns:ser="http://www.cnj.jus.br/servico-intercomunicacao-2.2.2/" '
+                b'xmlns:tip="http://www.cnj.jus.br/tipos-servico-intercomunicacao-2.2.2"><tip:' + field + b">"
+                + run + b"</tip:" + field + b"></ser:consultarProcesso></soap:Body></soap:Envelope>")
+        spill = Spill(tmp_path, THRESHOLD)
+        small = run_filter(spill.filter_for("text/xml", body[:200]), [body])
+        msg = read_request(small, "text/xml", limits)
+        if refused:
+            with pytest.raises(MalformedRequest) as direct:
+                read_request(body, "text/xml", limits)
+            with pytest.raises(MalformedRequest) as spilled:
+                spill.check_texts(msg.root, mni_policy(limits))
+            assert spilled.value.code == direct.value.code == "MNI-E005"
+        else:
+            spill.check_texts(msg.root, mni_policy(limits))
+        spill.close()
