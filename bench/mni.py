@@ -633,8 +633,14 @@ def mni(ctx: Any) -> dict[str, Any]:
                         case["sha256_matches"] = sha == big["sha256"]
                         ok = bool(s_ok) and sha == big["sha256"]
                     else:
-                        case["document_sha256_sent"] = pdf_sha["inline" if tag == "b" else "mtom"]
-                        ok = bool(s_ok)
+                        sent = case["document_sha256_sent"] = pdf_sha["inline" if tag == "b" else "mtom"]
+                        # the tribunal keeps each received document's sha256 (its `hash` attribute): did it get
+                        # the very document? (asked after the sampling, through the same gateway)
+                        st2, listing = post_small(g.url + "/soap/mni", consultar(
+                            HUB_USER, hub_password, number, "<tip:incluirDocumentos>true</tip:incluirDocumentos>"),
+                            "consultarProcesso")
+                        case["sha256_matches"] = st2 == 200 and f'hash="{sent}"'.encode() in listing
+                        ok = bool(s_ok) and case["sha256_matches"]
                 else:
                     case["answer_head"] = body_out[:600].decode(errors="replace")
                 case["ok"] = ok
@@ -647,7 +653,8 @@ def mni(ctx: Any) -> dict[str, Any]:
             if tag == "a":
                 detail = f"sha256 {'matches' if case.get('sha256_matches') else 'DIFFERS'}"
             elif case.get("sucesso") is not None:
-                detail = f"sucesso={case['sucesso']}"
+                detail = (f"sucesso={case['sucesso']}, the tribunal's sha256 "
+                          f"{'matches' if case.get('sha256_matches') else 'DIFFERS'}")
             if not case["ok"]:
                 detail += f"  NOT OK: HTTP {case.get('status')} {case.get('error', '')} " \
                           f"{(case.get('mensagem') or case.get('answer_head') or '')[:200]}"
