@@ -282,3 +282,39 @@ def test_a_spilled_text_outside_conteudo_is_refused_as_the_reader_would(tmp_path
         else:
             spill.check_texts(msg.root, mni_policy(limits))
         spill.close()
+
+
+def _filing(conteudo: bytes) -> bytes:
+    return (b'<soap:Envelope xmlns:soap="http://schemas.xmlsoap.org/soap/envelope/"><soap:Body>'
+            b'<ser:entregarManifestacaoProcessual xmlns:ser="http://www.cnj.jus.br/servico-intercomunicacao-2.2.2/" '
+            b'xmlns:tip="http://www.cnj.jus.br/tipos-servico-intercomunicacao-2.2.2" '
+            b'xmlns:int="http://www.cnj.jus.br/intercomunicacao-2.2.2">'
+            b"<tip:idManifestante>u</tip:idManifestante><tip:senhaManifestante>p</tip:senhaManifestante>"
+            b"<tip:numeroProcesso>08123459320198190001</tip:numeroProcesso>"
+            b'<tip:documento tipoDocumento="58" mimetype="application/pdf"><int:conteudo>' + conteudo
+            + b"</int:conteudo></tip:documento><tip:dataEnvio>20261121120000</tip:dataEnvio>"
+            b"</ser:entregarManifestacaoProcessual></soap:Body></soap:Envelope>")
+
+
+def test_the_filing_key_sees_the_document_not_the_placeholder(tmp_path: Path) -> None:
+    """The documents read from a spilled request, once given back their content's digest, are those read from the
+    whole request — inline (with line breaks) and as MTOM — so a filing's idempotency key does not change with the
+    spilling, and the same document sent either way has the same digest."""
+    limits = XmlLimits(1 << 24, 64, 1 << 20, 20_000)
+    data = b"%PDF-1.4\n" + bytes(range(256)) * 40
+    inline = _filing(base64.encodebytes(data))
+    root = _filing(b'<xop:Include xmlns:xop="http://www.w3.org/2004/08/xop/include" href="cid:doc1"/>')
+    ctype = 'multipart/related; type="application/xop+xml"; boundary="b"; start="<root>"'
+    multipart = (b"--b\r\nContent-Type: application/xop+xml\r\nContent-ID: <root>\r\n\r\n" + root
+                 + b"\r\n--b\r\nContent-Type: application/pdf\r\nContent-ID: <doc1>\r\n\r\n" + data + b"\r\n--b--\r\n")
+    seen = set()
+    for body, content_type in ((inline, "text/xml"), (multipart, ctype)):
+        whole = read_request(body, content_type, limits).documents
+        spill = Spill(tmp_path, THRESHOLD)
+        small = run_filter(spill.filter_for(content_type, body[:200]), [body])
+        assert len(small) < 2000 and spill.entries
+        spilled = spill.documents(read_request(small, content_type, limits).documents)
+        assert [(d.digest, d.size) for d in spilled] == [(d.digest, d.size) for d in whole]
+        seen.add(spilled[0].digest)
+        spill.close()
+    assert seen == {hashlib.sha256(data).hexdigest()}
