@@ -16,12 +16,18 @@ request's fate — which is what decides whether a filing may be sent again:
   or corrupt body, an HTTP response that cannot be parsed. It may have acted: also "outcome unknown" for a filing.
 
 Any HTTP status is an answer (the hub reads SOAP Faults and ``sucesso=false`` from 4xx/5xx bodies), not an error.
+
+With a :class:`~gateway.mni.spill.Spill` (a hub call carrying or bringing large documents), the request's
+placeholders are spliced back as it is sent (streamed from disk, ``Content-Length`` set) and an answer past the
+spill's threshold is spilled as it arrives: the answer's ``body`` then holds placeholders and ``size`` says how
+many bytes the tribunal sent; an answer past the spill's ``limit`` is not read further
+(:class:`~gateway.errors.PartnerUnreadable`).
 """
 
 from __future__ import annotations
 
 import inspect
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Protocol
@@ -29,6 +35,7 @@ from typing import Protocol
 import aiohttp
 
 from gateway.errors import PartnerError, PartnerTimeout, PartnerUnreachable, PartnerUnreadable
+from gateway.mni.spill import Spill, TooLarge, filtered
 
 SOAP_ACTION = '"http://www.cnj.jus.br/servico-intercomunicacao-2.2.2/{operation}"'
 
@@ -47,20 +54,24 @@ _WHILE_READING: tuple[type[BaseException], ...] = tuple(
 
 @dataclass(frozen=True)
 class TribunalAnswer:
-    """What a tribunal answered: the HTTP status, its ``Content-Type`` and the body bytes."""
+    """What a tribunal answered: the HTTP status, its ``Content-Type`` and the body bytes (with placeholders when
+    it was spilled: ``size`` is then the bytes the tribunal sent; None: ``len(body)``)."""
 
     status: int
     content_type: str | None
     body: bytes
+    size: int | None = None
 
 
 class TribunalClient(Protocol):
     """Posts MNI requests to tribunal installations."""
 
-    async def post(self, url: str, body: bytes, operation: str, timeout_s: float | None = None) -> TribunalAnswer:
+    async def post(self, url: str, body: bytes, operation: str, timeout_s: float | None = None,
+                   spill: Spill | None = None) -> TribunalAnswer:
         """POST *body* (a SOAP 1.1 envelope) to *url* as MNI *operation*; the answer whatever its HTTP status.
 
-        *timeout_s* shortens the client's timeout for this call (seconds). Raises
+        *timeout_s* shortens the client's timeout for this call (seconds); *spill*: the call's spilled contents
+        (see the module docstring). Raises
         :class:`~gateway.errors.PartnerUnreachable` (nothing sent), :class:`~gateway.errors.PartnerTimeout` (sent,
         no answer) or :class:`~gateway.errors.PartnerUnreadable` (the answer broke off)."""
         ...
@@ -115,20 +126,52 @@ class AiohttpTribunalClient(TribunalClient):
                 auto_decompress=False)
         return self._session
 
-    async def post(self, url: str, body: bytes, operation: str, timeout_s: float | None = None) -> TribunalAnswer:
+    async def post(self, url: str, body: bytes, operation: str, timeout_s: float | None = None,
+                   spill: Spill | None = None) -> TribunalAnswer:
         """See :meth:`TribunalClient.post`."""
         headers = {"Content-Type": "text/xml; charset=utf-8", "SOAPAction": SOAP_ACTION.format(operation=operation)}
         # passing timeout=None would disable the timeout: use the session's unless a shorter one is asked for
         timeout = aiohttp.ClientTimeout(total=timeout_s, connect=self.timeout.connect) if timeout_s else self.timeout
+        data: bytes | AsyncIterator[bytes] = body
+        if spill is not None and spill.references(body):
+            length, data = spill.splice(body)
+            headers["Content-Length"] = str(length)
         with translating():
-            async with self._client().post(url, data=body, headers=headers, timeout=timeout) as r:
-                data = await r.read()
-                return TribunalAnswer(r.status, r.headers.get("Content-Type"), data)
+            async with self._client().post(url, data=data, headers=headers, timeout=timeout) as r:
+                declared = r.content_length  # a small answer is read whole, as without a spill
+                if spill is None or (declared is not None and declared <= spill.threshold):
+                    return TribunalAnswer(r.status, r.headers.get("Content-Type"), await r.read())
+                content_type = r.headers.get("Content-Type")
+                counted = _Counted(r.content.iter_chunked(_CHUNK))
+                try:
+                    answer = await filtered(counted, spill, content_type)
+                except TooLarge as exc:
+                    raise PartnerUnreadable(str(exc), retryable=True, partner="tribunal") from None
+                return TribunalAnswer(r.status, content_type, answer, counted.size)
 
     async def aclose(self) -> None:
         """Close the pool."""
         if self._session is not None:
             await self._session.close()
+
+
+_CHUNK = 256 * 1024
+
+
+class _Counted:
+    """The chunks of an answer, counted as they pass."""
+
+    def __init__(self, chunks: AsyncIterator[bytes]) -> None:
+        self.chunks = chunks
+        self.size = 0
+
+    def __aiter__(self) -> AsyncIterator[bytes]:
+        return self._iterate()
+
+    async def _iterate(self) -> AsyncIterator[bytes]:
+        async for chunk in self.chunks:
+            self.size += len(chunk)
+            yield chunk
 
 
 @dataclass(frozen=True)
@@ -155,9 +198,11 @@ class FakeTribunalClient(TribunalClient):
         self.calls: list[TribunalCall] = []
         self.closed = False
 
-    async def post(self, url: str, body: bytes, operation: str, timeout_s: float | None = None) -> TribunalAnswer:
-        """See :meth:`TribunalClient.post`."""
-        call = TribunalCall(url, operation, body)
+    async def post(self, url: str, body: bytes, operation: str, timeout_s: float | None = None,
+                   spill: Spill | None = None) -> TribunalAnswer:
+        """See :meth:`TribunalClient.post` (the request's placeholders are spliced back in memory; the answer is
+        never spilled)."""
+        call = TribunalCall(url, operation, spill.joined(body) if spill is not None else body)
         self.calls.append(call)
         answer = self.handler(call)
         return await answer if inspect.isawaitable(answer) else answer

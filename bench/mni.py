@@ -409,8 +409,13 @@ def mni(ctx: Any) -> dict[str, Any]:
     pin = ctx.pinning
     work: Path = ctx.workdir
     hub_password = password_of(HUB_USER)
+    parts = {p.strip() for p in str(getattr(a, "mni_parts", "speed,memory")).split(",") if p.strip()}
+    unknown = parts - {"speed", "memory"}
+    if unknown or not parts:
+        raise ValueError(f"--mni-parts: speed and/or memory, not {sorted(unknown) or 'nothing'}")
+    speed, memory = "speed" in parts, "memory" in parts
     result: dict[str, Any] = {"pinning": pin.note, "concurrency": a.concurrency, "duration_s": a.duration,
-                              "warmup_s": a.warmup}
+                              "warmup_s": a.warmup, "parts": sorted(parts)}
     ctx.say("mni: consultarProcesso through the MNI hub; the tribunal (pje-tjrj simulator, its own process) answers "
             f"the {FIXTURE.stat().st_size // 1024} KB eproc example response (canned bytes)")
     ctx.say(f"  {pin.note}; the tribunal simulator runs on the load generator's CPU "
@@ -470,104 +475,108 @@ def mni(ctx: Any) -> dict[str, Any]:
             return Server(f"gateway-{tag}", [*pin.server, py, "-m", "gateway.cli", "serve", "--host", "127.0.0.1",
                                              "--port", str(p)], p, work / f"gateway-{tag}.log", env=genv)
 
-        gw = gateway("main")
-        servers.append(gw.start())
-        port = free_port()
-        floor = Server("floor", [*pin.server, py, "-m", "bench.mni_floor", "--target", inst["1"], "--port",
-                                 str(port)], port, work / "floor.log")
-        servers.append(floor.start())
-        hub_url, floor_url, direct_url = gw.url + "/soap/mni", floor.url + "/soap/mni", inst["1"]
+        if speed:
+            gw = gateway("main")
+            servers.append(gw.start())
+            port = free_port()
+            floor = Server("floor", [*pin.server, py, "-m", "bench.mni_floor", "--target", inst["1"], "--port",
+                                     str(port)], port, work / "floor.log")
+            servers.append(floor.start())
+            hub_url, floor_url, direct_url = gw.url + "/soap/mni", floor.url + "/soap/mni", inst["1"]
 
-        # warm: the first call probes the installations and remembers where the process lives
-        checks = {}
-        for name, url, body in (("direct", direct_url, direct_body), ("floor", floor_url, direct_body),
-                                ("hub", hub_url, hub_body)):
-            st, data = post_small(url, body.read_bytes(), "consultarProcesso")
-            ok, msg = sucesso_of(data) if st == 200 else (None, data[:300].decode(errors="replace"))
-            checks[name] = {"status": st, "bytes": len(data), "sucesso": ok, "mensagem": msg[:200]}
-            if st != 200 or ok is not True:
-                raise RuntimeError(f"{name}: warm-up call failed: HTTP {st}, sucesso={ok}, {msg[:300]}")
-        result["warm"] = checks
-        ctx.say(f"  warm-up: direct {checks['direct']['bytes']} B, floor {checks['floor']['bytes']} B, hub "
-                f"{checks['hub']['bytes']} B answers, sucesso=true (the hub re-serialises the answer)")
-
-        # -- 1. latency at concurrency 1 --------------------------------------------------------------------------
-        fresh_tribunal()
-        cpu0 = proc_cpu_s(gw.proc.pid) if gw.proc else None
-        lat = run_latency(pin.client, direct_url, hub_url, direct_body, hub_body, LATENCY_N, LATENCY_WARMUP)
-        cpu1 = proc_cpu_s(gw.proc.pid) if gw.proc else None
-        if cpu0 is not None and cpu1 is not None:
-            lat["hub_cpu_ms_per_request"] = (cpu1 - cpu0) * 1000 / (LATENCY_N + LATENCY_WARMUP)
-        d50, h50 = lat["direct"]["latency_ms"]["p50"], lat["hub"]["latency_ms"]["p50"]
-        added = (h50 - d50) if d50 is not None and h50 is not None else None
-        lat_verdict = "PASS" if added is not None and added < LATENCY_TARGET_MS and not lat["hub"]["errors"] \
-            else "FAIL"
-        result["latency"] = lat
-        ctx.say(f"  latency at C=1, {LATENCY_N} requests each (+{LATENCY_WARMUP} warm-up), direct and hub "
-                "interleaved one by one:")
-        for k in ("direct", "hub"):
-            lm = lat[k]["latency_ms"]
-            ctx.say(f"    {k:<7} p50 {fmt(lm['p50'], 7, 3)} ms  p90 {fmt(lm['p90'], 7, 3)} ms  "
-                    f"p99 {fmt(lm['p99'], 7, 3)} ms  max {fmt(lm['max'], 7, 1)} ms  errors {lat[k]['errors']}  "
-                    f"answer {lat[k]['answer_bytes']} B")
-        ctx.say(f"    added p50 (hub − direct) = {fmt(added, 0, 3)} ms   target < {LATENCY_TARGET_MS:g} ms   "
-                f"{lat_verdict}   (median of paired differences {fmt(lat['paired_added_ms']['p50'], 0, 3)} ms; "
-                f"gateway CPU {fmt(lat.get('hub_cpu_ms_per_request'), 0, 3)} ms/request)")
-
-        # -- 2. throughput ----------------------------------------------------------------------------------------
-        header = ["--header", f"SOAPAction: {soap_action('consultarProcesso')}"]
-        runs: dict[str, list[dict[str, Any]]] = {"direct": [], "floor": [], "hub": []}
-        pids = {"floor": floor.proc.pid if floor.proc else None, "hub": gw.proc.pid if gw.proc else None}
-        for i, c in enumerate(a.concurrency):
+            # warm: the first call probes the installations and remembers where the process lives
+            checks = {}
             for name, url, body in (("direct", direct_url, direct_body), ("floor", floor_url, direct_body),
                                     ("hub", hub_url, hub_body)):
-                fresh_tribunal()
-                pid = pids.get(name)
-                c0 = proc_cpu_s(pid) if pid else None
-                r = loadgen(pin, url, template=body, concurrency=c, duration=a.duration, warmup=a.warmup,
-                            ref_prefix=f"M{i}{name[0]}-", extra=header)
-                c1 = proc_cpu_s(pid) if pid else None
-                if c0 is not None and c1 is not None and r["answers_all"]:
-                    r["server_cpu_ms_per_request"] = (c1 - c0) * 1000 / r["answers_all"]
-                    r["server_cpu_utilisation"] = (c1 - c0) / (a.warmup + a.duration + r.get("drain_s", 0))
-                cpu_note = (f"  cpu {r['server_cpu_ms_per_request']:.3f} ms/req"
-                            if "server_cpu_ms_per_request" in r else "")
-                ctx.say(run_line(name, r) + cpu_note)
-                runs[name].append(r)
-        # a sample of hub answers: sucesso=true and the process of the canned answer
-        sample_ok = 0
-        sample_n = 20
-        fresh_tribunal()
-        sample_bad: list[str] = []
-        for _ in range(sample_n):
-            st, data = post_small(hub_url, hub_body.read_bytes(), "consultarProcesso")
-            ok, msg = sucesso_of(data) if st == 200 else (None, "")
-            if st == 200 and ok is True and b"50009996520174047110" in data:
-                sample_ok += 1
-            elif len(sample_bad) < 3:
-                sample_bad.append(f"HTTP {st} sucesso={ok} {msg[:200]}")
-        best = {k: best_of(v) for k, v in runs.items()}
-        ratio = best["hub"]["rps"] / best["floor"]["rps"] if best["floor"]["rps"] else 0.0
-        errors = sum(r["errors"] for v in runs.values() for r in v)
-        tp_verdict = "PASS" if ratio >= RATIO_TARGET else "FAIL"
-        result["throughput"] = {k: [slim(r) for r in v] for k, v in runs.items()}
-        result["throughput"]["best"] = {k: slim(v) for k, v in best.items()}
-        result["throughput"]["sample"] = {"n": sample_n, "sucesso_true": sample_ok, "bad": sample_bad}
-        result["gateway_log_tail"] = gw.log_tail(2000)
-        gw.stop()
-        floor.stop()
+                st, data = post_small(url, body.read_bytes(), "consultarProcesso")
+                ok, msg = sucesso_of(data) if st == 200 else (None, data[:300].decode(errors="replace"))
+                checks[name] = {"status": st, "bytes": len(data), "sucesso": ok, "mensagem": msg[:200]}
+                if st != 200 or ok is not True:
+                    raise RuntimeError(f"{name}: warm-up call failed: HTTP {st}, sucesso={ok}, {msg[:300]}")
+            result["warm"] = checks
+            ctx.say(f"  warm-up: direct {checks['direct']['bytes']} B, floor {checks['floor']['bytes']} B, hub "
+                    f"{checks['hub']['bytes']} B answers, sucesso=true (the hub re-serialises the answer)")
+
+            # -- 1. latency at concurrency 1 --------------------------------------------------------------------------
+            fresh_tribunal()
+            cpu0 = proc_cpu_s(gw.proc.pid) if gw.proc else None
+            lat = run_latency(pin.client, direct_url, hub_url, direct_body, hub_body, LATENCY_N, LATENCY_WARMUP)
+            cpu1 = proc_cpu_s(gw.proc.pid) if gw.proc else None
+            if cpu0 is not None and cpu1 is not None:
+                lat["hub_cpu_ms_per_request"] = (cpu1 - cpu0) * 1000 / (LATENCY_N + LATENCY_WARMUP)
+            d50, h50 = lat["direct"]["latency_ms"]["p50"], lat["hub"]["latency_ms"]["p50"]
+            added = (h50 - d50) if d50 is not None and h50 is not None else None
+            lat_verdict = "PASS" if added is not None and added < LATENCY_TARGET_MS and not lat["hub"]["errors"] \
+                else "FAIL"
+            result["latency"] = lat
+            ctx.say(f"  latency at C=1, {LATENCY_N} requests each (+{LATENCY_WARMUP} warm-up), direct and hub "
+                    "interleaved one by one:")
+            for k in ("direct", "hub"):
+                lm = lat[k]["latency_ms"]
+                ctx.say(f"    {k:<7} p50 {fmt(lm['p50'], 7, 3)} ms  p90 {fmt(lm['p90'], 7, 3)} ms  "
+                        f"p99 {fmt(lm['p99'], 7, 3)} ms  max {fmt(lm['max'], 7, 1)} ms  errors {lat[k]['errors']}  "
+                        f"answer {lat[k]['answer_bytes']} B")
+            ctx.say(f"    added p50 (hub − direct) = {fmt(added, 0, 3)} ms   target < {LATENCY_TARGET_MS:g} ms   "
+                    f"{lat_verdict}   (median of paired differences {fmt(lat['paired_added_ms']['p50'], 0, 3)} ms; "
+                    f"gateway CPU {fmt(lat.get('hub_cpu_ms_per_request'), 0, 3)} ms/request)")
+
+            # -- 2. throughput ----------------------------------------------------------------------------------------
+            header = ["--header", f"SOAPAction: {soap_action('consultarProcesso')}"]
+            runs: dict[str, list[dict[str, Any]]] = {"direct": [], "floor": [], "hub": []}
+            pids = {"floor": floor.proc.pid if floor.proc else None, "hub": gw.proc.pid if gw.proc else None}
+            for i, c in enumerate(a.concurrency):
+                for name, url, body in (("direct", direct_url, direct_body), ("floor", floor_url, direct_body),
+                                        ("hub", hub_url, hub_body)):
+                    fresh_tribunal()
+                    pid = pids.get(name)
+                    c0 = proc_cpu_s(pid) if pid else None
+                    r = loadgen(pin, url, template=body, concurrency=c, duration=a.duration, warmup=a.warmup,
+                                ref_prefix=f"M{i}{name[0]}-", extra=header)
+                    c1 = proc_cpu_s(pid) if pid else None
+                    if c0 is not None and c1 is not None and r["answers_all"]:
+                        r["server_cpu_ms_per_request"] = (c1 - c0) * 1000 / r["answers_all"]
+                        r["server_cpu_utilisation"] = (c1 - c0) / (a.warmup + a.duration + r.get("drain_s", 0))
+                    cpu_note = (f"  cpu {r['server_cpu_ms_per_request']:.3f} ms/req"
+                                if "server_cpu_ms_per_request" in r else "")
+                    ctx.say(run_line(name, r) + cpu_note)
+                    runs[name].append(r)
+            # a sample of hub answers: sucesso=true and the process of the canned answer
+            sample_ok = 0
+            sample_n = 20
+            fresh_tribunal()
+            sample_bad: list[str] = []
+            for _ in range(sample_n):
+                st, data = post_small(hub_url, hub_body.read_bytes(), "consultarProcesso")
+                ok, msg = sucesso_of(data) if st == 200 else (None, "")
+                if st == 200 and ok is True and b"50009996520174047110" in data:
+                    sample_ok += 1
+                elif len(sample_bad) < 3:
+                    sample_bad.append(f"HTTP {st} sucesso={ok} {msg[:200]}")
+            best = {k: best_of(v) for k, v in runs.items()}
+            ratio = best["hub"]["rps"] / best["floor"]["rps"] if best["floor"]["rps"] else 0.0
+            errors = sum(r["errors"] for v in runs.values() for r in v)
+            tp_verdict = "PASS" if ratio >= RATIO_TARGET else "FAIL"
+            result["throughput"] = {k: [slim(r) for r in v] for k, v in runs.items()}
+            result["throughput"]["best"] = {k: slim(v) for k, v in best.items()}
+            result["throughput"]["sample"] = {"n": sample_n, "sucesso_true": sample_ok, "bad": sample_bad}
+            result["gateway_log_tail"] = gw.log_tail(2000)
+            gw.stop()
+            floor.stop()
 
         # -- 3. 50 MB ---------------------------------------------------------------------------------------------
         big = demo["big_document"]
         big_cases: list[dict[str, Any]] = []
+        if not memory:
+            cases_to_run: list[tuple[str, str, str]] = []
+        else:
+            cases_to_run = [
+                ("a", "consultarProcesso → 50 MB document (base64 in the answer)", "consultarProcesso"),
+                ("b", "entregarManifestacaoProcessual, 50 MB PDF inline (base64)", "entregarManifestacaoProcessual"),
+                ("c", "entregarManifestacaoProcessual, 50 MB PDF as MTOM/XOP", "entregarManifestacaoProcessual"),
+            ]
         pdfs = {"inline": work / "doc-inline.pdf", "mtom": work / "doc-mtom.pdf"}
-        pdf_sha = {k: make_pdf(p, f"{k}-{ctx.stamp}".encode()) for k, p in pdfs.items()}
-        cases = [
-            ("a", "consultarProcesso → 50 MB document (base64 in the answer)", "consultarProcesso"),
-            ("b", "entregarManifestacaoProcessual, 50 MB PDF inline (base64)", "entregarManifestacaoProcessual"),
-            ("c", "entregarManifestacaoProcessual, 50 MB PDF as MTOM/XOP", "entregarManifestacaoProcessual"),
-        ]
-        for tag, title, operation in cases:
+        pdf_sha = {k: make_pdf(p, f"{k}-{ctx.stamp}".encode()) for k, p in pdfs.items()} if memory else {}
+        for tag, title, operation in cases_to_run:
             fresh_tribunal(with_canned=False)
             g = gateway(f"big-{tag}")
             servers.append(g.start())
@@ -624,8 +633,14 @@ def mni(ctx: Any) -> dict[str, Any]:
                         case["sha256_matches"] = sha == big["sha256"]
                         ok = bool(s_ok) and sha == big["sha256"]
                     else:
-                        case["document_sha256_sent"] = pdf_sha["inline" if tag == "b" else "mtom"]
-                        ok = bool(s_ok)
+                        sent = case["document_sha256_sent"] = pdf_sha["inline" if tag == "b" else "mtom"]
+                        # the tribunal keeps each received document's sha256 (its `hash` attribute): did it get
+                        # the very document? (asked after the sampling, through the same gateway)
+                        st2, listing = post_small(g.url + "/soap/mni", consultar(
+                            HUB_USER, hub_password, number, "<tip:incluirDocumentos>true</tip:incluirDocumentos>"),
+                            "consultarProcesso")
+                        case["sha256_matches"] = st2 == 200 and f'hash="{sent}"'.encode() in listing
+                        ok = bool(s_ok) and case["sha256_matches"]
                 else:
                     case["answer_head"] = body_out[:600].decode(errors="replace")
                 case["ok"] = ok
@@ -638,7 +653,8 @@ def mni(ctx: Any) -> dict[str, Any]:
             if tag == "a":
                 detail = f"sha256 {'matches' if case.get('sha256_matches') else 'DIFFERS'}"
             elif case.get("sucesso") is not None:
-                detail = f"sucesso={case['sucesso']}"
+                detail = (f"sucesso={case['sucesso']}, the tribunal's sha256 "
+                          f"{'matches' if case.get('sha256_matches') else 'DIFFERS'}")
             if not case["ok"]:
                 detail += f"  NOT OK: HTTP {case.get('status')} {case.get('error', '')} " \
                           f"{(case.get('mensagem') or case.get('answer_head') or '')[:200]}"
@@ -654,6 +670,8 @@ def mni(ctx: Any) -> dict[str, Any]:
             os.sched_setaffinity(0, old_affinity)
 
     # -- summary ------------------------------------------------------------------------------------------------
+    if not speed:
+        return _memory_summary(ctx, result, big_cases)
     fb, hb, db = best["floor"], best["hub"], best["direct"]
     result["summary"] = summary = {
         "direct_p50_ms": d50, "hub_p50_ms": h50, "direct_p99_ms": lat["direct"]["latency_ms"]["p99"],
@@ -701,6 +719,27 @@ def mni(ctx: Any) -> dict[str, Any]:
     if summary["errors"]:
         ctx.say(f"  FLAGGED: {summary['errors']} error answers (see the JSON for samples)")
     return result
+
+
+def _memory_summary(ctx: Any, result: dict[str, Any], big_cases: list[dict[str, Any]]) -> dict[str, Any]:
+    """The summary of a run of section 3 alone (``--mni-parts memory``)."""
+    result["summary"] = {
+        "big": {c["case"]: {"growth_x": c["growth_x"], "peak_mb": c["peak_kb"] / 1024, "ok": c["ok"],
+                            "verdict": c["verdict"]} for c in big_cases},
+        "verdict": "PASS" if all(c["verdict"] == "PASS" for c in big_cases) else "FAIL",
+    }
+    ctx.say()
+    for c in big_cases:
+        ctx.say(f"  50 MB ({c['case']}): peak {c['peak_kb'] / 1024:.0f} MB, growth {c['growth_x']:.2f}× "
+                f"(bound {GROWTH_BOUND:g}×)   {c['verdict']}" + ("" if c["ok"] else "   (call did not succeed)"))
+    return result
+
+
+def add_arguments(p: Any) -> None:
+    """The section's options on the runner's parser."""
+    p.add_argument("--mni-parts", default="speed,memory",
+                   help="mni: which parts to run, comma-separated: speed (latency and throughput, figures 1-2), "
+                        "memory (the 50 MB cases, figure 3)")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -547,9 +547,11 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--strict", action="store_true", help="exit 1 when a ratio misses its target or errors occur")
     from bench.consulta import add_arguments
     from bench.estatisticas import add_arguments as add_estatisticas_arguments
+    from bench.mni import add_arguments as add_mni_arguments
 
     add_arguments(p)
     add_estatisticas_arguments(p)
+    add_mni_arguments(p)
     return p
 
 

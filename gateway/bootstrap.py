@@ -618,7 +618,8 @@ def create_app(settings: Settings, clock: Clock | None = None, gateway: Gateway 
     crc = CrcEndpoint(gw.obitos, gw.auth, gw.metrics, gw.forwarding)
     app.add_route("/soap/crc", crc.post, methods=["POST"], include_in_schema=False)
     app.add_route("/soap/crc", crc.get, methods=["GET"], include_in_schema=False)
-    mni = MniEndpoint(gw.hub, settings.mni_max_body_bytes, gw.metrics, budget, gw.forwarding)
+    mni = MniEndpoint(gw.hub, settings.mni_max_body_bytes, gw.metrics, budget, gw.forwarding,
+                      spill_dir=settings.obitos_spool_dir, spill_threshold=settings.mni_spill_threshold_bytes)
     app.add_route("/soap/mni", mni.post, methods=["POST"], include_in_schema=False)
     app.add_route("/soap/mni", mni.get, methods=["GET"], include_in_schema=False)
     app.add_route("/xsd/{name}", ops.xsd, methods=["GET"], include_in_schema=False)

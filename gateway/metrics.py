@@ -91,6 +91,10 @@ class Metrics:
                                          "1 when the latest probe or call reached the tribunal installation, 0 when "
                                          "it did not (absent until either happened)", ["installation"],
                                          registry=self.registry)
+        self.mni_spilled = Counter("gateway_mni_spilled_bytes_total",
+                                   "Bytes of large documents the MNI hub kept on disk instead of in memory while "
+                                   "they passed (gateway/mni/spill.py): base64 runs and MTOM parts, both directions",
+                                   registry=self.registry)
         self.mni_registry_reloads = Counter("gateway_mni_registry_reloads_total",
                                             "Reloads of the MNI registry file (SIGHUP or the operations API) by "
                                             "outcome: ok, or invalido (the previous registry was kept)", ["outcome"],

@@ -176,6 +176,10 @@ class Settings(BaseSettings):
     mni_max_body_bytes: int = Field(160 * 1024 * 1024, ge=1)
     mni_max_depth: int = Field(64, ge=1)
     mni_filing_ttl_hours: float = Field(24.0, gt=0)
+    # Issue 17: MNI bodies and tribunal answers past this many bytes have their base64 runs and MTOM parts longer
+    # than it spilled to files (mni-*.spill in obitos_spool_dir, else the system's temp dir) for the call's
+    # duration, so a 50 MB document is not held in memory (gateway/mni/spill.py); 0: never spilled
+    mni_spill_threshold_bytes: int = Field(256 * 1024, ge=0)
     # Dívida ativa (PGFN/PGF bridge, gateway/divida). An empty URL leaves that partner unconfigured: its source is
     # reported "indisponivel" (DIVIDA-E033), never as "no debts". PGFN: SERPRO's Consulta Dívida Ativa (OAuth2 client
     # credentials; token URL defaults to {pgfn_url}/token; the token is renewed pgfn_token_margin_s before it

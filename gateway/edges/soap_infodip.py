@@ -26,7 +26,7 @@ from gateway.infodip.versions import Deprecation
 from gateway.metrics import Metrics
 from gateway.schemas import INFODIP_WSDL, SERVED_XSD
 from gateway.settings import XmlLimits
-from gateway.xml.body import BodyBudget, Lease, charset_of, read_body
+from gateway.xml.body import BodyBudget, BodyFilter, Lease, charset_of, read_body
 from gateway.xml.reader import infodip_policy, malformed, read_xml
 from gateway.xml.soap import envelope, fault, read_envelope
 
@@ -61,14 +61,17 @@ def bad_host(exc: BadHost) -> Response:
     return Response(f"{exc.code}: {exc.message} ({exc.field})\n", status_code=400, media_type="text/plain")
 
 
-async def request_body(request: Request, limit: int, family: str, lease: Lease | None) -> bytes:
+async def request_body(request: Request, limit: int, family: str, lease: Lease | None,
+                       spill_filter: Callable[[bytes], BodyFilter] | None = None, spill_above: int = 0) -> bytes:
     """The body of *request*, decompressed and within *limit* (:func:`gateway.xml.body.read_body`: E004, E013,
     E092); a large one holds part of a budget through *lease*, which the caller releases once it has answered.
-    A client that leaves before its body is complete is E001 (a body cut short; nobody reads the answer)."""
+    A client that leaves before its body is complete is E001 (a body cut short; nobody reads the answer).
+    Past *spill_above* bytes the body goes through *spill_filter* (:func:`~gateway.xml.body.read_body`)."""
     try:
         return await read_body(request.stream(), limit=limit, family=family, lease=lease,
                                content_encoding=request.headers.get("content-encoding"),
-                               content_length=request.headers.get("content-length"))
+                               content_length=request.headers.get("content-length"),
+                               spill_filter=spill_filter, spill_above=spill_above)
     except ClientDisconnect:
         raise malformed(f"{family}-E001", "Corpo incompleto: o cliente encerrou a conexão.") from None
 

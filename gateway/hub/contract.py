@@ -110,7 +110,9 @@ def request_digest(body: bytes) -> str:
     computed without copying them (a 50 MB filing is not held twice).
 
     It identifies the request (every byte but the credential values) and never lets a password guess be tested
-    against the audit log: two requests that differ only in their passwords (or user fields) have the same digest."""
+    against the audit log: two requests that differ only in their passwords (or user fields) have the same digest.
+    A request whose large documents were spilled (:mod:`gateway.mni.spill`) is digested as the hub holds it: each
+    document's bytes replaced by its placeholder, which names their SHA-256 — so the digest still identifies them."""
     data = _utf8(body)
     view = memoryview(data)
     digest = hashlib.sha256()

@@ -12,7 +12,10 @@ Per operation (DOMAIN.md §4; the rules are :mod:`gateway.hub.domain`'s):
 Business errors are ``sucesso=false`` with HTTP 200 and an ``MNI-E…`` code (any :class:`GatewayError` raised after
 the request was read); every call is audited (client, installation, operation, the digest of the request with
 every credential value blanked — :func:`gateway.hub.contract.request_digest` — and of the response bytes; never a
-password, nor a digest a password guess could be tested against). Calls to tribunals go through a
+password, nor a digest a password guess could be tested against). A call's large documents travel through a
+:class:`~gateway.mni.spill.Spill` (on disk, a placeholder in the bodies the hub reads and writes): both digests
+cover the bodies with the placeholders, and a placeholder names the SHA-256 of the content it stands for, so they
+still identify every byte. Calls to tribunals go through a
 :class:`~adapters.tribunal.TribunalClient`, storage through :mod:`gateway.hub.store`; each call and each answer is
 observed by a :class:`~gateway.hub.monitor.TribunalMonitor` (metrics per installation and operation, what
 ``/readyz`` reports). The registry is an attribute swapped whole when the file is reloaded
@@ -46,8 +49,10 @@ from gateway.identifiers import is_valid_processo_cnj, processo_jtr
 from gateway.mni.errors import answer_code, hub_error
 from gateway.mni.reader import MniMessage, read_request, read_response
 from gateway.mni.responses import canonical_response, error_response
+from gateway.mni.spill import Spill
 from gateway.organs import OrganType
 from gateway.settings import XmlLimits
+from gateway.xml.reader import mni_policy
 from gateway.xml.soap import PASSWORD_TEXT, UsernameToken
 
 log = logging.getLogger("gateway.hub")
@@ -101,12 +106,15 @@ class Hub:
 
     # -- entry point ------------------------------------------------------------------------------------------
 
-    async def handle(self, body_holder: list[bytes], content_type: str | None) -> HubAnswer:
+    async def handle(self, body_holder: list[bytes], content_type: str | None,
+                     spill: Spill | None = None) -> HubAnswer:
         """Answer one MNI call. Raises :class:`GatewayError` only for what cannot be read at all (a Fault:
         MNI-E001…E011); everything else is an answer, ``sucesso=false`` with its ``MNI-E…`` code on failure.
 
         The body comes in a one-item list that this method empties, so a big request's bytes are released as soon
-        as they are parsed (a 50 MB document must not be held twice while it is forwarded)."""
+        as they are parsed (a 50 MB document must not be held twice while it is forwarded). *spill*: the call's
+        spilled contents when the body holds placeholders (:mod:`gateway.mni.spill`); the tribunals' large answers
+        are spilled there too, so the answer may hold placeholders (the edge splices them back)."""
         body = body_holder.pop()
         request_digest = contract.request_digest(body)
         if len(body) <= _IN_THREAD_ABOVE:
@@ -114,6 +122,9 @@ class Hub:
         else:
             msg = await anyio.to_thread.run_sync(read_request, body, content_type, self.limits)
             body = b""  # a big request's bytes go as soon as they are parsed (never read light: no re-read below)
+        if spill is not None and spill.entries:
+            spill.check_texts(msg.root, mni_policy(self.limits))
+            msg.documents = spill.documents(msg.documents)
         operation = msg.operation
         caller: Caller | None = None
         installations: list[str] = []
@@ -122,10 +133,12 @@ class Hub:
             if domain.is_strict(self.registry.clients.get(caller.organ_code), msg):
                 if msg.light:  # the light path does not look for every deviation: read it in full
                     msg = read_request(body, content_type, self.limits)
+                    if spill is not None and spill.entries:
+                        msg.documents = spill.documents(msg.documents)
                 refusal = domain.strict_refusal(msg.deviations)
                 if refusal is not None:
                     raise refusal
-            answer, installations = await self._route(caller, msg)
+            answer, installations = await self._route(caller, msg, spill)
         except (MalformedRequest, VersionMismatch):
             raise
         except GatewayError as exc:
@@ -160,26 +173,26 @@ class Hub:
             raise hub_error("MNI-E022", f"O órgão {caller.organ_code} não é cliente do hub MNI.")
         return caller
 
-    async def _route(self, caller: Caller, msg: MniMessage) -> tuple[HubAnswer, list[str]]:
+    async def _route(self, caller: Caller, msg: MniMessage, spill: Spill | None) -> tuple[HubAnswer, list[str]]:
         op = msg.operation
         if op == "confirmarRecebimento":
             raise hub_error("MNI-E045")
         if op == "consultarAvisosPendentes":
-            return await self._avisos(caller, msg)
+            return await self._avisos(caller, msg, spill)
         if op == "consultarTeorComunicacao" and msg.identificador_aviso and not msg.numero_processo:
             places = await anyio.to_thread.run_sync(store.aviso_places, self.reader, caller.organ_id,
                                                     msg.identificador_aviso)
             by_aviso = domain.aviso_installation(self.registry, places)
-            out, _parsed = await self._call(caller, msg, by_aviso)
+            out, _parsed = await self._call(caller, msg, by_aviso, spill)
             return HubAnswer(out), [by_aviso.key]
         if op == _FILING:
-            return await self._deliver(caller, msg)
+            return await self._deliver(caller, msg, spill)
         number = self._process_number(msg)
-        inst, probed = await self._locate(caller, number, lambda i: self._call(caller, msg, i),
+        inst, probed = await self._locate(caller, number, lambda i: self._call(caller, msg, i, spill),
                                           probe_with_request=True)
         if probed is not None:  # found while probing with the request itself: that answer is the answer
             return HubAnswer(probed), [inst.key]
-        out, _parsed = await self._call(caller, msg, inst)
+        out, _parsed = await self._call(caller, msg, inst, spill)
         return HubAnswer(out), [inst.key]
 
     # -- where a process lives --------------------------------------------------------------------------------
@@ -236,10 +249,12 @@ class Hub:
             return TribunalCredential(cred.username, eproc_password(cred.password, self.clock.now()))
         return cred
 
-    async def _call(self, caller: Caller, msg: MniMessage, inst: Installation) -> tuple[bytes, MniMessage]:
-        """Forward *msg* with only its credential fields rewritten; return our answer bytes and the parsed one."""
+    async def _call(self, caller: Caller, msg: MniMessage, inst: Installation,
+                    spill: Spill | None = None) -> tuple[bytes, MniMessage]:
+        """Forward *msg* with only its credential fields rewritten; return our answer bytes and the parsed one
+        (through *spill*: the request's placeholders spliced back on the way out, a large answer spilled)."""
         body = contract.with_credentials(msg, await self._credential(caller, inst))
-        return await self._send(inst, msg.operation, body)
+        return await self._send(inst, msg.operation, body, spill=spill)
 
     async def _call_own(self, caller: Caller, inst: Installation, operation: str,
                         inner: str, timeout_s: float | None = None) -> tuple[bytes, MniMessage]:
@@ -311,11 +326,14 @@ class Hub:
         return inst.key, parsed
 
     async def _send(self, inst: Installation, operation: str, body: bytes,
-                    timeout_s: float | None = None) -> tuple[bytes, MniMessage]:
+                    timeout_s: float | None = None, spill: Spill | None = None) -> tuple[bytes, MniMessage]:
         started = self.clock.monotonic()
         try:
             try:
-                answer = await self.tribunal.post(inst.url, body, operation, timeout_s)
+                if spill is None:
+                    answer = await self.tribunal.post(inst.url, body, operation, timeout_s)
+                else:
+                    answer = await self.tribunal.post(inst.url, body, operation, timeout_s, spill=spill)
             except PartnerError as exc:
                 raise domain.partner_failure(inst.key, exc, filing=operation == _FILING) from exc
             del body
@@ -333,8 +351,12 @@ class Hub:
         """Parse the tribunal's answer (taken out of *holder*, so its bytes go once parsed) into ours."""
         answer = holder.pop()
         status, content_type, data = answer.status, answer.content_type, answer.body
+        size = answer.size if answer.size is not None else len(data)
         del answer
         try:
+            if size > self.limits.max_body_bytes:  # a spilled answer's own size (its body holds placeholders)
+                raise hub_error("MNI-E047", f"{inst.key}: HTTP {status}, MNI-E004: resposta de {size} bytes acima do "
+                                            f"limite de {self.limits.max_body_bytes}")
             if len(data) <= _IN_THREAD_ABOVE:
                 parsed = read_response(data, content_type, self.limits, light=True)
                 if parsed.light and parsed.sucesso is not None and parsed.mensagem is not None:
@@ -348,12 +370,12 @@ class Hub:
 
     # -- avisos -----------------------------------------------------------------------------------------------
 
-    async def _avisos(self, caller: Caller, msg: MniMessage) -> tuple[HubAnswer, list[str]]:
+    async def _avisos(self, caller: Caller, msg: MniMessage, spill: Spill | None) -> tuple[HubAnswer, list[str]]:
         targets = domain.avisos_targets(self.registry, caller.organ_code)
 
         async def one(inst: Installation) -> tuple[Installation, MniMessage | None, str | None]:
             try:
-                _out, parsed = await self._call(caller, msg, inst)
+                _out, parsed = await self._call(caller, msg, inst, spill)
             except GatewayError as exc:
                 return inst, None, exc.message
             if parsed.sucesso is False:
@@ -369,7 +391,7 @@ class Hub:
 
     # -- filings ----------------------------------------------------------------------------------------------
 
-    async def _deliver(self, caller: Caller, msg: MniMessage) -> tuple[HubAnswer, list[str]]:
+    async def _deliver(self, caller: Caller, msg: MniMessage, spill: Spill | None) -> tuple[HubAnswer, list[str]]:
         inst, number = await self._filing_target(caller, msg)
         key = domain.filing_key(caller.organ_id, domain.filing_subject(number, msg.dados_basicos_digest),
                                 [d.digest for d in msg.documents])
@@ -385,7 +407,7 @@ class Hub:
             reconciled = await self._reconcile(caller, inst, number, key, remembered.documents_hash)
             if reconciled is not None:
                 return reconciled, [inst.key]
-        return await self._send_filing(caller, msg, inst, number, key), [inst.key]
+        return await self._send_filing(caller, msg, inst, number, key, spill), [inst.key]
 
     async def _filing_target(self, caller: Caller, msg: MniMessage) -> tuple[Installation, str | None]:
         """The installation a filing goes to, and its process number (None for an initial petition)."""
@@ -405,20 +427,22 @@ class Hub:
         return installations[0], None
 
     async def _send_filing(self, caller: Caller, msg: MniMessage, inst: Installation, number: str | None,
-                           key: str) -> HubAnswer:
+                           key: str, spill: Spill | None) -> HubAnswer:
         """Record the filing ``sending`` (MNI-E050 if the same one got there first, MNI-E091 if the storage fails:
-        nothing is sent then), send it, and settle it by the outcome (:mod:`gateway.hub.domain`)."""
+        nothing is sent then), send it, and settle it by the outcome (:mod:`gateway.hub.domain`). The answer kept
+        for a replay is whole (a spilled part of it spliced back: the spill does not outlive the call)."""
         before = await self._documents_hash(caller, inst, number)
         await store.write(self.committer, store.start_filing(
             key, caller.organ_id, inst, number, [d.digest for d in msg.documents], before, self.clock.now(),
             self.filing_ttl))
         try:
-            out, parsed = await self._call(caller, msg, inst)
+            out, parsed = await self._call(caller, msg, inst, spill)
         except GatewayError as exc:
             await self._settle(key, domain.state_after_failure(exc))
             raise
         state = domain.state_after_answer(parsed.sucesso)
-        await self._settle(key, state, contract.protocol_of(parsed), out)
+        kept = spill.joined(out) if spill is not None and state is not None and spill.references(out) else out
+        await self._settle(key, state, contract.protocol_of(parsed), kept)
         new_number = contract.new_process_number(parsed) if state is FilingState.DONE and number is None else None
         if new_number is not None:
             await self._settle_job(store.remember_location(processo_jtr(new_number), new_number, inst.instance))

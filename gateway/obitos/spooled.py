@@ -28,6 +28,8 @@ from sqlalchemy import select
 from gateway.auth import Caller
 from gateway.db.tables import obito_lotes, organs
 from gateway.infodip.domain import Kind
+from gateway.mni.spill import PREFIX as SPILL_PREFIX
+from gateway.mni.spill import SUFFIX as SPILL_SUFFIX
 from gateway.obitos import contract
 from gateway.obitos.sidecar import PREFIX, SIDECAR, SUFFIX, database_key, discard, sidecar_of, spool_dir
 from gateway.organs import OrganType
@@ -43,8 +45,9 @@ ORPHAN_AGE_S = 3600.0
 
 
 def sweep(directory: Path, max_age_s: float, now: float | None = None) -> int:
-    """Remove the spooled batches of *directory* older than *max_age_s* seconds (with their sidecars), and spooled
-    files without a sidecar older than an hour; returns how many spooled files were removed."""
+    """Remove the spooled batches of *directory* older than *max_age_s* seconds (with their sidecars), spooled
+    files without a sidecar older than an hour, and the MNI hub's spill files (:mod:`gateway.mni.spill`, removed
+    when their call ends) left by a crash, older than an hour; returns how many files were removed."""
     now = time.time() if now is None else now
     removed = 0
     for path in directory.glob(f"{PREFIX}*{SUFFIX}"):
@@ -59,6 +62,13 @@ def sweep(directory: Path, max_age_s: float, now: float | None = None) -> int:
         if not side.with_name(side.name[:-len(SIDECAR)]).exists():
             with contextlib.suppress(FileNotFoundError):
                 side.unlink()
+    for spilled in directory.glob(f"{SPILL_PREFIX}*{SPILL_SUFFIX}"):  # the MNI hub's, left by a crash
+        try:
+            if now - spilled.stat().st_mtime > min(ORPHAN_AGE_S, max_age_s):
+                spilled.unlink()
+                removed += 1
+        except FileNotFoundError:
+            continue
     return removed
 
 

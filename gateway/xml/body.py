@@ -16,7 +16,11 @@
   with ``<FAMILY>-E092`` (:class:`~gateway.errors.Overloaded`: ``soap:Server``, HTTP 503 with ``Retry-After``; nothing
   was done, sending again is safe). When the last large request ends, freed memory is given back to the system
   (a garbage collection, then glibc ``malloc_trim``), so a burst of large bodies does not leave the process at its
-  peak size.
+  peak size;
+- a caller may pass a *filter* factory (``spill_filter``, called with the body's first 200 bytes) that takes over
+  the body once it passes ``spill_above`` bytes: the pieces so far and every later one are fed to the filter, and
+  the body returned is what it finishes with (the MNI hub spills long base64 runs to disk this way:
+  :mod:`gateway.mni.spill`). Smaller bodies are joined as they are.
 """
 
 from __future__ import annotations
@@ -30,6 +34,7 @@ import re
 import zlib
 from collections.abc import AsyncIterator, Callable
 from functools import lru_cache
+from typing import Protocol
 
 from gateway.errors import Overloaded
 from gateway.xml.reader import malformed
@@ -225,6 +230,17 @@ class Lease:
             self.budget._ended()
 
 
+class BodyFilter(Protocol):
+    """What a large body is fed to (see the module docstring)."""
+
+    def feed(self, chunk: bytes) -> None:
+        """Take the next bytes of the (decompressed) body."""
+
+    def finish(self) -> bytes:
+        """The body to use, once every byte was fed."""
+        ...
+
+
 _CHARSET = re.compile(r""";\s*charset\s*=\s*["']?([A-Za-z0-9._:-]+)""", re.IGNORECASE)
 
 
@@ -235,8 +251,10 @@ def charset_of(content_type: str | None) -> str | None:
 
 
 async def read_body(chunks: AsyncIterator[bytes], *, limit: int, family: str, content_encoding: str | None = None,
-                    content_length: str | None = None, lease: Lease | None = None) -> bytes:
-    """The body arriving in *chunks*, decompressed, at most *limit* bytes (see the module docstring).
+                    content_length: str | None = None, lease: Lease | None = None,
+                    spill_filter: Callable[[bytes], BodyFilter] | None = None, spill_above: int = 0) -> bytes:
+    """The body arriving in *chunks*, decompressed, at most *limit* bytes (see the module docstring); past
+    *spill_above* bytes, what *spill_filter* makes of it.
 
     Raises :class:`~gateway.errors.MalformedRequest` ``<family>-E004`` (too large, compressed or inflated) or
     ``E013`` (an encoding other than gzip/x-gzip/deflate/identity, or a corrupt stream), and
@@ -249,6 +267,7 @@ async def read_body(chunks: AsyncIterator[bytes], *, limit: int, family: str, co
         await lease.reserve(declared)
     parts: list[bytes] = []
     raw = size = 0
+    flt: BodyFilter | None = None
     try:
         async for chunk in chunks:
             raw += len(chunk)
@@ -261,7 +280,15 @@ async def read_body(chunks: AsyncIterator[bytes], *, limit: int, family: str, co
                 size += len(piece)
                 if size > limit:
                     raise _TooLarge
+                if flt is not None:
+                    flt.feed(piece)
+                    continue
                 parts.append(piece)
+                if spill_filter is not None and size > spill_above:
+                    flt = spill_filter(_head(parts))
+                    for part in parts:
+                        flt.feed(part)
+                    parts.clear()
             if lease is not None and size > lease.held:
                 await lease.reserve(size, ahead=min(limit, 2 * size))
         for layer in layers:
@@ -271,7 +298,18 @@ async def read_body(chunks: AsyncIterator[bytes], *, limit: int, family: str, co
     except zlib.error as exc:
         names = ", ".join(layer.name for layer in reversed(layers))
         raise malformed(f"{family}-E013", f"Corpo {names} inválido: {exc}.", field="Content-Encoding") from None
+    if flt is not None:
+        return flt.finish()
     return parts[0] if len(parts) == 1 else b"".join(parts)
+
+
+def _head(parts: list[bytes], size: int = 200) -> bytes:
+    head = b""
+    for part in parts:
+        head += part[:size - len(head)]
+        if len(head) >= size:
+            break
+    return head
 
 
 @lru_cache(maxsize=1)

@@ -1,5 +1,6 @@
 """Documents of real size through the MNI hub: a 50 MB PDF in (inline base64 and MTOM) and out, with the gateway
-process's memory growth bounded (at most 8× the document, the issue's bound; measured, not assumed)."""
+process's memory growth bounded (at most 2× the document, issue 17's bound — issue 6 asked for 8×; measured, not
+assumed: the documents are spilled to disk on the way, gateway/mni/spill.py)."""
 
 from __future__ import annotations
 
@@ -63,9 +64,9 @@ def filing(process: str, content_xml: str) -> bytes:
             "</ser:entregarManifestacaoProcessual></soap:Body></soap:Envelope>").encode()
 
 
-def test_fifty_megabytes_in_and_out_within_eight_times(big_hub: GatewayProcess, tribunals: Tribunals) -> None:
+def test_fifty_megabytes_in_and_out_within_twice(big_hub: GatewayProcess, tribunals: Tribunals) -> None:
     """A 50 MB PDF goes to the tribunal inline and as MTOM, and a 50 MB document comes back from
-    consultarProcesso intact, while the gateway's peak RSS grows by at most 8× the document size."""
+    consultarProcesso intact, while the gateway's peak RSS grows by at most 2× the document size."""
     assert big_hub.proc is not None
     pid = big_hub.proc.pid
     demo = tribunals.demo("8.19")
@@ -95,6 +96,7 @@ def test_fifty_megabytes_in_and_out_within_eight_times(big_hub: GatewayProcess, 
         "Content-Type": f'multipart/related; type="application/xop+xml"; boundary="{boundary}"; '
                         f'start="<root@gateway>"; start-info="text/xml"'})
     assert r.status_code == 200 and ">true<" in r.text, r.text[:500]
+    sent = {hashlib.sha256(document).hexdigest(), hashlib.sha256(document2).hexdigest()}
     del mtom, document, document2
 
     query = (f'<soap:Envelope xmlns:soap="{SOAP}" xmlns:ser="{SERVICO}" xmlns:tip="{TIPOS}"><soap:Body>'
@@ -109,9 +111,11 @@ def test_fifty_megabytes_in_and_out_within_eight_times(big_hub: GatewayProcess, 
     contents = [el.text or "" for el in root.iter(f"{{{INTER}}}conteudo")]
     digests = {hashlib.sha256(base64.b64decode(c)).hexdigest() for c in contents if len(c) > MB}
     assert big["sha256"] in digests  # type: ignore[index]
+    received = {el.get("hash") for el in root.iter(f"{{{INTER}}}documento")}  # the tribunal's sha256 of each
+    assert sent <= received, "the tribunal did not receive both documents intact"
     assert not re.search(rb"xop:Include", r.content)  # one well-formed document, no dangling references
     peak = rss_kb(pid, "VmHWM")
     growth = (peak - baseline) * 1024
     print(f"gateway RSS: baseline {baseline / 1024:.0f} MB, peak {peak / 1024:.0f} MB, "
           f"growth {growth / DOC_SIZE:.1f}× the document")
-    assert growth <= 8 * DOC_SIZE, f"peak RSS grew by {growth / MB:.0f} MB (> 8 × 50 MB)"
+    assert growth <= 2 * DOC_SIZE, f"peak RSS grew by {growth / MB:.0f} MB (> 2 × 50 MB)"
