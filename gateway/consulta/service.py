@@ -33,7 +33,7 @@ from gateway import identifiers as ids
 from gateway.auth import Caller
 from gateway.clock import Clock
 from gateway.consulta import store
-from gateway.consulta.facts import fact_of, name_key
+from gateway.consulta.facts import name_key
 from gateway.consulta.rules import RuleBook, RuleVersion
 from gateway.consulta.timeline import Timeline, compute
 from gateway.db.committer import GroupCommitter, Queued, WriteContext
@@ -228,7 +228,7 @@ class ConsultaService:
 
         queued = self.committer.queue(job)
         try:
-            timeline = compute([fact_of(c.protocol, c.status, c.current_payload) for c in comms], rules, day)
+            timeline = compute([c.fact() for c in comms], rules, day)
         except BaseException:
             await queued.durable()  # audited even when the timeline fails (as before: the entry came first)
             raise
@@ -257,7 +257,7 @@ class ConsultaService:
                 # a real person's whole read and timeline: statements prepared, rows turned into objects once
                 found = store.find_person(conn, cpf=sample)
                 comms = store.load_communications(conn, found.protocols)
-                compute([fact_of(c.protocol, c.status, c.current_payload) for c in comms],
+                compute([c.fact() for c in comms],
                         self.rules.in_force(day), day)
                 conn.rollback()
             self._coverage = (self.clock.monotonic(), store.coverage(conns[0]))

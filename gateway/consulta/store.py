@@ -13,7 +13,8 @@ from sqlalchemy import and_, bindparam, delete, exists, func, insert, or_, selec
 from sqlalchemy.engine import Connection
 
 from gateway.clock import utc
-from gateway.consulta.facts import PersonKeys
+from gateway.consulta.facts import PersonKeys, decode, fact_of
+from gateway.consulta.timeline import Fact
 from gateway.db.bulk import insert_many
 from gateway.db.tables import (
     communications,
@@ -111,6 +112,9 @@ class StoredVersion:
     days_late: int
     cancel_reason: str | None
     payload: bytes
+    #: the timeline's facts stored with the version (``messages.facts``, :func:`gateway.consulta.facts.encode`);
+    #: None for a cancelamento and for versions stored before migration 0016
+    facts: str | None = None
 
 
 @dataclass(frozen=True)
@@ -131,14 +135,27 @@ class StoredCommunication:
     @property
     def current_payload(self) -> bytes:
         """The payload of the latest version that is not a cancelamento (what the communication says)."""
-        return next(v.payload for v in reversed(self.versions) if v.operation != "cancelamento")
+        return self.current_version_stored.payload
+
+    @property
+    def current_version_stored(self) -> StoredVersion:
+        """The latest version that is not a cancelamento (what the communication says)."""
+        return next(v for v in reversed(self.versions) if v.operation != "cancelamento")
+
+    def fact(self) -> Fact:
+        """The timeline's fact of the communication: from the facts stored with its current version, or — stored
+        before migration 0016 — from its payload, parsed (the same fact either way)."""
+        current = self.current_version_stored
+        if current.facts is not None:
+            return decode(self.protocol, self.status, current.facts)
+        return fact_of(self.protocol, self.status, current.payload)
 
 
 _COMMUNICATIONS_IN = (select(communications, organs.c.code).join(organs, organs.c.id == communications.c.organ_id)
                       .where(communications.c.protocol.in_(bindparam("p", expanding=True))))
 _VERSIONS_IN = (select(messages.c.protocol, messages.c.version, messages.c.operation, messages.c.message_id,
                        messages.c.received_at, messages.c.late, messages.c.days_late, messages.c.cancel_reason,
-                       messages.c.payload)
+                       messages.c.payload, messages.c.facts)
                 .where(messages.c.protocol.in_(bindparam("p", expanding=True)))
                 .order_by(messages.c.protocol, messages.c.version))
 
@@ -153,7 +170,7 @@ def load_communications(conn: Connection, protocols: Iterable[str]) -> list[Stor
     for r in conn.execute(_VERSIONS_IN, {"p": wanted}):
         versions.setdefault(r.protocol, []).append(StoredVersion(r.version, r.operation, r.message_id,
                                                                  utc(r.received_at), r.late, r.days_late,
-                                                                 r.cancel_reason, bytes(r.payload)))
+                                                                 r.cancel_reason, bytes(r.payload), r.facts))
     out = [StoredCommunication(c["protocol"], c["kind"], c["status"], c["code"], c["process_number"],
                                c["fact_date"], c["current_version"], c["duplicate_of"], utc(c["created_at"]),
                                tuple(versions.get(c["protocol"], ()))) for c in comms]
