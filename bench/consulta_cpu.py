@@ -16,7 +16,8 @@ instant), reads it again, and prints one JSON line: ``cpu_ms_per_consultation`` 
 p50/p90/p99/max in ms, the achieved rate, errors, and the load average. Run from another checkout (``cd
 /tmp/before && python -m bench.consulta_cpu measure …``) it measures that code on the same data, for an A/B.
 With ``--py-spy FILE`` a ``py-spy record --format raw`` (collapsed stacks, GIL holder only with ``--gil``) covers
-the measured window.
+the measured window. ``inproc`` runs *n* consultations one after another through the ASGI application in this
+process and prints the CPU per consultation: steadier, without the HTTP server's share.
 """
 
 from __future__ import annotations
@@ -96,7 +97,7 @@ def measure(url: str, rate: float, duration: float, label: str, py_spy: str | No
         if py_spy:
             exe = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
             spy = subprocess.Popen([exe, "record", "--pid", str(pid), "--duration", str(int(duration) + 1),
-                                    "--format", "raw", "--rate", "200", "--output", py_spy, "--nonblocking"]
+                                    "--format", "raw", "--rate", "500", "--output", py_spy, "--nonblocking"]
                                    + (["--gil"] if gil else []),
                                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         load0 = os.getloadavg()[0]
@@ -117,6 +118,54 @@ def measure(url: str, rate: float, duration: float, label: str, py_spy: str | No
     return out
 
 
+def inproc(url: str, n: int, label: str) -> dict[str, Any]:
+    """*n* consultations by CPF one after another through the whole ASGI application in this process (Starlette's
+    test client: no sockets, no uvicorn), after 300 to warm it; the process CPU time per consultation (every
+    thread: the read's worker, the group committer) — a steadier figure of the application's own cost than
+    ``measure`` on a busy machine, though it leaves out the HTTP server's."""
+    from fastapi.testclient import TestClient
+
+    from bench.consulta import _cpfs, _grant_bench_clients
+    from gateway.bootstrap import create_app
+    from tests.support import test_settings
+
+    work = Path(tempfile.mkdtemp(prefix="consulta-inproc-"))
+    clients = _grant_bench_clients(url, "TJRJ")
+    user, secret = clients["consulta"]
+    settings = test_settings(url, work, consulta_rate_per_minute=10_000_000, audit_checkpoint_every=1000)
+    from sqlalchemy import func, select
+
+    from gateway.db.engine import make_engine
+    from gateway.db.tables import consulta_pessoas
+
+    engine = make_engine(url)
+    with engine.connect() as conn:
+        persons = int(conn.execute(select(func.count()).select_from(consulta_pessoas)).scalar_one() * 0.7)
+    engine.dispose()
+    cpfs = _cpfs(max(persons, 100), n + 300, 7)
+    with TestClient(create_app(settings)) as client:
+        r = client.post("/oauth/token", data={"grant_type": "client_credentials", "client_id": user,
+                                              "client_secret": secret})
+        headers = {"Authorization": "Bearer " + r.json()["access_token"], "On-Behalf-Of": ACTING}
+
+        def ask(cpf: str) -> None:
+            answer = client.post("/api/v1/pessoas/situacao", json={"cpf": cpf, "finalidade": PURPOSE},
+                                 headers=headers)
+            if answer.status_code != 200:
+                raise RuntimeError(answer.text)
+
+        for cpf in cpfs[:300]:
+            ask(cpf)
+        cpu0, t0 = time.process_time(), time.perf_counter()
+        for cpf in cpfs[300:]:
+            ask(cpf)
+        cpu, wall = time.process_time() - cpu0, time.perf_counter() - t0
+    shutil.rmtree(work, ignore_errors=True)
+    return {"label": label, "url": url.split("@")[-1], "consultations": n,
+            "cpu_ms_per_consultation": round(cpu * 1000 / n, 3), "wall_ms_per_consultation": round(wall * 1000 / n, 3),
+            "load": round(os.getloadavg()[0], 2)}
+
+
 def main(argv: list[str] | None = None) -> None:
     """Command line (module docstring)."""
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -131,9 +180,15 @@ def main(argv: list[str] | None = None) -> None:
     m.add_argument("--label", default="")
     m.add_argument("--py-spy", default=None, help="write py-spy's collapsed stacks of the measured window here")
     m.add_argument("--gil", action="store_true", help="py-spy: only the thread holding the GIL")
+    i = sub.add_parser("inproc")
+    i.add_argument("--url", required=True)
+    i.add_argument("-n", type=int, default=2000)
+    i.add_argument("--label", default="")
     args = p.parse_args(argv)
     if args.cmd == "generate":
         generate(args.url, args.scale)
+    elif args.cmd == "inproc":
+        print(json.dumps(inproc(args.url, args.n, args.label)))
     else:
         print(json.dumps(measure(args.url, args.rate, args.duration, args.label, args.py_spy, args.gil)))
 
