@@ -135,3 +135,42 @@ def test_retified_comunicacao_facts_follow_the_current_version(gateway: tuple[Te
         facts = conn.execute(select(messages.c.facts).where(messages.c.protocol == protocol)
                              .order_by(messages.c.version)).scalars().all()
     assert [decode(protocol, "ativa", f).fact_date for f in facts] == [recent_day(30), recent_day(25)]
+
+
+def test_one_statement_by_cpf_reads_what_find_and_load_read(db_url: str) -> None:
+    """For every CPF of a generated store (800 communications, retificações and cancelamentos among them), and for
+    a person one of whose communications is indexed by título only (its CPF removed from the index), the single
+    statement of a consultation by CPF (``communications_by_cpf``) gives exactly what ``find_person`` then
+    ``load_communications`` give: the same communications, versions, bytes and stored facts, in the same order."""
+    from datetime import UTC, datetime
+
+    from sqlalchemy import func
+
+    from gateway.clock import FakeClock
+    from gateway.consulta.store import communications_by_cpf, find_person, load_communications
+    from gateway.datagen import generate
+    from gateway.db.engine import make_engine
+
+    engine = make_engine(db_url, writer=True)
+    try:
+        generate(engine, FakeClock(datetime(2026, 11, 30, 15, 0, tzinfo=UTC)), 800, seed=5)
+        with engine.begin() as conn:  # a communication known by título alone, beside others with CPF and título
+            cpf, titulo = conn.execute(
+                select(consulta_pessoas.c.cpf, consulta_pessoas.c.titulo)
+                .where(consulta_pessoas.c.titulo.is_not(None)).group_by(consulta_pessoas.c.cpf,
+                                                                        consulta_pessoas.c.titulo)
+                .having(func.count() >= 3).limit(1)).one()
+            one = conn.execute(select(consulta_pessoas.c.protocol).where(consulta_pessoas.c.cpf == cpf)
+                               .order_by(consulta_pessoas.c.protocol).limit(1)).scalar_one()
+            conn.execute(update(consulta_pessoas).where(consulta_pessoas.c.protocol == one).values(cpf=None))
+        with engine.connect() as conn:
+            cpfs = sorted({c for c in conn.execute(select(consulta_pessoas.c.cpf)).scalars() if c})
+            assert cpf in cpfs
+            for each in cpfs:
+                found = find_person(conn, cpf=each)
+                assert not found.ambiguous
+                assert communications_by_cpf(conn, each) == load_communications(conn, found.protocols), each
+            joined = communications_by_cpf(conn, cpf)
+            assert one in {c.protocol for c in joined} and titulo
+    finally:
+        engine.dispose()
