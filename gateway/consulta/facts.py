@@ -119,9 +119,3 @@ def encode_payload(payload: bytes) -> str:
 def keys_of(payload: bytes) -> PersonKeys:
     """The person keys of a stored payload."""
     return PersonKeys.of(contract.read_communication(parse(payload)).person)
-
-
-def keys_and_facts(payload: bytes) -> tuple[PersonKeys, str]:
-    """The person keys and the stored facts (:func:`encode`) of a stored payload, parsed once."""
-    comm = contract.read_communication(parse(payload))
-    return PersonKeys.of(comm.person), encode(comm)
