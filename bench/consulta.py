@@ -263,7 +263,8 @@ def _verdict(merged: dict[str, Any], floor: str, say: Callable[[str], None]) -> 
 
 
 def consultation_rest(ctx: Context, engine: Engine, persons: int, gateway_url: str, floor_url: str,
-                      authorization: str, seed: int = 7, durable_floor_url: str | None = None) -> dict[str, Any]:
+                      authorization: str, seed: int = 7, durable_floor_url: str | None = None,
+                      gateway_pid: int | None = None) -> dict[str, Any]:
     """(``--via rest``) ``POST /api/v1/pessoas/situacao`` by CPF at :data:`RATE`, open loop by ``bench.loadgen``
     (its own process on the client CPU; requests scheduled at t0 + i/R on a pool of connections, latency from the
     scheduled instant), CPFs of generated persons taken in turn; against ``floor_http``, the same indexed lookup
@@ -292,15 +293,21 @@ def consultation_rest(ctx: Context, engine: Engine, persons: int, gateway_url: s
         **({"floor_durable": lambda: loadgen(ctx.pinning, durable_floor_url + "/situacao", template=template,
                                              mode="open", rate=RATE, duration=duration / 2, warmup=WARMUP_S,
                                              extra=common)} if durable_floor_url else {}),
-        "consulta": lambda: loadgen(ctx.pinning, gateway_url + "/api/v1/pessoas/situacao", template=template,
-                                    mode="open", rate=RATE, duration=duration / 2, warmup=WARMUP_S,
-                                    extra=[*common, "--header", f"Authorization: {authorization}",
-                                           "--header", "On-Behalf-Of: 52998224725"])}
+        "consulta": lambda: _with_cpu(gateway_pid, lambda: loadgen(
+            ctx.pinning, gateway_url + "/api/v1/pessoas/situacao", template=template, mode="open", rate=RATE,
+            duration=duration / 2, warmup=WARMUP_S, extra=[*common, "--header", f"Authorization: {authorization}",
+                                                           "--header", "On-Behalf-Of: 52998224725"]))}
     runs: dict[str, list[dict[str, Any]]] = {name: [] for name in calls}
     for _ in range(2):
         for name, call in calls.items():
             runs[name].append(call())
     merged = {name: _merge(rs) for name, rs in runs.items()}
+    if gateway_pid is not None:
+        # the gateway's process CPU time (every thread) per answer of its runs: issue 14's lever, steadier than latency
+        cpu = [r["gateway_cpu_ms_per_request"] for r in runs["consulta"] if "gateway_cpu_ms_per_request" in r]
+        merged["consulta"]["gateway_cpu_ms_per_request"] = cpu
+        ctx.say("    gateway CPU per consultation (process CPU time / answers, each half): "
+                + " / ".join(f"{c:.2f} ms" for c in cpu))
     for name in [n for n in ("floor_http", "floor_durable", "consulta") if n in merged]:
         merged[name]["errors"] = sum(r.get("errors", 0) for r in runs[name])
         merged[name]["error_samples"] = [e for r in runs[name] for e in r.get("error_samples", [])][:3]
@@ -313,6 +320,22 @@ def consultation_rest(ctx: Context, engine: Engine, persons: int, gateway_url: s
         ctx.say(f"    (reference) consulta/floor_durable p99 ×{out['ratio_p99_vs_durable_floor']:.2f}: the lookup plus "
                 "one committed row per request, the least an audited answer costs")
     return out
+
+
+def _with_cpu(pid: int | None, run: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+    """*run*'s result, with ``gateway_cpu_ms_per_request``: the CPU time process *pid* spent during it (warm-up
+    included: ``bench.loadgen`` reports the answers of the measured window only, so this slightly overstates) per
+    answer counted."""
+    if pid is None:
+        return run()
+    from bench.consulta_cpu import _cpu_seconds
+
+    before = _cpu_seconds(pid)
+    result = run()
+    spent = _cpu_seconds(pid) - before
+    answers = (result.get("ok") or result.get("requests") or 0) + int(RATE * WARMUP_S)
+    result["gateway_cpu_ms_per_request"] = spent * 1000 / max(answers, 1)
+    return result
 
 
 def _merge(runs: list[dict[str, Any]]) -> dict[str, Any]:
@@ -497,7 +520,8 @@ def _measure_rest(ctx: Context, backend: str, url: str, engine: Engine, gen: Any
             ctx.say(f"    gateway and HTTP floor on {gw.url}, {floor.url}; listing as {code} (the busiest sender); "
                     f"{found / 50:.2f} communications per consulted person")
             return {"consultation": consultation_rest(ctx, engine, gen.persons, gw.url, floor.url,
-                                                      authorization["consulta"], durable_floor_url=durable.url),
+                                                      authorization["consulta"], durable_floor_url=durable.url,
+                                                      gateway_pid=gw.proc.pid if gw.proc else None),
                     "listing": month_listing(engine, target, ctx.say, organ_id),
                     "feed": feed_rate(target, ctx.args.consulta_feed_versions, ctx.say),
                     "feed_read_function": feed_rate(FeedReadTarget(engine), ctx.args.consulta_feed_versions, ctx.say,

@@ -43,7 +43,7 @@ from sqlalchemy.engine import Engine
 
 from gateway import identifiers as ids
 from gateway.clock import Clock, new_protocol
-from gateway.consulta.facts import PersonKeys, name_key
+from gateway.consulta.facts import PersonKeys, encode_payload, name_key
 from gateway.consulta.store import record_people
 from gateway.db.tables import communications, feed_entries, messages, organs, outbox
 from gateway.estatisticas.store import count_new
@@ -322,6 +322,9 @@ def generate(engine: Engine, clock: Clock, scale: int, *, seed: int = 14, since:
                     "updated_at": versions[-1][2]}
             msgs: list[dict[str, Any]] = []
             boxes: list[dict[str, Any]] = []
+            # the consultation's timeline facts (messages.facts), read from the envio's payload once: a retificação
+            # here differs from its envio only in the sender's reference
+            facts = encode_payload(versions[0][1])
             for v, (operation, body, at, reason) in enumerate(versions, start=1):
                 local = at.astimezone(tz).date()
                 late_by = (local - due).days if operation != "cancelamento" else 0
@@ -331,7 +334,8 @@ def generate(engine: Engine, clock: Clock, scale: int, *, seed: int = 14, since:
                                  ("envio", "retificacao", "cancelamento").index(operation)],
                              "payload_digest": hashlib.sha256(body).hexdigest(), "payload": body, "received_at": at,
                              "due_date": due if operation != "cancelamento" else None, "late": late_by > 0,
-                             "days_late": max(0, late_by), "cancel_reason": reason})
+                             "days_late": max(0, late_by), "cancel_reason": reason,
+                             "facts": None if operation == "cancelamento" else facts})
                 if deliveries:
                     done = min(now, at + timedelta(seconds=rng.randrange(1, 120)))
                     boxes.extend({"message_id": message_id, "protocol": protocol, "version": v, "destination": d,

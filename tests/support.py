@@ -420,3 +420,23 @@ class DebtPartners:
         self.http.close()
         self.pgfn.stop()
         self.pgf.stop()
+
+
+def assert_stored_facts(conn: Connection) -> int:
+    """Check every stored version's timeline facts (``messages.facts``) against the payload: a cancelamento has
+    none; any other version has them, and they decode to what parsing the payload gives
+    (``gateway.consulta.facts.fact_of``). Returns how many versions carried facts."""
+    from gateway.consulta.facts import decode, fact_of
+
+    rows = conn.execute(select(messages.c.protocol, messages.c.operation, messages.c.payload, messages.c.facts,
+                               communications.c.status)
+                        .join(communications, communications.c.protocol == messages.c.protocol)).all()
+    checked = 0
+    for r in rows:
+        if r.operation == "cancelamento":
+            assert r.facts is None, r.protocol
+            continue
+        assert r.facts is not None, (r.protocol, r.operation)
+        assert decode(r.protocol, r.status, r.facts) == fact_of(r.protocol, r.status, bytes(r.payload)), r.protocol
+        checked += 1
+    return checked

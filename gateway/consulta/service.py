@@ -33,7 +33,7 @@ from gateway import identifiers as ids
 from gateway.auth import Caller
 from gateway.clock import Clock
 from gateway.consulta import store
-from gateway.consulta.facts import fact_of, name_key
+from gateway.consulta.facts import name_key
 from gateway.consulta.rules import RuleBook, RuleVersion
 from gateway.consulta.timeline import Timeline, compute
 from gateway.db.committer import GroupCommitter, Queued, WriteContext
@@ -228,7 +228,7 @@ class ConsultaService:
 
         queued = self.committer.queue(job)
         try:
-            timeline = compute([fact_of(c.protocol, c.status, c.current_payload) for c in comms], rules, day)
+            timeline = compute([c.fact() for c in comms], rules, day)
         except BaseException:
             await queued.durable()  # audited even when the timeline fails (as before: the entry came first)
             raise
@@ -257,7 +257,8 @@ class ConsultaService:
                 # a real person's whole read and timeline: statements prepared, rows turned into objects once
                 found = store.find_person(conn, cpf=sample)
                 comms = store.load_communications(conn, found.protocols)
-                compute([fact_of(c.protocol, c.status, c.current_payload) for c in comms],
+                store.communications_by_cpf(conn, sample)
+                compute([c.fact() for c in comms],
                         self.rules.in_force(day), day)
                 conn.rollback()
             self._coverage = (self.clock.monotonic(), store.coverage(conns[0]))
@@ -275,15 +276,17 @@ class ConsultaService:
 
     def _read(self, query: PersonQuery) -> tuple[store.Found, list[store.StoredCommunication], store.Coverage]:
         with self.reader.connect() as conn:
-            if query.cpf:
-                found = store.find_person(conn, cpf=query.cpf)
-            elif query.titulo:
-                found = store.find_person(conn, titulo=query.titulo)
+            if query.cpf:  # the common key: one statement (a CPF lookup is never ambiguous)
+                comms = store.communications_by_cpf(conn, query.cpf)
+                found = store.Found(frozenset(c.protocol for c in comms))
             else:
-                assert query.data_nascimento is not None
-                found = store.find_person(conn, name=(name_key(query.nome), query.data_nascimento,
-                                                      name_key(query.nome_mae)))
-            comms = store.load_communications(conn, found.protocols)
+                if query.titulo:
+                    found = store.find_person(conn, titulo=query.titulo)
+                else:
+                    assert query.data_nascimento is not None
+                    found = store.find_person(conn, name=(name_key(query.nome), query.data_nascimento,
+                                                          name_key(query.nome_mae)))
+                comms = store.load_communications(conn, found.protocols)
             cached = self._coverage
             if cached is None or self.clock.monotonic() - cached[0] > self.coverage_ttl_s or cached[1].since is None:
                 cached = self._coverage = (self.clock.monotonic(), store.coverage(conn))

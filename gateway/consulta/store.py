@@ -8,12 +8,14 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
+from typing import Any
 
-from sqlalchemy import and_, bindparam, delete, exists, func, insert, or_, select, tuple_
+from sqlalchemy import and_, bindparam, delete, exists, func, insert, or_, select, tuple_, union
 from sqlalchemy.engine import Connection
 
 from gateway.clock import utc
-from gateway.consulta.facts import PersonKeys
+from gateway.consulta.facts import PersonKeys, decode, fact_of
+from gateway.consulta.timeline import Fact
 from gateway.db.bulk import insert_many
 from gateway.db.tables import (
     communications,
@@ -111,6 +113,9 @@ class StoredVersion:
     days_late: int
     cancel_reason: str | None
     payload: bytes
+    #: the timeline's facts stored with the version (``messages.facts``, :func:`gateway.consulta.facts.encode`);
+    #: None for a cancelamento and for versions stored before migration 0016
+    facts: str | None = None
 
 
 @dataclass(frozen=True)
@@ -131,14 +136,27 @@ class StoredCommunication:
     @property
     def current_payload(self) -> bytes:
         """The payload of the latest version that is not a cancelamento (what the communication says)."""
-        return next(v.payload for v in reversed(self.versions) if v.operation != "cancelamento")
+        return self.current_version_stored.payload
+
+    @property
+    def current_version_stored(self) -> StoredVersion:
+        """The latest version that is not a cancelamento (what the communication says)."""
+        return next(v for v in reversed(self.versions) if v.operation != "cancelamento")
+
+    def fact(self) -> Fact:
+        """The timeline's fact of the communication: from the facts stored with its current version, or — stored
+        before migration 0016 — from its payload, parsed (the same fact either way)."""
+        current = self.current_version_stored
+        if current.facts is not None:
+            return decode(self.protocol, self.status, current.facts)
+        return fact_of(self.protocol, self.status, current.payload)
 
 
 _COMMUNICATIONS_IN = (select(communications, organs.c.code).join(organs, organs.c.id == communications.c.organ_id)
                       .where(communications.c.protocol.in_(bindparam("p", expanding=True))))
 _VERSIONS_IN = (select(messages.c.protocol, messages.c.version, messages.c.operation, messages.c.message_id,
                        messages.c.received_at, messages.c.late, messages.c.days_late, messages.c.cancel_reason,
-                       messages.c.payload)
+                       messages.c.payload, messages.c.facts)
                 .where(messages.c.protocol.in_(bindparam("p", expanding=True)))
                 .order_by(messages.c.protocol, messages.c.version))
 
@@ -153,12 +171,58 @@ def load_communications(conn: Connection, protocols: Iterable[str]) -> list[Stor
     for r in conn.execute(_VERSIONS_IN, {"p": wanted}):
         versions.setdefault(r.protocol, []).append(StoredVersion(r.version, r.operation, r.message_id,
                                                                  utc(r.received_at), r.late, r.days_late,
-                                                                 r.cancel_reason, bytes(r.payload)))
+                                                                 r.cancel_reason, bytes(r.payload), r.facts))
     out = [StoredCommunication(c["protocol"], c["kind"], c["status"], c["code"], c["process_number"],
                                c["fact_date"], c["current_version"], c["duplicate_of"], utc(c["created_at"]),
                                tuple(versions.get(c["protocol"], ()))) for c in comms]
     out.sort(key=lambda c: (c.fact_date, c.protocol))
     return out
+
+
+# One statement for a consultation by CPF: the protocols find_person(cpf=…) gives (those indexed under the CPF, and
+# those indexed under a título seen with it and no CPF) with their communication, sender and versions: one statement
+# instead of three or four (issue 14's CPU work). A CPF lookup is never ambiguous: every row found by it has
+# that CPF, and the título rows joined have none.
+# The título rows are reached by a join from the CPF's rows, so that the título index finds them (a "titulo IN (…)
+# AND cpf IS NULL" lets SQLite walk every row without a CPF through the CPF index instead).
+_WITH_CPF, _NO_CPF = consulta_pessoas.alias("with_cpf"), consulta_pessoas.alias("no_cpf")
+_PROTOCOLS_OF_CPF = union(
+    select(_P.protocol).where(_P.cpf == bindparam("cpf")),
+    select(_NO_CPF.c.protocol).select_from(_WITH_CPF.join(_NO_CPF, _NO_CPF.c.titulo == _WITH_CPF.c.titulo))
+    .where(_WITH_CPF.c.cpf == bindparam("cpf"), _NO_CPF.c.cpf.is_(None)))
+_M = messages.c
+_WHOLE_BY_CPF = (
+    select(communications.c.protocol, communications.c.kind, communications.c.status, organs.c.code,
+           communications.c.process_number, communications.c.fact_date, communications.c.current_version,
+           communications.c.duplicate_of, communications.c.created_at, _M.version, _M.operation, _M.message_id,
+           _M.received_at, _M.late, _M.days_late, _M.cancel_reason, _M.payload, _M.facts)
+    .select_from(communications.join(organs, organs.c.id == communications.c.organ_id)
+                 .outerjoin(messages, _M.protocol == communications.c.protocol))
+    .where(communications.c.protocol.in_(_PROTOCOLS_OF_CPF))
+    .order_by(communications.c.protocol, _M.version))
+
+
+def communications_by_cpf(conn: Connection, cpf: str) -> list[StoredCommunication]:
+    """What :func:`find_person` (``cpf=``) then :func:`load_communications` give — the communications about the
+    person with CPF *cpf* (digits), every version, ordered by fact date then protocol — in one statement."""
+    out: list[StoredCommunication] = []
+    versions: list[StoredVersion] = []
+    head: Any = None
+    for r in conn.execute(_WHOLE_BY_CPF, {"cpf": cpf}):
+        if head is None or r[0] != head[0]:
+            if head is not None:
+                out.append(_communication(head, versions))
+            head, versions = r, []
+        if r[9] is not None:
+            versions.append(StoredVersion(r[9], r[10], r[11], utc(r[12]), r[13], r[14], r[15], bytes(r[16]), r[17]))
+    if head is not None:
+        out.append(_communication(head, versions))
+    out.sort(key=lambda c: (c.fact_date, c.protocol))
+    return out
+
+
+def _communication(r: Any, versions: list[StoredVersion]) -> StoredCommunication:
+    return StoredCommunication(r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], utc(r[8]), tuple(versions))
 
 
 # -- coverage --------------------------------------------------------------------------------------------------------

@@ -113,6 +113,9 @@ messages = Table(
     Column("late", Boolean, nullable=False, default=False),
     Column("days_late", Integer, nullable=False, default=0),
     Column("cancel_reason", Text, nullable=True),
+    # the timeline's facts of the version's communication, compact JSON (gateway/consulta/facts.py encode); NULL for
+    # a cancelamento and for versions stored before migration 0016 (a consultation then parses the payload)
+    Column("facts", Text, nullable=True),
     UniqueConstraint("organ_id", "sender_reference", name="uq_messages_sender_reference"),
     UniqueConstraint("protocol", "version", name="uq_messages_protocol_version"),
 )

@@ -269,9 +269,14 @@ def require_scopes(*scopes: str, on_behalf_of: bool = False,
     return bearer_only
 
 
-def _edge(request: Request) -> OAuthEdge:
+def oauth_edge(request: Request) -> OAuthEdge:
+    """The :class:`OAuthEdge` :func:`install` gave the request's application: for a route that resolves its
+    :class:`Principal` itself (one call of :meth:`OAuthEdge.principal`) instead of through :func:`require_scopes`."""
     edge: OAuthEdge = request.app.state.oauth
     return edge
+
+
+_edge = oauth_edge
 
 
 _TOKEN_FORM: dict[str, Any] = {"requestBody": {"required": True, "content": {

@@ -32,7 +32,8 @@ from sqlalchemy.engine import Connection, Engine
 
 from gateway.admin import Transactions
 from gateway.clock import Clock, new_message_id, new_protocol, utc
-from gateway.consulta.facts import keys_of
+from gateway.consulta.facts import PersonKeys
+from gateway.consulta.facts import encode as encode_facts
 from gateway.consulta.store import record_people
 from gateway.db.committer import WriteContext
 from gateway.db.tables import communications, import_batches, imported_communications, messages, organs
@@ -93,6 +94,8 @@ class _Ready:
     due: Any
     late: bool
     days_late: int
+    keys: PersonKeys  # the consultation's person index
+    facts: str  # the consultation's timeline facts (messages.facts)
 
 
 class HistoryImport:
@@ -225,7 +228,7 @@ class HistoryImport:
                                 self.settings.death_deadline_day)
         return _Ready(record, organ, comm.kind.value, comm.person.key, comm.process_number, comm.fact_date,
                       request.reference, request.payload, hashlib.sha256(request.payload).hexdigest(), deadline.due,
-                      deadline.late, deadline.days_late)
+                      deadline.late, deadline.days_late, PersonKeys.of(comm.person), encode_facts(comm))
 
     def _close_batch(self, report: BatchReport, status: str) -> None:
         at = self.clock.now()
@@ -271,6 +274,7 @@ def _write(ctx: WriteContext, ready: list[_Ready], report: BatchReport,
     comm_rows: list[dict[str, Any]] = []
     message_rows: list[dict[str, Any]] = []
     import_rows: list[dict[str, Any]] = []
+    people: list[tuple[str, PersonKeys]] = []
     for r in ready:
         rec = r.record
         earlier = seen.get(rec.origin_id)
@@ -305,7 +309,8 @@ def _write(ctx: WriteContext, ready: list[_Ready], report: BatchReport,
             "message_id": new_message_id(), "protocol": protocol, "version": 1, "operation": "envio",
             "organ_id": r.organ.id, "sender_reference": r.reference, "payload_digest": r.digest, "payload": r.payload,
             "received_at": rec.received_at, "due_date": r.due, "late": r.late, "days_late": r.days_late,
-            "cancel_reason": None})
+            "cancel_reason": None, "facts": r.facts})
+        people.append((protocol, r.keys))
         import_rows.append({"protocol": protocol, "origin": report.origin, "origin_id": rec.origin_id,
                             "batch_id": report.batch_id})
         accepted.append(protocol)
@@ -318,7 +323,7 @@ def _write(ctx: WriteContext, ready: list[_Ready], report: BatchReport,
         conn.execute(insert(messages), message_rows)
         conn.execute(insert(imported_communications), import_rows)
         # imported history is what consultations by the whole Judiciary look up (issue 14 point 6)
-        record_people(conn, ((row["protocol"], keys_of(row["payload"])) for row in message_rows))
+        record_people(conn, people)
         count_new(conn, comm_rows)  # and the public statistics count it (issue 15)
     return refusals, accepted, skipped
 

@@ -277,6 +277,7 @@ def read_communication(comm_el: etree._Element, where: str = "comunicacao") -> C
                                      f"{where}/{block_name}/suspensaoDireitosPoliticos"),
         death_registration=death_registration,
         identifiers=tuple(identifiers),
+        legal_basis=_text(block, "i:fundamentoLegal"),
     )
 
 

@@ -136,6 +136,8 @@ class Communication:
     suspension: Term | None = None
     death_registration: str | None = None
     identifiers: tuple[tuple[ids.IdentifierKind, str, str], ...] = field(default=())
+    #: the kind block's ``fundamentoLegal`` (stripped; VIII and IX have one), None when absent or empty
+    legal_basis: str | None = None
 
     @property
     def causes_inelegibility(self) -> bool:

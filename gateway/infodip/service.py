@@ -29,6 +29,7 @@ from sqlalchemy.engine import Connection, Engine
 
 from gateway.auth import Caller
 from gateway.clock import Clock, new_message_id, new_protocol, utc
+from gateway.consulta import facts as consulta_facts
 from gateway.db.committer import GroupCommitter, WriteContext
 from gateway.db.tables import communications, messages, outbox
 from gateway.errors import Conflict, NotFound, ValidationFailed
@@ -349,7 +350,10 @@ def _store_version(ctx: WriteContext, caller: Caller, protocol: str, version: in
         "organ_id": caller.organ_id, "sender_reference": req.reference, "payload_digest": digest,
         "payload": req.payload, "received_at": now, "due_date": deadline.due if deadline else None,
         "late": deadline.late if deadline else False, "days_late": deadline.days_late if deadline else 0,
-        "cancel_reason": cancel_reason}
+        "cancel_reason": cancel_reason,
+        # the consultation's timeline facts, from the communication already read (no second parse; a cancelamento
+        # has none): a consultation then decodes them instead of parsing the payload (gateway/consulta/facts.py)
+        "facts": consulta_facts.encode(req.communication) if req.communication is not None else None}
     if deferred:
         ctx.insert_later(messages, (message,))
     else:

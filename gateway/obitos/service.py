@@ -37,7 +37,7 @@ from sqlalchemy.engine import Connection, Engine
 
 from gateway.auth import Caller
 from gateway.clock import _CROCKFORD, Clock
-from gateway.consulta.facts import PersonKeys, name_key
+from gateway.consulta.facts import PersonKeys, encode_death, name_key
 from gateway.consulta.store import record_people
 from gateway.db.bulk import insert_many
 from gateway.db.committer import GroupCommitter, WriteContext
@@ -437,7 +437,8 @@ class ObitosService:
                 msgs.append({"message_id": p.message_id, "protocol": p.protocol, "version": 1, "operation": "envio",
                              "organ_id": caller.organ_id, "sender_reference": reference, "payload_digest": digest,
                              "payload": payload, "received_at": now, "due_date": p.due, "late": p.days_late > 0,
-                             "days_late": p.days_late, "cancel_reason": None})
+                             "days_late": p.days_late, "cancel_reason": None,
+                             "facts": encode_death(r.data_obito)})
                 outs.extend({"message_id": p.message_id, "protocol": p.protocol, "version": 1, "destination": d,
                              "status": "pending", "attempts": 0, "next_attempt_at": now, "created_at": now,
                              "updated_at": now} for d in DESTINATIONS)

@@ -19,6 +19,7 @@ from gateway.infodip import contract
 from gateway.infodip.deadlines import local_today
 from gateway.infodip.domain import check_competence, check_rules, competent_kinds
 from gateway.organs import OrganType
+from tests.support import assert_stored_facts
 
 
 def test_generated_store_is_valid_and_realistic(db_url: str) -> None:
@@ -43,11 +44,13 @@ def test_generated_store_is_valid_and_realistic(db_url: str) -> None:
             fed = conn.execute(select(feed_entries.c.seq).order_by(feed_entries.c.seq)).scalars().all()
             indexed = conn.execute(select(func.count()).select_from(consulta_pessoas)).scalar_one()
             found = find_person(conn, cpf=person_cpf(0))
+            with_facts = assert_stored_facts(conn)  # each version's timeline facts, as parsing its payload gives
     finally:
         engine.dispose()
     assert len(comms) == 800 and tse == len(msgs) and pending == 0
     # as intake would have left them: every delivery numbered in the change feed, every person indexed
     assert fed == list(range(1, boxes + 1)) and indexed == 800 and found.protocols
+    assert with_facts == sum(1 for m in msgs if m.operation != "cancelamento")
     kinds = Counter(c["kind"] for c in comms)
     assert set(kinds) == {"I", "II", "III", "IV", "V", "VI", "VII", "VIII", "IX"}
     assert kinds.most_common(1)[0][0] == "VI"

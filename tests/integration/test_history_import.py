@@ -12,7 +12,7 @@ from gateway.consulta.store import coverage, find_person
 from gateway.datagen import person_cpf
 from gateway.db.tables import communications, imported_communications, outbox
 from gateway.history.service import CHUNK, BatchReport
-from tests.support import test_settings
+from tests.support import assert_stored_facts, test_settings
 
 HEADER = "id_origem;orgao;tipo;data_recebimento;nome;cpf;data_fato;matricula_certidao\n"
 MATRICULA = "09754301552026400215118008934294"
@@ -55,6 +55,8 @@ def test_chunks_progress_resume_and_duplicates(db_url: str, tmp_path: Path) -> N
             dup = conn.execute(select(communications.c.duplicate_of).join(
                 imported_communications, imported_communications.c.protocol == communications.c.protocol).where(
                 imported_communications.c.origin_id == "O-dup")).scalar_one()
+            # each imported version stores the timeline facts its payload gives (messages.facts)
+            assert assert_stored_facts(conn) == 1200
         assert dup == original
 
 

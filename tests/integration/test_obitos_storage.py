@@ -19,7 +19,7 @@ from gateway.infodip.domain import Kind
 from gateway.obitos import contract, synthetic
 from gateway.organs import OrganType
 from tests.e2e.obitos_support import body, grant, recs
-from tests.support import seed, test_settings
+from tests.support import assert_stored_facts, seed, test_settings
 
 
 @pytest.fixture
@@ -151,6 +151,7 @@ def test_batch_records_are_consultable_and_in_the_tse_feed(gw: Gateway, tmp_path
         for rec in with_cpf:
             found = find_person(conn, cpf=str(rec["cpf"]))
             assert not found.ambiguous and found.protocols & stored
+        assert assert_stored_facts(conn) == 10  # the timeline facts stored with each death (messages.facts)
         fed = conn.execute(select(feed_entries.c.protocol, feed_entries.c.destination, feed_entries.c.seq)
                            .order_by(feed_entries.c.seq)).all()
     assert sorted(p for p, d, _ in fed if d == "TSE") == sorted(stored)
