@@ -117,6 +117,13 @@ def read_avisos(answer: etree._Element) -> list[AvisoLido]:
     return out
 
 
+def disponibilizacao_of(aviso_xml: bytes) -> datetime | None:
+    """The ``dataDisponibilizacao`` of a stored ``aviso`` element (its exact bytes, as :func:`read_avisos` keeps
+    them) as an aware datetime in Brasília time, or None when absent or unreadable."""
+    el = etree.fromstring(aviso_xml, etree.XMLParser(resolve_entities=False, no_network=True))
+    return mni_datetime(_text(_child(el, "dataDisponibilizacao")))
+
+
 def comunicacao_of(answer: etree._Element, aviso_id: str) -> bytes | None:
     """The exact bytes of the ``comunicacao`` for *aviso_id* in a ``consultarTeorComunicacaoResposta`` (*answer*):
     the one whose ``id`` is the aviso's, else the only one; None when there is none."""

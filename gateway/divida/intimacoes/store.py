@@ -65,7 +65,8 @@ def store_new(organ_id: int, jtr: str, instance: str, avisos: Sequence[AvisoLido
         out = []
         rows = []
         for n, a in enumerate(fresh.values(), 1):
-            sent = a.disponibilizada_em or now
+            # stored as UTC: SQLite keeps a timestamp's wall time only, and every reader takes it back as UTC
+            sent = utc(a.disponibilizada_em) if a.disponibilizada_em is not None else now
             ident = uuid.uuid4().hex
             out.append(Nova(ident, start + n, a))
             dest = a.destinatario
