@@ -1,6 +1,7 @@
 """``gateway sandbox``: the gateway on SQLite with demo organs, credentials and samples, in one command.
 
-It deletes a stale info file at start and writes the new one atomically once every server answers (DESIGN.md).
+It deletes a stale info file at start, once its port is bound (a second start on a busy port fails first and leaves
+the running sandbox's file alone), and writes the new one atomically once every server answers (DESIGN.md).
 Passwords are generated once per data directory and kept there, so a restarted sandbox keeps its credentials.
 Everything it writes holds secrets or personal data: the data directory and its subdirectories are 0700, every
 file in them (samples, credentials, keys, the database and its WAL/SHM, the hub's registry) and the info file 0600.
@@ -32,6 +33,7 @@ from gateway.audit import create_signing_key
 from gateway.bootstrap import console, create_app
 from gateway.clock import SystemClock
 from gateway.demo_grants import seed_sandbox
+from gateway.errors import OperatorError
 from gateway.hub.demo import configure, describe
 from gateway.identifiers import cpf_check_digits
 from gateway.infodip.domain import Kind
@@ -39,7 +41,7 @@ from gateway.infodip.samples import REFERENCE_XPATH, SAMPLE_USERNAME, render_sam
 from gateway.infodip.webhooks import sandbox_subscription
 from gateway.obitos import synthetic
 from gateway.organs import OrganType
-from gateway.settings import Settings
+from gateway.settings import Settings, SettingsError
 from gateway.simulators import START_TIMEOUT_S, MockProcess, SimulatorError, start_mock
 from gateway.web.people import People
 
@@ -452,15 +454,25 @@ def _port_or_any(host: str, port: int) -> int:
     return port
 
 
+def _listen(host: str, port: int) -> socket.socket:
+    """The gateway's listening socket on *host*:*port*. Errors: OperatorError (GATEWAY-E052, a system condition)
+    when it cannot listen there — a port in use, a privileged port."""
+    try:
+        return server.bind(host, port, what="--port")
+    except SettingsError as exc:
+        raise OperatorError(exc.message, code="GATEWAY-E052") from None
+
+
 def run(port: int = 8080, info_path: Path = Path("sandbox-info.json"), data_dir: Path = Path("sandbox-data"),
         host: str = "127.0.0.1", start_timeout: float = START_TIMEOUT_S, config_file: str | None = None) -> int:
     """Run the sandbox until interrupted. *start_timeout*: the bound of each simulator's start and of the
-    gateway's (seconds; a simulator that stops progressing is given up sooner). Errors: SettingsError (a busy
-    port, a malformed setting), SimulatorError (GATEWAY-E054, with the simulator's own error output)."""
+    gateway's (seconds; a simulator that stops progressing is given up sooner). Errors: OperatorError
+    (GATEWAY-E052: the port is busy — nothing of the sandbox running there is touched, its info file stays),
+    SettingsError (GATEWAY-E001, a malformed setting), SimulatorError (GATEWAY-E054, with the simulator's own
+    error output)."""
     info_path = info_path.resolve()
-    info_path.unlink(missing_ok=True)
     requested_port = port
-    sock = server.bind(host, port, what="--port")
+    sock = _listen(host, port)  # before anything is removed: a second start on a busy port leaves the first alone
     port = sock.getsockname()[1]
     mocks: list[MockProcess] = []
     # Ctrl+C while starting is remembered as well as raised: a KeyboardInterrupt raised where Python swallows it (a
@@ -474,6 +486,7 @@ def run(port: int = 8080, info_path: Path = Path("sandbox-info.json"), data_dir:
     in_main = threading.current_thread() is threading.main_thread()
     previous = signal.signal(signal.SIGINT, on_sigint) if in_main else None
     try:
+        info_path.unlink(missing_ok=True)  # a stale file (of a sandbox that died); the new one is written when ready
         fixed = bool(port and requested_port)
         for offset, (module, name, args) in enumerate(SIMULATORS, start=1):
             wanted = _port_or_any(host, port + offset) if fixed and port + offset < 65536 else 0

@@ -145,6 +145,25 @@ def test_readme_obitos_example_runs_against_the_sandbox(sandbox: tuple[dict[str,
         "200 concluido {'aceito': 10, 'duplicado': 0, 'vinculado': 0, 'rejeitado': 0} True", "200 true"], out.stdout
 
 
+def test_a_second_sandbox_on_the_busy_port_leaves_the_first_alone(sandbox: tuple[dict[str, object], Path]) -> None:
+    """``make run`` again beside a running sandbox (same directory, its port): the second start fails at once with
+    one line GATEWAY-E052 (a system condition: the port is in use) and exit status 2, before touching anything —
+    the running sandbox's info file stays as it was, and the sandbox still answers."""
+    info, work = sandbox
+    info_path = work / "sandbox-info.json"
+    before = info_path.read_bytes()
+    port = str(info["gateway"]).rsplit(":", 1)[1]
+    second = subprocess.run([sys.executable, "-m", "gateway.cli", "sandbox", "--port", port, "--info",
+                             str(info_path), "--data-dir", str(work / "data")], cwd=work, capture_output=True,
+                            text=True, timeout=120, env={**clean_env(), "PYTHONPATH": str(ROOT)})
+    assert second.returncode == 2, second.stderr
+    lines = second.stderr.splitlines()
+    assert len(lines) == 1 and lines[0].startswith(
+        f"GATEWAY-E052: --port: não foi possível escutar em 127.0.0.1:{port} ("), second.stderr
+    assert info_path.read_bytes() == before
+    assert httpx.get(f"{info['gateway']}/healthz", timeout=10).json() == {"status": "ok"}
+
+
 def test_readme_lists_every_error_code() -> None:
     """Every stable code of the catalogue is documented in the README."""
     readme = (ROOT / "README.md").read_text()
