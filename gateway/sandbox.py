@@ -445,8 +445,13 @@ def expand_federal(partners: dict[str, str]) -> dict[str, str]:
 
 
 def _port_or_any(host: str, port: int) -> int:
-    """*port* when it is free on *host* right now, else 0 (the simulator takes any free port: DESIGN.md)."""
+    """*port* when it is free on *host* right now, else 0 (the simulator takes any free port: DESIGN.md).
+
+    The probe binds as the servers do (``SO_REUSEADDR`` on POSIX), so a port left in TIME_WAIT by a sandbox that
+    just stopped counts as free, while one another socket listens on does not."""
     with socket.socket() as probe:
+        if os.name == "posix":  # on Windows SO_REUSEADDR would let the probe share a port in use
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             probe.bind((host, port))
         except OSError:
