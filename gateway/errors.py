@@ -138,8 +138,9 @@ CATALOGUE: dict[str, str] = {
     "MNI-E031": "Requisição fora do padrão MNI 2.2.2 (modo estrito): desvios encontrados.",
     "MNI-E040": "Tribunal desconhecido para o número de processo informado (J.TR).",
     "MNI-E041": "Tribunal indisponível; tente novamente mais tarde.",
-    "MNI-E042": "Tempo esgotado aguardando a resposta do tribunal.",
-    "MNI-E043": "Resultado indeterminado: o tribunal não respondeu à manifestação a tempo. Ela pode ter sido"
+    "MNI-E042": "Sem resposta do tribunal: tempo esgotado, ou conexão interrompida depois do envio.",
+    "MNI-E043": "Resultado indeterminado: o tribunal não respondeu à manifestação (tempo esgotado, ou conexão"
+    " interrompida depois do envio). Ela pode ter sido"
     " protocolada; consulte o processo (consultarProcesso/consultarAlteracao) antes de reenviar.",
     "MNI-E044": "Aviso ambíguo: o identificador do aviso não indica o tribunal; informe numeroProcesso.",
     "MNI-E045": "Operação entre tribunais (confirmarRecebimento) não é oferecida pelo hub.",
@@ -154,7 +155,7 @@ CATALOGUE: dict[str, str] = {
     "GATEWAY-E002": "Pedido de administração inválido.",
     "GATEWAY-E003": "Registro de instalações MNI inválido.",
     "GATEWAY-E010": "Parceiro inacessível.",
-    "GATEWAY-E011": "Tempo esgotado aguardando o parceiro.",
+    "GATEWAY-E011": "Sem resposta do parceiro: tempo esgotado, ou conexão interrompida depois do envio.",
     "GATEWAY-E012": "O parceiro recusou a mensagem.",
     "GATEWAY-E013": "Resposta ilegível do parceiro.",
     "GATEWAY-E040": "Cabeçalho Host (ou X-Forwarded-Host/-Proto de um proxy confiável) inválido.",

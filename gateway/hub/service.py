@@ -46,7 +46,7 @@ from gateway.hub.domain import FilingState, ProbePlan, Reconciliation, Step
 from gateway.hub.monitor import ERRO, INSUCESSO, SUCESSO, TribunalMonitor
 from gateway.hub.registry import Installation, Registry
 from gateway.identifiers import is_valid_processo_cnj, processo_jtr
-from gateway.mni.errors import answer_code, hub_error
+from gateway.mni.errors import answer_code, detail_of, hub_error
 from gateway.mni.reader import MniMessage, read_request, read_response
 from gateway.mni.responses import canonical_response, error_response
 from gateway.mni.spill import Spill
@@ -224,7 +224,9 @@ class Hub:
             try:
                 answer, parsed = await probe(inst)
             except GatewayError as exc:
-                reasons.append(f"{inst.key}: {exc.message}")
+                # the failure's own detail ("8.19/1: conexão encerrada…"): the answer's code already says the rest
+                detail = detail_of(exc)
+                reasons.append(detail if detail.startswith(f"{inst.key}:") else f"{inst.key}: {detail}")
                 errors.append(exc)
                 continue
             if parsed.sucesso:

@@ -51,6 +51,15 @@ def with_detail(code: str, detail: str | None = None) -> str:
     return f"{base} {detail}" if detail else base
 
 
+def detail_of(exc: GatewayError) -> str:
+    """What *exc*'s message says after its catalogue text (:func:`with_detail`'s *detail*), or the whole message
+    when it does not start with it: what to quote of one failure inside another answer without repeating the
+    catalogue's sentence."""
+    base = message_of(exc.code)
+    message = exc.message
+    return message[len(base):].lstrip() if base and message.startswith(base) else message
+
+
 def hub_error(code: str, detail: str | None = None) -> GatewayError:
     """The error of the one tree for a hub answer ``sucesso=false`` with *code* (``MNI-E020``…``MNI-E091``).
 

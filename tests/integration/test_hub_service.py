@@ -406,3 +406,15 @@ def test_every_call_is_audited(env: Env) -> None:
     assert [(d["cliente"], d["instalacoes"]) for d in details] == [("PGFN", ["8.19/1"]), ("PGF", [])]
     assert all(len(d["requisicao"]) == 64 and len(d["resposta"]) == 64 for d in details)
 
+
+
+def test_a_process_no_installation_could_answer_names_each_failure_once(env: Env) -> None:
+    """Probing for an unknown process while every installation fails without answering: MNI-E042 whose
+    ``mensagem`` states the catalogue's sentence once and then each installation's own failure, without repeating
+    the sentence inside each (a newcomer read "Tempo esgotado… 8.19/1: Tempo esgotado… 8.19/1: conexão…")."""
+    tribunals = Tribunals(faults={("*", "consultarProcesso"): "timeout"})
+    got = run(env.hub(tribunals.client()), consult(SECOND))[0]
+    assert not got.sucesso and got.code == "MNI-E042", got.mensagem
+    sentence = "Sem resposta do tribunal"
+    assert got.mensagem.count(sentence) == 1, got.mensagem
+    assert "8.19/1: tempo esgotado" in got.mensagem and "8.19/2: tempo esgotado" in got.mensagem, got.mensagem
