@@ -13,8 +13,8 @@ documents both.
 # No "from __future__ import annotations": FastAPI must see the local dependencies in the annotations.
 
 import logging
-from collections.abc import Callable
-from typing import Annotated
+from collections.abc import Callable, Mapping
+from typing import Annotated, Any
 
 import anyio.to_thread
 from fastapi import APIRouter, Depends, FastAPI, Request
@@ -139,6 +139,19 @@ class RegistroMni(BaseModel):
     clientes: list[str] = Field(examples=[["PGF", "PGFN"]])
 
 
+#: pydantic's error types for a body that is not a JSON object at all (sent as form data or text, say)
+_NOT_AN_OBJECT = frozenset({"model_attributes_type", "dict_type", "model_type"})
+
+
+def _said(error: Mapping[str, Any]) -> str:
+    """What a validation error says to the client: the validator's own message, except for a body that is not a
+    JSON object, where it says what to send (a newcomer's ``curl -d`` without ``Content-Type`` read "Input should
+    be a valid dictionary or object to extract fields from")."""
+    if tuple(error.get("loc", ())) == ("body",) and error.get("type") in _NOT_AN_OBJECT:
+        return "o corpo deve ser um objeto JSON, enviado com Content-Type: application/json"
+    return str(error.get("msg", ""))
+
+
 def install(app: FastAPI, service: InfodipService, delivery: DeliveryService, *,
             reload_registry: Callable[[], Registry] | None = None) -> None:
     """Add the ``/api/v1`` routes and the error mapping to *app* (authentication: :func:`gateway.edges.oauth.install`
@@ -207,7 +220,7 @@ def install(app: FastAPI, service: InfodipService, delivery: DeliveryService, *,
     async def _invalid(_request: Request, exc: RequestValidationError) -> JSONResponse:
         errors = exc.errors()
         fields = ["/".join(str(p) for p in e.get("loc", ())[1:]) or str(e.get("loc", ("?",))[0]) for e in errors]
-        detail = "; ".join(f"{f}: {e.get('msg', '')}" for f, e in zip(fields, errors, strict=True))
+        detail = "; ".join(f"{f}: {_said(e)}" for f, e in zip(fields, errors, strict=True))
         return problem(ClientError("GATEWAY-E070", f"Requisição fora do contrato — {detail}",
                                    fields[0] if fields else None), 422)
 
