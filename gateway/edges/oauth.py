@@ -173,8 +173,13 @@ class OAuthEdge:
         if scheme.lower() == "bearer" and value.strip():
             principal = await self._bearer(value.strip(), challenge)
         elif basic_allowed and basic is not None:
-            caller = await self.auth.authenticate(UsernameToken(basic.username, basic.password, PASSWORD_TEXT),
-                                                  channel="rest")
+            try:
+                caller = await self.auth.authenticate(UsernameToken(basic.username, basic.password, PASSWORD_TEXT),
+                                                      channel="rest")
+            except TooManyRequests as exc:  # the same codes, located where a REST client put its credential
+                raise TooManyRequests(exc.code, exc.message, "Authorization", exc.retry_after) from None
+            except AuthenticationFailed as exc:
+                raise AuthenticationFailed(exc.code, exc.message, "Authorization") from None
             _snapshot, state = await _state(self.auth, caller.credential_id, caller.version)
             principal = Principal(caller, state.grants if state is not None else frozenset(), "basic")
         else:

@@ -47,6 +47,9 @@ def test_every_rest_error_is_a_problem(client: TestClient) -> None:
                    "GATEWAY-E062")
     assert_problem(client.get("/api/v1/comunicacoes/2026000000000000000XX",
                               auth=("tjrj-sistema", password_of("tjrj-sistema"))), 404, "INFODIP-E051")
+    wrong = assert_problem(client.get("/api/v1/comunicacoes/2026000000000000000XX",
+                                      auth=("tjrj-sistema", "senha-errada")), 401, "INFODIP-E021")
+    assert wrong["campo"] == "Authorization"  # where a REST client put it (not the SOAP header's path)
     bad = assert_problem(client.post("/api/v1/dead-letters/replay", json={"destino": 3},
                                      headers={"Authorization": f"Bearer {TOKEN}"}), 422, "GATEWAY-E070")
     assert bad["campo"] == "destino"
