@@ -24,11 +24,12 @@ PG_URL = os.environ.get("GATEWAY_TEST_PG_URL")
 
 
 def _sources(dest: Path) -> Path:
-    """A copy of what ``pip install .`` builds from: pyproject, README and the three packages."""
+    """A copy of what ``pip install .`` builds from: pyproject, README, the three packages and the contracts
+    (``schemas/``, data only)."""
     dest.mkdir()
     for name in ("pyproject.toml", "README.md"):
         shutil.copy2(ROOT / name, dest / name)
-    for package in ("gateway", "adapters", "mocks"):
+    for package in ("gateway", "adapters", "mocks", "schemas"):
         shutil.copytree(ROOT / package, dest / package, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
     return dest
 
@@ -48,15 +49,21 @@ def _run(*args: str | Path, timeout: float = 600, cwd: Path | None = None,
 
 
 def test_pip_install_without_extras_runs_and_postgres_extra_serves(tmp_path: Path) -> None:
-    """``pip install .`` alone: ``import gateway.bootstrap`` (every runtime import: aiohttp, pydantic-settings…)
-    and ``gateway serve --help`` work, zeep and psycopg are absent; then ``pip install .[postgres]``: a real
+    """``pip install .`` alone: it builds without setuptools' warning about ``schemas/`` (its subdirectories once
+    printed ~290 lines each install) and installs the contracts where ``gateway/schemas.py`` finds them; ``import
+    gateway.bootstrap`` (every runtime import: aiohttp, pydantic-settings…) and ``gateway serve --help`` work, zeep
+    and psycopg are absent; then ``pip install .[postgres]``: a real
     ``gateway serve`` migrates a fresh PostgreSQL schema and answers ``/readyz`` 200 (skipped without
     GATEWAY_TEST_PG_URL, which CI sets)."""
     src = _sources(tmp_path / "src")
     env_dir = tmp_path / "venv"
     venv.EnvBuilder(with_pip=True, clear=True).create(env_dir)
     python = env_dir / "bin" / "python"
-    _run(python, "-m", "pip", "install", "-q", str(src), cwd=tmp_path)
+    built = _run(python, "-m", "pip", "install", "-v", str(src), cwd=tmp_path)
+    assert "is absent from the `packages` configuration" not in built.stdout + built.stderr
+    contracts = ("from gateway import schemas as s; print(all(p.is_file() for p in (s.INFODIP_XSD, s.INFODIP_WSDL, "
+                 "s.INFODIP_11_WSDL, s.CRC_XSD, s.CRC_WSDL, *s.SERVED_XSD.values())))")
+    assert _run(python, "-c", contracts, cwd=tmp_path).stdout.strip() == "True"
     probe = ("import importlib.util, gateway.bootstrap, gateway.cli, adapters.tribunal, mocks.tse; "
              "print([m for m in ('zeep', 'psycopg', 'xmlschema', 'pytest') if importlib.util.find_spec(m)])")
     assert _run(python, "-c", probe, cwd=tmp_path).stdout.strip() == "[]"
