@@ -33,7 +33,6 @@ from gateway.audit import create_signing_key
 from gateway.bootstrap import console, create_app
 from gateway.clock import SystemClock
 from gateway.demo_grants import seed_sandbox
-from gateway.errors import OperatorError
 from gateway.hub.demo import configure, describe
 from gateway.identifiers import cpf_check_digits
 from gateway.infodip.domain import Kind
@@ -41,7 +40,7 @@ from gateway.infodip.samples import REFERENCE_XPATH, SAMPLE_USERNAME, render_sam
 from gateway.infodip.webhooks import sandbox_subscription
 from gateway.obitos import synthetic
 from gateway.organs import OrganType
-from gateway.settings import Settings, SettingsError
+from gateway.settings import Settings
 from gateway.simulators import START_TIMEOUT_S, MockProcess, SimulatorError, start_mock
 from gateway.web.people import People
 
@@ -459,15 +458,6 @@ def _port_or_any(host: str, port: int) -> int:
     return port
 
 
-def _listen(host: str, port: int) -> socket.socket:
-    """The gateway's listening socket on *host*:*port*. Errors: OperatorError (GATEWAY-E052, a system condition)
-    when it cannot listen there — a port in use, a privileged port."""
-    try:
-        return server.bind(host, port, what="--port")
-    except SettingsError as exc:
-        raise OperatorError(exc.message, code="GATEWAY-E052") from None
-
-
 def run(port: int = 8080, info_path: Path = Path("sandbox-info.json"), data_dir: Path = Path("sandbox-data"),
         host: str = "127.0.0.1", start_timeout: float = START_TIMEOUT_S, config_file: str | None = None) -> int:
     """Run the sandbox until interrupted. *start_timeout*: the bound of each simulator's start and of the
@@ -477,7 +467,8 @@ def run(port: int = 8080, info_path: Path = Path("sandbox-info.json"), data_dir:
     error output)."""
     info_path = info_path.resolve()
     requested_port = port
-    sock = _listen(host, port)  # before anything is removed: a second start on a busy port leaves the first alone
+    # before anything is removed: a second start on a busy port leaves the first alone
+    sock = server.bind(host, port, what="--port")
     port = sock.getsockname()[1]
     mocks: list[MockProcess] = []
     # Ctrl+C while starting is remembered as well as raised: a KeyboardInterrupt raised where Python swallows it (a

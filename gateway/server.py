@@ -41,6 +41,7 @@ from typing import Any, ClassVar
 import uvicorn
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
+from gateway.errors import OperatorError
 from gateway.settings import Settings, SettingsError
 
 log = logging.getLogger("gateway.server")
@@ -348,15 +349,22 @@ def _no_delay(transport: asyncio.Transport) -> None:
 
 
 def bind(host: str, port: int, what: str = "GATEWAY_HOST/GATEWAY_PORT") -> socket.socket:
-    """A listening socket on *host*:*port* (port 0: a free one). Errors: SettingsError (GATEWAY-E001), one line."""
+    """A listening socket on *host*:*port* (port 0: a free one). Errors, one line each: SettingsError (GATEWAY-E001)
+    for a host that does not resolve (the setting is wrong); OperatorError (GATEWAY-E052, a system condition) when
+    the address cannot be listened on — a port in use, a privileged port."""
     try:
         family = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0][0]
-        sock = socket.socket(family, socket.SOCK_STREAM)
+    except OSError as exc:
+        raise SettingsError(f"{what}: endereço inválido {host}:{port} ({exc.strerror or exc})") from None
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind((host, port))
         sock.listen(2048)
     except OSError as exc:
-        raise SettingsError(f"{what}: não foi possível escutar em {host}:{port} ({exc.strerror or exc})") from None
+        sock.close()
+        raise OperatorError(f"{what}: não foi possível escutar em {host}:{port} ({exc.strerror or exc})",
+                            code="GATEWAY-E052") from None
     sock.set_inheritable(True)
     return sock
 

@@ -197,7 +197,7 @@ def test_cli_error_paths_print_no_traceback(tmp_path: Path) -> None:
         busy.listen(1)
         port = busy.getsockname()[1]
         assert_one_line(gateway(tmp_path, "serve", "--port", str(port), env={"GATEWAY_ENVIRONMENT": "development"}),
-                        "GATEWAY-E001", f"não foi possível escutar em 127.0.0.1:{port}")
+                        "GATEWAY-E052", f"não foi possível escutar em 127.0.0.1:{port}")
         assert_one_line(gateway(tmp_path, "sandbox", "--port", str(port), "--data-dir", str(tmp_path / "sbx")),
                         "GATEWAY-E052", f"--port: não foi possível escutar em 127.0.0.1:{port}")
     assert_one_line(gateway(tmp_path, "migrate", env={"GATEWAY_CONFIG_FILE": str(tmp_path / "nada.toml")}),

@@ -51,7 +51,8 @@ def test_with_ops_listen_the_operations_endpoints_leave_the_public_port(sqlite_u
 
 
 def test_an_ops_address_in_use_is_a_one_line_error(sqlite_url: str, tmp_path: Path) -> None:
-    """An operations address that cannot be listened on stops the start with one GATEWAY-E001 line."""
+    """An operations address that cannot be listened on (in use: a system condition) stops the start with one
+    GATEWAY-E052 line."""
     import socket
     import subprocess
     import sys
@@ -68,5 +69,5 @@ def test_an_ops_address_in_use_is_a_one_line_error(sqlite_url: str, tmp_path: Pa
                              cwd=ROOT, capture_output=True, text=True, timeout=60)
     finally:
         taken.close()
-    assert out.returncode == 2 and out.stderr.startswith("GATEWAY-E001: GATEWAY_OPS_LISTEN"), out.stderr
+    assert out.returncode == 2 and out.stderr.startswith("GATEWAY-E052: GATEWAY_OPS_LISTEN"), out.stderr
     assert len(out.stderr.splitlines()) == 1
