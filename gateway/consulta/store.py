@@ -183,13 +183,18 @@ def load_communications(conn: Connection, protocols: Iterable[str]) -> list[Stor
 # those indexed under a título seen with it and no CPF) with their communication, sender and versions: one statement
 # instead of three or four (issue 14's CPU work). A CPF lookup is never ambiguous: every row found by it has
 # that CPF, and the título rows joined have none.
-# The título rows are reached by a join from the CPF's rows, so that the título index finds them (a "titulo IN (…)
-# AND cpf IS NULL" lets SQLite walk every row without a CPF through the CPF index instead).
+# The título rows are reached by a join from the CPF's *distinct* títulos, so that the título index finds them (a
+# "titulo IN (…) AND cpf IS NULL" lets SQLite walk every row without a CPF through the CPF index instead). Joined
+# from the CPF's rows themselves, each of a person's N rows would walk the título's N rows again: N² steps, which
+# kept a gateway holding 28,000 communications about one person from starting (its warm-up consultation).
 _WITH_CPF, _NO_CPF = consulta_pessoas.alias("with_cpf"), consulta_pessoas.alias("no_cpf")
+_TITULOS_OF_CPF = (select(_WITH_CPF.c.titulo).where(_WITH_CPF.c.cpf == bindparam("cpf"),
+                                                     _WITH_CPF.c.titulo.is_not(None))
+                   .distinct().subquery("titulos"))
 _PROTOCOLS_OF_CPF = union(
     select(_P.protocol).where(_P.cpf == bindparam("cpf")),
-    select(_NO_CPF.c.protocol).select_from(_WITH_CPF.join(_NO_CPF, _NO_CPF.c.titulo == _WITH_CPF.c.titulo))
-    .where(_WITH_CPF.c.cpf == bindparam("cpf"), _NO_CPF.c.cpf.is_(None)))
+    select(_NO_CPF.c.protocol).select_from(_TITULOS_OF_CPF.join(_NO_CPF, _NO_CPF.c.titulo == _TITULOS_OF_CPF.c.titulo))
+    .where(_NO_CPF.c.cpf.is_(None)))
 _M = messages.c
 _WHOLE_BY_CPF = (
     select(communications.c.protocol, communications.c.kind, communications.c.status, organs.c.code,
