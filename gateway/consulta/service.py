@@ -14,12 +14,14 @@ from __future__ import annotations
 
 import base64
 import binascii
+import contextlib
 import hashlib
 import hmac
 import json
 import logging
 import statistics
 import time as _time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
@@ -254,10 +256,14 @@ class ConsultaService:
                 consulta_pessoas.c.cpf.is_not(None)).limit(1)).scalar() or "00000000000"
             day = local_today(self.clock.now(), self.tz)
             for conn in conns:
-                # a real person's whole read and timeline: statements prepared, rows turned into objects once
-                found = store.find_person(conn, cpf=sample)
-                comms = store.load_communications(conn, found.protocols)
-                store.communications_by_cpf(conn, sample)
+                # a real person's whole read and timeline: statements prepared, rows turned into objects once —
+                # within the budget too (a person with tens of thousands of communications must not hold the start)
+                if _time.monotonic() >= deadline:
+                    break
+                with _until(conn, deadline):
+                    found = store.find_person(conn, cpf=sample)
+                    comms = store.load_communications(conn, found.protocols)
+                    store.communications_by_cpf(conn, sample)
                 compute([c.fact() for c in comms],
                         self.rules.in_force(day), day)
                 conn.rollback()
@@ -268,7 +274,10 @@ class ConsultaService:
                     break
                 done += 1
         except Exception:  # a warm-up never stops a start: the first consultations are only slower
-            log.warning("aquecimento da consulta interrompido", exc_info=True)
+            if _time.monotonic() >= deadline:  # stopped at its budget, as designed
+                log.info("aquecimento da consulta parou no limite de tempo", extra={"leituras": done})
+            else:
+                log.warning("aquecimento da consulta interrompido", exc_info=True)
         finally:
             for conn in conns:
                 conn.close()
@@ -373,25 +382,36 @@ WARM_PAGES = (
 )
 
 
-def _bounded(conn: Connection, sql: str, deadline: float) -> bool:
-    """Run *sql* on *conn* until *deadline* (monotonic); True when it completed."""
-    left = deadline - _time.monotonic()
-    if left <= 0.01:
-        return False
+@contextlib.contextmanager
+def _until(conn: Connection, deadline: float) -> Iterator[None]:
+    """Statements run on *conn* inside the block are interrupted at *deadline* (monotonic seconds): on SQLite by a
+    progress handler, on PostgreSQL by ``SET LOCAL statement_timeout`` (the transaction's; the caller rolls back).
+    An interrupted statement raises SQLAlchemy's ``OperationalError``."""
     raw = conn.connection.driver_connection
     sqlite = conn.dialect.name == "sqlite"
+    if sqlite:
+        raw.set_progress_handler(lambda: 1 if _time.monotonic() > deadline else 0, 20_000)  # type: ignore[union-attr]
+    else:
+        left = deadline - _time.monotonic()
+        conn.exec_driver_sql(f"SET LOCAL statement_timeout = {max(1, int(left * 1000))}")
     try:
+        yield
+    finally:
         if sqlite:
-            raw.set_progress_handler(lambda: 1 if _time.monotonic() > deadline else 0, 20_000)  # type: ignore[union-attr]
-        else:
-            conn.exec_driver_sql(f"SET LOCAL statement_timeout = {max(1, int(left * 1000))}")
-        conn.exec_driver_sql(sql).all()
+            raw.set_progress_handler(None, 0)  # type: ignore[union-attr]
+
+
+def _bounded(conn: Connection, sql: str, deadline: float) -> bool:
+    """Run *sql* on *conn* until *deadline* (monotonic); True when it completed."""
+    if deadline - _time.monotonic() <= 0.01:
+        return False
+    try:
+        with _until(conn, deadline):
+            conn.exec_driver_sql(sql).all()
         return True
     except SQLAlchemyError:  # interrupted at the deadline (or the table is not there): the warm-up ends
         return False
     finally:
-        if sqlite:
-            raw.set_progress_handler(None, 0)  # type: ignore[union-attr]
         conn.rollback()
 
 

@@ -56,3 +56,27 @@ def test_situation_answer_carries_its_durable_audit_entry(db_url: str, tmp_path:
                 entries = conn.execute(select(func.count()).select_from(audit_log).where(
                     audit_log.c.event == "consulta.situacao")).scalar()
             assert entries == n
+
+
+def test_a_warm_up_statement_that_would_not_end_is_interrupted_at_the_deadline(db_url: str) -> None:
+    """What bounds the warm-up's reads (the whole consultation read of its sample person included: a person with
+    tens of thousands of communications once held a start for minutes): a statement that would run for ever
+    inside ``_until`` is interrupted at the deadline with SQLAlchemy's OperationalError, on SQLite (progress
+    handler) and PostgreSQL (``statement_timeout``); the connection stays usable after a rollback."""
+    import pytest
+    from sqlalchemy.exc import OperationalError
+
+    from gateway.consulta.service import _until
+    from gateway.db.engine import make_engine
+
+    engine = make_engine(db_url)
+    endless = ("WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) SELECT count(*) FROM c"
+               if engine.dialect.name == "sqlite" else "SELECT count(*) FROM generate_series(1, 10000000000000)")
+    try:
+        with engine.connect() as conn:
+            with pytest.raises(OperationalError), _until(conn, time.monotonic() + 0.2):
+                conn.exec_driver_sql(endless).all()
+            conn.rollback()
+            assert conn.exec_driver_sql("SELECT 1").scalar() == 1
+    finally:
+        engine.dispose()
