@@ -44,6 +44,7 @@ from lxml import etree
 
 from gateway.mni.mtom import _headers, content_type_params
 from gateway.mni.reader import DocumentInfo
+from gateway.xml.body import head_of
 from gateway.xml.reader import E_LIMIT, XmlPolicy
 
 #: the spill files' names (swept by :func:`gateway.obitos.spooled.sweep` when a crash left one)
@@ -491,16 +492,6 @@ class MultipartFilter:
             self.out.extend(self.held)
         self.held.clear()
         self.held_size = 0
-
-
-def head_of(parts: list[bytes], size: int = 200) -> bytes:
-    """The first *size* bytes of the body cut in *parts*."""
-    head = b""
-    for part in parts:
-        head += part[:size - len(head)]
-        if len(head) >= size:
-            break
-    return head
 
 
 class TooLarge(Exception):

@@ -285,7 +285,7 @@ async def read_body(chunks: AsyncIterator[bytes], *, limit: int, family: str, co
                     continue
                 parts.append(piece)
                 if spill_filter is not None and size > spill_above:
-                    flt = spill_filter(_head(parts))
+                    flt = spill_filter(head_of(parts))
                     for part in parts:
                         flt.feed(part)
                     parts.clear()
@@ -303,7 +303,8 @@ async def read_body(chunks: AsyncIterator[bytes], *, limit: int, family: str, co
     return parts[0] if len(parts) == 1 else b"".join(parts)
 
 
-def _head(parts: list[bytes], size: int = 200) -> bytes:
+def head_of(parts: list[bytes], size: int = 200) -> bytes:
+    """The first *size* bytes of the body cut in *parts* (what a body filter looks at to choose itself)."""
     head = b""
     for part in parts:
         head += part[:size - len(head)]
