@@ -258,9 +258,8 @@ class Relay:
             if self.yielding():
                 limit = min(limit, min(self.adapters[name].max_batch for name in closed) * len(closed))
             groups.insert(0, (closed, limit))
-        started = self.clock.now()
         leased_at = self.clock.monotonic()  # before the lease is taken: the lease surely holds lease_seconds after
-        claimed: list[Claimed] = await self.committer.run(lambda ctx: self._claim(ctx, groups), background=True)
+        claimed, started = await self.committer.run(lambda ctx: self._claim(ctx, groups), background=True)
         if not claimed:
             # a half-open probe that found nothing to send must not keep the breaker waiting forever
             for name in allowed:
@@ -349,8 +348,15 @@ class Relay:
             return {"now": now, "lease_for": timedelta(seconds=self.policy.lease_seconds)}
         return {"now": now, "lease_until": now + timedelta(seconds=self.policy.lease_seconds)}
 
-    def _claim(self, ctx: WriteContext, groups: Sequence[tuple[Sequence[str], int]]) -> list[Claimed]:
-        """Lease up to *limit* due rows for each (destinations, limit) of *groups*, as of the database's now."""
+    def _claim(self, ctx: WriteContext,
+               groups: Sequence[tuple[Sequence[str], int]]) -> tuple[list[Claimed], datetime]:
+        """Lease up to *limit* due rows for each (destinations, limit) of *groups*, as of the database's now; the
+        rows, and when the attempt started.
+
+        The start is read after the rows were found, not before the claim was queued at the writer: a row is found
+        only once the previous attempt's record committed, and that record's ``finished_at`` was read before its
+        commit, so one row's attempts never overlap in time — also when the claim waited behind other writes and a
+        zero backoff (full jitter) made the row due at once (tests/e2e/test_crash.py, invariant 5)."""
         conn = ctx.conn
         sql = self._sql
         release_blocked(conn)
@@ -374,12 +380,13 @@ class Relay:
                 ids.extend(found)
                 taken += len(found)
         if not ids:
-            return []
+            return [], now
+        started = ctx.clock.now()
         conn.execute(sql.lease, {"ids": ids, "owner": self.owner, **self._lease_params(ctx)})
         rows = conn.execute(Q_CLAIMED, {"ids": ids}).all()
         return [Claimed(r.id, r.destination, r.attempts, OutboundMessage(
             message_id=r.message_id, protocol=r.protocol, version=r.version, operation=r.operation, kind=r.kind,
-            organ=r.code, received_at=utc(r.received_at), payload=bytes(r.payload))) for r in rows]
+            organ=r.code, received_at=utc(r.received_at), payload=bytes(r.payload))) for r in rows], started
 
     def _extend(self, ctx: WriteContext, ids: list[int]) -> int:
         """Extend the lease of the rows of *ids* still held by this relay; how many were."""

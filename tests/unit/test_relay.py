@@ -6,8 +6,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import threading
 from collections.abc import Iterator
 from dataclasses import replace
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -16,7 +18,7 @@ from sqlalchemy import select
 from adapters.base import OutboundMessage
 from adapters.fake import FakeAdapter, accept, reject
 from gateway import audit
-from gateway.clock import FakeClock
+from gateway.clock import FakeClock, utc
 from gateway.db.committer import GroupCommitter
 from gateway.db.tables import audit_log, delivery_attempts, messages, outbox
 from gateway.errors import PartnerRefused, PartnerTimeout, PartnerUnreachable, PartnerUnreadable
@@ -196,6 +198,44 @@ def test_an_answer_arriving_after_the_lease_was_taken_over_is_not_recorded(commi
     mid = store(committer, clock, "20260105-FFFFFFFFFFFF")
     assert rounds(a) == [1]
     assert outcomes(committer, mid) == [("relay-b", "delivered")]
+    assert row(committer, mid).status == "delivered"
+
+
+def test_an_attempt_starts_when_its_lease_is_taken_not_when_its_claim_was_queued(committer: GroupCommitter,
+                                                                                 clock: FakeClock) -> None:
+    """Relay B's claim waits 2 s at the writer behind another write, while relay A's failed attempt on the row
+    (zero backoff: due at once) was recorded. B's attempt starts when B took the lease — never before A's attempt
+    finished, which is what lets the crash storm check that no row was held by two attempts at once."""
+    timeout = PartnerTimeout("TSE: tempo esgotado", retryable=True, partner="TSE")
+    a = relay(committer, clock, FakeAdapter("TSE", timeout), owner="relay-a")
+    a.jitter = lambda: 0.0
+    b = relay(committer, clock, FakeAdapter("TSE"), owner="relay-b")
+    mid = store(committer, clock, "20260105-GGGGGGGGGGGG")
+    entered, release = threading.Event(), threading.Event()
+
+    def other_write(ctx: Any) -> None:
+        entered.set()
+        release.wait(5)
+        clock.advance(2)  # the time B's claim spends queued behind this write
+
+    async def scenario() -> int:
+        assert await a.run_once() == 1
+        blocker = asyncio.ensure_future(committer.run(other_write))
+        assert await asyncio.to_thread(entered.wait, 5)
+        b_round = asyncio.ensure_future(b.run_once())
+        for _ in range(5):
+            await asyncio.sleep(0)  # B's round reaches the writer's queue
+        release.set()
+        await blocker
+        return await b_round
+
+    lease_taken = clock.now() + timedelta(seconds=2)
+    assert asyncio.run(scenario()) == 1
+    attempts = committer.run_sync(lambda ctx: ctx.conn.execute(
+        select(delivery_attempts.c.relay, delivery_attempts.c.started_at, delivery_attempts.c.finished_at)
+        .where(delivery_attempts.c.message_id == mid).order_by(delivery_attempts.c.id)).all())
+    assert [r.relay for r in attempts] == ["relay-a", "relay-b"]
+    assert utc(attempts[1].started_at) == lease_taken >= utc(attempts[0].finished_at)
     assert row(committer, mid).status == "delivered"
 
 
