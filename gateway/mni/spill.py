@@ -300,18 +300,53 @@ class _Run:
         return data
 
 
-class Base64Filter:
+class _Holding:
+    """What both filters share: a content's bytes are held in memory while they are under the threshold, then
+    written to a spill file (a :class:`_Run`) from the first byte on."""
+
+    spill: Spill
+    out: list[bytes]
+
+    def __init__(self) -> None:
+        self.held: list[bytes] = []  # the content so far, while it is under the threshold
+        self.held_size = 0
+        self.run: _Run | None = None
+
+    def _hold(self, data: bytes | memoryview, decode: bool) -> None:
+        """Take the next bytes of the content (a base64 run to *decode*, or a binary part)."""
+        if self.run is not None:
+            self.run.write(data)
+            return
+        self.held.append(data if isinstance(data, bytes) else bytes(data))
+        self.held_size += len(data)
+        if self.held_size > self.spill.threshold:
+            self.run = _Run(self.spill, decode=decode)
+            for held in self.held:
+                self.run.write(held)
+            self.held.clear()
+            self.held_size = 0
+
+    def _take(self) -> _Run | None:
+        """The content ends: its run if it was spilled (for the caller to register or give back), else None with
+        the held bytes put in the output as they were."""
+        run, self.run = self.run, None
+        if run is None:
+            self.out.extend(self.held)
+        self.held.clear()
+        self.held_size = 0
+        return run
+
+
+class Base64Filter(_Holding):
     """Copies an XML body, spilling its long base64 text runs (see the module docstring). :meth:`feed` the body's
     bytes in order, then :meth:`finish` for the small body."""
 
     def __init__(self, spill: Spill, verbatim: bool = False) -> None:
+        super().__init__()
         self.spill = spill
         self.verbatim = verbatim  # keep every byte (see Spill.filter_for)
-        self.out: list[bytes] = []
+        self.out = []
         self.in_run = False  # after a '>' and only base64 characters since
-        self.held: list[bytes] = []  # the run so far, while it is under the threshold
-        self.held_size = 0
-        self.run: _Run | None = None
 
     def feed(self, chunk: bytes) -> None:
         """Take the next bytes of the body."""
@@ -331,37 +366,17 @@ class Base64Filter:
             match = _NOT_B64.search(chunk, pos)
             end = n if match is None else match.start()
             if end > pos:
-                self._extend(chunk, pos, end)
+                self._hold(memoryview(chunk)[pos:end] if pos or end < n else chunk, decode=True)
             if match is None:
                 return
             self._end_run(chunk[end] == 0x3C)  # '<': the text ends where an element (or comment…) starts
             pos = end  # the character that ended the run is looked at again ('>' starts a new candidate)
 
-    def _extend(self, chunk: bytes, start: int, end: int) -> None:
-        if self.run is not None:
-            self.run.write(memoryview(chunk)[start:end])
-            return
-        piece = chunk[start:end] if start or end < len(chunk) else chunk
-        self.held.append(piece)
-        self.held_size += len(piece)
-        if self.held_size > self.spill.threshold:
-            self.run = _Run(self.spill, decode=True)
-            for held in self.held:
-                self.run.write(held)
-            self.held.clear()
-            self.held_size = 0
-
     def _end_run(self, closed: bool) -> None:
         self.in_run = False
-        run, self.run = self.run, None
-        if run is None:
-            self.out.extend(self.held)
-        elif closed and run.has_data:
-            self.out.append(run.register())
-        else:
-            self.out.append(run.give_back())
-        self.held.clear()
-        self.held_size = 0
+        run = self._take()
+        if run is not None:
+            self.out.append(run.register() if closed and run.has_data else run.give_back())
 
     def finish(self) -> bytes:
         """The small body (a run still open at the end is put back as it was)."""
@@ -370,7 +385,7 @@ class Base64Filter:
         return b"".join(self.out)
 
 
-class MultipartFilter:
+class MultipartFilter(_Holding):
     """Copies an MTOM body, spilling its large non-root parts (see the module docstring): the framing, headers and
     the root part are kept byte for byte. :meth:`feed` the body's bytes in order, then :meth:`finish`.
 
@@ -379,17 +394,15 @@ class MultipartFilter:
     into the same parts."""
 
     def __init__(self, spill: Spill, boundary: str, start: str | None) -> None:
+        super().__init__()
         self.spill = spill
         self.delimiter = b"--" + boundary.encode("latin-1")
         self.start = start.strip().strip("<>") if start else None
-        self.out: list[bytes] = []
+        self.out = []
         self.buf = bytearray()
         self.state = "preamble"  # preamble → headers → content → headers … → epilogue
         self.parts = 0
         self.spillable = False
-        self.held: list[bytes] = []
-        self.held_size = 0
-        self.run: _Run | None = None
 
     def feed(self, chunk: bytes) -> None:
         """Take the next bytes of the body."""
@@ -472,26 +485,12 @@ class MultipartFilter:
         if not self.spillable:
             self.out.append(data)
             return
-        if self.run is not None:
-            self.run.write(data)
-            return
-        self.held.append(data)
-        self.held_size += len(data)
-        if self.held_size > self.spill.threshold:
-            self.run = _Run(self.spill, decode=False)
-            for held in self.held:
-                self.run.write(held)
-            self.held.clear()
-            self.held_size = 0
+        self._hold(data, decode=False)
 
     def _end_part(self) -> None:
-        run, self.run = self.run, None
+        run = self._take()
         if run is not None:
             self.out.append(base64.b64decode(run.register()))
-        else:
-            self.out.extend(self.held)
-        self.held.clear()
-        self.held_size = 0
 
 
 class TooLarge(Exception):
