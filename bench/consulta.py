@@ -536,7 +536,11 @@ def consulta(ctx: Context) -> dict[str, Any]:
     backends = ["sqlite"] + (["postgres"] if (ctx.args.pg_url or os.environ.get("GATEWAY_TEST_PG_URL")) else [])
     if "postgres" not in backends:
         ctx.say("  PostgreSQL: not measured (no --pg-url nor GATEWAY_TEST_PG_URL)")
-    backends = [b for b in backends if b in ctx.args.backends.split(",")]
+    asked = [b.strip() for b in ctx.args.backends.split(",") if b.strip()]
+    unknown = sorted(set(asked) - {"sqlite", "postgres"})
+    if unknown:
+        raise SystemExit(f"--backends: {', '.join(unknown)} unknown (sqlite, postgres)")
+    backends = [b for b in backends if b in asked]
     ctx.say(f"  {scale:,} communications per backend; measured "
             + ("through a running gateway's REST endpoints" if ctx.args.via == "rest" else "at store level"))
     out: dict[str, Any] = {"scale": scale, "via": ctx.args.via, "backends": {}}
