@@ -442,12 +442,12 @@ def database(kind: str, ctx: Context) -> Iterator[str]:
         admin.dispose()
 
 
-def settle(engine: Engine, backend: str, probe_dir: Path, *, quiet_ms: float = 10.0,
-           limit_s: float = 300.0) -> dict[str, float]:
+def settle(engine: Engine, backend: str, probe_dir: Path, say: Callable[[str], None], *, quiet_ms: float = 10.0,
+           limit_s: float = 300.0) -> dict[str, Any]:
     """Let the disk settle after generating, before measuring: PostgreSQL's ``CHECKPOINT`` (its dirty buffers
     written), ``sync`` (the kernel's), then a 4 KiB write + ``fsync`` in *probe_dir* every 50 ms until 20 in a row
-    each took under *quiet_ms* ms, or *limit_s* seconds passed. Returns the seconds it took, whether it settled
-    (1.0/0.0) and the last probes' p50/max in ms.
+    each took under *quiet_ms* ms, or *limit_s* seconds passed; says how it went. Returns the seconds it took,
+    whether it settled and the last probes' p50/max in ms.
 
     Why: right after writing a million communications (several GB) the virtual disk stays slow for minutes even with
     no dirty page left in the guest (``sync`` returns at once) — every fsync waits behind writes still being
@@ -460,7 +460,7 @@ def settle(engine: Engine, backend: str, probe_dir: Path, *, quiet_ms: float = 1
             with engine.connect() as conn:
                 conn.execution_options(isolation_level="AUTOCOMMIT").execute(text("CHECKPOINT"))
         except Exception as exc:  # CHECKPOINT needs a superuser or pg_checkpoint; the probes still wait
-            print(f"    (CHECKPOINT refused: {type(exc).__name__}; the server's own checkpoints will flush)")
+            say(f"    (CHECKPOINT refused: {type(exc).__name__}; the server's own checkpoints will flush)")
     os.sync()
     probe = probe_dir / "settle.probe"
     recent: list[float] = []
@@ -480,10 +480,12 @@ def settle(engine: Engine, backend: str, probe_dir: Path, *, quiet_ms: float = 1
     finally:
         os.close(fd)
         probe.unlink(missing_ok=True)
-    ordered = sorted(recent)
-    return {"seconds": time.monotonic() - started, "settled": 1.0 if settled else 0.0,
-            "fsync_p50_ms": ordered[len(ordered) // 2] if ordered else 0.0,
-            "fsync_max_ms": ordered[-1] if ordered else 0.0}
+    ordered = sorted(recent) or [0.0]
+    out = {"seconds": time.monotonic() - started, "settled": settled, "fsync_p50_ms": ordered[len(ordered) // 2],
+           "fsync_max_ms": ordered[-1]}
+    say(f"    disk {'settled' if settled else 'NOT settled (measuring anyway)'} after {out['seconds']:.0f} s: the "
+        f"last 20 fsync probes p50 {out['fsync_p50_ms']:.2f} ms, max {out['fsync_max_ms']:.2f} ms")
+    return out
 
 
 def _busiest_sender(engine: Engine) -> tuple[int, str]:
@@ -603,10 +605,7 @@ def consulta(ctx: Context) -> dict[str, Any]:
             if backend == "postgres":
                 with engine.begin() as conn:
                     conn.execute(text("ANALYZE"))
-            quiet = settle(engine, backend, ctx.workdir)
-            ctx.say(f"    disk {'settled' if quiet['settled'] else 'NOT settled (measuring anyway)'} after "
-                    f"{quiet['seconds']:.0f} s: the last 20 fsync probes p50 {quiet['fsync_p50_ms']:.2f} ms, "
-                    f"max {quiet['fsync_max_ms']:.2f} ms")
+            quiet = settle(engine, backend, ctx.workdir, ctx.say)
             try:
                 if ctx.args.via == "rest":
                     result = {"generation": vars(gen), "settle": quiet, **_measure_rest(ctx, backend, url, engine, gen)}
