@@ -1,8 +1,9 @@
-"""Where the XSD/WSDL contracts live, and loading them once."""
+"""Where the XSD/WSDL contracts live, and compiling them offline (once per thread, see :func:`thread_schema`)."""
 
 from __future__ import annotations
 
-from functools import cache
+import threading
+from collections.abc import Callable
 from pathlib import Path
 
 from lxml import etree
@@ -29,8 +30,30 @@ SERVED_XSD: dict[str, Path] = {INFODIP_XSD.name: INFODIP_XSD, INFODIP_11_XSD.nam
                                **{p.name: p for p in sorted((MNI_DIR / "xsd").glob("*.xsd"))}}
 
 
-@cache
-def xml_schema(path: Path) -> etree.XMLSchema:
-    """The compiled schema at *path* (compiled once per process, offline)."""
+_THREAD = threading.local()
+
+
+def thread_schema(key: object, build: Callable[[], etree.XMLSchema]) -> etree.XMLSchema:
+    """The calling thread's compiled copy of the schema named *key*, built by *build* on the thread's first call.
+
+    One ``XMLSchema`` must not validate in two threads at once: lxml keeps the error log on the object and clears
+    it at every call, so a concurrent call loses or mixes another's errors (and the e2e suite's concurrent answer
+    checks crashed the interpreter once). Each thread therefore compiles its own copy — 3–4 ms for the INFODIP or
+    MNI contract, once per thread — and calls ``validate`` then reads ``error_log`` on it without any lock."""
+    schemas: dict[object, etree.XMLSchema] | None = getattr(_THREAD, "schemas", None)
+    if schemas is None:
+        schemas = _THREAD.schemas = {}
+    found = schemas.get(key)
+    if found is None:
+        found = schemas[key] = build()
+    return found
+
+
+def _compile(path: Path) -> etree.XMLSchema:
     parser = etree.XMLParser(resolve_entities=False, no_network=True)
     return etree.XMLSchema(etree.parse(str(path), parser))
+
+
+def xml_schema(path: Path) -> etree.XMLSchema:
+    """The schema at *path* compiled offline, this thread's copy (see :func:`thread_schema`)."""
+    return thread_schema(path, lambda: _compile(path))

@@ -15,6 +15,7 @@ from functools import cache
 from lxml import etree
 
 from gateway.mni.names import CDA_XSD, INTER_XSD, TIPOS_XSD, WSDL_PATH
+from gateway.schemas import thread_schema
 
 XS_NS = "http://www.w3.org/2001/XMLSchema"
 _XS = f"{{{XS_NS}}}"
@@ -58,10 +59,10 @@ def _wsdl_schema_doc() -> etree._ElementTree:
     return doc
 
 
-@cache
 def operation_schema() -> etree.XMLSchema:
-    """The XSD validator of the 12 operation elements (6 requests, 6 answers), compiled once per process."""
-    return etree.XMLSchema(_wsdl_schema_doc())
+    """The XSD validator of the 12 operation elements (6 requests, 6 answers), compiled offline once per thread
+    (:func:`gateway.schemas.thread_schema`: an ``XMLSchema`` is not safe to validate with from two threads)."""
+    return thread_schema("mni-2.2.2-operations", lambda: etree.XMLSchema(_wsdl_schema_doc()))
 
 
 def _resolve(ref: str | None, el: etree._Element) -> QName | None:
