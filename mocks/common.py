@@ -94,6 +94,21 @@ def _faults_apply(request: web.Request) -> bool:
     return True
 
 
+_LATE_DONE = "_mock_latency_after_done"
+
+
+async def before_streaming(request: web.Request) -> None:
+    """Called by a handler that streams its answer (``StreamResponse.prepare``) before it writes anything: waits the
+    ``latency_after_ms`` fault now, since after the handler returns the answer is already on the wire and a late
+    wait would hold only the connection (once per request; the middleware then does not wait again)."""
+    state: MockState | None = request.app.get("state")
+    if request.get(_LATE_DONE) or state is None or not _faults_apply(request):
+        return
+    request[_LATE_DONE] = True
+    if state.faults.latency_after_ms:
+        await asyncio.sleep(state.faults.latency_after_ms / 1000)
+
+
 def _faults_middleware(state: MockState) -> Any:
     @web.middleware
     async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
@@ -111,7 +126,7 @@ def _faults_middleware(state: MockState) -> Any:
             return web.Response(status=status, text="falha simulada\n",
                                 headers={"Retry-After": "1"} if status == 429 else None)
         response = await handler(request)
-        if f.latency_after_ms:
+        if f.latency_after_ms and not request.get(_LATE_DONE):  # a streamed answer waited before it was written
             await asyncio.sleep(f.latency_after_ms / 1000)
         if f.malformed:
             return web.Response(status=200, body=b"\x00\x01 isto n\xe3o \xe9 XML nem JSON <<<",

@@ -24,6 +24,8 @@ from xml.sax.saxutils import escape
 from aiohttp import BodyPartReader, web
 from lxml import etree
 
+from mocks.common import before_streaming
+
 SOAP11 = "http://schemas.xmlsoap.org/soap/envelope/"
 SOAP12 = "http://www.w3.org/2003/05/soap-envelope"
 SERV = "http://www.cnj.jus.br/servico-intercomunicacao-2.2.2/"
@@ -405,6 +407,7 @@ async def send(request: web.Request, out: Outgoing, mtom: bool) -> web.StreamRes
         length = sum(len(p) for p in pieces[0::2]) + sum(_b64_len(out.blobs[int(n)].size) for n in pieces[1::2])
         resp = web.StreamResponse(headers={"Content-Type": "text/xml; charset=utf-8"})
         resp.content_length = length
+        await before_streaming(request)
         await resp.prepare(request)
         for k, piece in enumerate(pieces):
             if k % 2 == 0:
@@ -432,6 +435,7 @@ async def send(request: web.Request, out: Outgoing, mtom: bool) -> web.StreamRes
              'start-info="text/xml"')
     resp = web.StreamResponse(headers={"Content-Type": ctype, "MIME-Version": "1.0"})
     resp.content_length = sum(len(p) if isinstance(p, bytes) else p.size for p in parts)
+    await before_streaming(request)
     await resp.prepare(request)
     for p in parts:
         if isinstance(p, bytes):

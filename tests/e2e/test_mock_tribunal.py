@@ -16,6 +16,7 @@ import json
 import subprocess
 import sys
 import threading
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -30,6 +31,7 @@ from lxml import etree
 
 from mocks.tribunal import eproc_password
 from mocks.tribunal_data import cnj_number
+from tests.support import wait_until
 
 pytestmark = pytest.mark.e2e
 
@@ -550,3 +552,36 @@ def test_mock_endpoints_received_faults_reset(pje: Mock) -> None:
     wsdl = pje.http.get(pje.inst("2") + "?wsdl").text
     assert f'location="{pje.inst("2")}"' in wsdl
     assert pje.http.get(pje.url + "/xsd/intercomunicacao-2.2.2.xsd").status_code == 200
+
+
+@pytest.mark.parametrize("mtom", [False, True])
+def test_latency_after_holds_every_answer_the_court_has_acted_on(pje: Mock, mtom: bool) -> None:
+    """``latency_after_ms``: the court acts at once and answers late — also when its answer is streamed (a receipt
+    inline as base64 or as an MTOM attachment), where a wait after the handler would hold only the connection. The
+    gateway's crash tests rely on it to have petitions at the court with no answer yet."""
+    pje.http.post(pje.url + "/_mock/reset")
+    p = pje.process(installation="1")
+    pje.http.post(pje.url + "/_mock/faults", json={"latency_after_ms": 1500}).raise_for_status()
+    done: list[float] = []
+
+    def deliver() -> None:
+        r = httpx.post(pje.inst(), headers={"X-Mock-Mtom": "true"} if mtom else {}, content=envelope(
+            "entregarManifestacaoProcessual",
+            f"<tip:idManifestante>{pje.user}</tip:idManifestante><tip:senhaManifestante>{pje.password(pje.user)}"
+            f"</tip:senhaManifestante><tip:numeroProcesso>{p['numeroProcesso']}</tip:numeroProcesso>"
+            + doc_xml(b"%PDF late") + "<tip:dataEnvio>20250701120000</tip:dataEnvio>"), timeout=30)
+        assert r.status_code == 200 and b"recibo" in r.content
+        done.append(time.monotonic())
+
+    started = time.monotonic()
+    caller = threading.Thread(target=deliver)
+    caller.start()
+    try:
+        wait_until(lambda: any(e["operation"] == "entregarManifestacaoProcessual"
+                               for e in pje.http.get(pje.url + "/_mock/received").json()),
+                   timeout=10, interval=0.02, what="the court acted")
+        assert not done, "the answer came before the latency"
+        caller.join(timeout=30)
+        assert done and done[0] - started >= 1.4, done
+    finally:
+        pje.http.post(pje.url + "/_mock/faults", json={})
