@@ -58,7 +58,8 @@ def _cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def measure(url: str, rate: float, duration: float, label: str, py_spy: str | None, gil: bool) -> dict[str, Any]:
+def measure(url: str, rate: float, duration: float, label: str, py_spy: str | None, gil: bool,
+            trace: str | None = None) -> dict[str, Any]:
     """The gateway's CPU per consultation and the load's latency (module docstring)."""
     from bench.consulta import _authorizations, _cpfs, _grant_bench_clients
     from bench.procs import Pinning, Server, free_port, loadgen
@@ -103,7 +104,7 @@ def measure(url: str, rate: float, duration: float, label: str, py_spy: str | No
         load0 = os.getloadavg()[0]
         cpu0 = _cpu_seconds(pid)
         result = loadgen(pinning, target, template=template, mode="open", rate=rate, duration=duration, warmup=0,
-                         extra=extra)
+                         extra=extra + (["--trace", trace] if trace else []))
         cpu1 = _cpu_seconds(pid)
         if spy is not None:
             spy.wait(timeout=duration + 60)
@@ -180,6 +181,8 @@ def main(argv: list[str] | None = None) -> None:
     m.add_argument("--label", default="")
     m.add_argument("--py-spy", default=None, help="write py-spy's collapsed stacks of the measured window here")
     m.add_argument("--gil", action="store_true", help="py-spy: only the thread holding the GIL")
+    m.add_argument("--trace", default=None, help="write each consultation's scheduled time (system-wide monotonic "
+                   "clock), latency and status here as CSV (bench.loadgen --trace)")
     i = sub.add_parser("inproc")
     i.add_argument("--url", required=True)
     i.add_argument("-n", type=int, default=2000)
@@ -190,7 +193,7 @@ def main(argv: list[str] | None = None) -> None:
     elif args.cmd == "inproc":
         print(json.dumps(inproc(args.url, args.n, args.label)))
     else:
-        print(json.dumps(measure(args.url, args.rate, args.duration, args.label, args.py_spy, args.gil)))
+        print(json.dumps(measure(args.url, args.rate, args.duration, args.label, args.py_spy, args.gil, args.trace)))
 
 
 if __name__ == "__main__":

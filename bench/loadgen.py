@@ -96,6 +96,8 @@ class Load:
         self.send_lag: list[float] = []
         self.sent_all = 0
         self.last_len = 0
+        #: (scheduled or sent time, seconds to answer, status) of each request counted, for --trace
+        self.trace: list[tuple[float, float, str]] = []
 
     def body(self) -> bytes | None:
         if not self.parts:
@@ -145,6 +147,8 @@ class Load:
         counted = (self.t_start <= origin < self.t_end) if self.args.mode == "open" else completed_inside
         if counted:
             self.status[key] += 1
+            if self.args.trace:
+                self.trace.append((origin, done - origin, key))
             if key == "200":
                 self.latencies.append(done - origin)
 
@@ -211,6 +215,10 @@ class Load:
             "monotonic": {"load_start": self.t_start - a.warmup + shift, "window_start": self.t_start + shift,
                           "window_end": self.t_end + shift, "finished": finished + shift},
         }
+        if a.trace:
+            with open(a.trace, "w", encoding="ascii") as f:
+                f.write("monotonic_s,latency_ms,status\n")
+                f.writelines(f"{t + shift:.6f},{lat * 1000:.3f},{key}\n" for t, lat, key in self.trace)
         if a.mode == "open":
             out["achieved_rate"] = out["rps"]  # 200 answers completed inside the window, per second
             out["send_lag_ms"] = percentiles(self.send_lag)
@@ -236,6 +244,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--duration", type=float, default=10.0, help="measured seconds")
     p.add_argument("--warmup", type=float, default=2.0, help="seconds of load before the measured window")
     p.add_argument("--timeout", type=float, default=30.0, help="per-request timeout (s)")
+    p.add_argument("--trace", help="write each counted request here as CSV: monotonic_s (its scheduled time in open "
+                   "loop, its send in closed loop, on the system-wide monotonic clock), latency_ms, status")
     return p
 
 
