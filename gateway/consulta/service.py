@@ -184,6 +184,12 @@ class ConsultaService:
         self.secret = secret
         self.rate = rate
         self.page_max = page_max
+        #: PostgreSQL: a consultation's read runs in autocommit — no BEGIN before it, no ROLLBACK when its
+        #: connection goes back to the pool (which restores the engine's isolation then): two of the four round
+        #: trips a pooled read cost with the pool's ping. Its statements need no common snapshot (a CPF is one
+        #: statement; a person found then their communications may only see a newer one). SQLite's reads keep
+        #: their transaction: its BEGIN is no round trip.
+        self._autocommit = reader.dialect.name != "sqlite"
         #: the coverage changes only when the first communication or an import arrives: read at most every
         #: ``coverage_ttl_s`` (a full read of it on every consultation would cost more than the lookup)
         self.coverage_ttl_s = 30.0
@@ -285,6 +291,8 @@ class ConsultaService:
 
     def _read(self, query: PersonQuery) -> tuple[store.Found, list[store.StoredCommunication], store.Coverage]:
         with self.reader.connect() as conn:
+            if self._autocommit:
+                conn.execution_options(isolation_level="AUTOCOMMIT")
             if query.cpf:  # the common key: one statement (a CPF lookup is never ambiguous)
                 comms = store.communications_by_cpf(conn, query.cpf)
                 found = store.Found(frozenset(c.protocol for c in comms))
