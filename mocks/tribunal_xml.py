@@ -402,12 +402,12 @@ async def send(request: web.Request, out: Outgoing, mtom: bool) -> web.StreamRes
     xml = out.envelope()
     if not out.blobs:
         return web.Response(body=xml, content_type="text/xml", charset="utf-8")
+    await before_streaming(request)  # the answer is written from here, before the handler returns
     pieces = _PLACEHOLDER.split(xml)  # text, index, text, index, …, text
     if not mtom:
         length = sum(len(p) for p in pieces[0::2]) + sum(_b64_len(out.blobs[int(n)].size) for n in pieces[1::2])
         resp = web.StreamResponse(headers={"Content-Type": "text/xml; charset=utf-8"})
         resp.content_length = length
-        await before_streaming(request)
         await resp.prepare(request)
         for k, piece in enumerate(pieces):
             if k % 2 == 0:
@@ -435,7 +435,6 @@ async def send(request: web.Request, out: Outgoing, mtom: bool) -> web.StreamRes
              'start-info="text/xml"')
     resp = web.StreamResponse(headers={"Content-Type": ctype, "MIME-Version": "1.0"})
     resp.content_length = sum(len(p) if isinstance(p, bytes) else p.size for p in parts)
-    await before_streaming(request)
     await resp.prepare(request)
     for p in parts:
         if isinstance(p, bytes):
