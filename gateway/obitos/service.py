@@ -151,6 +151,11 @@ class _Prepared:
     message_id: str | None = None
     due: date | None = None
     days_late: int = 0
+    #: the rows an accepted record adds whatever its outcome against earlier deaths, built off the writer:
+    #: its ``messages`` row, its ``outbox`` rows and its keys for the consultation's person index
+    message: dict[str, Any] | None = None
+    deliveries: tuple[dict[str, Any], ...] = ()
+    person: PersonKeys | None = None
 
 
 @dataclass
@@ -326,13 +331,15 @@ class ObitosService:
                                                    f"conteúdo (bloco {index}).", field="idLote")
             else:
                 self._yield_to_intake()
-                prepared = self._prepare(chunk, seq, covered, state.pk)
+                now = self.clock.now()
+                prepared = self._prepare(chunk, seq, covered, state.pk, now, caller.organ_id)
                 if pending is not None:
                     pending.result(timeout=self.committer.timeout_s)
                     self._notify()
                     if hook:
                         hook("obitos_chunk")
-                pending = self.committer.submit(self._chunk_job(caller, state, index, link, prepared, covered))
+                pending = self.committer.submit(self._chunk_job(caller, state, index, link, prepared, covered,
+                                                                now))
             index += 1
             seq += len(chunk)
         if pending is not None:
@@ -359,9 +366,10 @@ class ObitosService:
         for listener in self.listeners:
             listener()
 
-    def _prepare(self, chunk: list[Registro], first_seq: int, covered: frozenset[str], pk: int) -> list[_Prepared]:
-        """The pure part of a chunk, off the writer: each record's rules, its deadline, its ids."""
-        now = self.clock.now()
+    def _prepare(self, chunk: list[Registro], first_seq: int, covered: frozenset[str], pk: int, now: datetime,
+                 organ_id: int) -> list[_Prepared]:
+        """The pure part of a chunk, off the writer: each record's rules, its deadline, its ids and the rows that do
+        not depend on earlier deaths (received at *now*, UTC, from the organ *organ_id*)."""
         today = local_today(now, _tz(self.settings))
         ids = _Ids(today, len(chunk))
         out = []
@@ -374,14 +382,23 @@ class ObitosService:
             late = deadline_of(r.data_obito, r.data_registro, today, self.settings.death_deadline_day)
             reference = f"OB{pk}-{r.matricula}"
             payload = contract.communication_payload(r, reference)
-            out.append(_Prepared(first_seq + i, r, None, payload, hashlib.sha256(payload).hexdigest(), reference,
-                                 due=late.due, days_late=late.days_late, protocol=ids.protocol(),
-                                 message_id=ids.message_id()))
+            digest = hashlib.sha256(payload).hexdigest()
+            protocol, message_id = ids.protocol(), ids.message_id()
+            message = {"message_id": message_id, "protocol": protocol, "version": 1, "operation": "envio",
+                       "organ_id": organ_id, "sender_reference": reference, "payload_digest": digest,
+                       "payload": payload, "received_at": now, "due_date": late.due, "late": late.days_late > 0,
+                       "days_late": late.days_late, "cancel_reason": None, "facts": encode_death(r.data_obito)}
+            deliveries = tuple({"message_id": message_id, "protocol": protocol, "version": 1, "destination": d,
+                                "status": "pending", "attempts": 0, "next_attempt_at": now, "created_at": now,
+                                "updated_at": now} for d in DESTINATIONS)
+            person = PersonKeys(r.cpf or None, r.titulo_eleitor or None, name_key(r.nome), r.data_nascimento,
+                                name_key(r.nome_mae or ""))
+            out.append(_Prepared(first_seq + i, r, None, payload, digest, reference, protocol, message_id,
+                                 late.due, late.days_late, message, deliveries, person))
         return out
 
     def _chunk_job(self, caller: Caller, state: _State, index: int, link: str, prepared: list[_Prepared],
-                   covered: frozenset[str]) -> Callable[[WriteContext], None]:
-        now = self.clock.now()
+                   covered: frozenset[str], now: datetime) -> Callable[[WriteContext], None]:
         pk = state.pk
 
         def job(ctx: WriteContext) -> None:
@@ -429,24 +446,17 @@ class ObitosService:
                     continue
                 if p.days_late:
                     atrasados += 1
-                reference, payload, digest = p.reference, p.payload, p.digest
+                assert p.message is not None and p.person is not None
                 comms.append({"protocol": p.protocol, "kind": Kind.VI.value, "organ_id": caller.organ_id,
                               "person_key": r.person_key, "process_number": None, "fact_date": r.data_obito,
                               "status": "ativa", "current_version": 1, "duplicate_of": earlier, "created_at": now,
                               "updated_at": now})
-                msgs.append({"message_id": p.message_id, "protocol": p.protocol, "version": 1, "operation": "envio",
-                             "organ_id": caller.organ_id, "sender_reference": reference, "payload_digest": digest,
-                             "payload": payload, "received_at": now, "due_date": p.due, "late": p.days_late > 0,
-                             "days_late": p.days_late, "cancel_reason": None,
-                             "facts": encode_death(r.data_obito)})
-                outs.extend({"message_id": p.message_id, "protocol": p.protocol, "version": 1, "destination": d,
-                             "status": "pending", "attempts": 0, "next_attempt_at": now, "created_at": now,
-                             "updated_at": now} for d in DESTINATIONS)
+                msgs.append(p.message)
+                outs.extend(p.deliveries)
                 regs.append({**base, "outcome": outcome.value, "protocol": p.protocol, "message_id": p.message_id,
                              "earlier": earlier})
-                people.append((p.protocol, PersonKeys(r.cpf or None, r.titulo_eleitor or None, name_key(r.nome),
-                                                      r.data_nascimento, name_key(r.nome_mae or ""))))
-                versions.append([p.message_id, p.protocol, digest, p.seq, earlier, p.days_late > 0])
+                people.append((p.protocol, p.person))
+                versions.append([p.message_id, p.protocol, p.digest, p.seq, earlier, p.days_late > 0])
                 by_matricula.setdefault(r.matricula, Earlier(p.protocol, caller.organ_id, r.cns_cartorio))
                 by_person.setdefault((r.person_key, r.data_obito), Earlier(p.protocol, caller.organ_id, ""))
             insert_many(conn, communications, comms)
