@@ -51,7 +51,7 @@ def cmd_serve(args: argparse.Namespace, con: Console) -> int:
     server.run(server.serve_async(
         app, limits, sock, ops_app=create_ops_app(app) if ops_sock else None, ops_sock=ops_sock,
         trusted=gw.forwarding.is_trusted, on_event=lambda reason: gw.metrics.connection_events.labels(reason).inc(),
-        log_level=settings.log_level.lower()))
+        log_level=settings.log_level.lower()), switch_interval_ms=settings.gil_switch_interval_ms)
     return 0
 
 

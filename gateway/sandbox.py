@@ -545,7 +545,7 @@ def _serve(sock: socket.socket, port: int, host: str, info_path: Path, data_dir:
     try:
         if interrupted.is_set():
             raise KeyboardInterrupt
-        server.run(main())
+        server.run(main(), switch_interval_ms=settings.gil_switch_interval_ms)
     finally:
         info_path.unlink(missing_ok=True)
     return 0

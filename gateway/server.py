@@ -33,6 +33,7 @@ import contextlib
 import logging
 import resource
 import socket
+import sys
 from collections import Counter
 from collections.abc import Awaitable, Callable, Iterator, MutableMapping
 from dataclasses import dataclass
@@ -369,16 +370,25 @@ def bind(host: str, port: int, what: str = "GATEWAY_HOST/GATEWAY_PORT") -> socke
     return sock
 
 
-def run(main: Awaitable[None]) -> None:
-    """Run *main* on a new event loop — uvloop's when it is installed, as uvicorn's ``loop="auto"`` would."""
+def run(main: Awaitable[None], switch_interval_ms: float | None = None) -> None:
+    """Run *main* on a new event loop — uvloop's when it is installed, as uvicorn's ``loop="auto"`` would — with the
+    interpreter's thread switch interval set to *switch_interval_ms* milliseconds meanwhile (``GATEWAY_GIL_SWITCH_
+    INTERVAL_MS``: how long the loop may wait for the GIL while another thread holds it; None leaves it as it is),
+    restored afterwards."""
     try:
         import uvloop  # type: ignore[import-not-found, unused-ignore]
     except ImportError:
         factory: Callable[[], asyncio.AbstractEventLoop] | None = None
     else:
         factory = uvloop.new_event_loop
-    with asyncio.Runner(loop_factory=factory) as runner:
-        runner.run(main)  # type: ignore[arg-type]
+    before = sys.getswitchinterval()
+    if switch_interval_ms is not None:
+        sys.setswitchinterval(switch_interval_ms / 1000)
+    try:
+        with asyncio.Runner(loop_factory=factory) as runner:
+            runner.run(main)  # type: ignore[arg-type]
+    finally:
+        sys.setswitchinterval(before)
 
 
 class _Server(uvicorn.Server):

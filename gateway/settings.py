@@ -126,6 +126,11 @@ class Settings(BaseSettings):
     intake_target_ms: float = 300.0
     # ... and while the event loop lags behind by more than this
     intake_max_lag_ms: float = 150.0
+    # How long a thread holding the GIL runs before another that waits for it gets it (sys.setswitchinterval;
+    # CPython's default is 5 ms): the event loop shares the process with the group committer and the death batches'
+    # threads, and waits up to this each time it needs the GIL back (issue 13: at 5 ms tribunals' intake was refused
+    # with E092 while a batch was stored; at 1 ms it was not — bench/README.md, section obitos).
+    gil_switch_interval_ms: float = Field(1.0, gt=0, le=100)
     overload_retry_after_s: int = Field(1, ge=0)
     timezone: str = "America/Sao_Paulo"
     # Art. 7º of Res. Conjunta 6/2020: 10 days after the fact (inferred counting rule, configurable).
