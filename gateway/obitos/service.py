@@ -144,9 +144,7 @@ class _Prepared:
     seq: int
     record: Registro
     rejection: tuple[str, str, str] | None
-    payload: bytes = b""
     digest: str = ""
-    reference: str = ""
     protocol: str | None = None
     message_id: str | None = None
     due: date | None = None
@@ -393,7 +391,7 @@ class ObitosService:
                                 "updated_at": now} for d in DESTINATIONS)
             person = PersonKeys(r.cpf or None, r.titulo_eleitor or None, name_key(r.nome), r.data_nascimento,
                                 name_key(r.nome_mae or ""))
-            out.append(_Prepared(first_seq + i, r, None, payload, digest, reference, protocol, message_id,
+            out.append(_Prepared(first_seq + i, r, None, digest, protocol, message_id,
                                  late.due, late.days_late, message, deliveries, person))
         return out
 
