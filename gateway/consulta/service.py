@@ -328,7 +328,7 @@ class ConsultaService:
         if desde and ate and ate < desde:
             raise ValidationFailed("INFODIP-E087", "ate anterior a desde.", field="ate")
         flt = store.ListFilter(
-            caller.organ_id, self._start(desde) if desde else None, self._start(ate + timedelta(days=1))
+            caller.organ_id, self._start(desde) if desde else None, self._start(_next_day(ate))
             if ate else None, tipo, situacao, DELIVERY_STATES[entrega] if entrega else None, referencia,
             ids.only_digits(processo) if processo else None)
         after = decode_cursor(cursor) if cursor else None
@@ -358,7 +358,7 @@ class ConsultaService:
         if remetente and not all_senders and (caller is None or remetente != caller.organ_code):
             raise NotAllowed("INFODIP-E088", field="remetente")
         today = local_today(self.clock.now(), self.tz)
-        until_day = (ate or today) + timedelta(days=1)
+        until_day = _next_day(ate or today)
         since_day = desde or date(today.year - 1, today.month, 1)
         if since_day >= until_day:
             raise ValidationFailed("INFODIP-E087", "ate anterior a desde.", field="ate")
@@ -378,6 +378,12 @@ class ConsultaService:
                 return store.deadline_rows(conn, self._start(since_day), self._start(until_day), organ_id)
 
         return summarise(await anyio.to_thread.run_sync(read), self.tz)
+
+
+def _next_day(day: date) -> date:
+    """The day after *day*, the exclusive end of a period "up to *day*" (``date.max`` stays itself: there is no day
+    after 9999-12-31, and nothing is received on it)."""
+    return day + timedelta(days=1) if day < date.max else day
 
 
 #: what the consultation reads, in the order it reads it: the person index by CPF, the communications and their

@@ -86,7 +86,9 @@ def decode_cursor(cursor: str | None, destination: str) -> int:
     try:
         data = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
         position = data["p"]
-        ok = data.get("v") == 1 and data.get("d") == destination and isinstance(position, int) and position >= 0
+        # a position is a BIGINT (not a bool, which json reads as int): a forged larger one would fail in the database
+        ok = (data.get("v") == 1 and data.get("d") == destination and type(position) is int
+              and 0 <= position < 2**63)
     except (ValueError, KeyError, TypeError, binascii.Error):
         ok = False
     if not ok:

@@ -188,6 +188,11 @@ def test_listing_and_lateness_report(gateway: tuple[TestClient, dict[str, str]])
     assert client.get("/api/v1/comunicacoes", params={"entrega": "morta"}, auth=auth).json()["itens"] == []
     problem(client.get("/api/v1/comunicacoes", params={"limite": 5000}, auth=auth), 422, "INFODIP-E087")
     problem(client.get("/api/v1/comunicacoes", params={"cursor": "não-é-cursor"}, auth=auth), 422, "INFODIP-E086")
+    # the last representable day as a bound: no upper bound, not a 500 (the day after it does not exist)
+    far = client.get("/api/v1/comunicacoes", params={"desde": "0001-01-01", "ate": "9999-12-31"}, auth=auth)
+    assert far.status_code == 200 and len(far.json()["itens"]) == 4, far.text
+    far = client.get("/api/v1/relatorios/atrasos", params={"desde": "0001-01-01", "ate": "9999-12-31"}, auth=auth)
+    assert far.status_code == 200 and {line["tipo"] for line in far.json()["linhas"]} >= {"I", "IV"}, far.text
 
     report = client.get("/api/v1/relatorios/atrasos", auth=auth).json()["linhas"]
     by_kind = {line["tipo"]: line for line in report}

@@ -37,10 +37,15 @@ def test_a_cursor_gives_back_its_position_to_its_own_subscriber_only(destination
 
 
 @pytest.mark.parametrize("bad", ["x", "%%%", "eyJ2IjoyLCJkIjoiVFNFIiwicCI6MX0", "eyJ2IjoxLCJkIjoiVFNFIiwicCI6LTF9",
-                                 "bnVsbA"])
+                                 "bnVsbA",
+                                 # forged: "p": true, "p": 10**26 (past a BIGINT: it failed in the database, 500),
+                                 # "p": 1.0
+                                 "eyJ2IjogMSwgImQiOiAiVFNFIiwgInAiOiB0cnVlfQ",
+                                 "eyJ2IjogMSwgImQiOiAiVFNFIiwgInAiOiA5OTk5OTk5OTk5OTk5OTk5OTk5OTk5OTk5OX0",
+                                 "eyJ2IjogMSwgImQiOiAiVFNFIiwgInAiOiAxLjB9"])
 def test_cursors_not_issued_by_the_gateway_are_refused(bad: str) -> None:
-    """Garbage, another format version, a negative position, JSON that is no object: GATEWAY-E100; an absent or
-    empty cursor starts at 0 (backfill)."""
+    """Garbage, another format version, a negative position, JSON that is no object, a position that is a boolean,
+    a float or beyond a BIGINT: GATEWAY-E100; an absent or empty cursor starts at 0 (backfill)."""
     with pytest.raises(ClientError) as refused:
         feed.decode_cursor(bad, "TSE")
     assert refused.value.code == "GATEWAY-E100"
