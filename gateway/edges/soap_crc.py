@@ -127,7 +127,7 @@ class CrcEndpoint:
                 body = _response(call.operation, situacao_xml(view))
             elif call.operation == contract.CONSULTAR:
                 limit = call.fields.get("limite") or "100"
-                if not limit.isdigit() or not 1 <= int(limit) <= PAGE_MAX:
+                if not (limit.isascii() and limit.isdigit()) or not 1 <= int(limit) <= PAGE_MAX:
                     raise ValidationFailed("INFODIP-E076", f"limite deve estar entre 1 e {PAGE_MAX}.", field="limite")
                 view = await loop.run_in_executor(None, self.service.view, caller, call.fields.get("idLote", ""),
                                                   call.fields.get("cursor"), int(limit))

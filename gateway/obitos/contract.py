@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -36,12 +36,15 @@ OPERATIONS = (ENVIAR, CONSULTAR, DECLARAR)
 #: Field names of a record, the same in JSON and XML (``registro``'s children).
 FIELDS = ("matricula", "nome", "cpf", "tituloEleitor", "dataNascimento", "nomeMae", "nomePai", "sexo",
           "dataObito", "municipioObito", "cnsCartorio", "dataRegistro")
-_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")  # ASCII digits only
 _LOTE_ID = re.compile(r"[A-Za-z0-9._:/\-]{1,64}")
 #: characters XML 1.0 cannot carry (a name with one could not be sent to the TSE)
 _NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
 MAX_DEPTH = 16
 MAX_TEXT = 4096
+#: an escape of half a UTF-16 surrogate pair (a high half not followed by a low one, or a low one alone)
+_LONE_SURROGATE = re.compile(rb"\\u[dD][89abAB][0-9a-fA-F]{2}(?!\\u[dD][c-fC-F][0-9a-fA-F]{2})"
+                             rb"|(?<!\\u[dD][89abAB][0-9a-fA-F]{2})\\u[dD][c-fC-F][0-9a-fA-F]{2}")
 
 
 @dataclass(frozen=True)
@@ -142,10 +145,30 @@ class BatchReader(Protocol):
 # -- REST: JSON ---------------------------------------------------------------------------------------------------
 
 
+@dataclass
+class _Position:
+    """Where a pass over a JSON batch is, for its error messages."""
+
+    records: int = 0
+    inside: bool = False
+
+    def where(self) -> str:
+        return f"registros/{self.records}" if self.inside else ""
+
+
 class JsonBatch:
     """``{"idLote": "…", "competencia": "AAAA-MM", "registros": [{…}, …]}`` read with ijson (yajl2 C backend):
-    the header members must come before ``registros``. Errors: INFODIP-E076 (unreadable JSON, or no header before
-    the records), INFODIP-E071."""
+    the header members (strings) must come before ``registros``, which must be one list. Errors: INFODIP-E076
+    (unreadable JSON; not an object; no header before the records; ``registros`` absent, repeated or not a list; an
+    escape of half a surrogate pair, which is not Unicode text), INFODIP-E071, INFODIP-E005 (nesting deeper than
+    :data:`MAX_DEPTH`).
+
+    The passes read ijson's flat events (``basic_parse``), which hold nothing per level, and refuse excessive
+    nesting before any value is built: ijson's prefixed events and items keep a path per open level, so 100,000
+    nested ``[`` in a 200 KB body would take gigabytes. Numbers are read as floats (``use_float``): yajl2_c's
+    integer conversion fails without an exception for one of more than 4,300 digits, which crashed the process;
+    as floats such a number is refused as unreadable (yajl's "integer overflow"), and a record field that is a
+    number is refused as not text anyway."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
@@ -154,35 +177,90 @@ class JsonBatch:
     def _open(self) -> BinaryIO:
         return open(self.path, "rb")
 
+    def _events(self, f: BinaryIO, where: Callable[[], str]) -> Iterator[tuple[str, Any, int]]:
+        """``(event, value, depth)`` of *f*'s flat events, depth being the number of open containers before the
+        event; JSON errors become INFODIP-E076 (*where* says after which record), nesting over :data:`MAX_DEPTH`
+        INFODIP-E005."""
+        depth = 0
+        try:
+            for event, value in ijson.basic_parse(f, use_float=True):
+                if event in ("start_map", "start_array"):
+                    yield event, value, depth
+                    depth += 1
+                    if depth > MAX_DEPTH:
+                        raise malformed("INFODIP-E005", f"JSON aninhado além de {MAX_DEPTH} níveis",
+                                        field=where())
+                    continue
+                if event in ("end_map", "end_array"):
+                    depth -= 1
+                yield event, value, depth
+        except (ijson.JSONError, ValueError, SystemError) as exc:  # SystemError: yajl2_c on a bad escape
+            raise ValidationFailed("INFODIP-E076", f"JSON ilegível{where() and ' em ' + where()}: {exc}"[:300],
+                                   field=where() or "corpo") from None
+
     def _header(self) -> Header:
-        found: dict[str, Any] = {}
+        self._lone_surrogates()
+        found: dict[str, str] = {}
+        key: str | None = None
         with self._open() as f:
-            try:
-                for prefix, event, value in ijson.parse(f):
-                    if prefix in ("idLote", "competencia") and event in ("string", "number"):
-                        found[prefix] = value if isinstance(value, str) else str(value)
-                    elif prefix == "registros" and event == "start_array":
-                        break
-                    elif prefix == "" and event == "end_map":
-                        break
-            except ijson.JSONError as exc:
-                raise ValidationFailed("INFODIP-E076", f"JSON ilegível: {exc}"[:300], field="corpo") from None
+            for event, value, depth in self._events(f, lambda: ""):
+                if depth == 0 and event != "start_map":
+                    raise ValidationFailed("INFODIP-E076", "O lote deve ser um objeto JSON.", field="corpo")
+                if depth != 1:
+                    continue
+                if event == "map_key":
+                    key = value
+                elif key == "registros":
+                    break
+                elif key in ("idLote", "competencia") and event == "string":
+                    found[key] = value
         return check_header(found.get("idLote"), found.get("competencia"))
 
-    def count(self) -> int:
-        n = 0
+    def _lone_surrogates(self) -> None:
+        """Refuse an escape of half a surrogate pair (``\\uD800``–``\\uDFFF`` without its other half): yajl2_c
+        turns a lone high half into "?" and fails on a lone low half, so neither can be read faithfully."""
+        # blocks of 1 MiB, each after the previous one's last 18 bytes: an escape (6 bytes) ending in a block's last 6
+        # is judged with the next block, whose first 12 bytes (escapes judged already) give it its lookbehind
+        tail = b""
         with self._open() as f:
-            try:
-                for _ in ijson.items(f, "registros.item"):
-                    n += 1
-            except ijson.JSONError as exc:
-                raise ValidationFailed("INFODIP-E076", f"JSON ilegível após o registro {n}: {exc}"[:300],
-                                       field=f"registros/{n}") from None
-        return n
+            while True:
+                piece = f.read(1 << 20)
+                block = tail + piece
+                for m in _LONE_SURROGATE.finditer(block) if b"\\u" in block else ():  # most bodies have none
+                    if m.end() > len(tail) - 6 and (not piece or m.end() <= len(block) - 6):
+                        raise ValidationFailed("INFODIP-E076", "JSON com escape \\uD800–\\uDFFF sem o seu par: "
+                                                               "não é texto Unicode.", field="corpo")
+                if not piece:
+                    return
+                tail = block[-18:]
+
+    def count(self) -> int:
+        """The records in ``registros`` (one pass over the whole body; every error of the class's docstring)."""
+        at = _Position()
+        key: str | None = None
+        seen = False
+        with self._open() as f:
+            for event, value, depth in self._events(f, at.where):
+                if depth == 1:
+                    if event == "map_key":
+                        key = value
+                    elif at.inside:  # the end of registros
+                        at.inside = False
+                    elif key == "registros" and event != "end_map":
+                        if event != "start_array" or seen:
+                            raise ValidationFailed("INFODIP-E076", "registros deve aparecer uma vez, como lista.",
+                                                   field="registros")
+                        at.inside = seen = True
+                elif depth == 2 and at.inside and event not in ("end_map", "end_array"):
+                    at.records += 1
+        if not seen:
+            raise ValidationFailed("INFODIP-E076", "O lote não tem a lista registros.", field="registros")
+        return at.records
 
     def records(self) -> Iterator[Registro]:
+        """The records in order (after :meth:`count` checked the body's shape and nesting)."""
         with self._open() as f:
-            for item in ijson.items(f, "registros.item"):
+            for item in ijson.items(f, "registros.item", use_float=True):
                 yield registro_of(item) if isinstance(item, dict) else Registro(
                     "", "", None, None, "", "", bad_field=("registro", "O registro deve ser um objeto JSON."))
 
@@ -243,6 +321,10 @@ def read_call(path: Path) -> SoapCall:
                         raise malformed("INFODIP-E005", f"profundidade acima de {MAX_DEPTH}")
                     q = etree.QName(el)
                     if depth == 1:
+                        # the byte check of the prolog sees neither a UTF-16 body nor a DOCTYPE after 64 KB of
+                        # prolog; the parser has read any DOCTYPE by the root's start, whatever the encoding
+                        if el.getroottree().docinfo.doctype:
+                            raise malformed("INFODIP-E002")
                         if q.localname != "Envelope":
                             raise ClientError("INFODIP-E007", field="Envelope")
                         if q.namespace != SOAP_NS:
@@ -341,6 +423,8 @@ class EnvelopeHead:
                     raise malformed("INFODIP-E005", f"profundidade acima de {MAX_DEPTH}")
                 q = etree.QName(el)
                 if self._depth == 1:
+                    if el.getroottree().docinfo.doctype:  # as in read_call: UTF-16, or after 64 KB of prolog
+                        raise malformed("INFODIP-E002")
                     if q.localname != "Envelope":
                         raise ClientError("INFODIP-E007", field="Envelope")
                     if q.namespace != SOAP_NS:

@@ -29,7 +29,7 @@ DEATH_BOOKS = frozenset({LIVRO_OBITO, LIVRO_NATIMORTO, LIVRO_TRASLADO})
 
 _W1 = tuple((2, 3, 4, 5, 6, 7, 8, 9, 10, 0, 1)[i % 11] for i in range(30))
 _W2 = tuple((1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 0)[i % 11] for i in range(31))
-_COMPETENCIA = re.compile(r"(\d{4})-(\d{2})")
+_COMPETENCIA = re.compile(r"([0-9]{4})-([0-9]{2})")  # ASCII digits only: \d would take "٢٠٢٦-٠٨" too
 
 
 class Outcome(StrEnum):

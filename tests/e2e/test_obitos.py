@@ -28,6 +28,7 @@ from tests.e2e.obitos_support import (
     body,
     get_batch,
     grant,
+    last_month,
     on_date,
     post_batch,
     recs,
@@ -276,3 +277,31 @@ def test_a_batch_record_is_cancelled_with_infodip_and_can_be_sent_again(env: tup
 
 
 __all__ = ["Path"]
+
+
+def test_hostile_bodies_get_their_codes_and_the_gateway_lives(env: tuple[GatewayProcess, Mocks, str]) -> None:
+    """What a probe of the sandbox sent, through the running server: a number of 5,000 digits (it killed the
+    process), 100,000 nested arrays in 200 KB (gigabytes), registros that is not a list (it spent the batch id),
+    a lone surrogate escape (500), a UTF-16 body with a DOCTYPE (stored), ``limite`` "²" (500). Each gets its code,
+    nothing is stored, the batch id stays free, and the server still answers."""
+    gw, _mocks, _db = env
+    lote = lid()
+    head = f'{{"idLote": "{lote}", "competencia": "{last_month()}", '
+    cases = [('{"idLote": ' + "9" * 5000 + ', "registros": []}', 422, "INFODIP-E076"),
+             (head + '"registros": [' + "[" * 100_000 + "]" * 100_000 + "]}", 422, "INFODIP-E005"),
+             (head + '"registros": {}}', 422, "INFODIP-E076"),
+             (head + '"registros": [{"nome": "\\udfff"}]}', 422, "INFODIP-E076")]
+    for data, status, code in cases:
+        r = post_batch(gw.url, data.encode())
+        assert (r.status_code, r.json()["codigo"]) == (status, code), (data[:60], r.text[:300])
+    assert httpx.get(gw.url + "/healthz", timeout=10).status_code == 200
+    good = post_batch(gw.url, body(lote, fresh(1, seed=11)))  # the id was not spent by the refusals
+    assert good.status_code == 200 and good.json()["contagem"]["aceito"] == 1, good.text
+    utf16 = ('<?xml version="1.0" encoding="UTF-16"?><!DOCTYPE e [<!ENTITY x "y">]>'
+             + soap_body(lid(), fresh(1, seed=12)).decode().split("?>", 1)[1]).encode("utf-16")
+    bad = httpx.post(gw.url + "/soap/crc", content=utf16, timeout=30)
+    assert bad.status_code == 500 and b"INFODIP-E002" in bad.content, bad.content[:300]
+    page = httpx.post(gw.url + "/soap/crc", content=soap_call("consultarLote", f"<crc:idLote>{lote}</crc:idLote>"
+                                                                               "<crc:limite>²</crc:limite>"),
+                      timeout=30)
+    assert b"INFODIP-E076" in page.content, page.content[:300]

@@ -211,3 +211,104 @@ def test_json_header_must_come_first(tmp_path: Path) -> None:
     with pytest.raises(contract.ValidationFailed) as e:
         contract.JsonBatch(p)
     assert e.value.code == "INFODIP-E071"
+
+
+# -- hostile JSON and XML (a probe of the sandbox found each of these; the first two killed the process) ----------
+
+_HEAD = '{"idLote": "L1", "competencia": "2026-10", '
+
+
+def _refused(path: Path) -> str:
+    """The code of the error opening and counting the JSON batch *path* (nothing stored: both run before)."""
+    with pytest.raises(contract.ClientError) as e:
+        contract.JsonBatch(path).count()
+    return e.value.code
+
+
+def test_a_number_of_more_than_4300_digits_is_refused_not_a_crash(tmp_path: Path) -> None:
+    """yajl2_c's integer conversion failed without an exception on such a number and the process died (no answer,
+    no log line). Read in a child process, so that a regression fails this test instead of killing the suite."""
+    import subprocess
+    import sys
+
+    for i, body in enumerate(('{"idLote": ' + "9" * 5000 + ', "competencia": "2026-10", "registros": []}',
+                              _HEAD + '"registros": [{"nome": ' + "9" * 5000 + "}]}")):
+        p = tmp_path / f"n{i}.json"
+        p.write_text(body)
+        code = ("import sys\nfrom pathlib import Path\nfrom gateway.obitos import contract\n"
+                "try:\n    contract.JsonBatch(Path(sys.argv[1])).count()\n"
+                "except contract.ClientError as e:\n    print(e.code)\n")
+        done = subprocess.run([sys.executable, "-c", code, str(p)], capture_output=True, text=True, timeout=60)
+        assert (done.returncode, done.stdout.strip()) == (0, "INFODIP-E076"), done.stderr[-2000:]
+
+
+def test_deep_nesting_is_refused_before_anything_is_built(tmp_path: Path) -> None:
+    """100,000 nested arrays (a 200 KB body) took gigabytes in ijson's prefixed events: refused at the 17th level,
+    in the records and before them, with INFODIP-E005."""
+    p = tmp_path / "deep.json"
+    p.write_text(_HEAD + '"registros": [' + "[" * 100_000 + "]" * 100_000 + "]}")
+    assert _refused(p) == "INFODIP-E005"
+    p.write_text('{"x": ' + "[" * 100_000 + "]" * 100_000 + ', "idLote": "L1", "competencia": "2026-10", '
+                 '"registros": []}')
+    assert _refused(p) == "INFODIP-E005"
+    p.write_text(_HEAD + '"registros": [{"nome": ' + "[" * 12 + "]" * 12 + "}]}")  # deep, within the bound
+    [r] = list(contract.JsonBatch(p).records())
+    assert r.bad_field is not None and r.bad_field[0] == "nome"
+
+
+@pytest.mark.parametrize("registros", ['"registros": {}}', '"registros": "x"}', '"registros": null}',
+                                       '"outra": []}', '"registros": [], "registros": [{}]}'])
+def test_registros_must_be_one_list(tmp_path: Path, registros: str) -> None:
+    """An object, a string, null, no registros, or registros twice: INFODIP-E076, and so the batch id is not spent on
+    an empty batch (it was: 200 concluido with total 0, then the real batch under that id was refused E061)."""
+    p = tmp_path / "b.json"
+    p.write_text(_HEAD + registros)
+    assert _refused(p) == "INFODIP-E076"
+
+
+def test_escapes_of_half_a_surrogate_pair_are_refused(tmp_path: Path) -> None:
+    """yajl2_c stored a lone high half as "?" and failed on a lone low half (500): INFODIP-E076. A whole pair, also
+    one split across the 1 MiB blocks the check reads, is a character like any other."""
+    p = tmp_path / "b.json"
+    for lone in ("\\ud800 x", "x \\udfff", "\\uDBFF\\u0041"):
+        p.write_text(_HEAD + '"registros": [{"nome": "' + lone + '"}]}')
+        assert _refused(p) == "INFODIP-E076", lone
+    pair = "\\ud83d\\ude00"
+    p.write_text(_HEAD + '"registros": [{"nome": "Ana ' + pair + '"}]}')
+    [r] = list(contract.JsonBatch(p).records())
+    assert r.nome == "Ana \U0001f600"
+    start = _HEAD + '"registros": [{"nome": "'
+    pad = (1 << 20) - len(start.encode()) - 6  # the high half ends exactly at the first block's end
+    p.write_text(start + "a" * pad + pair + '"}]}')
+    assert contract.JsonBatch(p).count() == 1
+
+
+def test_header_members_must_be_strings_in_ascii_digits(tmp_path: Path) -> None:
+    """A competência in other digits (Arabic-Indic "٢٠٢٦-٠٨" was accepted, and the report then listed the month as
+    missing) is INFODIP-E071; an idLote that is a number is no idLote (E076)."""
+    p = tmp_path / "b.json"
+    p.write_text('{"idLote": "L1", "competencia": "٢٠٢٦-٠٨", "registros": []}')
+    assert _refused(p) == "INFODIP-E071"
+    p.write_text('{"idLote": 123, "competencia": "2026-08", "registros": []}')
+    assert _refused(p) == "INFODIP-E076"
+
+
+def test_a_doctype_is_refused_in_utf16_and_after_a_long_prolog(tmp_path: Path) -> None:
+    """The byte check of the first 64 KB saw neither a UTF-16 body nor a DOCTYPE after 64 KB of prolog (a body that
+    was then stored): the parser's own view of the document refuses it, INFODIP-E002, in both readers."""
+    body = ('<!DOCTYPE e [<!ENTITY x "y">]><soap:Envelope xmlns:soap="http://schemas.xmlsoap.org/soap/envelope/">'
+            '<soap:Body><c:consultarLote xmlns:c="urn:gateway-interop:crc:1.0"><c:idLote>L1</c:idLote>'
+            "</c:consultarLote></soap:Body></soap:Envelope>")
+    p = tmp_path / "e.xml"
+    for data in (('<?xml version="1.0" encoding="UTF-16"?>' + body).encode("utf-16"),
+                 b"<?xml version=\"1.0\"?>" + b" " * 70_000 + body.encode()):
+        p.write_bytes(data)
+        with pytest.raises(contract.MalformedRequest) as e:
+            contract.read_call(p)
+        assert e.value.code == "INFODIP-E002"
+        head = contract.EnvelopeHead()
+        with pytest.raises(contract.MalformedRequest) as e:
+            for i in range(0, len(data), 8192):
+                head.feed(data[i:i + 8192])
+            head.end()
+        assert e.value.code == "INFODIP-E002"
