@@ -143,6 +143,35 @@ class RegistroMni(BaseModel):
 _NOT_AN_OBJECT = frozenset({"model_attributes_type", "dict_type", "model_type"})
 
 
+class UnexpectedErrorMiddleware:
+    """ASGI middleware: an exception that no handler turned into an answer (a bug) is logged once (logger
+    ``gateway.rest``, with its traceback) and answered ``500`` problem+json ``GATEWAY-E090``, and the connection stays
+    usable. When the answer had already started, nothing can be said any more: the exception goes on to the server,
+    which closes the connection."""
+
+    def __init__(self, app: Callable[..., Any]) -> None:
+        self.app = app
+
+    async def __call__(self, scope: dict[str, Any], receive: Callable[..., Any], send: Callable[..., Any]) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def sending(message: dict[str, Any]) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, receive, sending)
+        except Exception as exc:
+            if started:
+                raise
+            log.error("unexpected error in %s %s", scope.get("method"), scope.get("path"), exc_info=exc)
+            await problem(ServerError("GATEWAY-E090"), 500)(scope, receive, send)
+
+
 def _said(error: Mapping[str, Any]) -> str:
     """What a validation error says to the client: the validator's own message, except for a body that is not a
     JSON object, where it says what to send (a newcomer's ``curl -d`` without ``Content-Type`` read "Input should
@@ -234,7 +263,7 @@ def install(app: FastAPI, service: InfodipService, delivery: DeliveryService, *,
             err = ClientError("GATEWAY-E070", str(exc.detail))
         return problem(err, exc.status_code, exc.headers)
 
-    @app.exception_handler(Exception)
-    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
-        log.error("unexpected error in %s %s", request.method, request.url.path, exc_info=exc)
-        return problem(ServerError("GATEWAY-E090"), 500)
+    # an unexpected exception answers 500 GATEWAY-E090 here, not in Starlette's outermost handler: that one
+    # re-raises after answering, so the server logged the error twice and closed a kept-alive connection, and the
+    # client's next request on it failed (found by a probe of the sandbox)
+    app.add_middleware(UnexpectedErrorMiddleware)

@@ -4,11 +4,13 @@ nothing from outside the gateway."""
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from gateway.bootstrap import create_app
@@ -92,3 +94,24 @@ def test_docs_page_loads_nothing_from_outside(client: TestClient) -> None:
     for asset in assets:
         assert client.get(asset).status_code == 200, asset
     assert client.get("/redoc").status_code == 404  # ReDoc would load its script from a CDN: not served
+
+
+def test_an_unexpected_error_is_one_problem_and_the_connection_stays(client: TestClient,
+                                                                      caplog: pytest.LogCaptureFixture) -> None:
+    """A bug in a route (here a route that raises RuntimeError) answers 500 problem+json GATEWAY-E090, logged once
+    with its traceback, and is not raised on to the server: Starlette's outermost handler re-raised it after
+    answering, and the server then closed the kept-alive connection (the client's next request on it failed). The
+    test client raises whatever reaches the server, so before the change this request raised RuntimeError."""
+    app = client.app
+    assert isinstance(app, FastAPI)
+
+    async def boom() -> None:
+        raise RuntimeError("a bug")
+
+    app.add_api_route("/api/v1/_teste/falha", boom, methods=["GET"])
+    with caplog.at_level(logging.ERROR, logger="gateway.rest"):
+        r = client.get("/api/v1/_teste/falha")
+    assert_problem(r, 500, "GATEWAY-E090")
+    [record] = [rec for rec in caplog.records if rec.name == "gateway.rest"]
+    assert record.exc_info is not None and isinstance(record.exc_info[1], RuntimeError)
+    assert client.get("/healthz").status_code == 200
