@@ -32,7 +32,9 @@ async def spool(request: Request, limit: int, directory: str = "", family: str =
     else as soon as the limit is passed), ``E001`` when the client leaves before the body is complete, the gate's.
     A compressed body (Content-Encoding) is ``E013``: batches are sent as they are."""
     if request.headers.get("content-encoding", "identity").lower() not in ("identity", ""):
-        raise MalformedRequest(f"{family}-E013", field="Content-Encoding")
+        # the code's default text ("use gzip, x-gzip ou deflate") is INFODIP intake's; a batch is never compressed
+        raise MalformedRequest(f"{family}-E013", "Lotes não aceitam Content-Encoding: envie o corpo sem compressão.",
+                               field="Content-Encoding")
     declared = request.headers.get("content-length")
     if declared and declared.isdigit() and int(declared) > limit:
         raise MalformedRequest(f"{family}-E004", f"O limite é {limit} bytes.", field="corpo")

@@ -580,10 +580,16 @@ class ObitosService:
     async def declare_none(self, caller: Caller, cns: str, competencia: str) -> bool:
         """Record that the cartório *cns* registered no death in *competencia* (``declararSemObitos``). Returns
         False when it was declared already (idempotent). Errors: E075, E065 (a cartório the caller does not answer
-        for), E071, E077 (records of that cartório already sent for the competência)."""
+        for), E071 (not ``AAAA-MM``, or a month after the current one, local time), E077 (records of that cartório
+        already sent for the competência)."""
         covered = await asyncio.get_running_loop().run_in_executor(None, self.coverage, caller)
-        if competencia_of(competencia) is None:
+        month = competencia_of(competencia)
+        if month is None:
             raise ValidationFailed("INFODIP-E071", field="competencia")
+        today = local_today(self.clock.now(), _tz(self.settings))
+        if month > (today.year, today.month):  # a month that has not begun cannot be declared free of deaths
+            raise ValidationFailed("INFODIP-E071", f"A competência {competencia} ainda não começou.",
+                                   field="competencia")
         if cns not in covered:
             raise NotAllowed("INFODIP-E065", f"O remetente não responde pelo cartório {cns}.", field="cnsCartorio")
         now = self.clock.now()

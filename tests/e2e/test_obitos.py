@@ -210,6 +210,10 @@ def test_months_without_deaths_and_the_report(env: tuple[GatewayProcess, Mocks, 
     again = httpx.post(gw.url + "/api/v1/obitos/sem-obitos", json={"cnsCartorio": "097543", "competencia": comp},
                        auth=(CARTORIO, password_of(CARTORIO)), timeout=30)
     assert again.status_code == 409 and again.json()["codigo"] == "INFODIP-E077"
+    future = (recent_day(0).replace(day=28) + timedelta(days=5)).strftime("%Y-%m")  # next month
+    ahead = httpx.post(gw.url + "/api/v1/obitos/sem-obitos", json={"cnsCartorio": "097543", "competencia": future},
+                       auth=(CARTORIO, password_of(CARTORIO)), timeout=30)
+    assert ahead.status_code == 422 and ahead.json()["codigo"] == "INFODIP-E071", ahead.text
     tj = ("tjrj-sistema", password_of("tjrj-sistema"))
     report = httpx.get(gw.url + "/api/v1/obitos/pendencias", params={"competencia": comp}, auth=tj, timeout=30)
     assert report.status_code == 200, report.text
@@ -305,3 +309,8 @@ def test_hostile_bodies_get_their_codes_and_the_gateway_lives(env: tuple[Gateway
                                                                                "<crc:limite>²</crc:limite>"),
                       timeout=30)
     assert b"INFODIP-E076" in page.content, page.content[:300]
+    packed = httpx.post(gw.url + "/api/v1/obitos/lotes", content=body(lid(), fresh(1, seed=13)),
+                        auth=(CARTORIO, password_of(CARTORIO)), timeout=30,
+                        headers={"Content-Type": "application/json", "Content-Encoding": "gzip"})
+    assert packed.status_code == 422 and packed.json()["codigo"] == "INFODIP-E013"
+    assert "sem compressão" in packed.json()["mensagem"], packed.text  # not intake's "use gzip"
