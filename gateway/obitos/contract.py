@@ -296,6 +296,18 @@ class SoapCall:
     fields: dict[str, str]
 
 
+def _check_root(el: etree._Element, q: etree.QName) -> None:
+    """The root element *el* (its name *q*) at its start: no DOCTYPE before it (INFODIP-E002; the byte check of the
+    prolog sees neither a UTF-16 body nor a DOCTYPE after 64 KB of prolog, the parser has read any by now, whatever
+    the encoding), and a SOAP 1.1 ``Envelope`` (E007, E008)."""
+    if el.getroottree().docinfo.doctype:  # type: ignore[attr-defined]  # not in lxml-stubs
+        raise malformed("INFODIP-E002")
+    if q.localname != "Envelope":
+        raise ClientError("INFODIP-E007", field="Envelope")
+    if q.namespace != SOAP_NS:
+        raise ClientError("INFODIP-E008", field="Envelope")
+
+
 def _syntax(exc: etree.XMLSyntaxError) -> MalformedRequest:
     text = str(exc)
     if "Detected an entity reference loop" in text or "DOCTYPE" in text or "Entity" in text:
@@ -321,14 +333,7 @@ def read_call(path: Path) -> SoapCall:
                         raise malformed("INFODIP-E005", f"profundidade acima de {MAX_DEPTH}")
                     q = etree.QName(el)
                     if depth == 1:
-                        # the byte check of the prolog sees neither a UTF-16 body nor a DOCTYPE after 64 KB of
-                        # prolog; the parser has read any DOCTYPE by the root's start, whatever the encoding
-                        if el.getroottree().docinfo.doctype:
-                            raise malformed("INFODIP-E002")
-                        if q.localname != "Envelope":
-                            raise ClientError("INFODIP-E007", field="Envelope")
-                        if q.namespace != SOAP_NS:
-                            raise ClientError("INFODIP-E008", field="Envelope")
+                        _check_root(el, q)
                     if depth == 3 and operation is None and _local(el.getparent()) == "Body":
                         if q.namespace != NS:
                             raise MalformedRequest("INFODIP-E010", f"Namespace {q.namespace or '(vazio)'} "
@@ -423,12 +428,7 @@ class EnvelopeHead:
                     raise malformed("INFODIP-E005", f"profundidade acima de {MAX_DEPTH}")
                 q = etree.QName(el)
                 if self._depth == 1:
-                    if el.getroottree().docinfo.doctype:  # as in read_call: UTF-16, or after 64 KB of prolog
-                        raise malformed("INFODIP-E002")
-                    if q.localname != "Envelope":
-                        raise ClientError("INFODIP-E007", field="Envelope")
-                    if q.namespace != SOAP_NS:
-                        raise ClientError("INFODIP-E008", field="Envelope")
+                    _check_root(el, q)
                 if self._depth == 2 and q.localname == "Body":
                     self.done = True
                     return
